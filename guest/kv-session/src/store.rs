@@ -1,0 +1,198 @@
+//! The session operations of `kv-session`, over the host `kv` import.
+
+use crate::bindings::session::plugin::kv::WriteMode;
+use crate::bindings::session::plugin::types::{
+    CreateOptions, SessionError, SessionId, SessionRecord,
+};
+use crate::record::Record;
+use crate::{config, id, kv_access};
+use session_guest_support::clock::now_unix;
+use session_guest_support::data::{validate_data, validate_user_id};
+use session_guest_support::lifetime::{expiry, is_live, validate_ttl};
+
+/// Fresh ids tried before `create` gives up (a collision of 192-bit random ids
+/// means a broken random source, not bad luck).
+const CREATE_ATTEMPTS: usize = 4;
+
+/// `create`: validate, then write with `if-absent` under a fresh or imported id.
+pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
+    let settings = config::settings()?;
+    validate_data(&options.data, settings.max_data_bytes)?;
+    validate_user_id(options.user_id.as_deref())?;
+    let ttl = options.ttl_seconds.unwrap_or(settings.ttl_seconds);
+    validate_ttl(ttl)?;
+    if let Some(imported) = &options.id {
+        id::validate(imported)?;
+    }
+    let now = now_unix();
+    let record = Record {
+        created_at: now,
+        expires_at: expiry(now, ttl, now, settings.max_lifetime_seconds),
+        ttl_seconds: ttl,
+        user_id: options.user_id,
+        data: options.data,
+    };
+    if let Some(imported) = options.id {
+        return if kv_access::put_record(&id::key(&imported), &record, now, WriteMode::IfAbsent)? {
+            Ok(imported)
+        } else {
+            Err(SessionError::Conflict)
+        };
+    }
+    insert_fresh(&record, now)
+}
+
+/// Writes `record` under a new random id, retrying on collision.
+fn insert_fresh(record: &Record, now: u64) -> Result<SessionId, SessionError> {
+    for _ in 0..CREATE_ATTEMPTS {
+        let new_id = id::generate()?;
+        if kv_access::put_record(&id::key(&new_id), record, now, WriteMode::IfAbsent)? {
+            return Ok(new_id);
+        }
+    }
+    Err(SessionError::Backend(format!(
+        "{CREATE_ATTEMPTS} fresh session ids in a row were already taken; is the random source broken?"
+    )))
+}
+
+/// The live record under `id`, or none.
+fn live(id: &str, now: u64) -> Result<Option<Record>, SessionError> {
+    Ok(kv_access::get_record(&id::key(id))?.filter(|r| is_live(now, r.expires_at)))
+}
+
+/// `load`: `ok(none)` for unknown, destroyed or expired ids.
+pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
+    id::validate(&id)?;
+    config::settings()?;
+    Ok(live(&id, now_unix())?.map(|r| SessionRecord {
+        id,
+        user_id: r.user_id,
+        data: r.data,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+    }))
+}
+
+/// Rewrites the live session under `id` with `change` applied and its expiry
+/// slid; `if-present` guarantees a destroyed session is never resurrected.
+fn rewrite(
+    id: &str,
+    change: impl FnOnce(&mut Record),
+) -> Result<(), SessionError> {
+    let settings = config::settings()?;
+    let now = now_unix();
+    let key = id::key(id);
+    let mut record = kv_access::get_record(&key)?
+        .filter(|r| is_live(now, r.expires_at))
+        .ok_or(SessionError::NotFound)?;
+    change(&mut record);
+    record.expires_at = expiry(now, record.ttl_seconds, record.created_at, settings.max_lifetime_seconds);
+    if !is_live(now, record.expires_at) {
+        // The absolute lifetime is used up: the session is over.
+        kv_access::delete(&key)?;
+        return Err(SessionError::NotFound);
+    }
+    if kv_access::put_record(&key, &record, now, WriteMode::IfPresent)? {
+        Ok(())
+    } else {
+        Err(SessionError::NotFound)
+    }
+}
+
+/// `update`: replace data and user, slide the expiry.
+pub fn update(
+    id: SessionId,
+    data: String,
+    user_id: Option<String>,
+) -> Result<SessionId, SessionError> {
+    id::validate(&id)?;
+    let settings = config::settings()?;
+    validate_data(&data, settings.max_data_bytes)?;
+    validate_user_id(user_id.as_deref())?;
+    rewrite(&id, |r| {
+        r.data = data;
+        r.user_id = user_id;
+    })?;
+    Ok(id)
+}
+
+/// `touch`: slide the expiry, optionally with a new ttl.
+pub fn touch(id: SessionId, ttl_seconds: Option<u64>) -> Result<SessionId, SessionError> {
+    id::validate(&id)?;
+    if let Some(ttl) = ttl_seconds {
+        validate_ttl(ttl)?;
+    }
+    rewrite(&id, |r| {
+        if let Some(ttl) = ttl_seconds {
+            r.ttl_seconds = ttl;
+        }
+    })?;
+    Ok(id)
+}
+
+/// `regenerate`: copy the session to a new id, then delete the old one.
+pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
+    id::validate(&id)?;
+    config::settings()?;
+    let now = now_unix();
+    let old_key = id::key(&id);
+    let record = live(&id, now)?.ok_or(SessionError::NotFound)?;
+    // Write the copy first so a failure can never lose the session.
+    let new_id = insert_fresh(&record, now)?;
+    match kv_access::delete(&old_key) {
+        Ok(true) => Ok(new_id),
+        // Someone destroyed or regenerated the old id meanwhile: the copy must
+        // not outlive that decision.
+        Ok(false) => {
+            kv_access::delete(&id::key(&new_id))?;
+            Err(SessionError::NotFound)
+        }
+        Err(e) => {
+            // The old id could not be revoked; do not hand out a second one.
+            let _ = kv_access::delete(&id::key(&new_id));
+            Err(e)
+        }
+    }
+}
+
+/// `destroy`: idempotent delete.
+pub fn destroy(id: SessionId) -> Result<(), SessionError> {
+    id::validate(&id)?;
+    kv_access::delete(&id::key(&id))?;
+    Ok(())
+}
+
+/// `purge-expired`: delete records whose expiry has passed but that the
+/// backend still holds (backends with coarse or no native expiry).
+pub fn purge_expired() -> Result<u64, SessionError> {
+    config::settings()?;
+    let now = now_unix();
+    let mut removed = 0;
+    kv_access::for_each_key(id::KEY_PREFIX, |key| {
+        // Corrupt records are left alone: they are not ours to judge.
+        if let Ok(Some(r)) = kv_access::get_record(&key)
+            && !is_live(now, r.expires_at)
+            && kv_access::delete(&key)?
+        {
+            removed += 1;
+        }
+        Ok(())
+    })?;
+    Ok(removed)
+}
+
+/// `count`: live sessions, counted by walking the keys page by page.
+pub fn count() -> Result<u64, SessionError> {
+    config::settings()?;
+    let now = now_unix();
+    let mut n = 0;
+    kv_access::for_each_key(id::KEY_PREFIX, |key| {
+        if let Some(r) = kv_access::get_record(&key)?
+            && is_live(now, r.expires_at)
+        {
+            n += 1;
+        }
+        Ok(())
+    })?;
+    Ok(n)
+}

@@ -1,0 +1,48 @@
+//! Expiry arithmetic: sliding lifetime capped by the absolute lifetime.
+
+use crate::Invalid;
+
+/// Longest accepted `ttl-seconds` (100 years); larger values are refused
+/// rather than silently clamped.
+pub const MAX_TTL_SECONDS: u64 = 100 * 365 * 24 * 3600;
+
+/// Checks a caller-supplied ttl.
+pub fn validate_ttl(ttl: u64) -> Result<(), Invalid> {
+    if ttl == 0 || ttl > MAX_TTL_SECONDS {
+        return Err(Invalid::Data(format!(
+            "ttl-seconds must be between 1 and {MAX_TTL_SECONDS}, got {ttl}"
+        )));
+    }
+    Ok(())
+}
+
+/// When a session last refreshed at `now` expires: `now + ttl`, but never
+/// after `created_at + max_lifetime` (OWASP's absolute timeout).
+pub fn expiry(now: u64, ttl: u64, created_at: u64, max_lifetime: u64) -> u64 {
+    now.saturating_add(ttl)
+        .min(created_at.saturating_add(max_lifetime))
+}
+
+/// A session is live while `now < expires_at`.
+pub fn is_live(now: u64, expires_at: u64) -> bool {
+    now < expires_at
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn absolute_cap_wins_over_sliding() {
+        assert_eq!(expiry(100, 50, 100, 1000), 150);
+        assert_eq!(expiry(1090, 50, 100, 1000), 1100);
+        assert_eq!(expiry(u64::MAX - 1, 50, u64::MAX - 1, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn ttl_bounds() {
+        assert!(validate_ttl(0).is_err());
+        assert!(validate_ttl(1).is_ok());
+        assert!(validate_ttl(MAX_TTL_SECONDS + 1).is_err());
+    }
+}

@@ -1,0 +1,265 @@
+//! `exercise`: walk each plugin through every operation on a movable clock and
+//! print one table per plugin.
+
+use crate::table::{Table, micros, short_id};
+use crate::{Failure, load};
+use host_harness::{
+    CallError, CreateOptions, Harness, HarnessBuilder, ManualClock, SessionRecord, encode_data_map,
+};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Any success is the expected outcome.
+fn ok<T>(r: &Result<T, CallError>) -> bool {
+    r.is_ok()
+}
+
+/// One step's outcome as a cell.
+fn describe<T>(r: &Result<T, CallError>, ok: impl Fn(&T) -> String) -> String {
+    match r {
+        Ok(v) => ok(v),
+        Err(e) => format!("error: {e}"),
+    }
+}
+
+fn record(r: &Option<SessionRecord>) -> String {
+    match r {
+        None => "none".to_string(),
+        Some(r) => format!(
+            "{} user={} data={} expires in {}s",
+            short_id(&r.id),
+            r.user_id.as_deref().unwrap_or("-"),
+            r.data,
+            r.expires_at.saturating_sub(r.created_at)
+        ),
+    }
+}
+
+struct Steps {
+    table: Table,
+    failures: usize,
+}
+
+impl Steps {
+    /// Times `f`, records the row, and counts an unexpected outcome.
+    fn step<T>(
+        &mut self,
+        op: &str,
+        what: &str,
+        f: impl FnOnce() -> Result<T, CallError>,
+        show: impl Fn(&T) -> String,
+        expected: impl Fn(&Result<T, CallError>) -> bool,
+    ) -> Result<T, CallError> {
+        let started = Instant::now();
+        let r = f();
+        let took = started.elapsed();
+        let good = expected(&r);
+        if !good {
+            self.failures += 1;
+        }
+        self.table.row(vec![
+            op.to_string(),
+            what.to_string(),
+            describe(&r, show),
+            micros(took),
+            if good { "ok" } else { "UNEXPECTED" }.to_string(),
+        ]);
+        r
+    }
+}
+
+pub(crate) fn run(
+    builder: HarnessBuilder,
+    wasm: &[PathBuf],
+    config: &[(String, String)],
+) -> Result<(), Failure> {
+    let clock = ManualClock::starting_now();
+    let harness = builder.clock(Arc::new(clock.clone())).build()?;
+    let mut failures = 0;
+    for path in wasm {
+        failures += exercise_one(&harness, &clock, path, config)?;
+    }
+    if failures > 0 {
+        return Err(Failure::Other(anyhow::anyhow!(
+            "{failures} step(s) did not behave as the contract says"
+        )));
+    }
+    Ok(())
+}
+
+fn exercise_one(
+    harness: &Harness,
+    clock: &ManualClock,
+    path: &Path,
+    config: &[(String, String)],
+) -> Result<usize, Failure> {
+    let started = Instant::now();
+    let p = load(harness, path, config)?;
+    let load_time = started.elapsed();
+    let info = p.info().clone();
+    println!(
+        "\n== {} {} from {} (server-side: {}; loaded in {:.1} ms)",
+        info.name,
+        info.version,
+        path.display(),
+        info.server_side,
+        load_time.as_secs_f64() * 1e3
+    );
+    let mut s = Steps {
+        table: Table::new(&["operation", "what", "result", "latency", "check"]),
+        failures: 0,
+    };
+    let id_of = |id: &String| short_id(id);
+
+    let _ = s.step(
+        "info",
+        "describe the plugin",
+        || p.fetch_info(),
+        |i| format!("{} {}", i.name, i.version),
+        ok,
+    );
+    let data = encode_data_map([("cart", "3 items"), ("theme", "dark")]);
+    let id = s.step(
+        "create",
+        "anonymous session",
+        || p.create(CreateOptions::new(data.clone())),
+        id_of,
+        ok,
+    )?;
+    let _ = s.step(
+        "load",
+        "the new session",
+        || p.load(&id),
+        record,
+        |r| matches!(r, Ok(Some(rec)) if rec.data == data),
+    );
+    let logged_in = encode_data_map([("cart", "4 items")]);
+    let id = s.step(
+        "update",
+        "log alice in, new data",
+        || p.update(&id, &logged_in, Some("alice")),
+        id_of,
+        ok,
+    )?;
+    let _ = s.step(
+        "load",
+        "after update",
+        || p.load(&id),
+        record,
+        |r| matches!(r, Ok(Some(rec)) if rec.user_id.as_deref() == Some("alice")),
+    );
+    let id = s.step(
+        "touch",
+        "slide expiry, ttl 600 s",
+        || p.touch(&id, Some(600)),
+        id_of,
+        ok,
+    )?;
+    let new_id = s.step(
+        "regenerate",
+        "new id, same data",
+        || p.regenerate(&id),
+        id_of,
+        ok,
+    )?;
+    let server_side = info.server_side;
+    let _ = s.step(
+        "load",
+        "the old id after regenerate",
+        || p.load(&id),
+        record,
+        |r| {
+            if server_side {
+                matches!(r, Ok(None))
+            } else {
+                matches!(r, Ok(Some(_)))
+            }
+        },
+    );
+    let _ = s.step(
+        "load",
+        "the new id",
+        || p.load(&new_id),
+        record,
+        |r| matches!(r, Ok(Some(rec)) if rec.data == logged_in),
+    );
+    let _ = s.step(
+        "destroy",
+        "the session",
+        || p.destroy(&new_id),
+        |_| "ok".to_string(),
+        ok,
+    );
+    let _ = s.step(
+        "load",
+        "after destroy",
+        || p.load(&new_id),
+        record,
+        |r| {
+            if server_side {
+                matches!(r, Ok(None))
+            } else {
+                r.is_ok()
+            }
+        },
+    );
+    let _ = s.step(
+        "destroy",
+        "again (idempotent)",
+        || p.destroy(&new_id),
+        |_| "ok".to_string(),
+        ok,
+    );
+    let short: Vec<_> = (0..3)
+        .map(|_| p.create(CreateOptions::new("{}").ttl(1)))
+        .collect::<Result<_, _>>()?;
+    let long = s.step(
+        "create",
+        "3 with ttl 1 s, then this one",
+        || p.create(CreateOptions::new("{}").ttl(3600)),
+        id_of,
+        ok,
+    )?;
+    clock.advance(Duration::from_secs(2));
+    let _ = s.step(
+        "load",
+        "a ttl-1 session, 2 s later",
+        || p.load(&short[0]),
+        record,
+        |r| matches!(r, Ok(None)),
+    );
+    let _ = s.step(
+        "purge-expired",
+        "remove expired records",
+        || p.purge_expired(),
+        |n| format!("removed {n}"),
+        ok,
+    );
+    let _ = s.step(
+        "count",
+        "live sessions",
+        || p.count(),
+        |n| n.to_string(),
+        |r| {
+            if server_side {
+                matches!(r, Ok(1))
+            } else {
+                matches!(
+                    r,
+                    Err(CallError::Session(host_harness::SessionError::Unsupported(
+                        _
+                    )))
+                )
+            }
+        },
+    );
+    p.destroy(&long)?;
+    println!("{}", s.table.render());
+    let stats = p.stats();
+    println!(
+        "instances created: {}, discarded: {}, idle now: {}",
+        stats.instantiations, stats.discarded, stats.idle
+    );
+    Ok(s.failures)
+}

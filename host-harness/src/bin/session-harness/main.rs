@@ -1,0 +1,130 @@
+//! `session-harness`: load session plugins, exercise them, call them once,
+//! soak them under swaps, benchmark them.
+
+mod call;
+mod exercise;
+mod table;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use host_harness::{CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Load, exercise, call and benchmark session-plugin WebAssembly components.
+#[derive(Parser)]
+#[command(name = "session-harness", version)]
+struct Cli {
+    /// Directory for compiled components (default: $SESSION_HARNESS_CACHE_DIR,
+    /// $XDG_CACHE_HOME/session-harness or ~/.cache/session-harness).
+    #[arg(long, global = true)]
+    cache_dir: Option<PathBuf>,
+    /// Compile every time instead of using the disk cache.
+    #[arg(long, global = true)]
+    no_cache: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print what a plugin says about itself.
+    Info {
+        /// The plugin's `.wasm` file.
+        wasm: PathBuf,
+        /// A `wasi:config` setting for the plugin, `key=value` (repeatable).
+        #[arg(long = "config", value_parser = parse_kv)]
+        config: Vec<(String, String)>,
+    },
+    /// Walk plugins through every operation and print what happened.
+    Exercise {
+        /// The plugins' `.wasm` files.
+        #[arg(required = true)]
+        wasm: Vec<PathBuf>,
+        /// A `wasi:config` setting, `key=value` (repeatable; every plugin gets all).
+        #[arg(long = "config", value_parser = parse_kv)]
+        config: Vec<(String, String)>,
+    },
+    /// Call one operation once and print the result.
+    Call(call::CallArgs),
+}
+
+/// Parses `key=value`.
+pub(crate) fn parse_kv(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("expected key=value, got {s:?}"))
+}
+
+/// Why the CLI stopped, and with which exit code.
+pub(crate) enum Failure {
+    /// The plugin could not be loaded (exit code 2).
+    Load(LoadError),
+    /// Anything else (exit code 1).
+    Other(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+/// Applies the global cache flags to a harness builder.
+pub(crate) fn with_cache(
+    builder: HarnessBuilder,
+    cli_dir: &Option<PathBuf>,
+    off: bool,
+) -> HarnessBuilder {
+    if off {
+        return builder;
+    }
+    builder.cache_dir(cli_dir.clone().unwrap_or_else(CompileCache::default_dir))
+}
+
+/// Loads `path` with `config`, mapping load errors to exit code 2.
+pub(crate) fn load(
+    harness: &Harness,
+    path: &Path,
+    config: &[(String, String)],
+) -> Result<Plugin, Failure> {
+    let options = LoadOptions {
+        config: config.to_vec(),
+        ..LoadOptions::default()
+    };
+    harness.load_file(path, options).map_err(Failure::Load)
+}
+
+fn run(cli: Cli) -> Result<(), Failure> {
+    let builder = with_cache(Harness::builder(), &cli.cache_dir, cli.no_cache);
+    match cli.command {
+        Command::Info { wasm, config } => {
+            let harness = builder.build()?;
+            let plugin = load(&harness, &wasm, &config)?;
+            let info = plugin.info();
+            println!(
+                "{} {} (server-side: {})",
+                info.name, info.version, info.server_side
+            );
+            Ok(())
+        }
+        Command::Exercise { wasm, config } => exercise::run(builder, &wasm, &config),
+        Command::Call(args) => call::run(builder, args),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Load(e)) => {
+            eprintln!("session-harness: {e}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Other(e)) => {
+            eprintln!("session-harness: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}

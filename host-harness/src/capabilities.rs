@@ -1,0 +1,48 @@
+//! Every capability a guest gets is granted here and nowhere else.
+//!
+//! * WASI p2 is linked because Rust's std imports it, but the context grants
+//!   nothing: no preopened directories, no environment, no arguments, empty
+//!   stdin, discarded stdout/stderr, no TCP, no UDP, no name lookup, every
+//!   socket address refused. Wall-clock time comes from the harness clock;
+//!   random bytes from the OS CSPRNG.
+//! * `session:plugin/kv`, bound to the plugin's own namespace.
+//! * `wasi:config/store`, holding only the settings given for this plugin.
+
+use crate::bindings::kv_api;
+use crate::clock::{Clock, GuestWallClock};
+use crate::error::{SetupError, chain};
+use crate::kv::host::KvView;
+use crate::state::HostState;
+use std::sync::Arc;
+use wasmtime::Engine;
+use wasmtime::component::{HasData, Linker};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
+use wasmtime_wasi_config::WasiConfig;
+
+/// The WASI context of one instance: only a clock and randomness.
+pub(crate) fn wasi_ctx(clock: Arc<dyn Clock>) -> WasiCtx {
+    WasiCtxBuilder::new()
+        .wall_clock(GuestWallClock(clock))
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .socket_addr_check(|_, _| Box::pin(async { false }))
+        .build()
+}
+
+struct KvData;
+
+impl HasData for KvData {
+    type Data<'a> = &'a mut KvView;
+}
+
+/// The one linker every plugin of a harness is instantiated with.
+pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, SetupError> {
+    let mut linker = Linker::new(engine);
+    let err = |e: wasmtime::Error| SetupError::Linker(chain(&e));
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(err)?;
+    kv_api::add_to_linker::<HostState, KvData>(&mut linker, |s| &mut s.kv).map_err(err)?;
+    wasmtime_wasi_config::add_to_linker(&mut linker, |s| WasiConfig::from(&*s.config))
+        .map_err(err)?;
+    Ok(linker)
+}

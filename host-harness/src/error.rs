@@ -1,0 +1,224 @@
+//! Typed errors at the library edge.
+//!
+//! * [`SessionError`]: what the plugin answered (the WIT `session-error`).
+//! * [`CallError`]: a call failed, either with a [`SessionError`] or because the
+//!   plugin misbehaved on the host's side (trap, deadline, limits, contract).
+//! * [`LoadError`]: a file could not be turned into a usable plugin.
+
+use crate::bindings::wit_types as wit;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// The store's own answer to a bad request (mirrors `session-error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionError {
+    /// No live session has this id.
+    #[error("no live session with this id")]
+    NotFound,
+    /// The id asked for is already taken.
+    #[error("the session id is already taken")]
+    Conflict,
+    /// Malformed, tampered or foreign id.
+    #[error("invalid session id: {0}")]
+    InvalidId(String),
+    /// Data that is not the text of a JSON object.
+    #[error("invalid session data: {0}")]
+    InvalidData(String),
+    /// An input or the produced id exceeds a configured limit.
+    #[error("too large: {0}")]
+    TooLarge(String),
+    /// The store cannot do this.
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    /// Missing or invalid configuration.
+    #[error("configuration error: {0}")]
+    Config(String),
+    /// The storage backend failed.
+    #[error("backend error: {0}")]
+    Backend(String),
+}
+
+impl From<wit::SessionError> for SessionError {
+    fn from(e: wit::SessionError) -> Self {
+        use wit::SessionError as W;
+        match e {
+            W::NotFound => Self::NotFound,
+            W::Conflict => Self::Conflict,
+            W::InvalidId(m) => Self::InvalidId(m),
+            W::InvalidData(m) => Self::InvalidData(m),
+            W::TooLarge(m) => Self::TooLarge(m),
+            W::Unsupported(m) => Self::Unsupported(m),
+            W::Config(m) => Self::Config(m),
+            W::Backend(m) => Self::Backend(m),
+        }
+    }
+}
+
+/// Why a call into a plugin failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The plugin answered with a session error.
+    #[error(transparent)]
+    Session(#[from] SessionError),
+    /// The call ran past its CPU deadline and was interrupted.
+    #[error("plugin {plugin}: {op} exceeded its {deadline:?} deadline and was stopped")]
+    Timeout {
+        /// Plugin name.
+        plugin: String,
+        /// Operation name.
+        op: &'static str,
+        /// The deadline in force.
+        deadline: Duration,
+    },
+    /// The guest tried to grow its memory past the instance limit.
+    #[error("plugin {plugin}: {op} hit the {limit_bytes}-byte memory limit")]
+    MemoryLimit {
+        /// Plugin name.
+        plugin: String,
+        /// Operation name.
+        op: &'static str,
+        /// The configured limit.
+        limit_bytes: usize,
+    },
+    /// The guest trapped (panic, `unreachable`, out-of-bounds access...).
+    #[error("plugin {plugin}: {op} trapped: {message}")]
+    Trap {
+        /// Plugin name.
+        plugin: String,
+        /// Operation name.
+        op: &'static str,
+        /// What wasmtime reported.
+        message: String,
+    },
+    /// The guest returned a value larger than the output limits allow.
+    #[error("plugin {plugin}: {op} returned a {what} of {len} bytes; the limit is {limit}")]
+    OutputTooLarge {
+        /// Plugin name.
+        plugin: String,
+        /// Operation name.
+        op: &'static str,
+        /// Which output (`id`, `data`, `user-id`...).
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit in force.
+        limit: usize,
+    },
+    /// The guest returned something the contract forbids.
+    #[error("plugin {plugin}: {op} broke the session-plugin contract: {reason}")]
+    Contract {
+        /// Plugin name.
+        plugin: String,
+        /// Operation name.
+        op: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A fresh instance could not be created.
+    #[error("plugin {plugin}: could not instantiate: {message}")]
+    Instantiate {
+        /// Plugin name.
+        plugin: String,
+        /// What wasmtime reported.
+        message: String,
+    },
+}
+
+impl CallError {
+    /// The session error the plugin answered with, if that is what this is.
+    pub fn session(&self) -> Option<&SessionError> {
+        match self {
+            CallError::Session(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// True when the failure is the plugin's fault on the host side (trap,
+    /// deadline, limit, contract) rather than a session answer.
+    pub fn is_plugin_fault(&self) -> bool {
+        !matches!(self, CallError::Session(_))
+    }
+}
+
+/// Why a plugin could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("cannot read plugin {path}: {source}")]
+    Io {
+        /// The path given.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bytes are not WebAssembly at all.
+    #[error("plugin {plugin}: not a WebAssembly file (no \\0asm header)")]
+    NotWasm {
+        /// Plugin name.
+        plugin: String,
+    },
+    /// A core module, not a component.
+    #[error(
+        "plugin {plugin}: a core WebAssembly module, not a component; build it for wasm32-wasip2"
+    )]
+    NotAComponent {
+        /// Plugin name.
+        plugin: String,
+    },
+    /// The component failed validation or compilation.
+    #[error("plugin {plugin}: invalid component: {message}")]
+    Invalid {
+        /// Plugin name.
+        plugin: String,
+        /// What wasmtime reported.
+        message: String,
+    },
+    /// The component imports something the host does not grant.
+    #[error("plugin {plugin}: needs an import this host does not provide: {message}")]
+    MissingImport {
+        /// Plugin name.
+        plugin: String,
+        /// What wasmtime reported.
+        message: String,
+    },
+    /// The component does not export `session:plugin/session-plugin@0.1.0`.
+    #[error("plugin {plugin}: not a session plugin (wrong world): {message}")]
+    WrongWorld {
+        /// Plugin name.
+        plugin: String,
+        /// What wasmtime reported.
+        message: String,
+    },
+    /// The plugin failed while being probed after loading.
+    #[error("plugin {plugin}: failed its first call: {source}")]
+    Probe {
+        /// Plugin name.
+        plugin: String,
+        /// The call error.
+        source: Box<CallError>,
+    },
+}
+
+/// Why a [`crate::Harness`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    /// The wasmtime engine rejected the configuration.
+    #[error("cannot create the wasmtime engine: {0}")]
+    Engine(String),
+    /// The linker could not be assembled.
+    #[error("cannot link host functions: {0}")]
+    Linker(String),
+    /// The compile cache directory is unusable.
+    #[error("cannot use compile cache directory {path}: {source}")]
+    Cache {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// Renders a wasmtime error with its whole cause chain on one line.
+pub(crate) fn chain(e: &wasmtime::Error) -> String {
+    format!("{e:#}")
+}

@@ -1,0 +1,322 @@
+//! The harness: one engine, one linker, one clock and one kv backend shared by
+//! every plugin it loads.
+
+use crate::bindings::SessionHostPre;
+use crate::cache::{CacheOutcome, CompileCache};
+use crate::capabilities;
+use crate::clock::{Clock, SystemClock};
+use crate::engine::{EngineSettings, EpochTicker, build_engine};
+use crate::error::{LoadError, SetupError, chain};
+use crate::kv::KvBackend;
+use crate::kv::memory::MemoryBackend;
+use crate::limits::Limits;
+use crate::plugin::Plugin;
+use crate::state::HostState;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::Engine;
+use wasmtime::component::{Component, Linker};
+use wasmtime_wasi_config::WasiConfigVariables;
+
+/// What every plugin of a harness shares.
+pub(crate) struct Shared {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<HostState>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) kv: Arc<dyn KvBackend>,
+    pub(crate) limits: Limits,
+    pub(crate) cache: Option<CompileCache>,
+    _ticker: EpochTicker,
+}
+
+/// Loads session plugins and runs them in a sandbox. Cheap to clone.
+#[derive(Clone)]
+pub struct Harness {
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Harness {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Harness")
+            .field("kv", &self.shared.kv.name())
+            .field("limits", &self.shared.limits)
+            .field("cache", &self.shared.cache)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`Harness`].
+pub struct HarnessBuilder {
+    clock: Option<Arc<dyn Clock>>,
+    kv: Option<Arc<dyn KvBackend>>,
+    limits: Limits,
+    engine: EngineSettings,
+    cache_dir: Option<PathBuf>,
+}
+
+impl HarnessBuilder {
+    /// The clock guests and kv ttls read (default: the system clock).
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// The kv backend (default: a [`MemoryBackend`] on the harness clock).
+    pub fn kv_backend(mut self, kv: Arc<dyn KvBackend>) -> Self {
+        self.kv = Some(kv);
+        self
+    }
+
+    /// Default limits for plugins loaded without their own.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// Engine-wide settings.
+    pub fn engine_settings(mut self, settings: EngineSettings) -> Self {
+        self.engine = settings;
+        self
+    }
+
+    /// Caches compiled components in `dir` (default: no disk cache).
+    pub fn cache_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.cache_dir = Some(dir.into());
+        self
+    }
+
+    /// Builds the engine, the linker and the epoch ticker.
+    pub fn build(self) -> Result<Harness, SetupError> {
+        let engine = build_engine(&self.engine)?;
+        let linker = capabilities::linker(&engine)?;
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let kv = self
+            .kv
+            .unwrap_or_else(|| Arc::new(MemoryBackend::new(clock.clone())));
+        let cache = self.cache_dir.map(CompileCache::new).transpose()?;
+        let ticker = EpochTicker::start(engine.clone());
+        if !ticker.running() {
+            return Err(SetupError::Engine(
+                "cannot start the epoch ticker thread that enforces deadlines".to_string(),
+            ));
+        }
+        Ok(Harness {
+            shared: Arc::new(Shared {
+                engine,
+                linker,
+                clock,
+                kv,
+                limits: self.limits,
+                cache,
+                _ticker: ticker,
+            }),
+        })
+    }
+}
+
+/// How to load one plugin.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// Name used in messages (default: the file stem, or `plugin-<hash>` for bytes).
+    pub name: Option<String>,
+    /// kv namespace (default: the name). Plugins with different namespaces
+    /// cannot see each other's keys; give a new version of a store the old
+    /// one's namespace to keep its sessions.
+    pub namespace: Option<String>,
+    /// Settings the plugin reads through `wasi:config/store`.
+    pub config: Vec<(String, String)>,
+    /// Limits (default: the harness defaults).
+    pub limits: Option<Limits>,
+}
+
+impl LoadOptions {
+    /// Adds one `wasi:config` setting.
+    pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.push((key.into(), value.into()));
+        self
+    }
+
+    /// Sets the name.
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Sets the kv namespace.
+    pub fn namespace(mut self, namespace: impl Into<String>) -> Self {
+        self.namespace = Some(namespace.into());
+        self
+    }
+
+    /// Sets the limits.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.limits = Some(limits);
+        self
+    }
+}
+
+/// How a load went: compile or cache, and how long it took.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoadReport {
+    /// Cache lookup result.
+    pub cache: CacheOutcome,
+    /// Time to get a compiled component (compile or cache read).
+    pub compile: Duration,
+    /// Time to link and probe the plugin with `info`.
+    pub link_and_probe: Duration,
+}
+
+impl Harness {
+    /// A harness with the defaults: system clock, in-memory kv, default limits.
+    pub fn new() -> Result<Self, SetupError> {
+        Self::builder().build()
+    }
+
+    /// Starts configuring a harness.
+    pub fn builder() -> HarnessBuilder {
+        HarnessBuilder {
+            clock: None,
+            kv: None,
+            limits: Limits::default(),
+            engine: EngineSettings::default(),
+            cache_dir: None,
+        }
+    }
+
+    /// The clock shared by guests and the kv backend.
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// The kv backend.
+    pub fn kv_backend(&self) -> &Arc<dyn KvBackend> {
+        &self.shared.kv
+    }
+
+    /// The compile cache, if any.
+    pub fn cache(&self) -> Option<&CompileCache> {
+        self.shared.cache.as_ref()
+    }
+
+    /// Loads a plugin from a `.wasm` file.
+    pub fn load_file(
+        &self,
+        path: impl AsRef<Path>,
+        options: LoadOptions,
+    ) -> Result<Plugin, LoadError> {
+        self.load_file_with_report(path, options).map(|(p, _)| p)
+    }
+
+    /// [`Harness::load_file`], also reporting how the load went.
+    pub fn load_file_with_report(
+        &self,
+        path: impl AsRef<Path>,
+        mut options: LoadOptions,
+    ) -> Result<(Plugin, LoadReport), LoadError> {
+        let path = path.as_ref();
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        if options.name.is_none() {
+            options.name = path
+                .file_stem()
+                .map(|s| s.to_string_lossy().replace('_', "-"));
+        }
+        self.load_bytes_with_report(&bytes, options)
+    }
+
+    /// Loads a plugin from the bytes of a component.
+    pub fn load_bytes(&self, wasm: &[u8], options: LoadOptions) -> Result<Plugin, LoadError> {
+        self.load_bytes_with_report(wasm, options).map(|(p, _)| p)
+    }
+
+    /// [`Harness::load_bytes`], also reporting how the load went.
+    pub fn load_bytes_with_report(
+        &self,
+        wasm: &[u8],
+        options: LoadOptions,
+    ) -> Result<(Plugin, LoadReport), LoadError> {
+        let name = options.name.clone().unwrap_or_else(|| {
+            let h = Sha256::digest(wasm);
+            format!("plugin-{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
+        });
+        let started = Instant::now();
+        let (component, cache) = self.compile(&name, wasm)?;
+        let compile = started.elapsed();
+        let started = Instant::now();
+        let plugin = self.link(name, &component, options)?;
+        Ok((
+            plugin,
+            LoadReport {
+                cache,
+                compile,
+                link_and_probe: started.elapsed(),
+            },
+        ))
+    }
+
+    fn compile(&self, name: &str, wasm: &[u8]) -> Result<(Component, CacheOutcome), LoadError> {
+        check_header(name, wasm)?;
+        let compiled = match &self.shared.cache {
+            Some(cache) => cache.load_or_compile(&self.shared.engine, wasm),
+            None => Component::new(&self.shared.engine, wasm).map(|c| (c, CacheOutcome::Disabled)),
+        };
+        compiled.map_err(|e| LoadError::Invalid {
+            plugin: name.to_string(),
+            message: chain(&e),
+        })
+    }
+
+    fn link(
+        &self,
+        name: String,
+        component: &Component,
+        options: LoadOptions,
+    ) -> Result<Plugin, LoadError> {
+        let instance_pre = self.shared.linker.instantiate_pre(component).map_err(|e| {
+            LoadError::MissingImport {
+                plugin: name.clone(),
+                message: chain(&e),
+            }
+        })?;
+        let pre = SessionHostPre::new(instance_pre).map_err(|e| LoadError::WrongWorld {
+            plugin: name.clone(),
+            message: chain(&e),
+        })?;
+        let namespace: Arc<str> = Arc::from(options.namespace.as_deref().unwrap_or(&name));
+        let config: WasiConfigVariables = options.config.into_iter().collect();
+        let limits = options.limits.unwrap_or_else(|| self.shared.limits.clone());
+        Plugin::start(
+            self.shared.clone(),
+            name.clone(),
+            pre,
+            config,
+            namespace,
+            limits,
+        )
+        .map_err(|e| LoadError::Probe {
+            plugin: name,
+            source: Box::new(e),
+        })
+    }
+}
+
+/// Tells "not wasm" and "core module" apart from a broken component, so the
+/// error says what the file is.
+fn check_header(name: &str, wasm: &[u8]) -> Result<(), LoadError> {
+    if wasm.len() < 8 || &wasm[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm {
+            plugin: name.to_string(),
+        });
+    }
+    // Bytes 4..8: version 1, layer 0 is a core module; components use layer 1.
+    if wasm[4..8] == [1, 0, 0, 0] {
+        return Err(LoadError::NotAComponent {
+            plugin: name.to_string(),
+        });
+    }
+    Ok(())
+}

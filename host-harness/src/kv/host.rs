@@ -1,0 +1,239 @@
+//! The `session:plugin/kv` import as a plugin sees it: a [`KvBackend`] bound to
+//! that plugin's namespace, with the host's limits on every guest-controlled
+//! argument checked before the backend is touched.
+
+use super::{KvBackend, KvError, WriteMode};
+use crate::bindings::kv_api;
+use std::sync::Arc;
+
+/// Largest key a guest may use, in bytes.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// Largest value a guest may store, in bytes.
+pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
+/// Most keys returned by one `list-keys` call, whatever the guest asks for.
+pub const MAX_PAGE: u32 = 1000;
+
+/// One plugin's view of the kv backend.
+#[derive(Clone)]
+pub struct KvView {
+    backend: Arc<dyn KvBackend>,
+    namespace: Arc<str>,
+}
+
+impl KvView {
+    /// Binds `backend` to `namespace`; the plugin can reach nothing else.
+    pub fn new(backend: Arc<dyn KvBackend>, namespace: Arc<str>) -> Self {
+        Self { backend, namespace }
+    }
+
+    fn check_key(what: &str, key: &str) -> Result<(), KvError> {
+        if key.len() > MAX_KEY_BYTES {
+            return Err(KvError::TooLarge(format!(
+                "{what} is {} bytes; the limit is {MAX_KEY_BYTES}",
+                key.len()
+            )));
+        }
+        Ok(())
+    }
+
+    fn checked_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        Self::check_key("key", key)?;
+        self.backend.get(&self.namespace, key)
+    }
+
+    fn checked_set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl: Option<u64>,
+        mode: WriteMode,
+    ) -> Result<bool, KvError> {
+        Self::check_key("key", key)?;
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(KvError::TooLarge(format!(
+                "value is {} bytes; the limit is {MAX_VALUE_BYTES}",
+                value.len()
+            )));
+        }
+        if ttl == Some(0) {
+            return Err(KvError::Backend(
+                "ttl-seconds must be at least 1".to_string(),
+            ));
+        }
+        self.backend.set(&self.namespace, key, value, ttl, mode)
+    }
+
+    fn checked_delete(&self, key: &str) -> Result<bool, KvError> {
+        Self::check_key("key", key)?;
+        self.backend.delete(&self.namespace, key)
+    }
+
+    fn checked_list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<super::KeyPage, KvError> {
+        Self::check_key("prefix", prefix)?;
+        if let Some(c) = cursor {
+            Self::check_key("cursor", c)?;
+        }
+        self.backend
+            .list_keys(&self.namespace, prefix, cursor, limit.clamp(1, MAX_PAGE))
+    }
+}
+
+fn to_wit(e: KvError) -> kv_api::KvError {
+    match e {
+        KvError::Backend(m) => kv_api::KvError::Backend(m),
+        KvError::TooLarge(m) => kv_api::KvError::TooLarge(m),
+    }
+}
+
+fn mode_from_wit(m: kv_api::WriteMode) -> WriteMode {
+    match m {
+        kv_api::WriteMode::Always => WriteMode::Always,
+        kv_api::WriteMode::IfAbsent => WriteMode::IfAbsent,
+        kv_api::WriteMode::IfPresent => WriteMode::IfPresent,
+    }
+}
+
+impl kv_api::Host for KvView {
+    fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv_api::KvError> {
+        self.checked_get(&key).map_err(to_wit)
+    }
+
+    fn set(
+        &mut self,
+        key: String,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: kv_api::WriteMode,
+    ) -> Result<bool, kv_api::KvError> {
+        self.checked_set(&key, value, ttl_seconds, mode_from_wit(mode))
+            .map_err(to_wit)
+    }
+
+    fn delete(&mut self, key: String) -> Result<bool, kv_api::KvError> {
+        self.checked_delete(&key).map_err(to_wit)
+    }
+
+    fn list_keys(
+        &mut self,
+        prefix: String,
+        cursor: Option<String>,
+        limit: u32,
+    ) -> Result<kv_api::KeyPage, kv_api::KvError> {
+        self.checked_list_keys(&prefix, cursor.as_deref(), limit)
+            .map(|p| kv_api::KeyPage {
+                keys: p.keys,
+                cursor: p.cursor,
+            })
+            .map_err(to_wit)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bindings::kv_api::Host as _;
+    use crate::clock::ManualClock;
+    use crate::kv::memory::MemoryBackend;
+    use std::time::Duration;
+
+    fn view(ns: &str, backend: &Arc<MemoryBackend>) -> KvView {
+        KvView::new(backend.clone(), Arc::from(ns))
+    }
+
+    fn backend() -> Arc<MemoryBackend> {
+        Arc::new(MemoryBackend::new(Arc::new(ManualClock::new(
+            Duration::from_secs(10),
+        ))))
+    }
+
+    #[test]
+    fn oversized_key_value_prefix_and_cursor_are_refused() {
+        let b = backend();
+        let mut v = view("p", &b);
+        let big = "k".repeat(MAX_KEY_BYTES + 1);
+        assert!(matches!(
+            v.get(big.clone()),
+            Err(kv_api::KvError::TooLarge(_))
+        ));
+        assert!(matches!(
+            v.delete(big.clone()),
+            Err(kv_api::KvError::TooLarge(_))
+        ));
+        assert!(matches!(
+            v.set(big.clone(), vec![], None, kv_api::WriteMode::Always),
+            Err(kv_api::KvError::TooLarge(_))
+        ));
+        assert!(matches!(
+            v.set(
+                "k".into(),
+                vec![0; MAX_VALUE_BYTES + 1],
+                None,
+                kv_api::WriteMode::Always
+            ),
+            Err(kv_api::KvError::TooLarge(_))
+        ));
+        assert!(matches!(
+            v.list_keys(big.clone(), None, 1),
+            Err(kv_api::KvError::TooLarge(_))
+        ));
+        assert!(matches!(
+            v.list_keys(String::new(), Some(big), 1),
+            Err(kv_api::KvError::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn zero_ttl_is_refused() {
+        let b = backend();
+        let mut v = view("p", &b);
+        assert!(matches!(
+            v.set("k".into(), vec![], Some(0), kv_api::WriteMode::Always),
+            Err(kv_api::KvError::Backend(_))
+        ));
+    }
+
+    #[test]
+    fn page_limit_is_clamped() {
+        let b = backend();
+        let mut v = view("p", &b);
+        for i in 0..(MAX_PAGE + 5) {
+            v.set(format!("{i:05}"), vec![], None, kv_api::WriteMode::Always)
+                .unwrap();
+        }
+        let page = v.list_keys(String::new(), None, u32::MAX).unwrap();
+        assert_eq!(page.keys.len(), MAX_PAGE as usize);
+        assert!(page.cursor.is_some());
+        // A limit of 0 still makes progress instead of looping forever.
+        let page = v.list_keys(String::new(), None, 0).unwrap();
+        assert_eq!(page.keys.len(), 1);
+    }
+
+    #[test]
+    fn a_plugin_cannot_see_another_namespace() {
+        let b = backend();
+        let mut a = view("plugin-a", &b);
+        let mut other = view("plugin-b", &b);
+        a.set(
+            "s:secret".into(),
+            b"x".to_vec(),
+            None,
+            kv_api::WriteMode::Always,
+        )
+        .unwrap();
+        assert_eq!(other.get("s:secret".into()).unwrap(), None);
+        assert!(!other.delete("s:secret".into()).unwrap());
+        assert!(
+            other
+                .list_keys(String::new(), None, 100)
+                .unwrap()
+                .keys
+                .is_empty()
+        );
+        assert!(a.get("s:secret".into()).unwrap().is_some());
+    }
+}

@@ -1,0 +1,308 @@
+//! The embedded in-memory backend: ordered maps per namespace, ttls on the
+//! harness clock, expired entries reaped as writes go by.
+
+use super::{KeyPage, KvBackend, KvError, WriteMode};
+use crate::clock::Clock;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::ops::Bound;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+/// Expired entries reaped per write, so a write never stalls on a backlog.
+const REAP_PER_WRITE: usize = 16;
+
+#[derive(Debug)]
+struct Entry {
+    value: Vec<u8>,
+    /// Unix second at which the key disappears.
+    expires_at: Option<u64>,
+}
+
+#[derive(Debug, Default)]
+struct Namespace {
+    entries: BTreeMap<String, Entry>,
+    /// (expires_at, key) for every entry with a ttl, soonest first.
+    expiry: BTreeSet<(u64, String)>,
+}
+
+impl Namespace {
+    fn live(&self, key: &str, now: u64) -> Option<&Entry> {
+        self.entries
+            .get(key)
+            .filter(|e| e.expires_at.is_none_or(|t| now < t))
+    }
+
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let entry = self.entries.remove(key)?;
+        if let Some(t) = entry.expires_at {
+            self.expiry.remove(&(t, key.to_string()));
+        }
+        Some(entry)
+    }
+
+    fn reap(&mut self, now: u64) {
+        for _ in 0..REAP_PER_WRITE {
+            match self.expiry.first() {
+                Some((t, _)) if *t <= now => {
+                    if let Some((_, key)) = self.expiry.pop_first() {
+                        self.entries.remove(&key);
+                    }
+                }
+                _ => break,
+            }
+        }
+    }
+}
+
+/// In-memory [`KvBackend`]. Cheap to clone handles are not needed: share it
+/// behind an `Arc`.
+pub struct MemoryBackend {
+    clock: Arc<dyn Clock>,
+    namespaces: RwLock<HashMap<String, Arc<Mutex<Namespace>>>>,
+}
+
+impl std::fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBackend").finish_non_exhaustive()
+    }
+}
+
+impl MemoryBackend {
+    /// An empty backend whose ttls run on `clock`.
+    pub fn new(clock: Arc<dyn Clock>) -> Self {
+        Self {
+            clock,
+            namespaces: RwLock::new(HashMap::new()),
+        }
+    }
+
+    fn namespace(&self, name: &str) -> Result<Arc<Mutex<Namespace>>, KvError> {
+        if let Some(ns) = self.namespaces.read().map_err(poisoned)?.get(name) {
+            return Ok(ns.clone());
+        }
+        let mut all = self.namespaces.write().map_err(poisoned)?;
+        Ok(all.entry(name.to_string()).or_default().clone())
+    }
+
+    fn with_ns<R>(
+        &self,
+        name: &str,
+        f: impl FnOnce(&mut Namespace, u64) -> R,
+    ) -> Result<R, KvError> {
+        let ns = self.namespace(name)?;
+        let mut guard: MutexGuard<'_, Namespace> = ns.lock().map_err(poisoned)?;
+        Ok(f(&mut guard, self.clock.now_secs()))
+    }
+
+    /// Number of entries physically held in `namespace`, expired ones included
+    /// until reaped (for tests and reports).
+    pub fn stored_entries(&self, namespace: &str) -> usize {
+        self.with_ns(namespace, |ns, _| ns.entries.len())
+            .unwrap_or(0)
+    }
+}
+
+fn poisoned<T>(_: T) -> KvError {
+    KvError::Backend("memory backend lock poisoned by an earlier panic".to_string())
+}
+
+impl KvBackend for MemoryBackend {
+    fn name(&self) -> &str {
+        "memory"
+    }
+
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.with_ns(namespace, |ns, now| {
+            ns.live(key, now).map(|e| e.value.clone())
+        })
+    }
+
+    fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: WriteMode,
+    ) -> Result<bool, KvError> {
+        self.with_ns(namespace, |ns, now| {
+            ns.reap(now);
+            let exists = ns.live(key, now).is_some();
+            let write = match mode {
+                WriteMode::Always => true,
+                WriteMode::IfAbsent => !exists,
+                WriteMode::IfPresent => exists,
+            };
+            if !write {
+                return false;
+            }
+            ns.remove(key);
+            let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
+            if let Some(t) = expires_at {
+                ns.expiry.insert((t, key.to_string()));
+            }
+            ns.entries
+                .insert(key.to_string(), Entry { value, expires_at });
+            true
+        })
+    }
+
+    fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
+        self.with_ns(namespace, |ns, now| {
+            let was_live = ns.live(key, now).is_some();
+            ns.remove(key);
+            was_live
+        })
+    }
+
+    fn list_keys(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, KvError> {
+        self.with_ns(namespace, |ns, now| {
+            let start = match cursor {
+                Some(c) if c >= prefix => Bound::Excluded(c),
+                _ => Bound::Included(prefix),
+            };
+            let mut live = ns
+                .entries
+                .range::<str, _>((start, Bound::Unbounded))
+                .take_while(|(k, _)| k.starts_with(prefix))
+                .filter(|(_, e)| e.expires_at.is_none_or(|t| now < t))
+                .map(|(k, _)| k);
+            let keys: Vec<String> = live.by_ref().take(limit as usize).cloned().collect();
+            let more = live.next().is_some();
+            KeyPage {
+                cursor: if more { keys.last().cloned() } else { None },
+                keys,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use std::time::Duration;
+
+    fn backend() -> (MemoryBackend, ManualClock) {
+        let clock = ManualClock::new(Duration::from_secs(1_000));
+        (MemoryBackend::new(Arc::new(clock.clone())), clock)
+    }
+
+    #[test]
+    fn write_modes() {
+        let (b, _) = backend();
+        assert!(
+            !b.set("n", "k", b"1".to_vec(), None, WriteMode::IfPresent)
+                .unwrap()
+        );
+        assert_eq!(b.get("n", "k").unwrap(), None);
+        assert!(
+            b.set("n", "k", b"1".to_vec(), None, WriteMode::IfAbsent)
+                .unwrap()
+        );
+        assert!(
+            !b.set("n", "k", b"2".to_vec(), None, WriteMode::IfAbsent)
+                .unwrap()
+        );
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"1".to_vec()));
+        assert!(
+            b.set("n", "k", b"3".to_vec(), None, WriteMode::IfPresent)
+                .unwrap()
+        );
+        assert!(
+            b.set("n", "k", b"4".to_vec(), None, WriteMode::Always)
+                .unwrap()
+        );
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"4".to_vec()));
+        assert!(b.delete("n", "k").unwrap());
+        assert!(!b.delete("n", "k").unwrap());
+    }
+
+    #[test]
+    fn expired_keys_are_invisible_and_reaped() {
+        let (b, clock) = backend();
+        b.set("n", "k", b"v".to_vec(), Some(10), WriteMode::Always)
+            .unwrap();
+        clock.advance(Duration::from_secs(9));
+        assert!(b.get("n", "k").unwrap().is_some());
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(b.get("n", "k").unwrap(), None);
+        assert!(!b.delete("n", "k").unwrap());
+        assert!(
+            !b.set("n", "k", b"w".to_vec(), None, WriteMode::IfPresent)
+                .unwrap()
+        );
+        assert_eq!(
+            b.list_keys("n", "", None, 10).unwrap().keys,
+            Vec::<String>::new()
+        );
+        // An expired key counts as absent for if-absent, and is reaped.
+        b.set("n", "k2", b"x".to_vec(), Some(5), WriteMode::Always)
+            .unwrap();
+        clock.advance(Duration::from_secs(5));
+        assert!(
+            b.set("n", "k2", b"y".to_vec(), None, WriteMode::IfAbsent)
+                .unwrap()
+        );
+        assert_eq!(b.stored_entries("n"), 1);
+    }
+
+    #[test]
+    fn overwrite_replaces_ttl() {
+        let (b, clock) = backend();
+        b.set("n", "k", b"v".to_vec(), Some(5), WriteMode::Always)
+            .unwrap();
+        b.set("n", "k", b"v".to_vec(), Some(50), WriteMode::Always)
+            .unwrap();
+        clock.advance(Duration::from_secs(10));
+        assert!(b.get("n", "k").unwrap().is_some());
+    }
+
+    #[test]
+    fn namespaces_are_separate() {
+        let (b, _) = backend();
+        b.set("a", "k", b"v".to_vec(), None, WriteMode::Always)
+            .unwrap();
+        assert_eq!(b.get("b", "k").unwrap(), None);
+        assert!(b.list_keys("b", "", None, 10).unwrap().keys.is_empty());
+    }
+
+    #[test]
+    fn paging_visits_every_live_key_once_in_order() {
+        let (b, clock) = backend();
+        for i in 0..25 {
+            let ttl = if i % 5 == 0 { Some(1) } else { None };
+            b.set("n", &format!("s:{i:03}"), vec![], ttl, WriteMode::Always)
+                .unwrap();
+        }
+        b.set("n", "t:other", vec![], None, WriteMode::Always)
+            .unwrap();
+        b.set("n", "r:other", vec![], None, WriteMode::Always)
+            .unwrap();
+        clock.advance(Duration::from_secs(1));
+        let mut seen = vec![];
+        let mut cursor = None;
+        loop {
+            let page = b.list_keys("n", "s:", cursor.as_deref(), 7).unwrap();
+            assert!(page.keys.len() <= 7);
+            seen.extend(page.keys);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => break,
+            }
+        }
+        let expected: Vec<String> = (0..25)
+            .filter(|i| i % 5 != 0)
+            .map(|i| format!("s:{i:03}"))
+            .collect();
+        assert_eq!(seen, expected);
+        // A final page exactly at the limit reports no cursor.
+        let page = b.list_keys("n", "s:", None, 20).unwrap();
+        assert_eq!((page.keys.len(), page.cursor), (20, None));
+    }
+}

@@ -1,0 +1,76 @@
+//! The key-value capability server-side plugins import (`session:plugin/kv`).
+//!
+//! Backends sit behind one trait, [`KvBackend`]; [`memory::MemoryBackend`] is
+//! the embedded default. [`host`] binds a backend to a plugin's namespace and
+//! enforces the host's limits on what the guest passes in.
+
+pub mod host;
+pub mod memory;
+
+/// Why a backend operation failed (mirrors `kv-error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KvError {
+    /// The backend failed; carries its message.
+    #[error("kv backend: {0}")]
+    Backend(String),
+    /// A key or value exceeds the host's limits.
+    #[error("kv limit: {0}")]
+    TooLarge(String),
+}
+
+/// When `set` writes (mirrors `write-mode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteMode {
+    /// Always write.
+    Always,
+    /// Only when no live key exists.
+    IfAbsent,
+    /// Only when a live key exists.
+    IfPresent,
+}
+
+/// One page of keys (mirrors `key-page`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct KeyPage {
+    /// Live keys, ascending byte order.
+    pub keys: Vec<String>,
+    /// Where to continue; none when there is nothing more.
+    pub cursor: Option<String>,
+}
+
+/// A key-value store with per-key ttls, partitioned into namespaces.
+///
+/// Every implementation guarantees the semantics in DESIGN.md: an expired key
+/// is invisible to every operation; `set` with `IfAbsent`/`IfPresent` checks and
+/// writes in one atomic step; `list_keys` returns live keys with `prefix`,
+/// strictly after `cursor`, ascending, at most `limit`.
+pub trait KvBackend: Send + Sync + 'static {
+    /// A short name for messages and reports, e.g. `memory`.
+    fn name(&self) -> &str;
+
+    /// Reads a live key.
+    fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+
+    /// Writes a key that expires after `ttl_seconds` (none: never). Returns
+    /// whether it wrote.
+    fn set(
+        &self,
+        namespace: &str,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: WriteMode,
+    ) -> Result<bool, KvError>;
+
+    /// Deletes a key; true when a live key existed.
+    fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError>;
+
+    /// Lists live keys starting with `prefix`, strictly after `cursor`.
+    fn list_keys(
+        &self,
+        namespace: &str,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, KvError>;
+}

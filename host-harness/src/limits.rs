@@ -1,0 +1,80 @@
+//! The sandbox's limits on a plugin: CPU time per call, memory per instance,
+//! size of what it may hand back, and how many idle instances to keep.
+
+use std::time::Duration;
+
+/// Per-plugin limits. [`Limits::default`] suits the shipped stores.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// CPU deadline of an ordinary call (create, load, update, ...).
+    pub call_deadline: Duration,
+    /// CPU deadline of `count` and `purge-expired`, which walk every session.
+    pub maintenance_deadline: Duration,
+    /// Largest linear memory one instance may grow to, in bytes.
+    pub memory_bytes: usize,
+    /// Largest session data or user id a plugin may return, in bytes.
+    pub max_output_bytes: usize,
+    /// Largest session id a plugin may return, in bytes.
+    pub max_id_bytes: usize,
+    /// Check that returned data is a JSON object by parsing it, instead of the
+    /// default cheap check of its first and last characters.
+    pub strict_output: bool,
+    /// Idle instances kept per plugin for reuse.
+    pub max_idle_instances: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            call_deadline: Duration::from_millis(250),
+            maintenance_deadline: Duration::from_secs(5),
+            memory_bytes: 64 * 1024 * 1024,
+            max_output_bytes: 1024 * 1024,
+            max_id_bytes: 8 * 1024,
+            strict_output: false,
+            max_idle_instances: 16,
+        }
+    }
+}
+
+/// Tracks memory growth against [`Limits::memory_bytes`] and remembers whether
+/// the limit was hit, so a trap that follows can be reported as what it is.
+#[derive(Debug)]
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    /// Set when a growth was refused during the current call.
+    pub(crate) hit: bool,
+}
+
+impl MemoryLimiter {
+    pub(crate) fn new(limit: usize) -> Self {
+        Self { limit, hit: false }
+    }
+}
+
+/// Table elements an instance may grow to (Rust guests need a few hundred).
+const MAX_TABLE_ELEMENTS: usize = 100_000;
+
+impl wasmtime::ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}

@@ -1,0 +1,391 @@
+//! A loaded plugin: a compiled component, pre-instantiated against the
+//! harness linker, and a pool of instances that calls run on.
+//!
+//! [`Plugin`] is `Send + Sync + Clone`; clones share the pool, so any number
+//! of threads can call it at once (each call takes its own instance).
+
+use crate::bindings::wit_types::SessionError as WitSessionError;
+use crate::bindings::{SessionHostPre, plugin_api};
+use crate::capabilities;
+use crate::engine::deadline_ticks;
+use crate::error::{CallError, SessionError};
+use crate::harness::Shared;
+use crate::kv::host::KvView;
+use crate::limits::{Limits, MemoryLimiter};
+use crate::output::OutputCheck;
+use crate::pool::{Instance, InstancePool};
+use crate::state::HostState;
+use crate::types::{CreateOptions, PluginInfo, SessionId, SessionRecord};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap};
+use wasmtime_wasi_config::WasiConfigVariables;
+
+/// Counters of one plugin's instance pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PluginStats {
+    /// Instances created so far.
+    pub instantiations: u64,
+    /// Instances thrown away after a failed call.
+    pub discarded: u64,
+    /// Instances idle in the pool now.
+    pub idle: usize,
+}
+
+pub(crate) struct PluginInner {
+    pub(crate) name: String,
+    pub(crate) info: PluginInfo,
+    pre: SessionHostPre<HostState>,
+    pool: InstancePool,
+    shared: Arc<Shared>,
+    config: Arc<WasiConfigVariables>,
+    kv: KvView,
+    limits: Limits,
+    instantiations: AtomicU64,
+    discarded: AtomicU64,
+}
+
+/// A loaded session plugin with typed methods for the nine operations.
+#[derive(Clone)]
+pub struct Plugin {
+    inner: Arc<PluginInner>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.name)
+            .field("info", &self.inner.info)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which deadline a call runs under.
+#[derive(Clone, Copy)]
+enum Budget {
+    Call,
+    Maintenance,
+}
+
+impl Plugin {
+    /// Wraps a pre-instantiated component and probes it with `info`.
+    pub(crate) fn start(
+        shared: Arc<Shared>,
+        name: String,
+        pre: SessionHostPre<HostState>,
+        config: WasiConfigVariables,
+        namespace: Arc<str>,
+        limits: Limits,
+    ) -> Result<Self, CallError> {
+        let kv = KvView::new(shared.kv.clone(), namespace);
+        let mut plugin = Plugin {
+            inner: Arc::new(PluginInner {
+                info: PluginInfo {
+                    name: name.clone(),
+                    version: String::new(),
+                    server_side: false,
+                },
+                name,
+                pre,
+                pool: InstancePool::new(limits.max_idle_instances),
+                shared,
+                config: Arc::new(config),
+                kv,
+                limits,
+                instantiations: AtomicU64::new(0),
+                discarded: AtomicU64::new(0),
+            }),
+        };
+        let info = plugin.fetch_info()?;
+        // Only this function holds the Arc yet.
+        if let Some(inner) = Arc::get_mut(&mut plugin.inner) {
+            inner.info = info;
+        }
+        Ok(plugin)
+    }
+
+    /// The name this host gave the plugin (file stem or the load option); it
+    /// appears in every error message.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// What the plugin said about itself when it was loaded.
+    pub fn info(&self) -> &PluginInfo {
+        &self.inner.info
+    }
+
+    /// The limits this plugin runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.inner.limits
+    }
+
+    /// Pool counters.
+    pub fn stats(&self) -> PluginStats {
+        PluginStats {
+            instantiations: self.inner.instantiations.load(Ordering::Relaxed),
+            discarded: self.inner.discarded.load(Ordering::Relaxed),
+            idle: self.inner.pool.idle(),
+        }
+    }
+
+    /// Drops the idle instances (they are recreated on demand).
+    pub fn clear_pool(&self) {
+        self.inner.pool.clear();
+    }
+
+    /// Creates a fresh instance, for measuring instantiation; it is then pooled.
+    pub fn warm_up(&self, instances: usize) -> Result<(), CallError> {
+        let fresh: Result<Vec<_>, _> = (0..instances).map(|_| self.instantiate()).collect();
+        for i in fresh? {
+            self.inner.pool.put(i);
+        }
+        Ok(())
+    }
+
+    /// Instantiates and immediately drops one instance (benchmark helper).
+    pub fn instantiate_once(&self) -> Result<(), CallError> {
+        self.instantiate().map(drop)
+    }
+
+    fn instantiate(&self) -> Result<Instance, CallError> {
+        let inner = &*self.inner;
+        let state = HostState {
+            wasi: capabilities::wasi_ctx(inner.shared.clock.clone()),
+            table: ResourceTable::new(),
+            config: inner.config.clone(),
+            kv: inner.kv.clone(),
+            limiter: MemoryLimiter::new(inner.limits.memory_bytes),
+        };
+        let mut store = Store::new(&inner.shared.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.epoch_deadline_trap();
+        store.set_epoch_deadline(deadline_ticks(inner.limits.call_deadline));
+        inner.instantiations.fetch_add(1, Ordering::Relaxed);
+        match inner.pre.instantiate(&mut store) {
+            Ok(api) => Ok(Instance { store, api }),
+            Err(e) => Err(self.classify("instantiate", inner.limits.call_deadline, &store, e)),
+        }
+    }
+
+    fn checkout(&self) -> Result<Instance, CallError> {
+        match self.inner.pool.take() {
+            Some(i) => Ok(i),
+            None => self.instantiate(),
+        }
+    }
+
+    /// Runs `f` on a pooled instance under the deadline, then `then` on its
+    /// result. The instance goes back to the pool only when both succeeded or
+    /// the failure is a session answer; one that trapped, timed out or handed
+    /// back something out of bounds is discarded.
+    fn run<R, T>(
+        &self,
+        op: &'static str,
+        budget: Budget,
+        f: impl FnOnce(&plugin_api::Guest, &mut Store<HostState>) -> wasmtime::Result<R>,
+        then: impl FnOnce(R) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        let deadline = match budget {
+            Budget::Call => self.inner.limits.call_deadline,
+            Budget::Maintenance => self.inner.limits.maintenance_deadline,
+        };
+        let mut inst = self.checkout()?;
+        inst.store.data_mut().limiter.hit = false;
+        inst.store.set_epoch_deadline(deadline_ticks(deadline));
+        let result = match f(inst.api.session_plugin_session_plugin(), &mut inst.store) {
+            Ok(r) => then(r),
+            Err(e) => Err(self.classify(op, deadline, &inst.store, e)),
+        };
+        match &result {
+            Err(e) if e.is_plugin_fault() => {
+                self.inner.discarded.fetch_add(1, Ordering::Relaxed);
+            }
+            _ => self.inner.pool.put(inst),
+        }
+        result
+    }
+
+    /// [`Plugin::run`] for operations returning `result<W, session-error>`,
+    /// with `check` applied to the success value.
+    fn op<R, W>(
+        &self,
+        op: &'static str,
+        budget: Budget,
+        f: impl FnOnce(
+            &plugin_api::Guest,
+            &mut Store<HostState>,
+        ) -> wasmtime::Result<Result<W, WitSessionError>>,
+        check: impl FnOnce(&OutputCheck<'_>, W) -> Result<R, CallError>,
+    ) -> Result<R, CallError> {
+        self.run(op, budget, f, |answer| {
+            let value = answer.map_err(SessionError::from)?;
+            let checker = OutputCheck {
+                plugin: &self.inner.name,
+                op,
+                limits: &self.inner.limits,
+            };
+            check(&checker, value)
+        })
+    }
+
+    fn classify(
+        &self,
+        op: &'static str,
+        deadline: Duration,
+        store: &Store<HostState>,
+        e: wasmtime::Error,
+    ) -> CallError {
+        let plugin = self.inner.name.clone();
+        if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
+            return CallError::Timeout {
+                plugin,
+                op,
+                deadline,
+            };
+        }
+        if store.data().limiter.hit {
+            return CallError::MemoryLimit {
+                plugin,
+                op,
+                limit_bytes: self.inner.limits.memory_bytes,
+            };
+        }
+        let message = match e.downcast_ref::<Trap>() {
+            Some(trap) => trap.to_string(),
+            None => format!("{e:#}"),
+        };
+        if op == "instantiate" {
+            return CallError::Instantiate { plugin, message };
+        }
+        CallError::Trap {
+            plugin,
+            op,
+            message,
+        }
+    }
+
+    /// Calls `info` on an instance (the load-time probe uses this).
+    pub fn fetch_info(&self) -> Result<PluginInfo, CallError> {
+        self.run(
+            "info",
+            Budget::Call,
+            |api, store| api.call_info(store),
+            |info| {
+                let info = PluginInfo::from(info);
+                OutputCheck {
+                    plugin: &self.inner.name,
+                    op: "info",
+                    limits: &self.inner.limits,
+                }
+                .info(&info)
+                .map(|()| info)
+            },
+        )
+    }
+
+    /// Starts a session; returns its id.
+    pub fn create(&self, options: CreateOptions) -> Result<SessionId, CallError> {
+        let options = options.into();
+        self.op(
+            "create",
+            Budget::Call,
+            |api, store| api.call_create(store, &options),
+            |c, id| c.id(&id).map(|()| id),
+        )
+    }
+
+    /// Loads a session: `Ok(None)` when no live session has this id.
+    pub fn load(&self, id: &str) -> Result<Option<SessionRecord>, CallError> {
+        // The bindings take `&SessionId` (a `String`).
+        let id: SessionId = id.to_owned();
+        let now = self.inner.shared.clock.now_secs();
+        self.op(
+            "load",
+            Budget::Call,
+            |api, store| api.call_load(store, &id),
+            |c, r| match r {
+                None => Ok(None),
+                Some(r) => {
+                    let r = SessionRecord::from(r);
+                    c.record(&r, now).map(|()| Some(r))
+                }
+            },
+        )
+    }
+
+    /// Replaces data and user and slides the expiry; returns the id to hold.
+    pub fn update(
+        &self,
+        id: &str,
+        data: &str,
+        user_id: Option<&str>,
+    ) -> Result<SessionId, CallError> {
+        // The bindings take `&SessionId` (a `String`).
+        let id: SessionId = id.to_owned();
+        self.op(
+            "update",
+            Budget::Call,
+            |api, store| api.call_update(store, &id, data, user_id),
+            |c, id| c.id(&id).map(|()| id),
+        )
+    }
+
+    /// Slides the expiry (optionally with a new ttl); returns the id to hold.
+    pub fn touch(&self, id: &str, ttl_seconds: Option<u64>) -> Result<SessionId, CallError> {
+        // The bindings take `&SessionId` (a `String`).
+        let id: SessionId = id.to_owned();
+        self.op(
+            "touch",
+            Budget::Call,
+            |api, store| api.call_touch(store, &id, ttl_seconds),
+            |c, id| c.id(&id).map(|()| id),
+        )
+    }
+
+    /// Moves the session to a new id; returns it.
+    pub fn regenerate(&self, id: &str) -> Result<SessionId, CallError> {
+        // The bindings take `&SessionId` (a `String`).
+        let id: SessionId = id.to_owned();
+        self.op(
+            "regenerate",
+            Budget::Call,
+            |api, store| api.call_regenerate(store, &id),
+            |c, id| c.id(&id).map(|()| id),
+        )
+    }
+
+    /// Ends a session (idempotent).
+    pub fn destroy(&self, id: &str) -> Result<(), CallError> {
+        // The bindings take `&SessionId` (a `String`).
+        let id: SessionId = id.to_owned();
+        self.op(
+            "destroy",
+            Budget::Call,
+            |api, store| api.call_destroy(store, &id),
+            |_, ()| Ok(()),
+        )
+    }
+
+    /// Removes expired records; returns how many.
+    pub fn purge_expired(&self) -> Result<u64, CallError> {
+        self.op(
+            "purge-expired",
+            Budget::Maintenance,
+            |api, store| api.call_purge_expired(store),
+            |_, n| Ok(n),
+        )
+    }
+
+    /// How many live sessions exist.
+    pub fn count(&self) -> Result<u64, CallError> {
+        self.op(
+            "count",
+            Budget::Maintenance,
+            |api, store| api.call_count(store),
+            |_, n| Ok(n),
+        )
+    }
+}
