@@ -48,8 +48,8 @@ pub fn for_each_key(
 ) -> Result<(), SessionError> {
     let mut cursor: Option<String> = None;
     loop {
-        let page = kv::list_keys(prefix, cursor.as_deref(), PAGE)
-            .map_err(|e| map_err("list-keys", e))?;
+        let page =
+            kv::list_keys(prefix, cursor.as_deref(), PAGE).map_err(|e| map_err("list-keys", e))?;
         for key in page.keys {
             visit(key)?;
         }

@@ -34,8 +34,7 @@ impl Record {
     /// Serialises the record.
     pub fn encode(&self) -> Vec<u8> {
         let user = self.user_id.as_deref().map(str::as_bytes);
-        let mut out =
-            Vec::with_capacity(HEADER + user.map_or(0, <[u8]>::len) + self.data.len());
+        let mut out = Vec::with_capacity(HEADER + user.map_or(0, <[u8]>::len) + self.data.len());
         out.push(VERSION);
         out.extend_from_slice(&self.created_at.to_le_bytes());
         out.extend_from_slice(&self.expires_at.to_le_bytes());
@@ -55,7 +54,10 @@ impl Record {
     /// Parses a stored value; the error says what is wrong with it.
     pub fn decode(mut bytes: Vec<u8>) -> Result<Record, String> {
         if bytes.len() < HEADER {
-            return Err(format!("record is {} bytes, shorter than its header", bytes.len()));
+            return Err(format!(
+                "record is {} bytes, shorter than its header",
+                bytes.len()
+            ));
         }
         if bytes[0] != VERSION {
             return Err(format!("record has unknown format version {}", bytes[0]));
@@ -83,7 +85,13 @@ impl Record {
         // Reuse the value's allocation for the data: drop the header in place.
         bytes.drain(..data_start);
         let data = String::from_utf8(bytes).map_err(|_| "record data is not UTF-8".to_string())?;
-        Ok(Record { created_at, expires_at, ttl_seconds, user_id, data })
+        Ok(Record {
+            created_at,
+            expires_at,
+            ttl_seconds,
+            user_id,
+            data,
+        })
     }
 }
 

@@ -75,10 +75,7 @@ pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
 
 /// Rewrites the live session under `id` with `change` applied and its expiry
 /// slid; `if-present` guarantees a destroyed session is never resurrected.
-fn rewrite(
-    id: &str,
-    change: impl FnOnce(&mut Record),
-) -> Result<(), SessionError> {
+fn rewrite(id: &str, change: impl FnOnce(&mut Record)) -> Result<(), SessionError> {
     let settings = config::settings()?;
     let now = now_unix();
     let key = id::key(id);
@@ -86,7 +83,12 @@ fn rewrite(
         .filter(|r| is_live(now, r.expires_at))
         .ok_or(SessionError::NotFound)?;
     change(&mut record);
-    record.expires_at = expiry(now, record.ttl_seconds, record.created_at, settings.max_lifetime_seconds);
+    record.expires_at = expiry(
+        now,
+        record.ttl_seconds,
+        record.created_at,
+        settings.max_lifetime_seconds,
+    );
     if !is_live(now, record.expires_at) {
         // The absolute lifetime is used up: the session is over.
         kv_access::delete(&key)?;

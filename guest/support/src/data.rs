@@ -1,7 +1,8 @@
 //! Validation of session data and user ids.
 
 use crate::Invalid;
-use serde::de::{Deserializer as _, IgnoredAny};
+use serde::de::{DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, Visitor};
+use std::fmt;
 
 /// Largest accepted user id, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 1024;
@@ -16,9 +17,65 @@ pub fn validate_data(data: &str, max_bytes: u64) -> Result<(), Invalid> {
         )));
     }
     let mut de = serde_json::Deserializer::from_str(data);
-    de.deserialize_map(IgnoredAny)
+    de.deserialize_map(Valid)
         .and_then(|_| de.end())
         .map_err(|e| Invalid::Data(describe_json_error(data, &e)))
+}
+
+/// Walks a JSON value without building it, so every string is fully decoded
+/// (escapes, surrogate pairs) but nothing is allocated.
+struct Valid;
+
+impl<'de> DeserializeSeed<'de> for Valid {
+    type Value = ();
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Valid {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while seq.next_element_seed(Valid)?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while map.next_key_seed(Valid)?.is_some() {
+            map.next_value_seed(Valid)?;
+        }
+        Ok(())
+    }
 }
 
 fn describe_json_error(data: &str, e: &serde_json::Error) -> String {
@@ -52,7 +109,21 @@ mod tests {
         for ok in ["{}", " {\"a\":1} ", "{\"a\":{\"b\":[1,2,null]}}"] {
             assert_eq!(validate_data(ok, 1000), Ok(()), "{ok}");
         }
-        for bad in ["[]", "1", "\"s\"", "null", "{", "{}{}", "{\"a\":}", "", "{'a':1}"] {
+        for bad in [
+            "[]",
+            "1",
+            "\"s\"",
+            "null",
+            "{",
+            "{}{}",
+            "{\"a\":}",
+            "",
+            "{'a':1}",
+            "{\"a\":\"\\ud800\"}",
+            "{\"\\udc00\":1}",
+            "{\"a\":\"\\x\"}",
+            "{\"a\":\"\u{1}\"}",
+        ] {
             assert!(
                 matches!(validate_data(bad, 1000), Err(Invalid::Data(_))),
                 "{bad}"

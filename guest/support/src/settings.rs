@@ -57,9 +57,10 @@ impl ConfigMap {
         let Some(raw) = self.get(key) else {
             return Ok(default);
         };
-        let value: u64 = raw.trim().parse().map_err(|_| {
-            Invalid::Config(format!("{key} must be a whole number, got {raw:?}"))
-        })?;
+        let value: u64 = raw
+            .trim()
+            .parse()
+            .map_err(|_| Invalid::Config(format!("{key} must be a whole number, got {raw:?}")))?;
         if value < min || value > max {
             return Err(Invalid::Config(format!(
                 "{key} must be between {min} and {max}, got {value}"
@@ -126,7 +127,9 @@ mod tests {
     #[test]
     fn defaults_and_overrides() {
         assert_eq!(map(&[]).session_settings(), Ok(SessionSettings::default()));
-        let s = map(&[("session.ttl-seconds", "60")]).session_settings().unwrap();
+        let s = map(&[("session.ttl-seconds", "60")])
+            .session_settings()
+            .unwrap();
         assert_eq!(s.ttl_seconds, 60);
     }
 
@@ -137,7 +140,11 @@ mod tests {
             panic!("expected a config error")
         };
         assert!(msg.contains("session.ttl-seconds"), "{msg}");
-        assert!(map(&[("session.ttl-seconds", "0")]).session_settings().is_err());
+        assert!(
+            map(&[("session.ttl-seconds", "0")])
+                .session_settings()
+                .is_err()
+        );
     }
 
     #[test]

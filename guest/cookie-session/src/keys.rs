@@ -1,0 +1,202 @@
+//! `cookie.keys`: parsing the configured master keys and deriving, with
+//! HKDF-SHA256, a separate sub-key for each purpose. Keys never appear in
+//! `Debug` output or error text.
+
+use base64::Engine as _;
+use base64::alphabet;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use hkdf::Hkdf;
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+/// Shortest accepted master key, in bytes.
+pub const MIN_KEY_BYTES: usize = 32;
+/// HKDF salt: names this scheme so the sub-keys are ours alone.
+const HKDF_SALT: &[u8] = b"session:plugin/cookie-session";
+/// HKDF info of the AEAD key (private mode).
+const INFO_ENC: &[u8] = b"v1 xchacha20poly1305";
+/// HKDF info of the MAC key (signed mode).
+const INFO_MAC: &[u8] = b"v1 hmac-sha256";
+
+/// The sub-keys derived from one master key.
+pub struct Key {
+    /// XChaCha20-Poly1305 key.
+    pub(crate) enc: [u8; 32],
+    /// HMAC-SHA256 key.
+    pub(crate) mac: [u8; 32],
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key { .. }")
+    }
+}
+
+impl PartialEq for Key {
+    /// Constant-time: comparing keys never leaks where they differ.
+    fn eq(&self, other: &Self) -> bool {
+        (self.enc.ct_eq(&other.enc) & self.mac.ct_eq(&other.mac)).into()
+    }
+}
+
+impl Key {
+    /// Derives the sub-keys from `master` (at least [`MIN_KEY_BYTES`]).
+    pub fn derive(master: &[u8]) -> Key {
+        let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), master);
+        let mut enc = [0u8; 32];
+        let mut mac = [0u8; 32];
+        // 32 bytes is far below HKDF-SHA256's 8160-byte output limit.
+        hk.expand(INFO_ENC, &mut enc).unwrap_or_default();
+        hk.expand(INFO_MAC, &mut mac).unwrap_or_default();
+        Key { enc, mac }
+    }
+}
+
+/// The configured keys: the first seals, all open.
+#[derive(Debug)]
+pub struct KeyRing {
+    keys: Vec<Key>,
+}
+
+impl KeyRing {
+    /// The keys in configured order.
+    pub fn keys(&self) -> &[Key] {
+        &self.keys
+    }
+
+    /// The sealing key.
+    pub fn current(&self) -> &Key {
+        &self.keys[0]
+    }
+
+    /// Parses `cookie.keys`: comma-separated, each hex or base64 (standard or
+    /// URL-safe, padding optional), optionally prefixed `hex:` or `base64:`.
+    /// Errors name the entry by position and never include key material.
+    pub fn parse(raw: Option<&str>) -> Result<KeyRing, String> {
+        let raw = raw.ok_or_else(|| {
+            format!(
+                "cookie.keys is not set: give at least one key of {MIN_KEY_BYTES}+ bytes, hex or base64"
+            )
+        })?;
+        let mut keys: Vec<Key> = Vec::new();
+        for (i, entry) in raw.split(',').enumerate() {
+            let n = i + 1;
+            let entry = entry.trim();
+            if entry.is_empty() {
+                return Err(format!("cookie.keys entry {n} is empty"));
+            }
+            let bytes = decode(entry)
+                .ok_or_else(|| format!("cookie.keys entry {n} is neither hex nor base64"))?;
+            if bytes.len() < MIN_KEY_BYTES {
+                return Err(format!(
+                    "cookie.keys entry {n} is {} bytes; keys must be at least {MIN_KEY_BYTES} bytes",
+                    bytes.len()
+                ));
+            }
+            let key = Key::derive(&bytes);
+            if let Some(j) = keys.iter().position(|k| *k == key) {
+                return Err(format!("cookie.keys entry {n} repeats entry {}", j + 1));
+            }
+            keys.push(key);
+        }
+        Ok(KeyRing { keys })
+    }
+}
+
+fn engine(alphabet: &alphabet::Alphabet) -> GeneralPurpose {
+    GeneralPurpose::new(
+        alphabet,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    )
+}
+
+fn decode(entry: &str) -> Option<Vec<u8>> {
+    if let Some(h) = entry.strip_prefix("hex:") {
+        return decode_hex(h);
+    }
+    if let Some(b) = entry.strip_prefix("base64:") {
+        return decode_base64(b);
+    }
+    if entry.len().is_multiple_of(2) && entry.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return decode_hex(entry);
+    }
+    decode_base64(entry)
+}
+
+fn decode_base64(s: &str) -> Option<Vec<u8>> {
+    let url_safe = s.contains(['-', '_']);
+    let alphabet = if url_safe {
+        &alphabet::URL_SAFE
+    } else {
+        &alphabet::STANDARD
+    };
+    engine(alphabet).decode(s).ok()
+}
+
+fn decode_hex(s: &str) -> Option<Vec<u8>> {
+    hex::decode(s).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const HEX: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
+
+    #[test]
+    fn hex_and_base64_forms_give_the_same_key() {
+        let bytes: Vec<u8> = (0u8..32).collect();
+        let std_b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
+        let url_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
+        let reference = Key::derive(&bytes);
+        for form in [
+            HEX.to_string(),
+            HEX.to_uppercase(),
+            format!("hex:{HEX}"),
+            std_b64.clone(),
+            std_b64.trim_end_matches('=').to_string(),
+            url_b64.clone(),
+            format!("base64:{std_b64}"),
+        ] {
+            let ring = KeyRing::parse(Some(&form)).unwrap_or_else(|e| panic!("{form}: {e}"));
+            assert_eq!(ring.keys().len(), 1);
+            assert_eq!(ring.current(), &reference, "{form}");
+        }
+    }
+
+    #[test]
+    fn sub_keys_differ_per_purpose_and_per_master() {
+        let a = Key::derive(&[1; 32]);
+        let b = Key::derive(&[2; 32]);
+        assert_ne!(a.enc, a.mac);
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn errors_name_the_problem_without_the_key() {
+        let secret = "c2VjcmV0LXNlY3JldC1zZWNyZXQ"; // 20 bytes, base64
+        for (raw, needle) in [
+            (None, "not set"),
+            (Some(""), "entry 1 is empty"),
+            (Some(&format!("{HEX},,{HEX}")[..]), "entry 2 is empty"),
+            (Some(secret), "entry 1 is 20 bytes"),
+            (Some("hex:zz"), "neither hex nor base64"),
+            (Some("!!!not base64!!!"), "neither hex nor base64"),
+            (
+                Some(&format!("{HEX},hex:{HEX}")[..]),
+                "entry 2 repeats entry 1",
+            ),
+        ] {
+            let err = KeyRing::parse(raw).unwrap_err();
+            assert!(err.contains(needle), "{raw:?}: {err}");
+            assert!(!err.contains(secret) && !err.contains(HEX), "{err}");
+        }
+    }
+
+    #[test]
+    fn debug_output_is_redacted() {
+        let ring = KeyRing::parse(Some(HEX)).unwrap();
+        let shown = format!("{ring:?}");
+        assert!(!shown.contains("enc:") && shown.contains(".."), "{shown}");
+    }
+}

@@ -1,0 +1,148 @@
+//! The session operations of `cookie-session`. Every id that comes in is
+//! opened (authenticated, and checked for expiry) before anything else; every
+//! id that goes out is a fresh seal within `cookie.max-bytes`.
+
+use crate::bindings::session::plugin::types::{
+    CreateOptions, SessionError, SessionId, SessionRecord,
+};
+use crate::config::{self, Settings};
+use crate::payload::Payload;
+use session_guest_support::clock::now_unix;
+use session_guest_support::data::{validate_data, validate_user_id};
+use session_guest_support::lifetime::{expiry, is_live, validate_ttl};
+
+/// Seals `payload`, refusing a seal that would not fit the cookie.
+fn seal(settings: &Settings, payload: &Payload) -> Result<SessionId, SessionError> {
+    let sealed = settings
+        .sealer
+        .seal(payload)
+        .map_err(SessionError::Backend)?;
+    if sealed.len() > settings.sealer.max_bytes() {
+        return Err(SessionError::TooLarge(format!(
+            "the sealed session is {} bytes, over cookie.max-bytes ({}); store less data in it",
+            sealed.len(),
+            settings.sealer.max_bytes()
+        )));
+    }
+    Ok(sealed)
+}
+
+/// Opens `id`; `Ok(None)` when it is authentic but expired.
+fn open_live(
+    settings: &Settings,
+    id: &str,
+    now: u64,
+) -> Result<Option<(Payload, usize)>, SessionError> {
+    let opened = settings.sealer.open(id).map_err(SessionError::InvalidId)?;
+    Ok(is_live(now, opened.payload.expires_at).then_some((opened.payload, opened.key_index)))
+}
+
+/// `create`: seal a new session (importing ids is not possible here).
+pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
+    let settings = config::settings()?;
+    if options.id.is_some() {
+        return Err(SessionError::Unsupported(
+            "cookie-session cannot import ids: the id is the sealed session itself".to_string(),
+        ));
+    }
+    validate_data(&options.data, settings.session.max_data_bytes)?;
+    validate_user_id(options.user_id.as_deref())?;
+    let ttl = options.ttl_seconds.unwrap_or(settings.session.ttl_seconds);
+    validate_ttl(ttl)?;
+    let now = now_unix();
+    seal(
+        settings,
+        &Payload {
+            created_at: now,
+            expires_at: expiry(now, ttl, now, settings.session.max_lifetime_seconds),
+            ttl_seconds: ttl,
+            user_id: options.user_id,
+            data: options.data,
+        },
+    )
+}
+
+/// `load`: the record, re-sealed with the current key when an older one opened it.
+pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
+    let settings = config::settings()?;
+    let Some((payload, key_index)) = open_live(settings, &id, now_unix())? else {
+        return Ok(None);
+    };
+    let id = if key_index == 0 {
+        id
+    } else {
+        seal(settings, &payload)?
+    };
+    Ok(Some(SessionRecord {
+        id,
+        user_id: payload.user_id,
+        data: payload.data,
+        created_at: payload.created_at,
+        expires_at: payload.expires_at,
+    }))
+}
+
+/// Opens a live session, applies `change`, slides its expiry and re-seals it.
+fn reseal(id: &str, change: impl FnOnce(&mut Payload)) -> Result<SessionId, SessionError> {
+    let settings = config::settings()?;
+    let now = now_unix();
+    let (mut payload, _) = open_live(settings, id, now)?.ok_or(SessionError::NotFound)?;
+    change(&mut payload);
+    payload.expires_at = expiry(
+        now,
+        payload.ttl_seconds,
+        payload.created_at,
+        settings.session.max_lifetime_seconds,
+    );
+    if !is_live(now, payload.expires_at) {
+        return Err(SessionError::NotFound);
+    }
+    seal(settings, &payload)
+}
+
+/// `update`: new data and user, slid expiry, new seal.
+pub fn update(
+    id: SessionId,
+    data: String,
+    user_id: Option<String>,
+) -> Result<SessionId, SessionError> {
+    let settings = config::settings()?;
+    // Authenticate first: a forged id is invalid-id whatever the data.
+    settings.sealer.open(&id).map_err(SessionError::InvalidId)?;
+    validate_data(&data, settings.session.max_data_bytes)?;
+    validate_user_id(user_id.as_deref())?;
+    reseal(&id, |p| {
+        p.data = data;
+        p.user_id = user_id;
+    })
+}
+
+/// `touch`: slid expiry (optionally a new ttl), new seal.
+pub fn touch(id: SessionId, ttl_seconds: Option<u64>) -> Result<SessionId, SessionError> {
+    let settings = config::settings()?;
+    settings.sealer.open(&id).map_err(SessionError::InvalidId)?;
+    if let Some(ttl) = ttl_seconds {
+        validate_ttl(ttl)?;
+    }
+    reseal(&id, |p| {
+        if let Some(ttl) = ttl_seconds {
+            p.ttl_seconds = ttl;
+        }
+    })
+}
+
+/// `regenerate`: the same session under a new seal. The old seal stays valid
+/// until it expires: a stateless store cannot revoke it.
+pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
+    let settings = config::settings()?;
+    let (payload, _) = open_live(settings, &id, now_unix())?.ok_or(SessionError::NotFound)?;
+    seal(settings, &payload)
+}
+
+/// `destroy`: nothing is stored, so nothing to delete; a forged id is still
+/// reported as `invalid-id`.
+pub fn destroy(id: SessionId) -> Result<(), SessionError> {
+    let settings = config::settings()?;
+    settings.sealer.open(&id).map_err(SessionError::InvalidId)?;
+    Ok(())
+}

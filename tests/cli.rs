@@ -1,0 +1,101 @@
+//! The `session-harness` binary as a user runs it (built by `make build`,
+//! which `make test` runs first).
+
+use session_tests::fixtures::{guest_path, target_dir};
+use std::process::{Command, Output};
+
+fn cli(args: &[&str]) -> Output {
+    let bin = target_dir().join("release/session-harness");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `make build` (or `make test`) first",
+        bin.display()
+    );
+    Command::new(bin)
+        .args(args)
+        .env(
+            "SESSION_HARNESS_CACHE_DIR",
+            target_dir().join("session-harness-test-cache"),
+        )
+        .output()
+        .expect("session-harness runs")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn a_bad_path_is_one_line_and_exit_code_2() {
+    let out = cli(&["info", "/no/such/plugin.wasm"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("/no/such/plugin.wasm"), "{err}");
+}
+
+#[test]
+fn a_non_plugin_file_is_one_line_and_exit_code_2() {
+    let file = target_dir().join(format!("not-a-plugin-{}.wasm", std::process::id()));
+    std::fs::write(&file, "just text").unwrap();
+    let out = cli(&["exercise", file.to_str().unwrap()]);
+    std::fs::remove_file(&file).unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("not a WebAssembly file"), "{err}");
+}
+
+#[test]
+fn info_prints_what_the_plugin_says() {
+    let out = cli(&["info", guest_path("kv_session").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).starts_with("kv-session 0.1.0 (server-side: true)"));
+}
+
+#[test]
+fn exercise_walks_every_operation() {
+    let out = cli(&["exercise", guest_path("kv_session").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let table = text(&out.stdout);
+    for op in [
+        "info",
+        "create",
+        "load",
+        "update",
+        "touch",
+        "regenerate",
+        "destroy",
+        "purge-expired",
+        "count",
+    ] {
+        assert!(
+            table.lines().any(|l| l.starts_with(op)),
+            "no {op} row in\n{table}"
+        );
+    }
+    assert!(!table.contains("UNEXPECTED"), "{table}");
+}
+
+#[test]
+fn call_runs_one_operation() {
+    let wasm = guest_path("kv_session");
+    let out = cli(&[
+        "call",
+        wasm.to_str().unwrap(),
+        "create",
+        "--data",
+        r#"{"a":1}"#,
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(text(&out.stdout).trim().len(), 32);
+    let out = cli(&["call", wasm.to_str().unwrap(), "create", "--data", "[1]"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("invalid session data"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = cli(&["call", wasm.to_str().unwrap(), "count"]);
+    assert_eq!(text(&out.stdout).trim(), "0");
+}

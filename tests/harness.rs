@@ -1,0 +1,140 @@
+//! The harness as a host author uses it: loading errors that say what is
+//! wrong, the disk cache, a handle shared across threads.
+
+use host_harness::{CacheOutcome, CreateOptions, Harness, LoadError, LoadOptions, Plugin};
+use session_tests::fixtures::{guest_bytes, guest_path, harness, target_dir};
+use std::sync::Arc;
+
+#[test]
+fn a_missing_file_is_an_io_error_naming_the_path() {
+    let (h, _, _) = harness();
+    let e = h
+        .load_file("/definitely/not/here.wasm", LoadOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, LoadError::Io { .. }), "{e:?}");
+    assert!(e.to_string().contains("/definitely/not/here.wasm"), "{e}");
+}
+
+#[test]
+fn non_wasm_core_modules_and_broken_components_are_told_apart() {
+    let (h, _, _) = harness();
+    let named = |n: &str| LoadOptions::default().name(n);
+    let e = h.load_bytes(b"hello world", named("text")).unwrap_err();
+    assert!(matches!(e, LoadError::NotWasm { .. }), "{e:?}");
+    assert!(
+        e.to_string().contains("text"),
+        "the message names the plugin: {e}"
+    );
+    // The smallest core module: magic + version 1.
+    let e = h.load_bytes(b"\0asm\x01\0\0\0", named("core")).unwrap_err();
+    assert!(matches!(e, LoadError::NotAComponent { .. }), "{e:?}");
+    // A component header followed by garbage.
+    let mut broken = guest_bytes("kv_session");
+    broken.truncate(broken.len() / 2);
+    let e = h.load_bytes(&broken, named("half")).unwrap_err();
+    assert!(matches!(e, LoadError::Invalid { .. }), "{e:?}");
+}
+
+#[test]
+fn a_component_of_another_world_is_refused() {
+    let (h, _, _) = harness();
+    // An empty component: valid, imports nothing, exports nothing.
+    let empty = b"\0asm\x0d\0\x01\0";
+    let e = h
+        .load_bytes(empty, LoadOptions::default().name("empty"))
+        .unwrap_err();
+    assert!(matches!(e, LoadError::WrongWorld { .. }), "{e:?}");
+    assert!(e.to_string().contains("session-plugin"), "{e}");
+}
+
+#[test]
+fn plugin_names_come_from_the_file_or_the_options() {
+    let (h, _, _) = harness();
+    let p = h
+        .load_file(guest_path("kv_session"), LoadOptions::default())
+        .unwrap();
+    assert_eq!(p.name(), "kv-session");
+    assert_eq!(p.info().name, "kv-session");
+    let p = h
+        .load_bytes(
+            &guest_bytes("kv_session"),
+            LoadOptions::default().name("mine"),
+        )
+        .unwrap();
+    assert_eq!(p.name(), "mine");
+}
+
+#[test]
+fn the_disk_cache_serves_the_second_load() {
+    let dir = target_dir().join(format!("cache-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let h = Harness::builder().cache_dir(&dir).build().unwrap();
+    let wasm = guest_bytes("kv_session");
+    let (_, first) = h
+        .load_bytes_with_report(&wasm, LoadOptions::default())
+        .unwrap();
+    assert_eq!(first.cache, CacheOutcome::Stored);
+    let (p, second) = h
+        .load_bytes_with_report(&wasm, LoadOptions::default())
+        .unwrap();
+    assert_eq!(second.cache, CacheOutcome::Hit);
+    p.create(CreateOptions::new("{}")).unwrap();
+    // A corrupted entry is detected, replaced, and never executed.
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        let mut bytes = std::fs::read(&path).unwrap();
+        let n = bytes.len();
+        bytes[n / 2] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let (p, third) = h
+        .load_bytes_with_report(&wasm, LoadOptions::default())
+        .unwrap();
+    assert!(
+        matches!(third.cache, CacheOutcome::Replaced(_)),
+        "{third:?}"
+    );
+    p.create(CreateOptions::new("{}")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn one_handle_serves_many_threads() {
+    fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
+    assert_send_sync_clone::<Plugin>();
+    let (h, _, _) = harness();
+    let p = Arc::new(session_tests::fixtures::load_into(&h, "kv_session", &[]));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let p = p.clone();
+            std::thread::spawn(move || {
+                for i in 0..200 {
+                    let data = format!(r#"{{"t":{t},"i":{i}}}"#);
+                    let id = p.create(CreateOptions::new(data.clone())).unwrap();
+                    assert_eq!(p.load(&id).unwrap().unwrap().data, data);
+                    p.destroy(&id).unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(p.count().unwrap(), 0);
+    let stats = p.stats();
+    assert!(
+        stats.instantiations >= 1 && stats.instantiations <= 5,
+        "{stats:?}"
+    );
+    assert_eq!(stats.discarded, 0);
+}
+
+#[test]
+fn data_helpers_build_json_objects() {
+    assert_eq!(host_harness::empty_data_json(), "{}");
+    let (h, _, _) = harness();
+    let p = session_tests::fixtures::load_into(&h, "kv_session", &[]);
+    let data = host_harness::encode_data_map([("quote", "\"hi\""), ("nl", "a\nb")]);
+    let id = p.create(CreateOptions::new(data.clone())).unwrap();
+    assert_eq!(p.load(&id).unwrap().unwrap().data, data);
+}

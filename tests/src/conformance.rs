@@ -1,0 +1,660 @@
+//! The conformance suite: the contract of DESIGN.md section 2 as executable
+//! cases, run against every store through [`crate::conformance_suite!`]
+//! (tower-sessions style).
+//!
+//! Every case takes a [`StoreUnderTest`]: which guest, the config it needs,
+//! and [`Capabilities`] that say where a stateless store legitimately differs
+//! (old ids stay valid until they expire, no `count`, no id import).
+
+use crate::fixtures;
+use host_harness::{
+    CallError, CreateOptions, Harness, ManualClock, Plugin, SessionError, SessionRecord,
+    encode_data_map,
+};
+use std::collections::HashSet;
+use std::time::Duration;
+
+/// What a store can do, where stores legitimately differ.
+#[derive(Debug, Clone, Copy)]
+pub struct Capabilities {
+    /// `destroy` and `regenerate` invalidate old ids (server-side stores).
+    /// When false, old ids stay valid until they expire.
+    pub invalidates_ids: bool,
+    /// `count` answers (otherwise it is `unsupported`).
+    pub counts: bool,
+    /// `create-options.id` imports an id (otherwise it is `unsupported`).
+    pub imports_ids: bool,
+}
+
+/// A store as the suite sees it.
+#[derive(Debug, Clone)]
+pub struct StoreUnderTest {
+    /// File stem of the guest component, e.g. `kv_session`.
+    pub stem: &'static str,
+    /// Config every instance needs (e.g. cookie keys).
+    pub base_config: Vec<(&'static str, &'static str)>,
+    /// Where the store differs from a server-side store.
+    pub caps: Capabilities,
+    /// Makes a well-formed id that names no session, for stores that have them.
+    pub unknown_id: Option<fn() -> String>,
+    /// Makes the `n`th well-formed id to import, for stores that import ids.
+    pub importable_id: Option<fn(u32) -> String>,
+}
+
+/// A running plugin on its own movable clock.
+pub struct Subject {
+    /// The plugin.
+    pub plugin: Plugin,
+    /// Its clock (also the kv's).
+    pub clock: ManualClock,
+    /// The harness it runs in.
+    pub harness: Harness,
+}
+
+impl Subject {
+    /// Moves time forward by `secs` seconds.
+    pub fn advance(&self, secs: u64) {
+        self.clock.advance(Duration::from_secs(secs));
+    }
+
+    /// Current time in Unix seconds.
+    pub fn now(&self) -> u64 {
+        fixtures::T0.as_secs() + self.elapsed()
+    }
+
+    fn elapsed(&self) -> u64 {
+        use host_harness::Clock;
+        self.clock.now_secs() - fixtures::T0.as_secs()
+    }
+
+    /// Creates a session or panics with the error.
+    pub fn create(&self, options: CreateOptions) -> String {
+        self.plugin
+            .create(options)
+            .unwrap_or_else(|e| panic!("create failed: {e}"))
+    }
+
+    /// Loads a session that must be live.
+    pub fn live(&self, id: &str) -> SessionRecord {
+        match self.plugin.load(id) {
+            Ok(Some(r)) => r,
+            other => panic!("expected a live session, got {other:?}"),
+        }
+    }
+
+    /// Asserts `id` loads as none.
+    pub fn gone(&self, id: &str) {
+        match self.plugin.load(id) {
+            Ok(None) => {}
+            other => panic!("expected none, got {other:?}"),
+        }
+    }
+}
+
+/// Default ttl the suite configures, in seconds.
+pub const TTL: u64 = 3600;
+
+impl StoreUnderTest {
+    /// Starts the store with its base config, `session.ttl-seconds` = [`TTL`],
+    /// and `extra` (which wins over both).
+    pub fn start(&self, extra: &[(&str, &str)]) -> Subject {
+        let ttl = TTL.to_string();
+        let mut config: Vec<(&str, &str)> = self.base_config.clone();
+        config.push(("session.ttl-seconds", &ttl));
+        config.extend_from_slice(extra);
+        let (plugin, clock, harness) = fixtures::load(self.stem, &config);
+        Subject {
+            plugin,
+            clock,
+            harness,
+        }
+    }
+}
+
+/// Asserts that `result` failed with a session error matching `pattern`.
+#[macro_export]
+macro_rules! assert_session_err {
+    ($result:expr, $pattern:pat) => {
+        match $result {
+            Err(host_harness::CallError::Session(e)) if matches!(e, $pattern) => e,
+            other => panic!(
+                "expected session error {}, got {:?}",
+                stringify!($pattern),
+                other
+            ),
+        }
+    };
+}
+
+/// Instantiates every conformance case as a `#[test]` in module `$name`.
+#[macro_export]
+macro_rules! conformance_suite {
+    ($name:ident, $sut:expr) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            fn sut() -> $crate::conformance::StoreUnderTest {
+                $sut
+            }
+            $crate::conformance_suite!(@cases
+                info_matches_capabilities,
+                create_load_round_trip,
+                data_is_kept_byte_for_byte,
+                anonymous_and_logged_in_sessions,
+                unknown_id_loads_as_none,
+                malformed_ids_are_invalid_id,
+                non_object_and_broken_json_are_invalid_data,
+                oversized_data_is_too_large,
+                oversized_user_id_is_too_large,
+                zero_ttl_is_refused,
+                update_after_destroy,
+                update_after_expiry_is_not_found,
+                expiry_follows_the_clock,
+                touch_slides_expiry,
+                touch_with_a_new_ttl,
+                absolute_lifetime_holds_under_repeated_touch,
+                update_keeps_created_at_and_slides_expiry,
+                regenerate_keeps_data_and_handles_the_old_id,
+                destroy_is_idempotent,
+                import_of_an_id_and_conflict,
+                purge_removes_exactly_the_expired,
+                count_counts_live_sessions,
+                ten_thousand_ids_are_distinct,
+                bad_config_is_a_config_error,
+            );
+        }
+    };
+    (@cases $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                $crate::conformance::$case(&sut());
+            }
+        )*
+    };
+}
+
+/// `info.server-side` says whether ids are really invalidated.
+pub fn info_matches_capabilities(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let info = sub.plugin.fetch_info().unwrap();
+    assert_eq!(info.server_side, s.caps.invalidates_ids);
+    assert!(!info.name.is_empty() && !info.version.is_empty());
+}
+
+/// What is created loads back, with the times the clock says.
+pub fn create_load_round_trip(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let data = encode_data_map([("cart", "3 items")]);
+    let id = sub.create(CreateOptions::new(data.clone()));
+    let r = sub.live(&id);
+    assert_eq!(r.id, id, "a store re-issues an id only when it must");
+    assert_eq!(r.data, data);
+    assert_eq!(r.user_id, None);
+    assert_eq!(r.created_at, sub.now());
+    assert_eq!(r.expires_at, sub.now() + TTL);
+}
+
+/// Data comes back exactly as given: whitespace, key order, duplicates,
+/// escapes, non-ASCII, deep nesting, and at the size limit.
+pub fn data_is_kept_byte_for_byte(s: &StoreUnderTest) {
+    let sub = s.start(&[("session.max-data-bytes", "2048")]);
+    let mut samples = vec![
+        "{}".to_string(),
+        "  {\n\t\"b\" : 1 ,\"a\":[true,null,1.50e3] }  \r\n".to_string(),
+        r#"{"a":1,"a":2}"#.to_string(),
+        r#"{"e":"\u00e9\n\"\\\/","ключ":"値 🎉"}"#.to_string(),
+        format!(
+            "{}{}",
+            r#"{"d":"#.to_string() + &"[".repeat(60),
+            "]".repeat(60) + "}"
+        ),
+    ];
+    let filler = 2048 - r#"{"x":""}"#.len();
+    samples.push(format!(r#"{{"x":"{}"}}"#, "y".repeat(filler)));
+    for data in samples {
+        let id = sub.create(CreateOptions::new(data.clone()));
+        assert_eq!(sub.live(&id).data, data, "after create");
+        let id = sub.plugin.update(&id, &data, None).unwrap();
+        assert_eq!(sub.live(&id).data, data, "after update");
+    }
+}
+
+/// Sessions with and without a user, and changes between the two.
+pub fn anonymous_and_logged_in_sessions(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let anon = sub.create(CreateOptions::new("{}"));
+    assert_eq!(sub.live(&anon).user_id, None);
+    let alice = sub.create(CreateOptions::new("{}").user("alice"));
+    assert_eq!(sub.live(&alice).user_id.as_deref(), Some("alice"));
+    let id = sub.plugin.update(&anon, "{}", Some("bøb 🙂")).unwrap();
+    assert_eq!(sub.live(&id).user_id.as_deref(), Some("bøb 🙂"));
+    let id = sub.plugin.update(&id, "{}", None).unwrap();
+    assert_eq!(sub.live(&id).user_id, None, "logging out clears the user");
+    let id = sub.plugin.update(&id, "{}", Some("")).unwrap();
+    assert_eq!(
+        sub.live(&id).user_id.as_deref(),
+        Some(""),
+        "an empty user id is not no user"
+    );
+}
+
+/// A well-formed id that names nothing: none on load, not-found on writes,
+/// ok on destroy.
+pub fn unknown_id_loads_as_none(s: &StoreUnderTest) {
+    let Some(unknown) = s.unknown_id else {
+        // Every well-formed id of a stateless store is a session.
+        return;
+    };
+    let sub = s.start(&[]);
+    let id = unknown();
+    sub.gone(&id);
+    assert_session_err!(sub.plugin.update(&id, "{}", None), SessionError::NotFound);
+    assert_session_err!(sub.plugin.touch(&id, None), SessionError::NotFound);
+    assert_session_err!(sub.plugin.regenerate(&id), SessionError::NotFound);
+    sub.plugin.destroy(&id).unwrap();
+    sub.gone(&id);
+}
+
+/// Malformed ids of every kind are `invalid-id` on every operation, with a
+/// message that says what is wrong and does not echo the input.
+pub fn malformed_ids_are_invalid_id(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let valid = sub.create(CreateOptions::new("{}"));
+    let mut bad = vec![
+        String::new(),
+        "abc".to_string(),
+        valid[..valid.len() - 1].to_string(),
+        format!("{valid}A"),
+        "!".repeat(valid.len()),
+        format!("{} ", &valid[..valid.len() - 1]),
+        "é".repeat(valid.len() / 2),
+        "a".repeat(100 * 1024),
+        "\0".repeat(valid.len()),
+    ];
+    // One character changed to another of the same alphabet: still malformed
+    // or tampered for stateless stores; for random-token stores it is simply
+    // another (unknown) id, so it is not in this list.
+    if !s.caps.invalidates_ids {
+        let mut chars: Vec<char> = valid.chars().collect();
+        let mid = chars.len() / 2;
+        chars[mid] = if chars[mid] == 'A' { 'B' } else { 'A' };
+        bad.push(chars.into_iter().collect());
+    }
+    for id in &bad {
+        let what = format!("id of {} bytes", id.len());
+        let e = assert_session_err!(sub.plugin.load(id), SessionError::InvalidId(_));
+        let SessionError::InvalidId(msg) = e else {
+            unreachable!()
+        };
+        assert!(!msg.is_empty() && msg.len() < 500, "{what}: {msg}");
+        assert_session_err!(
+            sub.plugin.update(id, "{}", None),
+            SessionError::InvalidId(_)
+        );
+        assert_session_err!(sub.plugin.touch(id, None), SessionError::InvalidId(_));
+        assert_session_err!(sub.plugin.regenerate(id), SessionError::InvalidId(_));
+        assert_session_err!(sub.plugin.destroy(id), SessionError::InvalidId(_));
+    }
+    // None of that disturbed the real session.
+    sub.live(&valid);
+}
+
+/// Anything but the text of one JSON object is `invalid-data`, on create and
+/// on update, and a refused update leaves the session as it was.
+pub fn non_object_and_broken_json_are_invalid_data(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let id = sub.create(CreateOptions::new(r#"{"keep":1}"#));
+    for data in [
+        "[]",
+        "1",
+        "\"s\"",
+        "null",
+        "true",
+        "",
+        "   ",
+        "{",
+        "{\"a\":}",
+        "{}x",
+        "{}{}",
+        "{'a':1}",
+        "{\"a\":\"\\ud800\"}",
+        "{\"a\":1,}",
+        "{a:1}",
+    ] {
+        assert_session_err!(
+            sub.plugin.create(CreateOptions::new(data)),
+            SessionError::InvalidData(_)
+        );
+        assert_session_err!(
+            sub.plugin.update(&id, data, None),
+            SessionError::InvalidData(_)
+        );
+    }
+    assert_eq!(sub.live(&id).data, r#"{"keep":1}"#);
+}
+
+/// Data over `session.max-data-bytes` is `too-large`; at the limit it fits.
+pub fn oversized_data_is_too_large(s: &StoreUnderTest) {
+    let sub = s.start(&[("session.max-data-bytes", "1024")]);
+    let at_limit = format!(r#"{{"x":"{}"}}"#, "y".repeat(1024 - 8));
+    assert_eq!(at_limit.len(), 1024);
+    let id = sub.create(CreateOptions::new(at_limit.clone()));
+    let over = format!(r#"{{"x":"{}"}}"#, "y".repeat(1024 - 7));
+    assert_session_err!(
+        sub.plugin.create(CreateOptions::new(over.clone())),
+        SessionError::TooLarge(_)
+    );
+    assert_session_err!(
+        sub.plugin.update(&id, &over, None),
+        SessionError::TooLarge(_)
+    );
+    assert_eq!(sub.live(&id).data, at_limit);
+}
+
+/// A user id over the limit is `too-large`.
+pub fn oversized_user_id_is_too_large(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let big = "u".repeat(4096);
+    assert_session_err!(
+        sub.plugin
+            .create(CreateOptions::new("{}").user(big.clone())),
+        SessionError::TooLarge(_)
+    );
+    let id = sub.create(CreateOptions::new("{}"));
+    assert_session_err!(
+        sub.plugin.update(&id, "{}", Some(&big)),
+        SessionError::TooLarge(_)
+    );
+}
+
+/// A ttl of zero is refused rather than creating a dead session.
+pub fn zero_ttl_is_refused(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    assert_session_err!(
+        sub.plugin.create(CreateOptions::new("{}").ttl(0)),
+        SessionError::InvalidData(_)
+    );
+    let id = sub.create(CreateOptions::new("{}"));
+    assert_session_err!(sub.plugin.touch(&id, Some(0)), SessionError::InvalidData(_));
+}
+
+/// Server-side: after destroy, update is `not-found` and does not resurrect.
+/// Stateless: destroy cannot revoke, so the id keeps working until it expires.
+pub fn update_after_destroy(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let id = sub.create(CreateOptions::new(r#"{"a":1}"#));
+    sub.plugin.destroy(&id).unwrap();
+    if s.caps.invalidates_ids {
+        assert_session_err!(
+            sub.plugin.update(&id, r#"{"b":2}"#, None),
+            SessionError::NotFound
+        );
+        assert_session_err!(sub.plugin.touch(&id, None), SessionError::NotFound);
+        assert_session_err!(sub.plugin.regenerate(&id), SessionError::NotFound);
+        sub.gone(&id);
+    } else {
+        let id = sub.plugin.update(&id, r#"{"b":2}"#, None).unwrap();
+        assert_eq!(sub.live(&id).data, r#"{"b":2}"#);
+    }
+}
+
+/// After expiry, every write is `not-found` and load is none.
+pub fn update_after_expiry_is_not_found(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let id = sub.create(CreateOptions::new("{}").ttl(60));
+    sub.advance(61);
+    assert_session_err!(sub.plugin.update(&id, "{}", None), SessionError::NotFound);
+    assert_session_err!(sub.plugin.touch(&id, None), SessionError::NotFound);
+    assert_session_err!(sub.plugin.regenerate(&id), SessionError::NotFound);
+    sub.gone(&id);
+}
+
+/// Live at ttl-1, gone at ttl (and after), on the harness clock.
+pub fn expiry_follows_the_clock(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let short = sub.create(CreateOptions::new("{}").ttl(100));
+    let default = sub.create(CreateOptions::new("{}"));
+    sub.advance(99);
+    sub.live(&short);
+    sub.advance(1);
+    sub.gone(&short);
+    sub.advance(1);
+    sub.gone(&short);
+    sub.live(&default);
+    sub.advance(TTL);
+    sub.gone(&default);
+}
+
+/// `touch` moves the expiry to now + ttl, without changing data.
+pub fn touch_slides_expiry(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let id = sub.create(CreateOptions::new(r#"{"k":"v"}"#).ttl(100));
+    sub.advance(90);
+    let id = sub.plugin.touch(&id, None).unwrap();
+    let r = sub.live(&id);
+    assert_eq!(r.expires_at, sub.now() + 100);
+    assert_eq!(r.data, r#"{"k":"v"}"#);
+    sub.advance(99);
+    sub.live(&id);
+    sub.advance(1);
+    sub.gone(&id);
+}
+
+/// `touch` with a ttl changes the session's lifetime from then on.
+pub fn touch_with_a_new_ttl(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let id = sub.create(CreateOptions::new("{}").ttl(100));
+    let id = sub.plugin.touch(&id, Some(1000)).unwrap();
+    assert_eq!(sub.live(&id).expires_at, sub.now() + 1000);
+    sub.advance(500);
+    let id = sub.plugin.update(&id, "{}", None).unwrap();
+    assert_eq!(
+        sub.live(&id).expires_at,
+        sub.now() + 1000,
+        "the new ttl sticks for later slides"
+    );
+}
+
+/// However often touched, no session outlives created-at + max-lifetime.
+pub fn absolute_lifetime_holds_under_repeated_touch(s: &StoreUnderTest) {
+    let sub = s.start(&[("session.max-lifetime-seconds", "300")]);
+    let created = sub.now();
+    let mut id = sub.create(CreateOptions::new("{}").ttl(100));
+    for _ in 0..5 {
+        sub.advance(50);
+        id = sub.plugin.touch(&id, None).unwrap();
+        let r = sub.live(&id);
+        assert!(r.expires_at <= created + 300, "{r:?}");
+    }
+    // t = 250: the cap (300) is closer than now + ttl (350).
+    assert_eq!(sub.live(&id).expires_at, created + 300);
+    sub.advance(49);
+    id = sub.plugin.update(&id, r#"{"still":"here"}"#, None).unwrap();
+    sub.advance(1);
+    sub.gone(&id);
+    assert_session_err!(sub.plugin.touch(&id, Some(10_000)), SessionError::NotFound);
+    // A ttl longer than the cap is capped at create too.
+    let long = sub.create(CreateOptions::new("{}").ttl(10_000));
+    assert_eq!(sub.live(&long).expires_at, sub.now() + 300);
+}
+
+/// `update` keeps created-at and slides the expiry by the session's ttl.
+pub fn update_keeps_created_at_and_slides_expiry(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let created = sub.now();
+    let id = sub.create(CreateOptions::new("{}").ttl(200));
+    sub.advance(150);
+    let id = sub.plugin.update(&id, r#"{"n":2}"#, Some("carol")).unwrap();
+    let r = sub.live(&id);
+    assert_eq!(r.created_at, created);
+    assert_eq!(r.expires_at, sub.now() + 200);
+    assert_eq!(
+        (r.data.as_str(), r.user_id.as_deref()),
+        (r#"{"n":2}"#, Some("carol"))
+    );
+}
+
+/// `regenerate` gives a new id with the same data, user and creation time;
+/// server-side stores kill the old id at once.
+pub fn regenerate_keeps_data_and_handles_the_old_id(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let data = encode_data_map([("csrf", "t0k3n")]);
+    let old = sub.create(CreateOptions::new(data.clone()).user("dave"));
+    let before = sub.live(&old);
+    sub.advance(10);
+    let new = sub.plugin.regenerate(&old).unwrap();
+    assert_ne!(new, old);
+    let after = sub.live(&new);
+    assert_eq!(after.data, data);
+    assert_eq!(after.user_id.as_deref(), Some("dave"));
+    assert_eq!(after.created_at, before.created_at);
+    if s.caps.invalidates_ids {
+        sub.gone(&old);
+        assert_session_err!(sub.plugin.update(&old, "{}", None), SessionError::NotFound);
+        assert_session_err!(sub.plugin.regenerate(&old), SessionError::NotFound);
+    } else {
+        sub.live(&old);
+    }
+}
+
+/// Destroying twice, or destroying what never existed, is fine.
+pub fn destroy_is_idempotent(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let id = sub.create(CreateOptions::new("{}"));
+    sub.plugin.destroy(&id).unwrap();
+    sub.plugin.destroy(&id).unwrap();
+    if let Some(unknown) = s.unknown_id {
+        sub.plugin.destroy(&unknown()).unwrap();
+    }
+    if s.caps.invalidates_ids {
+        sub.gone(&id);
+    }
+}
+
+/// Importing an id: it is used as given, a taken one is `conflict`, a
+/// malformed one `invalid-id`; stateless stores say `unsupported`.
+pub fn import_of_an_id_and_conflict(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let Some(make) = s.importable_id.filter(|_| s.caps.imports_ids) else {
+        assert_session_err!(
+            sub.plugin
+                .create(CreateOptions::new("{}").with_id("anything")),
+            SessionError::Unsupported(_)
+        );
+        return;
+    };
+    let wanted = make(1);
+    let got = sub.create(CreateOptions::new(r#"{"imported":true}"#).with_id(wanted.clone()));
+    assert_eq!(got, wanted);
+    assert_eq!(sub.live(&wanted).data, r#"{"imported":true}"#);
+    assert_session_err!(
+        sub.plugin
+            .create(CreateOptions::new("{}").with_id(wanted.clone())),
+        SessionError::Conflict
+    );
+    assert_eq!(
+        sub.live(&wanted).data,
+        r#"{"imported":true}"#,
+        "conflict changed nothing"
+    );
+    assert_session_err!(
+        sub.plugin
+            .create(CreateOptions::new("{}").with_id("not an id")),
+        SessionError::InvalidId(_)
+    );
+    // Once destroyed, the id can be imported again.
+    sub.plugin.destroy(&wanted).unwrap();
+    sub.create(CreateOptions::new("{}").with_id(wanted.clone()));
+    // An expired id is free too.
+    let other = make(2);
+    sub.create(CreateOptions::new("{}").with_id(other.clone()).ttl(5));
+    sub.advance(5);
+    sub.create(CreateOptions::new("{}").with_id(other));
+}
+
+/// `purge-expired` removes expired sessions and only those.
+pub fn purge_removes_exactly_the_expired(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let short: Vec<_> = (0..3)
+        .map(|_| sub.create(CreateOptions::new("{}").ttl(10)))
+        .collect();
+    let long: Vec<_> = (0..2)
+        .map(|_| sub.create(CreateOptions::new(r#"{"long":1}"#).ttl(1000)))
+        .collect();
+    sub.advance(20);
+    let removed = sub.plugin.purge_expired().unwrap();
+    if s.caps.counts {
+        // Backends with native expiry may have dropped them already.
+        assert!(removed <= 3, "removed {removed}");
+        assert_eq!(sub.plugin.count().unwrap(), 2);
+    } else {
+        assert_eq!(removed, 0, "a stateless store has nothing to purge");
+    }
+    for id in &short {
+        sub.gone(id);
+    }
+    for id in &long {
+        assert_eq!(sub.live(id).data, r#"{"long":1}"#);
+    }
+    assert_eq!(
+        sub.plugin.purge_expired().unwrap(),
+        0,
+        "nothing left to purge"
+    );
+}
+
+/// `count` follows creates, destroys and expiry; stateless stores say
+/// `unsupported`.
+pub fn count_counts_live_sessions(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    if !s.caps.counts {
+        assert_session_err!(sub.plugin.count(), SessionError::Unsupported(_));
+        return;
+    }
+    assert_eq!(sub.plugin.count().unwrap(), 0);
+    let ids: Vec<_> = (0..5)
+        .map(|i| sub.create(CreateOptions::new("{}").ttl(if i < 2 { 10 } else { 1000 })))
+        .collect();
+    assert_eq!(sub.plugin.count().unwrap(), 5);
+    sub.plugin.destroy(&ids[4]).unwrap();
+    assert_eq!(sub.plugin.count().unwrap(), 4);
+    sub.advance(10);
+    assert_eq!(sub.plugin.count().unwrap(), 2);
+    // More than one kv page (the guest pages by 256).
+    for _ in 0..600 {
+        sub.create(CreateOptions::new("{}"));
+    }
+    assert_eq!(sub.plugin.count().unwrap(), 602);
+}
+
+/// 10,000 creates give 10,000 distinct ids.
+pub fn ten_thousand_ids_are_distinct(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let ids: HashSet<String> = (0..10_000)
+        .map(|_| sub.create(CreateOptions::new("{}")))
+        .collect();
+    assert_eq!(ids.len(), 10_000);
+}
+
+/// A bad setting is a `config` error naming the key, on every operation that
+/// needs settings, and never a trap.
+pub fn bad_config_is_a_config_error(s: &StoreUnderTest) {
+    for (key, value) in [
+        ("session.ttl-seconds", "soon"),
+        ("session.max-lifetime-seconds", "0"),
+        ("session.max-data-bytes", "-5"),
+        ("session.ttl_seconds", "60"),
+    ] {
+        let sub = s.start(&[(key, value)]);
+        let e = assert_session_err!(
+            sub.plugin.create(CreateOptions::new("{}")),
+            SessionError::Config(_)
+        );
+        assert!(e.to_string().contains(key), "{key}: {e}");
+        match sub.plugin.load("x") {
+            Err(CallError::Session(SessionError::Config(_) | SessionError::InvalidId(_))) => {}
+            other => panic!("{key}: {other:?}"),
+        }
+    }
+}
