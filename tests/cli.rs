@@ -99,3 +99,71 @@ fn call_runs_one_operation() {
     let out = cli(&["call", wasm.to_str().unwrap(), "count"]);
     assert_eq!(text(&out.stdout).trim(), "0");
 }
+
+#[test]
+fn soak_swaps_under_load_and_prints_one_summary_line() {
+    let kv = guest_path("kv_session");
+    let cookie = guest_path("cookie_session");
+    let plugins = format!("{},{}", kv.display(), cookie.display());
+    let out = cli(&[
+        "soak",
+        "--plugins",
+        &plugins,
+        "--threads",
+        "2",
+        "--seconds",
+        "1",
+        "--swaps",
+        "6",
+        "--config",
+        &format!("cookie.keys={}", session_tests::fixtures::KEY_A),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let line = stdout.trim();
+    let fields: Vec<(&str, u64)> = line
+        .split(' ')
+        .map(|f| {
+            let (k, v) = f.split_once('=').expect("key=value");
+            (k, v.parse().expect("a number"))
+        })
+        .collect();
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, ["ops", "failed", "swaps", "migrated"], "{line}");
+    assert!(fields[0].1 > 0, "{line}");
+    assert_eq!(fields[1].1, 0, "{line}");
+    assert_eq!(fields[2].1, 6, "{line}");
+}
+
+#[test]
+fn soak_fails_when_operations_fail() {
+    let plugins = format!(
+        "{},{}",
+        guest_path("kv_session").display(),
+        guest_path("hostile").display()
+    );
+    let out = cli(&[
+        "soak",
+        "--plugins",
+        &plugins,
+        "--threads",
+        "1",
+        "--seconds",
+        "0.5",
+        "--swaps",
+        "1",
+        "--config",
+        "hostile.mode=trap",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    let line = text(&out.stdout);
+    assert!(
+        line.starts_with("ops=") && !line.contains("failed=0 "),
+        "{line}"
+    );
+    assert!(
+        text(&out.stderr).contains("trapped"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -2,7 +2,7 @@
 //!
 //! * WASI p2 is linked because Rust's std imports it, but the context grants
 //!   nothing: no preopened directories, no environment, no arguments, empty
-//!   stdin, discarded stdout/stderr, no TCP, no UDP, no name lookup, every
+//!   stdin, discarded stdout, stderr kept as a short tail for error reports, no TCP, no UDP, no name lookup, every
 //!   socket address refused. Wall-clock time comes from the harness clock;
 //!   random bytes from the OS CSPRNG.
 //! * `session:plugin/kv`, bound to the plugin's own namespace.
@@ -11,6 +11,7 @@
 use crate::bindings::kv_api;
 use crate::clock::{Clock, GuestWallClock};
 use crate::error::{SetupError, chain};
+use crate::guest_log::GuestLog;
 use crate::kv::host::KvView;
 use crate::state::HostState;
 use std::sync::Arc;
@@ -19,10 +20,12 @@ use wasmtime::component::{HasData, Linker};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 use wasmtime_wasi_config::WasiConfig;
 
-/// The WASI context of one instance: only a clock and randomness.
-pub(crate) fn wasi_ctx(clock: Arc<dyn Clock>) -> WasiCtx {
+/// The WASI context of one instance: a clock, randomness, and a stderr that
+/// goes to `log`.
+pub(crate) fn wasi_ctx(clock: Arc<dyn Clock>, log: GuestLog) -> WasiCtx {
     WasiCtxBuilder::new()
         .wall_clock(GuestWallClock(clock))
+        .stderr(log)
         .allow_tcp(false)
         .allow_udp(false)
         .allow_ip_name_lookup(false)

@@ -42,6 +42,8 @@ pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, SetupErr
         .wasm_component_model(true)
         .concurrency_support(false)
         .epoch_interruption(true)
+        // Guests ship stripped, so wasm backtraces carry no names: skip the cost.
+        .wasm_backtrace_max_frames(None)
         .parallel_compilation(true);
     if settings.pooling {
         let mut pool = PoolingAllocationConfig::new();

@@ -9,6 +9,7 @@ use crate::bindings::{SessionHostPre, plugin_api};
 use crate::capabilities;
 use crate::engine::deadline_ticks;
 use crate::error::{CallError, SessionError};
+use crate::guest_log::GuestLog;
 use crate::harness::Shared;
 use crate::kv::host::KvView;
 use crate::limits::{Limits, MemoryLimiter};
@@ -117,6 +118,11 @@ impl Plugin {
         &self.inner.info
     }
 
+    /// Whether `other` is a handle to this same loaded plugin.
+    pub fn same_as(&self, other: &Plugin) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The limits this plugin runs under.
     pub fn limits(&self) -> &Limits {
         &self.inner.limits
@@ -152,8 +158,10 @@ impl Plugin {
 
     fn instantiate(&self) -> Result<Instance, CallError> {
         let inner = &*self.inner;
+        let log = GuestLog::default();
         let state = HostState {
-            wasi: capabilities::wasi_ctx(inner.shared.clock.clone()),
+            wasi: capabilities::wasi_ctx(inner.shared.clock.clone(), log.clone()),
+            log,
             table: ResourceTable::new(),
             config: inner.config.clone(),
             kv: inner.kv.clone(),
@@ -253,10 +261,17 @@ impl Plugin {
                 limit_bytes: self.inner.limits.memory_bytes,
             };
         }
-        let message = match e.downcast_ref::<Trap>() {
-            Some(trap) => trap.to_string(),
-            None => format!("{e:#}"),
+        let mut message = if let Some(trap) = e.downcast_ref::<Trap>() {
+            trap.to_string()
+        } else if let Some(exit) = e.downcast_ref::<wasmtime_wasi::I32Exit>() {
+            format!("the guest called exit({})", exit.0)
+        } else {
+            format!("{e:#}")
         };
+        if let Some(line) = store.data().log.last_line() {
+            message.push_str("; guest stderr: ");
+            message.push_str(&line);
+        }
         if op == "instantiate" {
             return CallError::Instantiate { plugin, message };
         }

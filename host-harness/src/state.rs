@@ -1,6 +1,7 @@
 //! What a plugin's wasmtime `Store` holds: its WASI context (granting nothing),
 //! its configuration, its kv view and its memory limiter.
 
+use crate::guest_log::GuestLog;
 use crate::kv::host::KvView;
 use crate::limits::MemoryLimiter;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ pub(crate) struct HostState {
     pub(crate) config: Arc<WasiConfigVariables>,
     pub(crate) kv: KvView,
     pub(crate) limiter: MemoryLimiter,
+    pub(crate) log: GuestLog,
 }
 
 impl WasiView for HostState {

@@ -3,6 +3,7 @@
 
 mod call;
 mod exercise;
+mod soak;
 mod table;
 
 use anyhow::Result;
@@ -47,6 +48,8 @@ enum Command {
     },
     /// Call one operation once and print the result.
     Call(call::CallArgs),
+    /// Run worker threads against a store while swapping plugins under them.
+    Soak(soak::SoakArgs),
 }
 
 /// Parses `key=value`.
@@ -111,6 +114,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Exercise { wasm, config } => exercise::run(builder, &wasm, &config),
         Command::Call(args) => call::run(builder, args),
+        Command::Soak(args) => soak::run(builder, args),
     }
 }
 

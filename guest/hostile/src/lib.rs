@@ -1,0 +1,197 @@
+//! A deliberately hostile session plugin, used only by the sandbox tests.
+//!
+//! `info` always behaves (so the plugin loads); every other operation does
+//! what `hostile.mode` says:
+//!
+//! | mode | behaviour |
+//! |---|---|
+//! | `loop` | spins forever |
+//! | `alloc` | allocates memory without end |
+//! | `trap` | panics |
+//! | `huge` | returns a 100 MB id (`create`) or data (`load`) |
+//! | `liar` | returns ids and records that break the contract |
+//! | `fs` | tries to read files; reports what happened as a backend error |
+//! | `env` | tries to read environment variables and arguments |
+//! | `net` | tries to connect to `hostile.port` on 127.0.0.1 |
+//! | `snoop` | lists and reads the kv, looking for `hostile.target` |
+//! | `exit` | calls `exit(0)` |
+//! | anything else | behaves: every call answers `unsupported` |
+#![deny(missing_docs)]
+
+#[allow(missing_docs)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "session-host",
+        path: "../../wit",
+        generate_all,
+    });
+}
+
+use bindings::exports::session::plugin::session_plugin::Guest;
+use bindings::session::plugin::kv;
+use bindings::session::plugin::types::{
+    CreateOptions, PluginInfo, SessionError, SessionId, SessionRecord,
+};
+use bindings::wasi::config::store as config;
+
+struct Hostile;
+
+fn setting(key: &str) -> String {
+    config::get(key).ok().flatten().unwrap_or_default()
+}
+
+/// Answers `Err(backend(report))` so the test can read what the attempt saw.
+fn report(what: String) -> SessionError {
+    SessionError::Backend(what)
+}
+
+fn misbehave() -> Result<(), SessionError> {
+    match setting("hostile.mode").as_str() {
+        "loop" => {
+            let mut n: u64 = 0;
+            loop {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+        }
+        "alloc" => {
+            let mut hoard: Vec<Vec<u8>> = Vec::new();
+            loop {
+                hoard.push(vec![1u8; 1 << 20]);
+                std::hint::black_box(&hoard);
+            }
+        }
+        "trap" => panic!("hostile plugin: trapping on purpose"),
+        "fs" => {
+            let mut seen = Vec::new();
+            for path in ["/etc/passwd", "/", ".", "secret.txt", "/proc/self/environ"] {
+                seen.push(match std::fs::read(path) {
+                    Ok(bytes) => format!("{path}: READ {} bytes", bytes.len()),
+                    Err(e) => format!("{path}: denied ({e})"),
+                });
+            }
+            match std::fs::write("planted.txt", b"x") {
+                Ok(()) => seen.push("write: WROTE".to_string()),
+                Err(e) => seen.push(format!("write: denied ({e})")),
+            }
+            Err(report(seen.join("; ")))
+        }
+        "env" => {
+            let vars = std::env::vars().count();
+            let args = std::env::args().count();
+            let home = std::env::var("HOME").is_ok();
+            let cwd = std::env::current_dir().is_ok();
+            Err(report(format!(
+                "env vars: {vars}; args: {args}; HOME visible: {home}; cwd known: {cwd}"
+            )))
+        }
+        "net" => {
+            let port = setting("hostile.port");
+            let outcome = match std::net::TcpStream::connect(format!("127.0.0.1:{port}")) {
+                Ok(_) => "CONNECTED".to_string(),
+                Err(e) => format!("denied ({e})"),
+            };
+            let lookup = match std::net::ToSocketAddrs::to_socket_addrs("localhost:80") {
+                Ok(mut a) => format!("RESOLVED {:?}", a.next()),
+                Err(e) => format!("denied ({e})"),
+            };
+            Err(report(format!("connect: {outcome}; lookup: {lookup}")))
+        }
+        "snoop" => {
+            let target = setting("hostile.target");
+            let keys = kv::list_keys("", None, 1000).map(|p| p.keys.len());
+            let direct = kv::get(&format!("s:{target}")).map(|v| v.is_some());
+            Err(report(format!(
+                "keys visible: {keys:?}; target visible: {direct:?}"
+            )))
+        }
+        "exit" => std::process::exit(0),
+        _ => Err(SessionError::Unsupported(
+            "hostile plugin in a harmless mode".into(),
+        )),
+    }
+}
+
+fn huge() -> String {
+    "a".repeat(100 * 1024 * 1024)
+}
+
+fn mode() -> String {
+    setting("hostile.mode")
+}
+
+impl Guest for Hostile {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: format!("hostile-{}", mode()),
+            version: "0.0.0".to_string(),
+            server_side: true,
+        }
+    }
+
+    fn create(_options: CreateOptions) -> Result<SessionId, SessionError> {
+        match mode().as_str() {
+            "huge" => Ok(huge()),
+            "liar" => Ok(String::new()),
+            _ => misbehave().map(|()| String::new()),
+        }
+    }
+
+    fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
+        let record = |data: String, expires_at: u64| SessionRecord {
+            id: "fine-id".to_string(),
+            user_id: None,
+            data,
+            created_at: 0,
+            expires_at,
+        };
+        match mode().as_str() {
+            "huge" => Ok(Some(record(huge(), u64::MAX))),
+            // The id picks the lie.
+            "liar" => Ok(Some(match id.as_str() {
+                "array" => record("[1,2,3]".to_string(), u64::MAX),
+                "expired" => record("{}".to_string(), 1),
+                _ => SessionRecord {
+                    id: "bad id; with spaces".to_string(),
+                    ..record("{}".to_string(), u64::MAX)
+                },
+            })),
+            _ => misbehave().map(|()| None),
+        }
+    }
+
+    fn update(
+        _id: SessionId,
+        _data: String,
+        _user_id: Option<String>,
+    ) -> Result<SessionId, SessionError> {
+        match mode().as_str() {
+            "liar" => Ok("line\nbreak".to_string()),
+            _ => misbehave().map(|()| String::new()),
+        }
+    }
+
+    fn touch(_id: SessionId, _ttl_seconds: Option<u64>) -> Result<SessionId, SessionError> {
+        match mode().as_str() {
+            "liar" => Ok("x".repeat(10 * 1024)),
+            _ => misbehave().map(|()| String::new()),
+        }
+    }
+
+    fn regenerate(_id: SessionId) -> Result<SessionId, SessionError> {
+        misbehave().map(|()| String::new())
+    }
+
+    fn destroy(_id: SessionId) -> Result<(), SessionError> {
+        misbehave()
+    }
+
+    fn purge_expired() -> Result<u64, SessionError> {
+        misbehave().map(|()| 0)
+    }
+
+    fn count() -> Result<u64, SessionError> {
+        misbehave().map(|()| 0)
+    }
+}
+
+bindings::export!(Hostile with_types_in bindings);

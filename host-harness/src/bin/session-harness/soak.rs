@@ -1,0 +1,190 @@
+//! `soak`: worker threads run create/load/update/regenerate/destroy against a
+//! swappable store while another thread swaps between plugins, then one line:
+//! `ops=<n> failed=<n> swaps=<n> migrated=<n>`.
+
+use crate::{Failure, load, parse_kv};
+use anyhow::anyhow;
+use clap::Args;
+use host_harness::{CreateOptions, HarnessBuilder, SwapOptions, SwappableStore};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Arguments of `soak`.
+#[derive(Args)]
+pub(crate) struct SoakArgs {
+    /// The plugins to swap between, comma-separated (the first starts active).
+    #[arg(long, value_delimiter = ',', required = true)]
+    plugins: Vec<PathBuf>,
+    /// Worker threads.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// How long to run, in seconds (fractions allowed).
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Swaps spread evenly over the run.
+    #[arg(long, default_value_t = 10)]
+    swaps: u64,
+    /// A `wasi:config` setting for every plugin, `key=value` (repeatable).
+    #[arg(long = "config", value_parser = parse_kv)]
+    config: Vec<(String, String)>,
+}
+
+/// Unexpected outcomes, with the first few messages kept for the report.
+#[derive(Default)]
+struct Failures {
+    count: AtomicU64,
+    first: Mutex<Vec<String>>,
+}
+
+impl Failures {
+    fn record(&self, what: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        if let Ok(mut first) = self.first.lock()
+            && first.len() < 5
+        {
+            first.push(what);
+        }
+    }
+}
+
+/// One round of the session life cycle; every step is one op.
+fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failures: &Failures) {
+    let data = format!(r#"{{"worker":{worker},"round":{n}}}"#);
+    let step = |what: &str, ok: bool, detail: String| {
+        ops.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            failures.record(format!("{what}: {detail}"));
+        }
+        ok
+    };
+    let id = match store.create(CreateOptions::new(data.clone()).ttl(3600)) {
+        Ok(id) => id,
+        Err(e) => {
+            step("create", false, e.to_string());
+            return;
+        }
+    };
+    step("create", true, String::new());
+    let id = match store.load(&id) {
+        Ok(Some(r)) if r.data == data => {
+            step("load", true, String::new());
+            r.id
+        }
+        other => {
+            step("load", false, format!("{other:?}"));
+            return;
+        }
+    };
+    let id = match store.update(&id, &data, Some("soak")) {
+        Ok(id) => {
+            step("update", true, String::new());
+            id
+        }
+        Err(e) => {
+            step("update", false, e.to_string());
+            return;
+        }
+    };
+    let id = match store.regenerate(&id) {
+        Ok(id) => {
+            step("regenerate", true, String::new());
+            id
+        }
+        Err(e) => {
+            step("regenerate", false, e.to_string());
+            return;
+        }
+    };
+    let id = match store.load(&id) {
+        Ok(Some(r)) if r.data == data && r.user_id.as_deref() == Some("soak") => {
+            step("load", true, String::new());
+            r.id
+        }
+        other => {
+            step("load after regenerate", false, format!("{other:?}"));
+            return;
+        }
+    };
+    if let Err(e) = store.destroy(&id) {
+        step("destroy", false, e.to_string());
+    } else {
+        step("destroy", true, String::new());
+    }
+}
+
+pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure> {
+    if args.plugins.is_empty() || args.threads == 0 || args.seconds <= 0.0 {
+        return Err(
+            anyhow!("soak needs at least one plugin, one thread and a positive duration").into(),
+        );
+    }
+    let mut config = args.config.clone();
+    if !config.iter().any(|(k, _)| k == "cookie.keys") {
+        let mut key = [0u8; 32];
+        getrandom::fill(&mut key).map_err(|e| anyhow!("no random source for a key: {e}"))?;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        eprintln!("soak: no cookie.keys given; using a random key for this run");
+        config.push(("cookie.keys".to_string(), hex));
+    }
+    let harness = builder.build()?;
+    let plugins = args
+        .plugins
+        .iter()
+        .map(|p| load(&harness, p, &config))
+        .collect::<Result<Vec<_>, _>>()?;
+    let store = SwappableStore::new(
+        plugins[0].clone(),
+        harness.clock().clone(),
+        SwapOptions::default(),
+    );
+    let ops = Arc::new(AtomicU64::new(0));
+    let failures = Arc::new(Failures::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let duration = Duration::from_secs_f64(args.seconds);
+    let workers: Vec<_> = (0..args.threads)
+        .map(|w| {
+            let (store, ops, failures, stop) =
+                (store.clone(), ops.clone(), failures.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut n = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    round(&store, w, n, &ops, &failures);
+                    n += 1;
+                }
+            })
+        })
+        .collect();
+    let started = Instant::now();
+    for k in 1..=args.swaps {
+        let at = duration.mul_f64(k as f64 / (args.swaps + 1) as f64);
+        if let Some(wait) = at.checked_sub(started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+        store.swap(plugins[k as usize % plugins.len()].clone());
+    }
+    if let Some(rest) = duration.checked_sub(started.elapsed()) {
+        std::thread::sleep(rest);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for w in workers {
+        w.join().map_err(|_| anyhow!("a soak worker panicked"))?;
+    }
+    let stats = store.stats();
+    let failed = failures.count.load(Ordering::Relaxed);
+    println!(
+        "ops={} failed={} swaps={} migrated={}",
+        ops.load(Ordering::Relaxed),
+        failed,
+        stats.swaps,
+        stats.migrated
+    );
+    if failed > 0 {
+        for f in failures.first.lock().map(|f| f.clone()).unwrap_or_default() {
+            eprintln!("soak: {f}");
+        }
+        return Err(anyhow!("{failed} operation(s) failed unexpectedly").into());
+    }
+    Ok(())
+}

@@ -1,0 +1,362 @@
+//! One place that owns "the active store": [`SwappableStore`] routes every call
+//! to the current plugin, replaces it atomically, and lazily migrates sessions
+//! that only the previous plugin knows.
+//!
+//! * A swap is one atomic pointer store. A call reads the pointer once, so a
+//!   call already running finishes on the plugin it started on, and no call
+//!   fails because a swap happened.
+//! * With migration on (the default), after swapping A -> B an id that B does
+//!   not recognise (`none` or `invalid-id`) is looked up in A; a live session
+//!   there is created in B with the same data, user and remaining lifetime
+//!   (under the same id when B can import it), removed from A when A is
+//!   server-side, and the caller gets B's id. After the grace period A is
+//!   dropped.
+
+use crate::clock::Clock;
+use crate::error::{CallError, SessionError};
+use crate::plugin::Plugin;
+use crate::types::{CreateOptions, SessionId, SessionRecord};
+use arc_swap::ArcSwap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// How swaps treat the plugin being replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SwapOptions {
+    /// Look unknown ids up in replaced plugins and move their sessions over.
+    pub migrate: bool,
+    /// How long a replaced plugin is kept for migration.
+    pub grace: Duration,
+}
+
+impl Default for SwapOptions {
+    fn default() -> Self {
+        Self {
+            migrate: true,
+            grace: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// A replaced plugin still consulted for migration until `until`.
+#[derive(Clone)]
+struct Retired {
+    plugin: Plugin,
+    /// Unix second (harness clock) after which it is dropped.
+    until: u64,
+}
+
+/// What is active now: the current plugin and those kept for migration,
+/// most recently replaced first.
+struct Generation {
+    current: Plugin,
+    retired: Vec<Retired>,
+}
+
+/// What a lookup in the retired plugins found.
+enum Migration {
+    /// Moved to the current plugin: the record as it holds it now.
+    Moved(SessionRecord),
+    /// A retired plugin knows the id but has no live session under it.
+    Gone,
+    /// No retired plugin recognises the id.
+    Unknown,
+}
+
+/// Counters of a [`SwappableStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SwapStats {
+    /// Swaps done.
+    pub swaps: u64,
+    /// Sessions moved from a replaced plugin to the current one.
+    pub migrated: u64,
+    /// Migrations that failed (the caller got the current plugin's answer).
+    pub migration_failures: u64,
+}
+
+/// A session store whose plugin can be replaced at runtime. `Send + Sync`,
+/// cheap to clone (clones share the active store).
+#[derive(Clone)]
+pub struct SwappableStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    active: ArcSwap<Generation>,
+    clock: Arc<dyn Clock>,
+    options: SwapOptions,
+    swaps: AtomicU64,
+    migrated: AtomicU64,
+    migration_failures: AtomicU64,
+}
+
+impl std::fmt::Debug for SwappableStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let g = self.inner.active.load();
+        f.debug_struct("SwappableStore")
+            .field("current", &g.current.name())
+            .field("retired", &g.retired.len())
+            .field("stats", &self.stats())
+            .finish()
+    }
+}
+
+/// Whether an answer means "this store does not know that id".
+fn unknown_id<T>(r: &Result<Option<T>, CallError>) -> bool {
+    matches!(
+        r,
+        Ok(None) | Err(CallError::Session(SessionError::InvalidId(_)))
+    )
+}
+
+/// Whether a write failed because the store does not know the id.
+fn unknown_for_write<T>(r: &Result<T, CallError>) -> bool {
+    matches!(
+        r,
+        Err(CallError::Session(
+            SessionError::NotFound | SessionError::InvalidId(_)
+        ))
+    )
+}
+
+impl SwappableStore {
+    /// A store serving `plugin`, on `clock` (use the harness clock).
+    pub fn new(plugin: Plugin, clock: Arc<dyn Clock>, options: SwapOptions) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                active: ArcSwap::from_pointee(Generation {
+                    current: plugin,
+                    retired: Vec::new(),
+                }),
+                clock,
+                options,
+                swaps: AtomicU64::new(0),
+                migrated: AtomicU64::new(0),
+                migration_failures: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// The plugin serving calls now.
+    pub fn current(&self) -> Plugin {
+        self.inner.active.load().current.clone()
+    }
+
+    /// Names of the replaced plugins still kept for migration.
+    pub fn retired(&self) -> Vec<String> {
+        self.inner
+            .active
+            .load()
+            .retired
+            .iter()
+            .map(|r| r.plugin.name().to_string())
+            .collect()
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> SwapStats {
+        SwapStats {
+            swaps: self.inner.swaps.load(Ordering::Relaxed),
+            migrated: self.inner.migrated.load(Ordering::Relaxed),
+            migration_failures: self.inner.migration_failures.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Makes `plugin` the active store. The replaced one is kept for the grace
+    /// period when migration is on; swapping back to a retired plugin takes it
+    /// off the retired list.
+    pub fn swap(&self, plugin: Plugin) {
+        let now = self.inner.clock.now_secs();
+        let options = self.inner.options;
+        self.inner.active.rcu(|g| {
+            let mut retired: Vec<Retired> = Vec::new();
+            if options.migrate && !g.current.same_as(&plugin) {
+                retired.push(Retired {
+                    plugin: g.current.clone(),
+                    until: now.saturating_add(options.grace.as_secs()),
+                });
+            }
+            retired.extend(
+                g.retired
+                    .iter()
+                    .filter(|r| r.until > now && !r.plugin.same_as(&plugin))
+                    .filter(|_| options.migrate)
+                    .cloned(),
+            );
+            Generation {
+                current: plugin.clone(),
+                retired,
+            }
+        });
+        self.inner.swaps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The generation to serve this call, with expired retirees dropped.
+    fn generation(&self) -> Arc<Generation> {
+        let g = self.inner.active.load_full();
+        let now = self.inner.clock.now_secs();
+        if g.retired.iter().all(|r| r.until > now) {
+            return g;
+        }
+        self.inner.active.rcu(|g| Generation {
+            current: g.current.clone(),
+            retired: g
+                .retired
+                .iter()
+                .filter(|r| r.until > now)
+                .cloned()
+                .collect(),
+        });
+        self.inner.active.load_full()
+    }
+
+    /// Finds `id` in a retired plugin and moves it to `current`.
+    fn migrate(&self, g: &Generation, id: &str) -> Migration {
+        let now = self.inner.clock.now_secs();
+        let mut outcome = Migration::Unknown;
+        for retired in &g.retired {
+            let old = match retired.plugin.load(id) {
+                Ok(Some(old)) => old,
+                Ok(None) => {
+                    outcome = Migration::Gone;
+                    continue;
+                }
+                Err(_) => continue,
+            };
+            let remaining = old.expires_at.saturating_sub(now);
+            if remaining == 0 {
+                return Migration::Gone;
+            }
+            let options = CreateOptions {
+                data: old.data,
+                user_id: old.user_id,
+                ttl_seconds: Some(remaining),
+                id: None,
+            };
+            let created = if g.current.info().server_side {
+                // Keep the caller's id when the new store can take it.
+                match g.current.create(CreateOptions {
+                    id: Some(id.to_string()),
+                    ..options.clone()
+                }) {
+                    Ok(same) => Ok(same),
+                    Err(_) => g.current.create(options),
+                }
+            } else {
+                g.current.create(options)
+            };
+            let record = created.and_then(|new_id| g.current.load(&new_id));
+            return match record {
+                Ok(Some(record)) => {
+                    // The new plugin did not see the id, so the two do not share
+                    // storage: remove the old copy so it cannot migrate twice.
+                    if retired.plugin.info().server_side {
+                        let _ = retired.plugin.destroy(&old.id);
+                    }
+                    self.inner.migrated.fetch_add(1, Ordering::Relaxed);
+                    Migration::Moved(record)
+                }
+                _ => {
+                    self.inner
+                        .migration_failures
+                        .fetch_add(1, Ordering::Relaxed);
+                    Migration::Unknown
+                }
+            };
+        }
+        outcome
+    }
+
+    /// Runs a write on the current plugin; when it does not know the id,
+    /// migrates the session and retries with the new id.
+    fn write<T>(
+        &self,
+        id: &str,
+        op: impl Fn(&Plugin, &str) -> Result<T, CallError>,
+    ) -> Result<T, CallError> {
+        let g = self.generation();
+        let first = op(&g.current, id);
+        if g.retired.is_empty() || !unknown_for_write(&first) {
+            return first;
+        }
+        match self.migrate(&g, id) {
+            Migration::Moved(record) => op(&g.current, &record.id),
+            Migration::Gone => Err(SessionError::NotFound.into()),
+            Migration::Unknown => first,
+        }
+    }
+
+    /// Starts a session on the current plugin.
+    pub fn create(&self, options: CreateOptions) -> Result<SessionId, CallError> {
+        self.generation().current.create(options)
+    }
+
+    /// Loads a session, migrating it from a retired plugin when needed; the
+    /// record's id is the one to hold.
+    pub fn load(&self, id: &str) -> Result<Option<SessionRecord>, CallError> {
+        let g = self.generation();
+        let first = g.current.load(id);
+        if g.retired.is_empty() || !unknown_id(&first) {
+            return first;
+        }
+        match self.migrate(&g, id) {
+            Migration::Moved(record) => Ok(Some(record)),
+            Migration::Gone => Ok(None),
+            Migration::Unknown => first,
+        }
+    }
+
+    /// Updates a session (migrating it first when needed).
+    pub fn update(
+        &self,
+        id: &str,
+        data: &str,
+        user_id: Option<&str>,
+    ) -> Result<SessionId, CallError> {
+        self.write(id, |p, id| p.update(id, data, user_id))
+    }
+
+    /// Slides a session's expiry (migrating it first when needed).
+    pub fn touch(&self, id: &str, ttl_seconds: Option<u64>) -> Result<SessionId, CallError> {
+        self.write(id, |p, id| p.touch(id, ttl_seconds))
+    }
+
+    /// Gives a session a new id (migrating it first when needed).
+    pub fn regenerate(&self, id: &str) -> Result<SessionId, CallError> {
+        self.write(id, |p, id| p.regenerate(id))
+    }
+
+    /// Ends a session in the current plugin and in every retired one.
+    pub fn destroy(&self, id: &str) -> Result<(), CallError> {
+        let g = self.generation();
+        let current = g.current.destroy(id);
+        let mut known_somewhere = current.is_ok();
+        for r in &g.retired {
+            match r.plugin.destroy(id) {
+                Ok(()) => known_somewhere = true,
+                Err(CallError::Session(SessionError::InvalidId(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        match current {
+            Err(CallError::Session(SessionError::InvalidId(_))) if known_somewhere => Ok(()),
+            other => other,
+        }
+    }
+
+    /// Purges the current plugin and the retired ones; the total removed.
+    pub fn purge_expired(&self) -> Result<u64, CallError> {
+        let g = self.generation();
+        let mut n = g.current.purge_expired()?;
+        for r in &g.retired {
+            n += r.plugin.purge_expired()?;
+        }
+        Ok(n)
+    }
+
+    /// Live sessions in the current plugin.
+    pub fn count(&self) -> Result<u64, CallError> {
+        self.generation().current.count()
+    }
+}

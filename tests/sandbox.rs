@@ -1,0 +1,266 @@
+//! The sandbox holds: hostile plugins (built from `guest/hostile`) get clear
+//! errors, never reach what they were not granted, and never stop the host
+//! from serving a well-behaved plugin.
+
+use host_harness::{CallError, CreateOptions, Harness, Limits, LoadOptions, Plugin, SessionError};
+use session_tests::fixtures::{guest_path, harness, load_into};
+use std::net::TcpListener;
+
+fn hostile(h: &Harness, mode: &str, extra: &[(&str, &str)]) -> Plugin {
+    hostile_with(h, mode, extra, Limits::default())
+}
+
+fn hostile_with(h: &Harness, mode: &str, extra: &[(&str, &str)], limits: Limits) -> Plugin {
+    let mut options = LoadOptions::default()
+        .name(format!("hostile-{mode}"))
+        .limits(limits)
+        .config("hostile.mode", mode);
+    for (k, v) in extra {
+        options = options.config(*k, *v);
+    }
+    h.load_file(guest_path("hostile"), options)
+        .unwrap_or_else(|e| panic!("loading hostile {mode}: {e}"))
+}
+
+/// The host goes on serving a well-behaved plugin.
+fn still_serving(good: &Plugin) {
+    let id = good.create(CreateOptions::new(r#"{"ok":true}"#)).unwrap();
+    assert_eq!(good.load(&id).unwrap().unwrap().data, r#"{"ok":true}"#);
+}
+
+/// The backend report a probing plugin sends back.
+fn report(r: Result<String, CallError>) -> String {
+    match r {
+        Err(CallError::Session(SessionError::Backend(m))) => m,
+        other => panic!("expected a report, got {other:?}"),
+    }
+}
+
+#[test]
+fn an_endless_loop_times_out_and_the_host_moves_on() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let limits = Limits {
+        maintenance_deadline: std::time::Duration::from_millis(500),
+        ..Limits::default()
+    };
+    let bad = hostile_with(&h, "loop", &[], limits);
+    for _ in 0..2 {
+        match bad.create(CreateOptions::new("{}")) {
+            Err(e @ CallError::Timeout { .. }) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("hostile-loop") && msg.contains("deadline"),
+                    "{msg}"
+                );
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        still_serving(&good);
+    }
+    assert_eq!(
+        bad.stats().discarded,
+        2,
+        "a timed-out instance is never reused"
+    );
+    // count/purge get the longer maintenance deadline, and still stop.
+    assert!(matches!(bad.count(), Err(CallError::Timeout { .. })));
+}
+
+#[test]
+fn endless_allocation_hits_the_memory_limit() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let limits = Limits {
+        memory_bytes: 16 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let bad = hostile_with(&h, "alloc", &[], limits);
+    match bad.create(CreateOptions::new("{}")) {
+        Err(e @ CallError::MemoryLimit { .. }) => {
+            assert!(e.to_string().contains("16777216-byte memory limit"), "{e}");
+        }
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    still_serving(&good);
+    assert!(matches!(bad.load("x"), Err(CallError::MemoryLimit { .. })));
+}
+
+#[test]
+fn a_plugin_that_traps_in_every_call_is_contained() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let bad = hostile(&h, "trap", &[]);
+    for _ in 0..3 {
+        match bad.create(CreateOptions::new("{}")) {
+            Err(e @ CallError::Trap { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("hostile-trap"), "{msg}");
+                assert!(
+                    msg.contains("hostile plugin: trapping on purpose"),
+                    "the panic message: {msg}"
+                );
+            }
+            other => panic!("expected a trap, got {other:?}"),
+        }
+        still_serving(&good);
+    }
+    assert!(matches!(bad.destroy("x"), Err(CallError::Trap { .. })));
+    let stats = bad.stats();
+    assert_eq!(stats.discarded, 4);
+    assert_eq!(stats.idle, 0, "no instance that trapped is pooled");
+}
+
+#[test]
+fn exit_is_a_trap_not_a_host_exit() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let bad = hostile(&h, "exit", &[]);
+    assert!(matches!(
+        bad.create(CreateOptions::new("{}")),
+        Err(CallError::Trap { .. })
+    ));
+    still_serving(&good);
+}
+
+#[test]
+fn a_100_mb_output_is_refused() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    // Under the default 64 MiB memory limit the guest cannot even build it.
+    let bad = hostile(&h, "huge", &[]);
+    assert!(matches!(
+        bad.create(CreateOptions::new("{}")),
+        Err(CallError::MemoryLimit { .. })
+    ));
+    // With room to build it, the output limit refuses it.
+    let roomy = Limits {
+        memory_bytes: 512 * 1024 * 1024,
+        // Building 100 MB takes the guest a while; the point here is the output.
+        call_deadline: std::time::Duration::from_secs(10),
+        ..Limits::default()
+    };
+    let bad = hostile_with(&h, "huge", &[], roomy);
+    match bad.create(CreateOptions::new("{}")) {
+        Err(e @ CallError::OutputTooLarge { what: "id", .. }) => {
+            assert!(e.to_string().contains("104857600 bytes"), "{e}");
+        }
+        other => panic!("expected output-too-large, got {other:?}"),
+    }
+    assert!(matches!(
+        bad.load("x"),
+        Err(CallError::OutputTooLarge { what: "data", .. })
+    ));
+    assert_eq!(bad.stats().idle, 0, "bloated instances are not pooled");
+    still_serving(&good);
+}
+
+#[test]
+fn contract_breaking_answers_are_refused() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let bad = hostile(&h, "liar", &[]);
+    let contract = |r: Result<String, CallError>, needle: &str| match r {
+        Err(e @ CallError::Contract { .. }) => {
+            assert!(e.to_string().contains(needle), "{e}")
+        }
+        other => panic!("expected a contract error ({needle}), got {other:?}"),
+    };
+    contract(bad.create(CreateOptions::new("{}")), "empty session id");
+    contract(bad.update("x", "{}", None), "not allowed in a cookie");
+    contract(
+        bad.load("anything").map(|_| String::new()),
+        "not allowed in a cookie",
+    );
+    contract(
+        bad.load("array").map(|_| String::new()),
+        "not a JSON object",
+    );
+    contract(bad.load("expired").map(|_| String::new()), "expired");
+    assert!(matches!(
+        bad.touch("x", None),
+        Err(CallError::OutputTooLarge { what: "id", .. })
+    ));
+    still_serving(&good);
+}
+
+#[test]
+fn files_are_out_of_reach() {
+    let (h, _, _) = harness();
+    let secret = std::env::temp_dir().join("secret.txt");
+    std::fs::write(&secret, "top secret").unwrap();
+    let seen = report(hostile(&h, "fs", &[]).create(CreateOptions::new("{}")));
+    println!("{seen}");
+    assert!(!seen.contains("READ") && !seen.contains("WROTE"), "{seen}");
+    assert_eq!(seen.matches("denied").count(), 6, "{seen}");
+}
+
+#[test]
+fn environment_and_arguments_are_empty() {
+    let (h, _, _) = harness();
+    let seen = report(hostile(&h, "env", &[]).create(CreateOptions::new("{}")));
+    assert!(std::env::var("HOME").is_ok() || std::env::var("PATH").is_ok());
+    assert!(
+        seen.starts_with("env vars: 0; args: 0; HOME visible: false"),
+        "{seen}"
+    );
+}
+
+#[test]
+fn sockets_are_refused() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let (h, _, _) = harness();
+    let seen =
+        report(hostile(&h, "net", &[("hostile.port", &port)]).create(CreateOptions::new("{}")));
+    println!("{seen}");
+    assert!(
+        !seen.contains("CONNECTED") && !seen.contains("RESOLVED"),
+        "{seen}"
+    );
+    assert!(
+        listener.accept().is_err(),
+        "nothing reached the listener on port {port}"
+    );
+}
+
+#[test]
+fn another_plugins_kv_namespace_is_invisible() {
+    let (h, _, kv) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let id = good.create(CreateOptions::new(r#"{"secret":1}"#)).unwrap();
+    assert!(
+        !host_harness::KvBackend::list_keys(&*kv, "kv-session", "", None, 10)
+            .unwrap()
+            .keys
+            .is_empty()
+    );
+    let seen =
+        report(hostile(&h, "snoop", &[("hostile.target", &id)]).create(CreateOptions::new("{}")));
+    assert_eq!(seen, "keys visible: Ok(0); target visible: Ok(false)");
+    still_serving(&good);
+}
+
+#[test]
+fn a_plugin_cannot_choose_its_own_namespace() {
+    // The hostile plugin calls itself "hostile-snoop" in info, but its
+    // namespace is what the host said: here, deliberately, kv-session's.
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let id = good.create(CreateOptions::new("{}")).unwrap();
+    let shared = h
+        .load_file(
+            guest_path("hostile"),
+            LoadOptions::default()
+                .namespace("kv-session")
+                .config("hostile.mode", "snoop")
+                .config("hostile.target", &id),
+        )
+        .unwrap();
+    let seen = report(shared.create(CreateOptions::new("{}")));
+    assert_eq!(
+        seen, "keys visible: Ok(1); target visible: Ok(true)",
+        "the host decides"
+    );
+}

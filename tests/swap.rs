@@ -1,0 +1,216 @@
+//! Runtime swaps of the active store, with lazy migration in both directions.
+
+use host_harness::{
+    CallError, CreateOptions, Harness, Plugin, SessionError, SwapOptions, SwappableStore,
+};
+use session_tests::fixtures::{KEY_A, guest_path, harness, load_into};
+use std::sync::Arc;
+use std::time::Duration;
+
+fn kv(h: &Harness) -> Plugin {
+    load_into(h, "kv_session", &[])
+}
+
+fn cookie(h: &Harness) -> Plugin {
+    load_into(h, "cookie_session", &[("cookie.keys", KEY_A)])
+}
+
+fn swappable(h: &Harness, first: Plugin, options: SwapOptions) -> SwappableStore {
+    SwappableStore::new(first, h.clock().clone(), options)
+}
+
+const DATA: &str = r#"{"cart":"3 items"}"#;
+
+#[test]
+fn kv_to_cookie_migrates_on_load() {
+    let (h, clock, _) = harness();
+    let (a, b) = (kv(&h), cookie(&h));
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let old = store
+        .create(CreateOptions::new(DATA).user("alice").ttl(600))
+        .unwrap();
+    let before = store.load(&old).unwrap().unwrap();
+    clock.advance(Duration::from_secs(100));
+    store.swap(b.clone());
+    assert_eq!(store.retired(), vec!["kv-session"]);
+    let moved = store.load(&old).unwrap().expect("migrated, not logged out");
+    assert_ne!(moved.id, old, "the caller now holds the cookie store's id");
+    assert!(moved.id.starts_with("v1.p."));
+    assert_eq!(
+        (moved.data.as_str(), moved.user_id.as_deref()),
+        (DATA, Some("alice"))
+    );
+    assert_eq!(
+        moved.expires_at, before.expires_at,
+        "remaining lifetime kept"
+    );
+    // The kv copy is gone, so it cannot be migrated twice.
+    assert_eq!(a.load(&old).unwrap(), None);
+    assert_eq!(b.load(&moved.id).unwrap().unwrap().data, DATA);
+    assert_eq!(store.stats().migrated, 1);
+}
+
+#[test]
+fn cookie_to_kv_migrates_on_load() {
+    let (h, _, _) = harness();
+    let (a, b) = (cookie(&h), kv(&h));
+    let store = swappable(&h, a, SwapOptions::default());
+    let seal = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    let moved = store.load(&seal).unwrap().expect("migrated");
+    assert_eq!(moved.id.len(), 32, "a kv-session id");
+    assert_eq!(moved.data, DATA);
+    assert_eq!(b.count().unwrap(), 1);
+    assert_eq!(store.stats().migrated, 1);
+}
+
+#[test]
+fn writes_on_old_ids_migrate_first() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, kv(&h), SwapOptions::default());
+    let ids: Vec<String> = (0..4)
+        .map(|_| store.create(CreateOptions::new(DATA)).unwrap())
+        .collect();
+    store.swap(cookie(&h));
+    let updated = store.update(&ids[0], r#"{"n":1}"#, Some("bob")).unwrap();
+    let r = store.load(&updated).unwrap().unwrap();
+    assert_eq!(
+        (r.data.as_str(), r.user_id.as_deref()),
+        (r#"{"n":1}"#, Some("bob"))
+    );
+    let touched = store.touch(&ids[1], Some(60)).unwrap();
+    assert!(store.load(&touched).unwrap().is_some());
+    let regenerated = store.regenerate(&ids[2]).unwrap();
+    assert_eq!(store.load(&regenerated).unwrap().unwrap().data, DATA);
+    store.destroy(&ids[3]).unwrap();
+    assert_eq!(
+        store.load(&ids[3]).unwrap(),
+        None,
+        "destroyed in the old store too"
+    );
+    assert_eq!(store.stats().migrated, 3);
+}
+
+#[test]
+fn between_two_kv_stores_the_id_is_kept() {
+    let (h, _, _) = harness();
+    let a = h
+        .load_file(
+            guest_path("kv_session"),
+            host_harness::LoadOptions::default().namespace("old"),
+        )
+        .unwrap();
+    let b = h
+        .load_file(
+            guest_path("kv_session"),
+            host_harness::LoadOptions::default().namespace("new"),
+        )
+        .unwrap();
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    assert_eq!(
+        store.load(&id).unwrap().unwrap().id,
+        id,
+        "imported under the same id"
+    );
+    assert_eq!((a.count().unwrap(), b.count().unwrap()), (0, 1));
+}
+
+#[test]
+fn without_migration_old_sessions_are_gone() {
+    let (h, _, _) = harness();
+    let options = SwapOptions {
+        migrate: false,
+        ..SwapOptions::default()
+    };
+    let store = swappable(&h, kv(&h), options);
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(cookie(&h));
+    assert!(store.retired().is_empty());
+    assert!(matches!(
+        store.load(&id),
+        Err(CallError::Session(SessionError::InvalidId(_)))
+    ));
+}
+
+#[test]
+fn the_old_store_is_dropped_after_the_grace_period() {
+    let (h, clock, _) = harness();
+    let options = SwapOptions {
+        migrate: true,
+        grace: Duration::from_secs(300),
+    };
+    let a = kv(&h);
+    let store = swappable(&h, a.clone(), options);
+    let early = store.create(CreateOptions::new(DATA)).unwrap();
+    let late = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(kv_ns(&h, "other"));
+    clock.advance(Duration::from_secs(299));
+    assert!(store.load(&early).unwrap().is_some());
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(store.load(&late).unwrap(), None, "grace over: not migrated");
+    assert!(store.retired().is_empty());
+    assert!(
+        a.load(&late).unwrap().is_some(),
+        "the old store itself still has it"
+    );
+}
+
+fn kv_ns(h: &Harness, ns: &str) -> Plugin {
+    h.load_file(
+        guest_path("kv_session"),
+        host_harness::LoadOptions::default().namespace(ns),
+    )
+    .unwrap()
+}
+
+#[test]
+fn swapping_back_takes_a_store_off_the_retired_list() {
+    let (h, _, _) = harness();
+    let (a, b) = (kv(&h), cookie(&h));
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    store.swap(b.clone());
+    store.swap(a.clone());
+    assert_eq!(store.retired(), vec!["cookie-session"]);
+    assert!(store.current().same_as(&a));
+    assert_eq!(store.stats().swaps, 2);
+}
+
+#[test]
+fn no_call_fails_while_stores_are_swapped_under_load() {
+    let (h, _, _) = harness();
+    let (a, b) = (kv(&h), cookie(&h));
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let workers: Vec<_> = (0..3)
+        .map(|t| {
+            let store = store.clone();
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut ops = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    let data = format!(r#"{{"t":{t},"n":{ops}}}"#);
+                    let id = store.create(CreateOptions::new(data.clone())).unwrap();
+                    let r = store.load(&id).unwrap().expect("just created");
+                    assert_eq!(r.data, data);
+                    let id = store.update(&r.id, &data, Some("u")).unwrap();
+                    let id = store.regenerate(&id).unwrap();
+                    assert_eq!(store.load(&id).unwrap().expect("regenerated").data, data);
+                    store.destroy(&id).unwrap();
+                    ops += 6;
+                }
+                ops
+            })
+        })
+        .collect();
+    for i in 0..40 {
+        std::thread::sleep(Duration::from_millis(5));
+        store.swap(if i % 2 == 0 { b.clone() } else { a.clone() });
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let ops: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
+    assert!(ops > 0);
+    assert_eq!(store.stats().swaps, 40);
+    assert_eq!(store.stats().migration_failures, 0);
+}
