@@ -21,6 +21,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bench;
 mod bindings;
 pub mod cache;
 mod capabilities;
@@ -46,7 +47,7 @@ pub use engine::EngineSettings;
 pub use error::{CallError, LoadError, SessionError, SetupError};
 pub use harness::{Harness, HarnessBuilder, LoadOptions, LoadReport};
 pub use kv::memory::MemoryBackend;
-pub use kv::{KeyPage, KvBackend, KvError, WriteMode};
+pub use kv::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 pub use limits::Limits;
 pub use plugin::{Plugin, PluginStats};
 pub use swap::{SwapOptions, SwapStats, SwappableStore};

@@ -43,7 +43,9 @@ impl OutputCheck<'_> {
         if id.is_empty() {
             return Err(self.contract("returned an empty session id".to_string()));
         }
-        if let Some(pos) = id.bytes().position(|b| !is_cookie_octet(b)) {
+        if !all_cookie_octets(id.as_bytes())
+            && let Some(pos) = id.bytes().position(|b| !is_cookie_octet(b))
+        {
             return Err(self.contract(format!(
                 "returned a session id with a character not allowed in a cookie at byte {pos}"
             )));
@@ -96,8 +98,18 @@ impl OutputCheck<'_> {
     }
 }
 
+/// RFC 6265 cookie-octet: `%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`.
 fn is_cookie_octet(b: u8) -> bool {
-    matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E)
+    (b.wrapping_sub(0x21) < 0x5E) & (b != b'"') & (b != b',') & (b != b';') & (b != b'\\')
+}
+
+/// Whether every byte is a cookie-octet. Ids are checked on every call and a
+/// sealed cookie is kilobytes long, so this is written branch-free per chunk,
+/// which the compiler turns into vector compares.
+fn all_cookie_octets(bytes: &[u8]) -> bool {
+    bytes
+        .chunks(64)
+        .all(|chunk| chunk.iter().fold(true, |ok, &b| ok & is_cookie_octet(b)))
 }
 
 fn looks_like_object(data: &str, strict: bool) -> bool {
@@ -146,6 +158,20 @@ mod tests {
         }
         let long = "a".repeat(l.max_id_bytes + 1);
         assert!(matches!(c.id(&long), Err(CallError::OutputTooLarge { .. })));
+    }
+
+    #[test]
+    fn the_check_is_rfc_6265() {
+        let allowed: Vec<u8> = (0u8..=255).filter(|b| is_cookie_octet(*b)).collect();
+        for b in 0u8..=255 {
+            let mut long = vec![b'a'; 200];
+            long[130] = b;
+            assert_eq!(all_cookie_octets(&long), is_cookie_octet(b), "{b:#x}");
+        }
+        let expected: Vec<u8> = (0x21u8..=0x7E)
+            .filter(|b| ![b'"', b',', b';', b'\\'].contains(b))
+            .collect();
+        assert_eq!(allowed, expected);
     }
 
     #[test]

@@ -1,11 +1,20 @@
 //! Pre-instantiated instances of one plugin, reused across calls. An instance
 //! leaves the pool for exactly one call at a time; one that failed is never
 //! put back.
+//!
+//! The pool is sharded: each thread has a home shard (assigned round-robin on
+//! its first call), so threads calling the same plugin do not contend on one
+//! lock. A thread whose home shard is empty takes from the others before
+//! instantiating.
 
 use crate::bindings::SessionHost;
 use crate::state::HostState;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use wasmtime::Store;
+
+/// Shards per pool; more than the threads a host usually runs per plugin.
+const SHARDS: usize = 8;
 
 /// One live instance and the store it lives in.
 pub(crate) struct Instance {
@@ -13,43 +22,71 @@ pub(crate) struct Instance {
     pub(crate) api: SessionHost,
 }
 
-/// Idle instances, most recently used last.
+/// A shard on its own cache line, so shards do not share one.
+#[repr(align(128))]
+struct Shard(Mutex<Vec<Instance>>);
+
+/// Idle instances, most recently used last in each shard.
 pub(crate) struct InstancePool {
-    idle: Mutex<Vec<Instance>>,
-    max_idle: usize,
+    shards: Vec<Shard>,
+    max_idle_per_shard: usize,
+}
+
+/// The calling thread's home shard.
+fn home() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    HOME.with(|h| *h)
 }
 
 impl InstancePool {
     pub(crate) fn new(max_idle: usize) -> Self {
         Self {
-            idle: Mutex::new(Vec::with_capacity(max_idle)),
-            max_idle,
+            shards: (0..SHARDS).map(|_| Shard(Mutex::new(Vec::new()))).collect(),
+            max_idle_per_shard: max_idle.div_ceil(SHARDS).max(1),
         }
     }
 
-    /// An idle instance, if any (the warmest one).
+    /// An idle instance: from the home shard if it has one, else any shard.
     pub(crate) fn take(&self) -> Option<Instance> {
-        self.idle.lock().ok()?.pop()
+        let h = home();
+        (0..SHARDS).find_map(|i| {
+            let shard = &self.shards[(h + i) % SHARDS];
+            shard.0.lock().ok()?.pop()
+        })
     }
 
-    /// Returns a healthy instance; dropped when the pool is full.
+    /// Returns a healthy instance to the home shard; dropped when it is full.
     pub(crate) fn put(&self, instance: Instance) {
-        if let Ok(mut idle) = self.idle.lock()
-            && idle.len() < self.max_idle
-        {
-            idle.push(instance);
-        }
+        let rejected = match self.shards[home()].0.lock() {
+            Ok(mut idle) if idle.len() < self.max_idle_per_shard => {
+                idle.push(instance);
+                None
+            }
+            _ => Some(instance),
+        };
+        // Drop a rejected instance outside the lock.
+        drop(rejected);
     }
 
     /// Idle instances right now.
     pub(crate) fn idle(&self) -> usize {
-        self.idle.lock().map(|i| i.len()).unwrap_or(0)
+        self.shards
+            .iter()
+            .map(|s| s.0.lock().map(|i| i.len()).unwrap_or(0))
+            .sum()
     }
 
     /// Drops every idle instance.
     pub(crate) fn clear(&self) {
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.clear();
+        for s in &self.shards {
+            let drained: Vec<Instance> =
+                s.0.lock()
+                    .map(|mut i| i.drain(..).collect())
+                    .unwrap_or_default();
+            drop(drained);
         }
     }
 }

@@ -2,7 +2,7 @@
 //! that plugin's namespace, with the host's limits on every guest-controlled
 //! argument checked before the backend is touched.
 
-use super::{KvBackend, KvError, WriteMode};
+use super::{KvBackend, KvError, KvNamespace, WriteMode};
 use crate::bindings::kv_api;
 use std::sync::Arc;
 
@@ -13,17 +13,29 @@ pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
 /// Most keys returned by one `list-keys` call, whatever the guest asks for.
 pub const MAX_PAGE: u32 = 1000;
 
+/// How a view reaches its namespace.
+#[derive(Clone)]
+enum Route {
+    /// A handle the backend bound once.
+    Bound(Arc<dyn KvNamespace>),
+    /// The backend's by-name methods.
+    ByName(Arc<dyn KvBackend>, Arc<str>),
+}
+
 /// One plugin's view of the kv backend.
 #[derive(Clone)]
 pub struct KvView {
-    backend: Arc<dyn KvBackend>,
-    namespace: Arc<str>,
+    route: Route,
 }
 
 impl KvView {
     /// Binds `backend` to `namespace`; the plugin can reach nothing else.
     pub fn new(backend: Arc<dyn KvBackend>, namespace: Arc<str>) -> Self {
-        Self { backend, namespace }
+        let route = match backend.bind(&namespace) {
+            Some(bound) => Route::Bound(bound),
+            None => Route::ByName(backend, namespace),
+        };
+        Self { route }
     }
 
     fn check_key(what: &str, key: &str) -> Result<(), KvError> {
@@ -38,7 +50,10 @@ impl KvView {
 
     fn checked_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         Self::check_key("key", key)?;
-        self.backend.get(&self.namespace, key)
+        match &self.route {
+            Route::Bound(ns) => ns.get(key),
+            Route::ByName(b, ns) => b.get(ns, key),
+        }
     }
 
     fn checked_set(
@@ -60,12 +75,18 @@ impl KvView {
                 "ttl-seconds must be at least 1".to_string(),
             ));
         }
-        self.backend.set(&self.namespace, key, value, ttl, mode)
+        match &self.route {
+            Route::Bound(ns) => ns.set(key, value, ttl, mode),
+            Route::ByName(b, ns) => b.set(ns, key, value, ttl, mode),
+        }
     }
 
     fn checked_delete(&self, key: &str) -> Result<bool, KvError> {
         Self::check_key("key", key)?;
-        self.backend.delete(&self.namespace, key)
+        match &self.route {
+            Route::Bound(ns) => ns.delete(key),
+            Route::ByName(b, ns) => b.delete(ns, key),
+        }
     }
 
     fn checked_list_keys(
@@ -78,8 +99,11 @@ impl KvView {
         if let Some(c) = cursor {
             Self::check_key("cursor", c)?;
         }
-        self.backend
-            .list_keys(&self.namespace, prefix, cursor, limit.clamp(1, MAX_PAGE))
+        let limit = limit.clamp(1, MAX_PAGE);
+        match &self.route {
+            Route::Bound(ns) => ns.list_keys(prefix, cursor, limit),
+            Route::ByName(b, ns) => b.list_keys(ns, prefix, cursor, limit),
+        }
     }
 }
 

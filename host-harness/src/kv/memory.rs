@@ -1,11 +1,11 @@
 //! The embedded in-memory backend: ordered maps per namespace, ttls on the
 //! harness clock, expired entries reaped as writes go by.
 
-use super::{KeyPage, KvBackend, KvError, WriteMode};
+use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use crate::clock::Clock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, RwLock};
 
 /// Expired entries reaped per write, so a write never stalls on a backlog.
 const REAP_PER_WRITE: usize = 16;
@@ -39,6 +39,63 @@ impl Namespace {
         Some(entry)
     }
 
+    fn get(&self, key: &str, now: u64) -> Option<Vec<u8>> {
+        self.live(key, now).map(|e| e.value.clone())
+    }
+
+    fn set(
+        &mut self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: WriteMode,
+        now: u64,
+    ) -> bool {
+        self.reap(now);
+        let exists = self.live(key, now).is_some();
+        let write = match mode {
+            WriteMode::Always => true,
+            WriteMode::IfAbsent => !exists,
+            WriteMode::IfPresent => exists,
+        };
+        if !write {
+            return false;
+        }
+        self.remove(key);
+        let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
+        if let Some(t) = expires_at {
+            self.expiry.insert((t, key.to_string()));
+        }
+        self.entries
+            .insert(key.to_string(), Entry { value, expires_at });
+        true
+    }
+
+    fn delete(&mut self, key: &str, now: u64) -> bool {
+        let was_live = self.live(key, now).is_some();
+        self.remove(key);
+        was_live
+    }
+
+    fn list_keys(&self, prefix: &str, cursor: Option<&str>, limit: u32, now: u64) -> KeyPage {
+        let start = match cursor {
+            Some(c) if c >= prefix => Bound::Excluded(c),
+            _ => Bound::Included(prefix),
+        };
+        let mut live = self
+            .entries
+            .range::<str, _>((start, Bound::Unbounded))
+            .take_while(|(k, _)| k.starts_with(prefix))
+            .filter(|(_, e)| e.expires_at.is_none_or(|t| now < t))
+            .map(|(k, _)| k);
+        let keys: Vec<String> = live.by_ref().take(limit as usize).cloned().collect();
+        let more = live.next().is_some();
+        KeyPage {
+            cursor: if more { keys.last().cloned() } else { None },
+            keys,
+        }
+    }
+
     fn reap(&mut self, now: u64) {
         for _ in 0..REAP_PER_WRITE {
             match self.expiry.first() {
@@ -57,7 +114,7 @@ impl Namespace {
 /// behind an `Arc`.
 pub struct MemoryBackend {
     clock: Arc<dyn Clock>,
-    namespaces: RwLock<HashMap<String, Arc<Mutex<Namespace>>>>,
+    namespaces: RwLock<HashMap<String, Arc<RwLock<Namespace>>>>,
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -75,7 +132,7 @@ impl MemoryBackend {
         }
     }
 
-    fn namespace(&self, name: &str) -> Result<Arc<Mutex<Namespace>>, KvError> {
+    fn namespace(&self, name: &str) -> Result<Arc<RwLock<Namespace>>, KvError> {
         if let Some(ns) = self.namespaces.read().map_err(poisoned)?.get(name) {
             return Ok(ns.clone());
         }
@@ -89,14 +146,20 @@ impl MemoryBackend {
         f: impl FnOnce(&mut Namespace, u64) -> R,
     ) -> Result<R, KvError> {
         let ns = self.namespace(name)?;
-        let mut guard: MutexGuard<'_, Namespace> = ns.lock().map_err(poisoned)?;
+        let mut guard = ns.write().map_err(poisoned)?;
         Ok(f(&mut guard, self.clock.now_secs()))
+    }
+
+    fn read_ns<R>(&self, name: &str, f: impl FnOnce(&Namespace, u64) -> R) -> Result<R, KvError> {
+        let ns = self.namespace(name)?;
+        let guard = ns.read().map_err(poisoned)?;
+        Ok(f(&guard, self.clock.now_secs()))
     }
 
     /// Number of entries physically held in `namespace`, expired ones included
     /// until reaped (for tests and reports).
     pub fn stored_entries(&self, namespace: &str) -> usize {
-        self.with_ns(namespace, |ns, _| ns.entries.len())
+        self.read_ns(namespace, |ns, _| ns.entries.len())
             .unwrap_or(0)
     }
 }
@@ -111,9 +174,7 @@ impl KvBackend for MemoryBackend {
     }
 
     fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.with_ns(namespace, |ns, now| {
-            ns.live(key, now).map(|e| e.value.clone())
-        })
+        self.read_ns(namespace, |ns, now| ns.get(key, now))
     }
 
     fn set(
@@ -125,33 +186,12 @@ impl KvBackend for MemoryBackend {
         mode: WriteMode,
     ) -> Result<bool, KvError> {
         self.with_ns(namespace, |ns, now| {
-            ns.reap(now);
-            let exists = ns.live(key, now).is_some();
-            let write = match mode {
-                WriteMode::Always => true,
-                WriteMode::IfAbsent => !exists,
-                WriteMode::IfPresent => exists,
-            };
-            if !write {
-                return false;
-            }
-            ns.remove(key);
-            let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
-            if let Some(t) = expires_at {
-                ns.expiry.insert((t, key.to_string()));
-            }
-            ns.entries
-                .insert(key.to_string(), Entry { value, expires_at });
-            true
+            ns.set(key, value, ttl_seconds, mode, now)
         })
     }
 
     fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
-        self.with_ns(namespace, |ns, now| {
-            let was_live = ns.live(key, now).is_some();
-            ns.remove(key);
-            was_live
-        })
+        self.with_ns(namespace, |ns, now| ns.delete(key, now))
     }
 
     fn list_keys(
@@ -161,24 +201,67 @@ impl KvBackend for MemoryBackend {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, KvError> {
-        self.with_ns(namespace, |ns, now| {
-            let start = match cursor {
-                Some(c) if c >= prefix => Bound::Excluded(c),
-                _ => Bound::Included(prefix),
-            };
-            let mut live = ns
-                .entries
-                .range::<str, _>((start, Bound::Unbounded))
-                .take_while(|(k, _)| k.starts_with(prefix))
-                .filter(|(_, e)| e.expires_at.is_none_or(|t| now < t))
-                .map(|(k, _)| k);
-            let keys: Vec<String> = live.by_ref().take(limit as usize).cloned().collect();
-            let more = live.next().is_some();
-            KeyPage {
-                cursor: if more { keys.last().cloned() } else { None },
-                keys,
-            }
+        self.read_ns(namespace, |ns, now| {
+            ns.list_keys(prefix, cursor, limit, now)
         })
+    }
+
+    fn bind(&self, namespace: &str) -> Option<Arc<dyn KvNamespace>> {
+        let ns = self.namespace(namespace).ok()?;
+        Some(Arc::new(BoundNamespace {
+            clock: self.clock.clone(),
+            ns,
+        }))
+    }
+}
+
+/// A namespace of a [`MemoryBackend`], bound once: no map lookup per call.
+/// Reads share the lock, so concurrent loads do not wait for each other.
+struct BoundNamespace {
+    clock: Arc<dyn Clock>,
+    ns: Arc<RwLock<Namespace>>,
+}
+
+impl BoundNamespace {
+    fn with<R>(&self, f: impl FnOnce(&mut Namespace, u64) -> R) -> Result<R, KvError> {
+        let now = self.clock.now_secs();
+        let mut guard = self.ns.write().map_err(poisoned)?;
+        Ok(f(&mut guard, now))
+    }
+
+    fn read<R>(&self, f: impl FnOnce(&Namespace, u64) -> R) -> Result<R, KvError> {
+        let now = self.clock.now_secs();
+        let guard = self.ns.read().map_err(poisoned)?;
+        Ok(f(&guard, now))
+    }
+}
+
+impl KvNamespace for BoundNamespace {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.read(|ns, now| ns.get(key, now))
+    }
+
+    fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: WriteMode,
+    ) -> Result<bool, KvError> {
+        self.with(|ns, now| ns.set(key, value, ttl_seconds, mode, now))
+    }
+
+    fn delete(&self, key: &str) -> Result<bool, KvError> {
+        self.with(|ns, now| ns.delete(key, now))
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, KvError> {
+        self.read(|ns, now| ns.list_keys(prefix, cursor, limit, now))
     }
 }
 
@@ -261,6 +344,25 @@ mod tests {
             .unwrap();
         clock.advance(Duration::from_secs(10));
         assert!(b.get("n", "k").unwrap().is_some());
+    }
+
+    #[test]
+    fn a_bound_namespace_sees_what_the_by_name_methods_see() {
+        let (b, clock) = backend();
+        let bound = b.bind("n").unwrap();
+        assert!(
+            bound
+                .set("k", b"v".to_vec(), Some(5), WriteMode::IfAbsent)
+                .unwrap()
+        );
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"v".to_vec()));
+        b.set("n", "j", b"w".to_vec(), None, WriteMode::Always)
+            .unwrap();
+        assert_eq!(bound.list_keys("", None, 10).unwrap().keys, vec!["j", "k"]);
+        clock.advance(Duration::from_secs(5));
+        assert_eq!(bound.get("k").unwrap(), None);
+        assert!(bound.delete("j").unwrap());
+        assert!(b.bind("other").unwrap().get("j").unwrap().is_none());
     }
 
     #[test]

@@ -7,6 +7,8 @@
 pub mod host;
 pub mod memory;
 
+use std::sync::Arc;
+
 /// Why a backend operation failed (mirrors `kv-error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {
@@ -73,4 +75,34 @@ pub trait KvBackend: Send + Sync + 'static {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, KvError>;
+
+    /// A handle bound to one namespace, for backends that can serve it faster
+    /// than by name (the harness binds each plugin once, at load). The default
+    /// is none: calls go through the by-name methods above.
+    fn bind(&self, _namespace: &str) -> Option<Arc<dyn KvNamespace>> {
+        None
+    }
+}
+
+/// One namespace of a backend, bound once (see [`KvBackend::bind`]). Same
+/// semantics as the by-name methods of [`KvBackend`].
+pub trait KvNamespace: Send + Sync + 'static {
+    /// Reads a live key.
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError>;
+
+    /// Writes a key; returns whether it wrote.
+    fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: WriteMode,
+    ) -> Result<bool, KvError>;
+
+    /// Deletes a key; true when a live key existed.
+    fn delete(&self, key: &str) -> Result<bool, KvError>;
+
+    /// Lists live keys starting with `prefix`, strictly after `cursor`.
+    fn list_keys(&self, prefix: &str, cursor: Option<&str>, limit: u32)
+    -> Result<KeyPage, KvError>;
 }

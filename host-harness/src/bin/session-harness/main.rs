@@ -1,6 +1,7 @@
 //! `session-harness`: load session plugins, exercise them, call them once,
 //! soak them under swaps, benchmark them.
 
+mod bench;
 mod call;
 mod exercise;
 mod soak;
@@ -50,6 +51,8 @@ enum Command {
     Call(call::CallArgs),
     /// Run worker threads against a store while swapping plugins under them.
     Soak(soak::SoakArgs),
+    /// Compare the stores with native session stores, operation by operation.
+    Bench(bench::BenchArgs),
 }
 
 /// Parses `key=value`.
@@ -115,6 +118,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Exercise { wasm, config } => exercise::run(builder, &wasm, &config),
         Command::Call(args) => call::run(builder, args),
         Command::Soak(args) => soak::run(builder, args),
+        Command::Bench(args) => bench::run(builder, args),
     }
 }
 
