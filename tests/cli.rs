@@ -167,3 +167,64 @@ fn soak_fails_when_operations_fail() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn bench_quick_json_prints_one_object_per_line() {
+    let kv = guest_path("kv_session");
+    let cookie = guest_path("cookie_session");
+    let out = cli(&[
+        "bench",
+        "--quick",
+        "--json",
+        "--kv",
+        kv.to_str().unwrap(),
+        "--cookie",
+        cookie.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let case = |name: &str| {
+        lines
+            .iter()
+            .find(|l| l["case"] == name)
+            .unwrap_or_else(|| panic!("no {name} line"))
+    };
+    for name in [
+        "kv.load.1k",
+        "kv.create.64",
+        "cookie-private.update.3k",
+        "cookie-signed.load.1k",
+    ] {
+        let l = case(name);
+        for field in ["ours_ns", "peer_ns", "ratio"] {
+            assert!(
+                l[field].as_f64().is_some_and(|v| v > 0.0),
+                "{name}.{field}: {l}"
+            );
+        }
+        assert!(l["peer"].as_str().is_some_and(|p| !p.is_empty()), "{l}");
+    }
+    for name in [
+        "instantiate",
+        "cold_compile",
+        "cold_cached",
+        "threads2_speedup",
+        "wasm_bytes.kv",
+        "wasm_bytes.cookie",
+    ] {
+        assert!(
+            case(name)["value"].as_f64().is_some_and(|v| v > 0.0),
+            "{name}"
+        );
+    }
+    let kv_bytes = std::fs::metadata(guest_path("kv_session")).unwrap().len() as f64;
+    assert_eq!(case("wasm_bytes.kv")["value"].as_f64(), Some(kv_bytes));
+    // 3 sizes x 5 operations x 3 stores, plus the figures.
+    assert_eq!(
+        lines.iter().filter(|l| l.get("ratio").is_some()).count(),
+        45
+    );
+}

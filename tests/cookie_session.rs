@@ -1,6 +1,6 @@
 //! Security of the stateless cookie store: tampering, foreign keys and names,
 //! rotation, replay after expiry, secrecy in private mode, pinned formats, and
-//! a property test over arbitrary input.
+//! property tests over arbitrary input.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -277,7 +277,7 @@ fn a_seal_that_would_not_fit_the_cookie_is_too_large() {
     // A raised limit lets more in.
     let roomy = load(
         "cookie_session",
-        &[("cookie.keys", KEY_A), ("cookie.max-bytes", "16384")],
+        &[("cookie.keys", KEY_A), ("cookie.max-bytes", "8192")],
     )
     .0;
     roomy
@@ -398,10 +398,12 @@ fn shared(mode: &str) -> &'static (Plugin, String) {
     })
 }
 
-/// `load` never traps and never accepts what it should not.
+/// `load` never traps and never accepts what it should not. The clock does
+/// not move, so nothing authentic is expired: anything but the original seal
+/// must be `invalid-id` (not `none`, which would hide a forgery as a logout).
 fn check_load(p: &Plugin, original: &str, input: &str) -> Result<(), TestCaseError> {
     match p.load(input) {
-        Err(CallError::Session(SessionError::InvalidId(_))) | Ok(None) => Ok(()),
+        Err(CallError::Session(SessionError::InvalidId(_))) if input != original => Ok(()),
         Ok(Some(r)) if input == original => {
             prop_assert_eq!(r.data, r#"{"cart":"3 items","role":"admin"}"#);
             Ok(())
@@ -451,13 +453,13 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
     #[test]
-    fn arbitrary_strings_are_invalid_id_or_none(s in any::<String>(), mode in 0usize..2) {
+    fn arbitrary_strings_are_invalid_id(s in any::<String>(), mode in 0usize..2) {
         let (p, seal) = shared(MODES[mode]);
         check_load(p, seal, &s)?;
     }
 
     #[test]
-    fn seal_shaped_strings_are_invalid_id_or_none(
+    fn seal_shaped_strings_are_invalid_id(
         s in "v1\\.[ps]\\.[A-Za-z0-9_-]{0,200}(\\.[A-Za-z0-9_-]{0,60})?",
         mode in 0usize..2,
     ) {

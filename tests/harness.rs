@@ -138,3 +138,37 @@ fn data_helpers_build_json_objects() {
     let id = p.create(CreateOptions::new(data.clone())).unwrap();
     assert_eq!(p.load(&id).unwrap().unwrap().data, data);
 }
+
+#[test]
+fn settings_beyond_the_output_limits_are_refused_at_load() {
+    let (h, _, _) = harness();
+    let e = h
+        .load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().config("session.max-data-bytes", "2000000"),
+        )
+        .unwrap_err();
+    assert!(matches!(e, LoadError::Config { .. }), "{e:?}");
+    assert!(e.to_string().contains("max_output_bytes"), "{e}");
+    let e = h
+        .load_file(
+            guest_path("cookie_session"),
+            LoadOptions::default()
+                .config("cookie.keys", session_tests::fixtures::KEY_A)
+                .config("cookie.max-bytes", "60000"),
+        )
+        .unwrap_err();
+    assert!(e.to_string().contains("cookie.max-bytes"), "{e}");
+    // Raising the host limit makes room.
+    let roomy = host_harness::Limits {
+        max_output_bytes: 4 << 20,
+        ..Default::default()
+    };
+    h.load_file(
+        guest_path("kv_session"),
+        LoadOptions::default()
+            .config("session.max-data-bytes", "2000000")
+            .limits(roomy),
+    )
+    .unwrap();
+}

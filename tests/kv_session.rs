@@ -179,3 +179,70 @@ fn a_failing_backend_is_reported_and_loses_nothing() {
     assert_eq!(p.load(&id).unwrap().unwrap().data, r#"{"precious":1}"#);
     assert_eq!(p.count().unwrap(), 1);
 }
+
+#[test]
+fn purge_and_count_report_backend_failures() {
+    use host_harness::{KeyPage, KvError, MemoryBackend};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    /// A memory backend whose reads can be made to fail.
+    struct FailingReads {
+        inner: MemoryBackend,
+        fail: AtomicBool,
+    }
+    impl KvBackend for FailingReads {
+        fn name(&self) -> &str {
+            "failing-reads"
+        }
+        fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+            if self.fail.load(Ordering::SeqCst) {
+                return Err(KvError::Backend("read timed out".into()));
+            }
+            self.inner.get(ns, key)
+        }
+        fn set(
+            &self,
+            ns: &str,
+            key: &str,
+            value: Vec<u8>,
+            ttl: Option<u64>,
+            mode: WriteMode,
+        ) -> Result<bool, KvError> {
+            self.inner.set(ns, key, value, ttl, mode)
+        }
+        fn delete(&self, ns: &str, key: &str) -> Result<bool, KvError> {
+            self.inner.delete(ns, key)
+        }
+        fn list_keys(
+            &self,
+            ns: &str,
+            prefix: &str,
+            cursor: Option<&str>,
+            limit: u32,
+        ) -> Result<KeyPage, KvError> {
+            self.inner.list_keys(ns, prefix, cursor, limit)
+        }
+    }
+
+    let clock = host_harness::ManualClock::new(session_tests::fixtures::T0);
+    let backend = Arc::new(FailingReads {
+        inner: MemoryBackend::new(Arc::new(clock.clone())),
+        fail: AtomicBool::new(false),
+    });
+    let h = host_harness::Harness::builder()
+        .clock(Arc::new(clock))
+        .kv_backend(backend.clone())
+        .engine_settings(host_harness::EngineSettings {
+            max_instances: 8,
+            ..Default::default()
+        })
+        .build()
+        .unwrap();
+    let p = load_into(&h, "kv_session", &[]);
+    p.create(CreateOptions::new("{}")).unwrap();
+    backend.fail.store(true, Ordering::SeqCst);
+    let e = assert_session_err!(p.purge_expired(), SessionError::Backend(_));
+    assert!(e.to_string().contains("read timed out"), "{e}");
+    assert_session_err!(p.count(), SessionError::Backend(_));
+}

@@ -16,7 +16,7 @@ fn cookie(h: &Harness) -> Plugin {
 }
 
 fn swappable(h: &Harness, first: Plugin, options: SwapOptions) -> SwappableStore {
-    SwappableStore::new(first, h.clock().clone(), options)
+    SwappableStore::new(h, first, options)
 }
 
 const DATA: &str = r#"{"cart":"3 items"}"#;
@@ -213,4 +213,102 @@ fn no_call_fails_while_stores_are_swapped_under_load() {
     assert!(ops > 0);
     assert_eq!(store.stats().swaps, 40);
     assert_eq!(store.stats().migration_failures, 0);
+}
+
+#[test]
+fn a_migrated_cookie_is_not_migrated_again() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, cookie(&h), SwapOptions::default());
+    let seal = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(kv(&h));
+    let first = store.load(&seal).unwrap().unwrap();
+    // The seal cannot be revoked; presented again it leads to the same copy.
+    let again = store.load(&seal).unwrap().unwrap();
+    assert_eq!(again.id, first.id);
+    assert_eq!(store.stats().migrated, 1);
+    // Logging out destroys the copy; the old cookie must not bring it back.
+    store.destroy(&first.id).unwrap();
+    assert_eq!(store.load(&seal).unwrap(), None);
+    assert!(matches!(
+        store.update(&seal, "{}", None),
+        Err(CallError::Session(SessionError::NotFound))
+    ));
+    assert_eq!(store.current().count().unwrap(), 0);
+    // Regenerating the copy also leaves the old seal dead.
+    let seal2 = {
+        let c = cookie(&h);
+        c.create(CreateOptions::new(DATA)).unwrap()
+    };
+    let moved = store.load(&seal2).unwrap().unwrap();
+    let fresh = store.regenerate(&moved.id).unwrap();
+    assert_eq!(store.load(&seal2).unwrap(), None);
+    assert!(store.load(&fresh).unwrap().is_some());
+}
+
+#[test]
+fn the_same_seal_migrated_from_many_threads_gives_one_copy() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, cookie(&h), SwapOptions::default());
+    let seals: Vec<String> = (0..20)
+        .map(|_| store.create(CreateOptions::new(DATA)).unwrap())
+        .collect();
+    store.swap(kv(&h));
+    let ids: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, seals) = (&store, &seals);
+                s.spawn(move || {
+                    seals
+                        .iter()
+                        .map(|seal| store.load(seal).unwrap().unwrap().id)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for t in &ids[1..] {
+        assert_eq!(t, &ids[0], "every thread got the same copy of each seal");
+    }
+    assert_eq!(store.current().count().unwrap(), 20);
+}
+
+#[test]
+fn a_failing_old_store_is_an_error_not_a_logout() {
+    let (h, _, _) = harness();
+    let broken = h
+        .load_file(
+            guest_path("hostile"),
+            host_harness::LoadOptions::default().config("hostile.mode", "trap"),
+        )
+        .unwrap();
+    let store = swappable(&h, broken, SwapOptions::default());
+    store.swap(kv(&h));
+    match store.load("unknownUnknownUnknownUnknown0000") {
+        Err(CallError::Trap { .. }) => {}
+        other => panic!("expected the old store's trap, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_same_kv_id_migrated_from_many_threads_gives_one_copy() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, kv_ns(&h, "before"), SwapOptions::default());
+    let ids: Vec<String> = (0..20)
+        .map(|_| store.create(CreateOptions::new(DATA)).unwrap())
+        .collect();
+    let after = kv_ns(&h, "after");
+    store.swap(after.clone());
+    std::thread::scope(|s| {
+        for _ in 0..4 {
+            let (store, ids) = (&store, &ids);
+            s.spawn(move || {
+                for id in ids {
+                    let r = store.load(id).unwrap().expect("migrated or found");
+                    assert_eq!(&r.id, id, "imported under the caller's id");
+                }
+            });
+        }
+    });
+    assert_eq!(after.count().unwrap(), 20, "no duplicate copies");
 }

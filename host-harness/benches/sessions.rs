@@ -54,7 +54,7 @@ fn stores(c: &mut Criterion) {
         [
             ("cookie.keys", KEY),
             ("cookie.mode", mode),
-            ("cookie.max-bytes", "16384"),
+            ("cookie.max-bytes", "8192"),
         ]
     };
     for (label, bytes) in SIZES {

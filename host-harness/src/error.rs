@@ -189,6 +189,15 @@ pub enum LoadError {
         /// What wasmtime reported.
         message: String,
     },
+    /// The plugin's settings ask for more than the host's limits allow it to
+    /// return, so calls would fail later.
+    #[error("plugin {plugin}: {message}")]
+    Config {
+        /// Plugin name.
+        plugin: String,
+        /// Which setting and which limit.
+        message: String,
+    },
     /// The plugin failed while being probed after loading.
     #[error("plugin {plugin}: failed its first call: {source}")]
     Probe {

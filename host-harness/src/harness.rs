@@ -287,8 +287,14 @@ impl Harness {
             message: chain(&e),
         })?;
         let namespace: Arc<str> = Arc::from(options.namespace.as_deref().unwrap_or(&name));
-        let config: WasiConfigVariables = options.config.into_iter().collect();
         let limits = options.limits.unwrap_or_else(|| self.shared.limits.clone());
+        check_settings_fit_limits(&options.config, &limits).map_err(|message| {
+            LoadError::Config {
+                plugin: name.clone(),
+                message,
+            }
+        })?;
+        let config: WasiConfigVariables = options.config.into_iter().collect();
         Plugin::start(
             self.shared.clone(),
             name.clone(),
@@ -302,6 +308,30 @@ impl Harness {
             source: Box::new(e),
         })
     }
+}
+
+/// The contract's size settings must fit the host's output limits, or a
+/// session could be stored and then never be returned.
+fn check_settings_fit_limits(config: &[(String, String)], limits: &Limits) -> Result<(), String> {
+    let setting = |key: &str| {
+        config
+            .iter()
+            .rev()
+            .find(|(k, _)| k == key)
+            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
+    };
+    let fits = |key: &str, limit: usize, name: &str| match setting(key) {
+        Some(v) if v > limit as u64 => Err(format!(
+            "{key} = {v} is more than the host's {name} ({limit} bytes): raise Limits::{name} or lower {key}"
+        )),
+        _ => Ok(()),
+    };
+    fits(
+        "session.max-data-bytes",
+        limits.max_output_bytes,
+        "max_output_bytes",
+    )?;
+    fits("cookie.max-bytes", limits.max_id_bytes, "max_id_bytes")
 }
 
 /// Tells "not wasm" and "core module" apart from a broken component, so the

@@ -19,7 +19,8 @@ pub struct Limits {
     /// Check that returned data is a JSON object by parsing it, instead of the
     /// default cheap check of its first and last characters.
     pub strict_output: bool,
-    /// Idle instances kept per plugin for reuse.
+    /// Idle instances kept per plugin for reuse (split across the pool's 8
+    /// shards, rounded up per shard; 0 keeps none).
     pub max_idle_instances: usize,
 }
 

@@ -45,7 +45,9 @@ impl InstancePool {
     pub(crate) fn new(max_idle: usize) -> Self {
         Self {
             shards: (0..SHARDS).map(|_| Shard(Mutex::new(Vec::new()))).collect(),
-            max_idle_per_shard: max_idle.div_ceil(SHARDS).max(1),
+            // Shards split the budget, rounding up: a positive limit keeps at
+            // least one idle instance per shard, zero keeps none.
+            max_idle_per_shard: max_idle.div_ceil(SHARDS),
         }
     }
 

@@ -14,9 +14,12 @@
 
 use crate::clock::Clock;
 use crate::error::{CallError, SessionError};
+use crate::harness::Harness;
+use crate::kv::{KvBackend, KvError, WriteMode};
 use crate::plugin::Plugin;
 use crate::types::{CreateOptions, SessionId, SessionRecord};
 use arc_swap::ArcSwap;
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -60,8 +63,65 @@ enum Migration {
     Moved(SessionRecord),
     /// A retired plugin knows the id but has no live session under it.
     Gone,
+    /// A retired or the current plugin failed while migrating.
+    Failed(CallError),
     /// No retired plugin recognises the id.
     Unknown,
+}
+
+/// The current plugin's answer for an id another migration already produced.
+fn follow(current: &Plugin, new_id: &str) -> Migration {
+    match current.load(new_id) {
+        Ok(Some(record)) => Migration::Moved(record),
+        Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => Migration::Gone,
+        Err(e) => Migration::Failed(e),
+    }
+}
+
+/// Marks seals of stateless stores that were migrated, in the harness kv
+/// backend (namespace [`MARKER_NAMESPACE`]), so a seal that cannot be revoked
+/// is migrated once: presented again, it leads to the copy (or to nothing once
+/// the copy is destroyed), never to a second copy. Keys are the SHA-256 of the
+/// seal; each marker expires with the seal.
+struct Markers {
+    kv: Arc<dyn KvBackend>,
+}
+
+/// kv namespace of migration markers; reserved: do not load a plugin with it.
+pub const MARKER_NAMESPACE: &str = "session-harness/migrated";
+
+impl Markers {
+    fn key(id: &str) -> String {
+        Sha256::digest(id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn get(&self, id: &str) -> Result<Option<String>, CallError> {
+        let value = self
+            .kv
+            .get(MARKER_NAMESPACE, &Self::key(id))
+            .map_err(marker_error)?;
+        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Records `id -> new_id`; false when another migration recorded it first.
+    fn claim(&self, id: &str, new_id: &str, ttl: u64) -> Result<bool, CallError> {
+        self.kv
+            .set(
+                MARKER_NAMESPACE,
+                &Self::key(id),
+                new_id.as_bytes().to_vec(),
+                Some(ttl),
+                WriteMode::IfAbsent,
+            )
+            .map_err(marker_error)
+    }
+}
+
+fn marker_error(e: KvError) -> CallError {
+    SessionError::Backend(format!("migration marker: {e}")).into()
 }
 
 /// Counters of a [`SwappableStore`].
@@ -84,6 +144,7 @@ pub struct SwappableStore {
 
 struct Inner {
     active: ArcSwap<Generation>,
+    markers: Markers,
     clock: Arc<dyn Clock>,
     options: SwapOptions,
     swaps: AtomicU64,
@@ -121,15 +182,18 @@ fn unknown_for_write<T>(r: &Result<T, CallError>) -> bool {
 }
 
 impl SwappableStore {
-    /// A store serving `plugin`, on `clock` (use the harness clock).
-    pub fn new(plugin: Plugin, clock: Arc<dyn Clock>, options: SwapOptions) -> Self {
+    /// A store serving `plugin`, on the clock and kv backend of `harness`.
+    pub fn new(harness: &Harness, plugin: Plugin, options: SwapOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
                 active: ArcSwap::from_pointee(Generation {
                     current: plugin,
                     retired: Vec::new(),
                 }),
-                clock,
+                markers: Markers {
+                    kv: harness.kv_backend().clone(),
+                },
+                clock: harness.clock().clone(),
                 options,
                 swaps: AtomicU64::new(0),
                 migrated: AtomicU64::new(0),
@@ -213,59 +277,111 @@ impl SwappableStore {
 
     /// Finds `id` in a retired plugin and moves it to `current`.
     fn migrate(&self, g: &Generation, id: &str) -> Migration {
-        let now = self.inner.clock.now_secs();
         let mut outcome = Migration::Unknown;
         for retired in &g.retired {
+            let stateless = !retired.plugin.info().server_side;
+            // A stateless store cannot forget a seal: if this one was migrated
+            // before, follow the marker instead of migrating it again.
+            if stateless {
+                match self.inner.markers.get(id) {
+                    Ok(Some(new_id)) => return follow(&g.current, &new_id),
+                    Ok(None) => {}
+                    Err(e) => return Migration::Failed(e),
+                }
+            }
             let old = match retired.plugin.load(id) {
                 Ok(Some(old)) => old,
                 Ok(None) => {
                     outcome = Migration::Gone;
                     continue;
                 }
-                Err(_) => continue,
+                // Not this store's id: try the next one.
+                Err(CallError::Session(SessionError::InvalidId(_))) => continue,
+                // The old store failed: say so rather than log the user out.
+                Err(e) => return Migration::Failed(e),
             };
-            let remaining = old.expires_at.saturating_sub(now);
-            if remaining == 0 {
-                return Migration::Gone;
-            }
-            let options = CreateOptions {
-                data: old.data,
-                user_id: old.user_id,
-                ttl_seconds: Some(remaining),
-                id: None,
-            };
-            let created = if g.current.info().server_side {
-                // Keep the caller's id when the new store can take it.
-                match g.current.create(CreateOptions {
-                    id: Some(id.to_string()),
-                    ..options.clone()
-                }) {
-                    Ok(same) => Ok(same),
-                    Err(_) => g.current.create(options),
-                }
-            } else {
-                g.current.create(options)
-            };
-            let record = created.and_then(|new_id| g.current.load(&new_id));
-            return match record {
-                Ok(Some(record)) => {
-                    // The new plugin did not see the id, so the two do not share
-                    // storage: remove the old copy so it cannot migrate twice.
-                    if retired.plugin.info().server_side {
-                        let _ = retired.plugin.destroy(&old.id);
-                    }
-                    self.inner.migrated.fetch_add(1, Ordering::Relaxed);
-                    Migration::Moved(record)
-                }
-                _ => {
-                    self.inner
-                        .migration_failures
-                        .fetch_add(1, Ordering::Relaxed);
-                    Migration::Unknown
-                }
-            };
+            return self.copy(g, retired, id, old, stateless);
         }
         outcome
+    }
+
+    /// Creates `old` (found under `id` in `retired`) in the current plugin and
+    /// retires the old copy.
+    fn copy(
+        &self,
+        g: &Generation,
+        retired: &Retired,
+        id: &str,
+        old: SessionRecord,
+        stateless: bool,
+    ) -> Migration {
+        let now = self.inner.clock.now_secs();
+        let remaining = old.expires_at.saturating_sub(now);
+        if remaining == 0 {
+            return Migration::Gone;
+        }
+        // The contract's create-options carry neither created-at nor the
+        // session's own ttl: the copy lives exactly as long as the original
+        // had left, and slides by that remaining time afterwards.
+        let options = CreateOptions {
+            data: old.data,
+            user_id: old.user_id,
+            ttl_seconds: Some(remaining),
+            id: None,
+        };
+        let created = if g.current.info().server_side {
+            // Keep the caller's id when the new store can take it.
+            match g.current.create(CreateOptions {
+                id: Some(id.to_string()),
+                ..options.clone()
+            }) {
+                // Another call migrated this id a moment ago: use its copy.
+                Err(CallError::Session(SessionError::Conflict)) => return follow(&g.current, id),
+                Err(CallError::Session(
+                    SessionError::InvalidId(_) | SessionError::Unsupported(_),
+                )) => g.current.create(options),
+                other => other,
+            }
+        } else {
+            g.current.create(options)
+        };
+        let new_id = match created {
+            Ok(new_id) => new_id,
+            Err(e) => {
+                self.inner
+                    .migration_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                return Migration::Failed(e);
+            }
+        };
+        if stateless {
+            match self.inner.markers.claim(id, &new_id, remaining) {
+                Ok(true) => {}
+                // Another call migrated the same seal first: keep its copy.
+                Ok(false) => {
+                    let _ = g.current.destroy(&new_id);
+                    return match self.inner.markers.get(id) {
+                        Ok(Some(theirs)) => follow(&g.current, &theirs),
+                        Ok(None) => Migration::Gone,
+                        Err(e) => Migration::Failed(e),
+                    };
+                }
+                Err(e) => {
+                    let _ = g.current.destroy(&new_id);
+                    return Migration::Failed(e);
+                }
+            }
+        } else {
+            // The new plugin did not see the id, so the two do not share
+            // storage: remove the old copy so it cannot migrate twice.
+            let _ = retired.plugin.destroy(&old.id);
+        }
+        self.inner.migrated.fetch_add(1, Ordering::Relaxed);
+        match g.current.load(&new_id) {
+            Ok(Some(record)) => Migration::Moved(record),
+            Ok(None) => Migration::Gone,
+            Err(e) => Migration::Failed(e),
+        }
     }
 
     /// Runs a write on the current plugin; when it does not know the id,
@@ -283,6 +399,7 @@ impl SwappableStore {
         match self.migrate(&g, id) {
             Migration::Moved(record) => op(&g.current, &record.id),
             Migration::Gone => Err(SessionError::NotFound.into()),
+            Migration::Failed(e) => Err(e),
             Migration::Unknown => first,
         }
     }
@@ -303,6 +420,7 @@ impl SwappableStore {
         match self.migrate(&g, id) {
             Migration::Moved(record) => Ok(Some(record)),
             Migration::Gone => Ok(None),
+            Migration::Failed(e) => Err(e),
             Migration::Unknown => first,
         }
     }

@@ -8,8 +8,7 @@
 
 use crate::fixtures;
 use host_harness::{
-    CallError, CreateOptions, Harness, ManualClock, Plugin, SessionError, SessionRecord,
-    encode_data_map,
+    CreateOptions, Harness, ManualClock, Plugin, SessionError, SessionRecord, encode_data_map,
 };
 use std::collections::HashSet;
 use std::time::Duration;
@@ -161,6 +160,7 @@ macro_rules! conformance_suite {
                 count_counts_live_sessions,
                 ten_thousand_ids_are_distinct,
                 bad_config_is_a_config_error,
+                a_lowered_absolute_lifetime_applies_to_existing_sessions,
             );
         }
     };
@@ -288,6 +288,12 @@ pub fn malformed_ids_are_invalid_id(s: &StoreUnderTest) {
             unreachable!()
         };
         assert!(!msg.is_empty() && msg.len() < 500, "{what}: {msg}");
+        if id.len() >= 8 {
+            assert!(
+                !msg.contains(id.as_str()),
+                "{what}: the message echoes the id"
+            );
+        }
         assert_session_err!(
             sub.plugin.update(id, "{}", None),
             SessionError::InvalidId(_)
@@ -652,9 +658,34 @@ pub fn bad_config_is_a_config_error(s: &StoreUnderTest) {
             SessionError::Config(_)
         );
         assert!(e.to_string().contains(key), "{key}: {e}");
-        match sub.plugin.load("x") {
-            Err(CallError::Session(SessionError::Config(_) | SessionError::InvalidId(_))) => {}
-            other => panic!("{key}: {other:?}"),
+        if let Some(unknown) = s.unknown_id {
+            // A well-formed id gets as far as the settings.
+            assert_session_err!(sub.plugin.load(&unknown()), SessionError::Config(_));
+            assert_session_err!(sub.plugin.destroy(&unknown()), SessionError::Config(_));
         }
     }
+}
+
+/// Lowering `session.max-lifetime-seconds` shortens sessions already issued:
+/// the cap is enforced on every read, not only when a session is written.
+pub fn a_lowered_absolute_lifetime_applies_to_existing_sessions(s: &StoreUnderTest) {
+    let sub = s.start(&[]);
+    let id = sub.create(CreateOptions::new("{}").ttl(3000));
+    let mut config: Vec<(&str, &str)> = s.base_config.clone();
+    config.push(("session.max-lifetime-seconds", "100"));
+    // Same harness (so the same kv namespace and clock), stricter settings.
+    let strict = fixtures::load_into(&sub.harness, s.stem, &config);
+    let r = strict.load(&id).unwrap().expect("still within the new cap");
+    assert_eq!(
+        r.expires_at,
+        sub.now() + 100,
+        "load reports the capped expiry"
+    );
+    sub.advance(100);
+    assert_eq!(strict.load(&id).unwrap(), None);
+    assert_session_err!(strict.touch(&id, None), SessionError::NotFound);
+    assert!(
+        sub.plugin.load(&id).unwrap().is_some(),
+        "the lenient one still serves it"
+    );
 }

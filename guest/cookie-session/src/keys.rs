@@ -8,6 +8,7 @@ use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use hkdf::Hkdf;
 use sha2::Sha256;
 use subtle::ConstantTimeEq;
+use zeroize::Zeroize;
 
 /// Shortest accepted master key, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
@@ -29,6 +30,14 @@ pub struct Key {
 impl std::fmt::Debug for Key {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Key { .. }")
+    }
+}
+
+impl Drop for Key {
+    /// Key material does not outlive the key.
+    fn drop(&mut self) {
+        self.enc.zeroize();
+        self.mac.zeroize();
     }
 }
 
@@ -85,15 +94,16 @@ impl KeyRing {
             if entry.is_empty() {
                 return Err(format!("cookie.keys entry {n} is empty"));
             }
-            let bytes = decode(entry)
+            let mut bytes = decode(entry)
                 .ok_or_else(|| format!("cookie.keys entry {n} is neither hex nor base64"))?;
-            if bytes.len() < MIN_KEY_BYTES {
+            let len = bytes.len();
+            let key = Key::derive(&bytes);
+            bytes.zeroize();
+            if len < MIN_KEY_BYTES {
                 return Err(format!(
-                    "cookie.keys entry {n} is {} bytes; keys must be at least {MIN_KEY_BYTES} bytes",
-                    bytes.len()
+                    "cookie.keys entry {n} is {len} bytes; keys must be at least {MIN_KEY_BYTES} bytes"
                 ));
             }
-            let key = Key::derive(&bytes);
             if let Some(j) = keys.iter().position(|k| *k == key) {
                 return Err(format!("cookie.keys entry {n} repeats entry {}", j + 1));
             }

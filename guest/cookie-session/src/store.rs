@@ -9,7 +9,7 @@ use crate::config::{self, Settings};
 use crate::payload::Payload;
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
-use session_guest_support::lifetime::{expiry, is_live, validate_ttl};
+use session_guest_support::lifetime::{effective_expiry, expiry, is_live, validate_ttl};
 
 /// Seals `payload`, refusing a seal that would not fit the cookie.
 fn seal(settings: &Settings, payload: &Payload) -> Result<SessionId, SessionError> {
@@ -27,14 +27,21 @@ fn seal(settings: &Settings, payload: &Payload) -> Result<SessionId, SessionErro
     Ok(sealed)
 }
 
-/// Opens `id`; `Ok(None)` when it is authentic but expired.
+/// Opens `id` (`invalid-id` when forged or malformed); `Ok(None)` when it is
+/// authentic but expired, under its sealed expiry or the current absolute cap.
 fn open_live(
     settings: &Settings,
     id: &str,
     now: u64,
 ) -> Result<Option<(Payload, usize)>, SessionError> {
-    let opened = settings.sealer.open(id).map_err(SessionError::InvalidId)?;
-    Ok(is_live(now, opened.payload.expires_at).then_some((opened.payload, opened.key_index)))
+    let mut opened = settings.sealer.open(id).map_err(SessionError::InvalidId)?;
+    let p = &mut opened.payload;
+    p.expires_at = effective_expiry(
+        p.expires_at,
+        p.created_at,
+        settings.session.max_lifetime_seconds,
+    );
+    Ok(is_live(now, p.expires_at).then_some((opened.payload, opened.key_index)))
 }
 
 /// `create`: seal a new session (importing ids is not possible here).
@@ -82,12 +89,12 @@ pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
     }))
 }
 
-/// Opens a live session, applies `change`, slides its expiry and re-seals it.
-fn reseal(id: &str, change: impl FnOnce(&mut Payload)) -> Result<SessionId, SessionError> {
-    let settings = config::settings()?;
-    let now = now_unix();
-    let (mut payload, _) = open_live(settings, id, now)?.ok_or(SessionError::NotFound)?;
-    change(&mut payload);
+/// Slides the expiry of an opened, live session and re-seals it.
+fn slide_and_seal(
+    settings: &Settings,
+    mut payload: Payload,
+    now: u64,
+) -> Result<SessionId, SessionError> {
     payload.expires_at = expiry(
         now,
         payload.ttl_seconds,
@@ -100,35 +107,37 @@ fn reseal(id: &str, change: impl FnOnce(&mut Payload)) -> Result<SessionId, Sess
     seal(settings, &payload)
 }
 
-/// `update`: new data and user, slid expiry, new seal.
+/// `update`: new data and user, slid expiry, new seal. The id is opened once,
+/// first: a forged id is `invalid-id` whatever the data.
 pub fn update(
     id: SessionId,
     data: String,
     user_id: Option<String>,
 ) -> Result<SessionId, SessionError> {
     let settings = config::settings()?;
-    // Authenticate first: a forged id is invalid-id whatever the data.
-    settings.sealer.open(&id).map_err(SessionError::InvalidId)?;
+    let now = now_unix();
+    let opened = open_live(settings, &id, now)?;
     validate_data(&data, settings.session.max_data_bytes)?;
     validate_user_id(user_id.as_deref())?;
-    reseal(&id, |p| {
-        p.data = data;
-        p.user_id = user_id;
-    })
+    let (mut payload, _) = opened.ok_or(SessionError::NotFound)?;
+    payload.data = data;
+    payload.user_id = user_id;
+    slide_and_seal(settings, payload, now)
 }
 
 /// `touch`: slid expiry (optionally a new ttl), new seal.
 pub fn touch(id: SessionId, ttl_seconds: Option<u64>) -> Result<SessionId, SessionError> {
     let settings = config::settings()?;
-    settings.sealer.open(&id).map_err(SessionError::InvalidId)?;
+    let now = now_unix();
+    let opened = open_live(settings, &id, now)?;
     if let Some(ttl) = ttl_seconds {
         validate_ttl(ttl)?;
     }
-    reseal(&id, |p| {
-        if let Some(ttl) = ttl_seconds {
-            p.ttl_seconds = ttl;
-        }
-    })
+    let (mut payload, _) = opened.ok_or(SessionError::NotFound)?;
+    if let Some(ttl) = ttl_seconds {
+        payload.ttl_seconds = ttl;
+    }
+    slide_and_seal(settings, payload, now)
 }
 
 /// `regenerate`: the same session under a new seal. The old seal stays valid

@@ -12,14 +12,19 @@ fn map_err(op: &str, e: KvError) -> SessionError {
     }
 }
 
-/// Reads and decodes the record under `key`.
+/// Reads the record under `key`: backend failures are errors, and a value
+/// that does not decode is reported separately (the inner `Err`).
+pub fn get_decoded(key: &str) -> Result<Option<Result<Record, String>>, SessionError> {
+    Ok(kv::get(key)
+        .map_err(|e| map_err("get", e))?
+        .map(Record::decode))
+}
+
+/// Reads and decodes the record under `key`; a corrupt value is a backend error.
 pub fn get_record(key: &str) -> Result<Option<Record>, SessionError> {
-    match kv::get(key).map_err(|e| map_err("get", e))? {
-        None => Ok(None),
-        Some(bytes) => Record::decode(bytes)
-            .map(Some)
-            .map_err(|m| SessionError::Backend(format!("stored session is corrupt: {m}"))),
-    }
+    get_decoded(key)?
+        .transpose()
+        .map_err(|m| SessionError::Backend(format!("stored session is corrupt: {m}")))
 }
 
 /// Writes `record` under `key` with a kv ttl ending at its expiry.

@@ -8,7 +8,7 @@ use crate::record::Record;
 use crate::{config, id, kv_access};
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
-use session_guest_support::lifetime::{expiry, is_live, validate_ttl};
+use session_guest_support::lifetime::{effective_expiry, expiry, is_live, validate_ttl};
 
 /// Fresh ids tried before `create` gives up (a collision of 192-bit random ids
 /// means a broken random source, not bad luck).
@@ -55,16 +55,23 @@ fn insert_fresh(record: &Record, now: u64) -> Result<SessionId, SessionError> {
     )))
 }
 
+/// Applies the current absolute cap to a stored record and keeps it only if
+/// it is still live.
+fn still_live(mut r: Record, now: u64, max_lifetime: u64) -> Option<Record> {
+    r.expires_at = effective_expiry(r.expires_at, r.created_at, max_lifetime);
+    is_live(now, r.expires_at).then_some(r)
+}
+
 /// The live record under `id`, or none.
-fn live(id: &str, now: u64) -> Result<Option<Record>, SessionError> {
-    Ok(kv_access::get_record(&id::key(id))?.filter(|r| is_live(now, r.expires_at)))
+fn live(id: &str, now: u64, max_lifetime: u64) -> Result<Option<Record>, SessionError> {
+    Ok(kv_access::get_record(&id::key(id))?.and_then(|r| still_live(r, now, max_lifetime)))
 }
 
 /// `load`: `ok(none)` for unknown, destroyed or expired ids.
 pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
     id::validate(&id)?;
-    config::settings()?;
-    Ok(live(&id, now_unix())?.map(|r| SessionRecord {
+    let settings = config::settings()?;
+    Ok(live(&id, now_unix(), settings.max_lifetime_seconds)?.map(|r| SessionRecord {
         id,
         user_id: r.user_id,
         data: r.data,
@@ -80,7 +87,7 @@ fn rewrite(id: &str, change: impl FnOnce(&mut Record)) -> Result<(), SessionErro
     let now = now_unix();
     let key = id::key(id);
     let mut record = kv_access::get_record(&key)?
-        .filter(|r| is_live(now, r.expires_at))
+        .and_then(|r| still_live(r, now, settings.max_lifetime_seconds))
         .ok_or(SessionError::NotFound)?;
     change(&mut record);
     record.expires_at = expiry(
@@ -135,10 +142,10 @@ pub fn touch(id: SessionId, ttl_seconds: Option<u64>) -> Result<SessionId, Sessi
 /// `regenerate`: copy the session to a new id, then delete the old one.
 pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
     id::validate(&id)?;
-    config::settings()?;
+    let settings = config::settings()?;
     let now = now_unix();
     let old_key = id::key(&id);
-    let record = live(&id, now)?.ok_or(SessionError::NotFound)?;
+    let record = live(&id, now, settings.max_lifetime_seconds)?.ok_or(SessionError::NotFound)?;
     // Write the copy first so a failure can never lose the session.
     let new_id = insert_fresh(&record, now)?;
     match kv_access::delete(&old_key) {
@@ -160,6 +167,7 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
 /// `destroy`: idempotent delete.
 pub fn destroy(id: SessionId) -> Result<(), SessionError> {
     id::validate(&id)?;
+    config::settings()?;
     kv_access::delete(&id::key(&id))?;
     Ok(())
 }
@@ -167,15 +175,17 @@ pub fn destroy(id: SessionId) -> Result<(), SessionError> {
 /// `purge-expired`: delete records whose expiry has passed but that the
 /// backend still holds (backends with coarse or no native expiry).
 pub fn purge_expired() -> Result<u64, SessionError> {
-    config::settings()?;
+    let settings = config::settings()?;
     let now = now_unix();
     let mut removed = 0;
     kv_access::for_each_key(id::KEY_PREFIX, |key| {
-        // Corrupt records are left alone: they are not ours to judge.
-        if let Ok(Some(r)) = kv_access::get_record(&key)
-            && !is_live(now, r.expires_at)
-            && kv_access::delete(&key)?
-        {
+        // Backend failures stop the purge; corrupt records are left alone
+        // (they are not ours to judge).
+        let expired = match kv_access::get_decoded(&key)? {
+            Some(Ok(r)) => still_live(r, now, settings.max_lifetime_seconds).is_none(),
+            Some(Err(_)) | None => false,
+        };
+        if expired && kv_access::delete(&key)? {
             removed += 1;
         }
         Ok(())
@@ -185,12 +195,12 @@ pub fn purge_expired() -> Result<u64, SessionError> {
 
 /// `count`: live sessions, counted by walking the keys page by page.
 pub fn count() -> Result<u64, SessionError> {
-    config::settings()?;
+    let settings = config::settings()?;
     let now = now_unix();
     let mut n = 0;
     kv_access::for_each_key(id::KEY_PREFIX, |key| {
         if let Some(r) = kv_access::get_record(&key)?
-            && is_live(now, r.expires_at)
+            && still_live(r, now, settings.max_lifetime_seconds).is_some()
         {
             n += 1;
         }

@@ -28,6 +28,13 @@ pub fn is_live(now: u64, expires_at: u64) -> bool {
     now < expires_at
 }
 
+/// The expiry in force for a stored session under the current settings: its
+/// stored expiry, but never past `created_at + max_lifetime` (so lowering
+/// `session.max-lifetime-seconds` also shortens sessions already issued).
+pub fn effective_expiry(expires_at: u64, created_at: u64, max_lifetime: u64) -> u64 {
+    expires_at.min(created_at.saturating_add(max_lifetime))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -37,6 +44,13 @@ mod tests {
         assert_eq!(expiry(100, 50, 100, 1000), 150);
         assert_eq!(expiry(1090, 50, 100, 1000), 1100);
         assert_eq!(expiry(u64::MAX - 1, 50, u64::MAX - 1, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_lowered_cap_shortens_stored_sessions() {
+        assert_eq!(effective_expiry(500, 100, 1000), 500);
+        assert_eq!(effective_expiry(5000, 100, 1000), 1100);
+        assert_eq!(effective_expiry(u64::MAX, u64::MAX, 10), u64::MAX);
     }
 
     #[test]

@@ -88,7 +88,8 @@ impl Namespace {
             .take_while(|(k, _)| k.starts_with(prefix))
             .filter(|(_, e)| e.expires_at.is_none_or(|t| now < t))
             .map(|(k, _)| k);
-        let keys: Vec<String> = live.by_ref().take(limit as usize).cloned().collect();
+        // A page holds at least one key, so paging always makes progress.
+        let keys: Vec<String> = live.by_ref().take(limit.max(1) as usize).cloned().collect();
         let more = live.next().is_some();
         KeyPage {
             cursor: if more { keys.last().cloned() } else { None },

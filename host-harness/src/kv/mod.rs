@@ -45,7 +45,8 @@ pub struct KeyPage {
 /// Every implementation guarantees the semantics in DESIGN.md: an expired key
 /// is invisible to every operation; `set` with `IfAbsent`/`IfPresent` checks and
 /// writes in one atomic step; `list_keys` returns live keys with `prefix`,
-/// strictly after `cursor`, ascending, at most `limit`.
+/// strictly after `cursor`, ascending, at most `limit` (a limit of 0 is
+/// treated as 1, so paging always makes progress).
 pub trait KvBackend: Send + Sync + 'static {
     /// A short name for messages and reports, e.g. `memory`.
     fn name(&self) -> &str;

@@ -174,7 +174,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: BenchArgs) -> Result<(), Failur
             let config = [
                 ("cookie.keys", KEY_HEX),
                 ("cookie.mode", mode),
-                ("cookie.max-bytes", "16384"),
+                ("cookie.max-bytes", "8192"),
             ];
             let cookie = load(&harness, &cookie_wasm, "cookie-session", &config)?;
             let mut ours = PluginSubject::new(cookie, data.clone(), "cookie-session");

@@ -17,8 +17,9 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "session-harness", version)]
 struct Cli {
-    /// Directory for compiled components (default: $SESSION_HARNESS_CACHE_DIR,
-    /// $XDG_CACHE_HOME/session-harness or ~/.cache/session-harness).
+    /// Directory for compiled components, private to this user (default:
+    /// $SESSION_HARNESS_CACHE_DIR, $XDG_CACHE_HOME/session-harness or
+    /// ~/.cache/session-harness).
     #[arg(long, global = true)]
     cache_dir: Option<PathBuf>,
     /// Compile every time instead of using the disk cache.
@@ -86,7 +87,15 @@ pub(crate) fn with_cache(
     if off {
         return builder;
     }
-    builder.cache_dir(cli_dir.clone().unwrap_or_else(CompileCache::default_dir))
+    match cli_dir.clone().or_else(CompileCache::default_dir) {
+        Some(dir) => builder.cache_dir(dir),
+        None => {
+            eprintln!(
+                "session-harness: no HOME, XDG_CACHE_HOME or SESSION_HARNESS_CACHE_DIR: compiling without a cache"
+            );
+            builder
+        }
+    }
 }
 
 /// Loads `path` with `config`, mapping load errors to exit code 2.

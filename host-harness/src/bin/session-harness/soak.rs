@@ -134,11 +134,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         .iter()
         .map(|p| load(&harness, p, &config))
         .collect::<Result<Vec<_>, _>>()?;
-    let store = SwappableStore::new(
-        plugins[0].clone(),
-        harness.clock().clone(),
-        SwapOptions::default(),
-    );
+    let store = SwappableStore::new(&harness, plugins[0].clone(), SwapOptions::default());
     let ops = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(Failures::default());
     let stop = Arc::new(AtomicBool::new(false));
