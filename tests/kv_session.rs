@@ -3,6 +3,7 @@
 
 use host_harness::{CreateOptions, KvBackend, SessionError, WriteMode};
 use session_tests::assert_session_err;
+use session_tests::faulty::harness_with_faulty_kv;
 use session_tests::fixtures::{harness, load_into};
 
 #[test]
@@ -111,70 +112,14 @@ fn two_plugins_in_different_namespaces_do_not_share_sessions() {
 
 #[test]
 fn a_failing_backend_is_reported_and_loses_nothing() {
-    use host_harness::{KeyPage, KvError, MemoryBackend};
-    use std::sync::Arc;
-    use std::sync::Mutex;
-
-    /// A memory backend whose deletes of one key can be made to fail.
-    struct FlakyDeletes {
-        inner: MemoryBackend,
-        fail_key: Mutex<Option<String>>,
-    }
-    impl KvBackend for FlakyDeletes {
-        fn name(&self) -> &str {
-            "flaky"
-        }
-        fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-            self.inner.get(ns, key)
-        }
-        fn set(
-            &self,
-            ns: &str,
-            key: &str,
-            value: Vec<u8>,
-            ttl: Option<u64>,
-            mode: WriteMode,
-        ) -> Result<bool, KvError> {
-            self.inner.set(ns, key, value, ttl, mode)
-        }
-        fn delete(&self, ns: &str, key: &str) -> Result<bool, KvError> {
-            if self.fail_key.lock().unwrap().as_deref() == Some(key) {
-                return Err(KvError::Backend("connection reset by peer".into()));
-            }
-            self.inner.delete(ns, key)
-        }
-        fn list_keys(
-            &self,
-            ns: &str,
-            prefix: &str,
-            cursor: Option<&str>,
-            limit: u32,
-        ) -> Result<KeyPage, KvError> {
-            self.inner.list_keys(ns, prefix, cursor, limit)
-        }
-    }
-
-    let clock = host_harness::ManualClock::new(session_tests::fixtures::T0);
-    let backend = Arc::new(FlakyDeletes {
-        inner: MemoryBackend::new(Arc::new(clock.clone())),
-        fail_key: Mutex::new(None),
-    });
-    let h = host_harness::Harness::builder()
-        .clock(Arc::new(clock))
-        .kv_backend(backend.clone())
-        .engine_settings(host_harness::EngineSettings {
-            max_instances: 8,
-            ..Default::default()
-        })
-        .build()
-        .unwrap();
+    let (h, backend) = harness_with_faulty_kv();
     let p = load_into(&h, "kv_session", &[]);
     let id = p.create(CreateOptions::new(r#"{"precious":1}"#)).unwrap();
-    *backend.fail_key.lock().unwrap() = Some(format!("s:{id}"));
+    backend.fail_delete_of(Some(format!("s:{id}")));
     let e = assert_session_err!(p.regenerate(&id), SessionError::Backend(_));
     assert!(e.to_string().contains("connection reset by peer"), "{e}");
     assert_session_err!(p.destroy(&id), SessionError::Backend(_));
-    *backend.fail_key.lock().unwrap() = None;
+    backend.fail_delete_of(None);
     // The session is still there, under its old id, and only once.
     assert_eq!(p.load(&id).unwrap().unwrap().data, r#"{"precious":1}"#);
     assert_eq!(p.count().unwrap(), 1);
@@ -182,66 +127,10 @@ fn a_failing_backend_is_reported_and_loses_nothing() {
 
 #[test]
 fn purge_and_count_report_backend_failures() {
-    use host_harness::{KeyPage, KvError, MemoryBackend};
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
-
-    /// A memory backend whose reads can be made to fail.
-    struct FailingReads {
-        inner: MemoryBackend,
-        fail: AtomicBool,
-    }
-    impl KvBackend for FailingReads {
-        fn name(&self) -> &str {
-            "failing-reads"
-        }
-        fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-            if self.fail.load(Ordering::SeqCst) {
-                return Err(KvError::Backend("read timed out".into()));
-            }
-            self.inner.get(ns, key)
-        }
-        fn set(
-            &self,
-            ns: &str,
-            key: &str,
-            value: Vec<u8>,
-            ttl: Option<u64>,
-            mode: WriteMode,
-        ) -> Result<bool, KvError> {
-            self.inner.set(ns, key, value, ttl, mode)
-        }
-        fn delete(&self, ns: &str, key: &str) -> Result<bool, KvError> {
-            self.inner.delete(ns, key)
-        }
-        fn list_keys(
-            &self,
-            ns: &str,
-            prefix: &str,
-            cursor: Option<&str>,
-            limit: u32,
-        ) -> Result<KeyPage, KvError> {
-            self.inner.list_keys(ns, prefix, cursor, limit)
-        }
-    }
-
-    let clock = host_harness::ManualClock::new(session_tests::fixtures::T0);
-    let backend = Arc::new(FailingReads {
-        inner: MemoryBackend::new(Arc::new(clock.clone())),
-        fail: AtomicBool::new(false),
-    });
-    let h = host_harness::Harness::builder()
-        .clock(Arc::new(clock))
-        .kv_backend(backend.clone())
-        .engine_settings(host_harness::EngineSettings {
-            max_instances: 8,
-            ..Default::default()
-        })
-        .build()
-        .unwrap();
+    let (h, backend) = harness_with_faulty_kv();
     let p = load_into(&h, "kv_session", &[]);
     p.create(CreateOptions::new("{}")).unwrap();
-    backend.fail.store(true, Ordering::SeqCst);
+    backend.fail_reads(true);
     let e = assert_session_err!(p.purge_expired(), SessionError::Backend(_));
     assert!(e.to_string().contains("read timed out"), "{e}");
     assert_session_err!(p.count(), SessionError::Backend(_));

@@ -155,3 +155,15 @@ pub fn destroy(id: SessionId) -> Result<(), SessionError> {
     settings.sealer.open(&id).map_err(SessionError::InvalidId)?;
     Ok(())
 }
+
+/// `purge-expired`: a stateless store holds nothing to purge.
+pub fn purge_expired() -> Result<u64, SessionError> {
+    Ok(0)
+}
+
+/// `count`: a stateless store cannot count what it does not keep.
+pub fn count() -> Result<u64, SessionError> {
+    Err(SessionError::Unsupported(
+        "cookie-session is stateless: no sessions are kept on the server to count".to_string(),
+    ))
+}

@@ -71,13 +71,15 @@ fn live(id: &str, now: u64, max_lifetime: u64) -> Result<Option<Record>, Session
 pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
     id::validate(&id)?;
     let settings = config::settings()?;
-    Ok(live(&id, now_unix(), settings.max_lifetime_seconds)?.map(|r| SessionRecord {
-        id,
-        user_id: r.user_id,
-        data: r.data,
-        created_at: r.created_at,
-        expires_at: r.expires_at,
-    }))
+    Ok(
+        live(&id, now_unix(), settings.max_lifetime_seconds)?.map(|r| SessionRecord {
+            id,
+            user_id: r.user_id,
+            data: r.data,
+            created_at: r.created_at,
+            expires_at: r.expires_at,
+        }),
+    )
 }
 
 /// Rewrites the live session under `id` with `change` applied and its expiry

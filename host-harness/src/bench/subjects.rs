@@ -17,6 +17,19 @@ use tower_sessions_core::session::{Id, Record};
 /// Sessions created per untimed set-up batch (bounds memory on long runs).
 const BATCH: u64 = 20_000;
 
+/// Splits `iters` into batches of at most [`BATCH`]; `batch(n)` does `n`
+/// operations and returns the part of its time that counts.
+fn in_batches(iters: u64, mut batch: impl FnMut(u64) -> Duration) -> Duration {
+    let mut spent = Duration::ZERO;
+    let mut left = iters;
+    while left > 0 {
+        let n = left.min(BATCH);
+        spent += batch(n);
+        left -= n;
+    }
+    spent
+}
+
 /// A session plugin driven through the harness.
 pub struct PluginSubject {
     plugin: Plugin,
@@ -55,23 +68,17 @@ impl Subject for PluginSubject {
         let p = &self.plugin;
         let server_side = p.info().server_side;
         match op {
-            Op::Create => {
-                let mut spent = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(BATCH);
-                    let started = Instant::now();
-                    let ids: Vec<String> = (0..n).map(|_| self.create()).collect();
-                    spent += started.elapsed();
-                    if server_side {
-                        for id in &ids {
-                            let _ = p.destroy(id);
-                        }
+            Op::Create => in_batches(iters, |n| {
+                let started = Instant::now();
+                let ids: Vec<String> = (0..n).map(|_| self.create()).collect();
+                let spent = started.elapsed();
+                if server_side {
+                    for id in &ids {
+                        let _ = p.destroy(id);
                     }
-                    left -= n;
                 }
                 spent
-            }
+            }),
             Op::Load => timed(iters, || {
                 black_box(p.load(&self.id).ok());
             }),
@@ -84,21 +91,12 @@ impl Subject for PluginSubject {
             Op::Destroy if !server_side => timed(iters, || {
                 black_box(p.destroy(&self.id).ok());
             }),
-            Op::Destroy => {
-                let mut spent = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(BATCH);
-                    let ids: Vec<String> = (0..n).map(|_| self.create()).collect();
-                    let started = Instant::now();
-                    for id in &ids {
-                        black_box(p.destroy(id).ok());
-                    }
-                    spent += started.elapsed();
-                    left -= n;
-                }
-                spent
-            }
+            Op::Destroy => in_batches(iters, |n| {
+                let ids: Vec<String> = (0..n).map(|_| self.create()).collect();
+                timed_each(&ids, |id| {
+                    black_box(p.destroy(id).ok());
+                })
+            }),
         }
     }
 }
@@ -129,21 +127,15 @@ impl Subject for MemoryStoreSubject {
     fn run(&mut self, op: Op, iters: u64) -> Duration {
         let peer = &self.peer;
         match op {
-            Op::Create => {
-                let mut spent = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(BATCH);
-                    let started = Instant::now();
-                    let ids: Vec<Id> = (0..n).map(|_| peer.create(&self.data)).collect();
-                    spent += started.elapsed();
-                    for id in &ids {
-                        peer.delete(id);
-                    }
-                    left -= n;
+            Op::Create => in_batches(iters, |n| {
+                let started = Instant::now();
+                let ids: Vec<Id> = (0..n).map(|_| peer.create(&self.data)).collect();
+                let spent = started.elapsed();
+                for id in &ids {
+                    peer.delete(id);
                 }
                 spent
-            }
+            }),
             Op::Load => timed(iters, || {
                 black_box(peer.load(&self.record.id));
             }),
@@ -162,21 +154,10 @@ impl Subject for MemoryStoreSubject {
                     peer.save(record);
                 })
             }
-            Op::Destroy => {
-                let mut spent = Duration::ZERO;
-                let mut left = iters;
-                while left > 0 {
-                    let n = left.min(BATCH);
-                    let ids: Vec<Id> = (0..n).map(|_| peer.create(&self.data)).collect();
-                    let started = Instant::now();
-                    for id in &ids {
-                        peer.delete(id);
-                    }
-                    spent += started.elapsed();
-                    left -= n;
-                }
-                spent
-            }
+            Op::Destroy => in_batches(iters, |n| {
+                let ids: Vec<Id> = (0..n).map(|_| peer.create(&self.data)).collect();
+                timed_each(&ids, |id| peer.delete(id))
+            }),
         }
     }
 }
@@ -252,6 +233,15 @@ impl Subject for CookieJarSubject {
             }),
         }
     }
+}
+
+/// Runs `f` on each item and returns the time taken.
+fn timed_each<T>(items: &[T], mut f: impl FnMut(&T)) -> Duration {
+    let started = Instant::now();
+    for item in items {
+        f(item);
+    }
+    started.elapsed()
 }
 
 /// Runs `f` `iters` times and returns the time taken.
