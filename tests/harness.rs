@@ -47,6 +47,47 @@ fn a_component_of_another_world_is_refused() {
     assert!(e.to_string().contains("session-plugin"), "{e}");
 }
 
+/// A hand-assembled component that imports an instance `foo:bar/baz`
+/// exporting one function `f: func()`, which this host does not provide.
+fn component_importing_foo_bar_baz() -> Vec<u8> {
+    let mut c = b"\0asm\x0d\0\x01\0".to_vec();
+    // Type section (7): one instance type declaring `type 0 = func()` and
+    // exporting `f` of that type.
+    let instance = [
+        0x42, 0x02, // instance type, 2 declarations
+        0x01, 0x40, 0x00, 0x01, 0x00, // type: func, no params, no result
+        0x04, 0x00, 0x01, b'f', 0x01, 0x00, // export "f": func of type 0
+    ];
+    c.extend_from_slice(&[0x07, instance.len() as u8 + 1, 0x01]);
+    c.extend_from_slice(&instance);
+    // Import section (10): "foo:bar/baz" of instance type 0.
+    let name = b"foo:bar/baz";
+    let mut body = vec![0x01, 0x00, name.len() as u8];
+    body.extend_from_slice(name);
+    body.extend_from_slice(&[0x05, 0x00]);
+    c.push(0x0a);
+    c.push(body.len() as u8);
+    c.extend_from_slice(&body);
+    c
+}
+
+#[test]
+fn an_import_the_host_does_not_grant_is_named() {
+    let (h, _, _) = harness();
+    let e = h
+        .load_bytes(
+            &component_importing_foo_bar_baz(),
+            LoadOptions::default().name("greedy"),
+        )
+        .unwrap_err();
+    assert!(matches!(e, LoadError::MissingImport { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(
+        msg.contains("greedy") && msg.contains("foo:bar/baz"),
+        "{msg}"
+    );
+}
+
 #[test]
 fn plugin_names_come_from_the_file_or_the_options() {
     let (h, _, _) = harness();

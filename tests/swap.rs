@@ -312,3 +312,30 @@ fn the_same_kv_id_migrated_from_many_threads_gives_one_copy() {
     });
     assert_eq!(after.count().unwrap(), 20, "no duplicate copies");
 }
+
+#[test]
+fn the_same_kv_id_migrated_to_cookies_from_many_threads_gives_one_copy() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, kv(&h), SwapOptions::default());
+    let ids: Vec<String> = (0..20)
+        .map(|_| store.create(CreateOptions::new(DATA)).unwrap())
+        .collect();
+    store.swap(cookie(&h));
+    let seen: Vec<Vec<String>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let (store, ids) = (&store, &ids);
+                s.spawn(move || {
+                    ids.iter()
+                        .map(|id| store.load(id).unwrap().expect("migrated, not lost").id)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for t in &seen[1..] {
+        assert_eq!(t, &seen[0], "every thread got the same seal for each id");
+    }
+    assert_eq!(store.stats().migrated, 20);
+}

@@ -78,11 +78,11 @@ fn follow(current: &Plugin, new_id: &str) -> Migration {
     }
 }
 
-/// Marks seals of stateless stores that were migrated, in the harness kv
-/// backend (namespace [`MARKER_NAMESPACE`]), so a seal that cannot be revoked
-/// is migrated once: presented again, it leads to the copy (or to nothing once
-/// the copy is destroyed), never to a second copy. Keys are the SHA-256 of the
-/// seal; each marker expires with the seal.
+/// Records of ids that migrated under a new id, in the harness kv backend
+/// (namespace [`MARKER_NAMESPACE`]): an old id presented again (a seal a
+/// stateless store cannot revoke, or a concurrent call) leads to the copy, or
+/// to nothing once the copy is destroyed, never to a second copy. Keys are the
+/// SHA-256 of the old id; each marker expires when the old session would have.
 struct Markers {
     kv: Arc<dyn KvBackend>,
 }
@@ -277,18 +277,15 @@ impl SwappableStore {
 
     /// Finds `id` in a retired plugin and moves it to `current`.
     fn migrate(&self, g: &Generation, id: &str) -> Migration {
+        // Migrated before (by this call's predecessors or a concurrent one):
+        // follow the marker instead of migrating again.
+        match self.inner.markers.get(id) {
+            Ok(Some(new_id)) => return follow(&g.current, &new_id),
+            Ok(None) => {}
+            Err(e) => return Migration::Failed(e),
+        }
         let mut outcome = Migration::Unknown;
         for retired in &g.retired {
-            let stateless = !retired.plugin.info().server_side;
-            // A stateless store cannot forget a seal: if this one was migrated
-            // before, follow the marker instead of migrating it again.
-            if stateless {
-                match self.inner.markers.get(id) {
-                    Ok(Some(new_id)) => return follow(&g.current, &new_id),
-                    Ok(None) => {}
-                    Err(e) => return Migration::Failed(e),
-                }
-            }
             let old = match retired.plugin.load(id) {
                 Ok(Some(old)) => old,
                 Ok(None) => {
@@ -300,21 +297,26 @@ impl SwappableStore {
                 // The old store failed: say so rather than log the user out.
                 Err(e) => return Migration::Failed(e),
             };
-            return self.copy(g, retired, id, old, stateless);
+            return self.copy(g, retired, id, old);
+        }
+        if matches!(outcome, Migration::Gone) {
+            // A concurrent call may have just moved it (and removed the old
+            // copy): look where it would be now before answering "gone".
+            match self.inner.markers.get(id) {
+                Ok(Some(new_id)) => return follow(&g.current, &new_id),
+                Ok(None) => {}
+                Err(e) => return Migration::Failed(e),
+            }
+            if let Ok(Some(record)) = g.current.load(id) {
+                return Migration::Moved(record);
+            }
         }
         outcome
     }
 
     /// Creates `old` (found under `id` in `retired`) in the current plugin and
     /// retires the old copy.
-    fn copy(
-        &self,
-        g: &Generation,
-        retired: &Retired,
-        id: &str,
-        old: SessionRecord,
-        stateless: bool,
-    ) -> Migration {
+    fn copy(&self, g: &Generation, retired: &Retired, id: &str, old: SessionRecord) -> Migration {
         let now = self.inner.clock.now_secs();
         let remaining = old.expires_at.saturating_sub(now);
         if remaining == 0 {
@@ -354,7 +356,9 @@ impl SwappableStore {
                 return Migration::Failed(e);
             }
         };
-        if stateless {
+        // Under a new id, record the move before the old copy goes, so a
+        // concurrent or later call with the old id finds the new one.
+        if new_id != id {
             match self.inner.markers.claim(id, &new_id, remaining) {
                 Ok(true) => {}
                 // Another call migrated the same seal first: keep its copy.
@@ -371,7 +375,8 @@ impl SwappableStore {
                     return Migration::Failed(e);
                 }
             }
-        } else {
+        }
+        if retired.plugin.info().server_side {
             // The new plugin did not see the id, so the two do not share
             // storage: remove the old copy so it cannot migrate twice.
             let _ = retired.plugin.destroy(&old.id);
