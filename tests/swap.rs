@@ -245,31 +245,46 @@ fn a_migrated_cookie_is_not_migrated_again() {
     assert!(store.load(&fresh).unwrap().is_some());
 }
 
-#[test]
-fn the_same_seal_migrated_from_many_threads_gives_one_copy() {
-    let (h, _, _) = harness();
-    let store = swappable(&h, cookie(&h), SwapOptions::default());
-    let seals: Vec<String> = (0..20)
+/// Creates 20 sessions in `from`, swaps to `to`, then has 4 threads load
+/// every old id at once; returns each thread's ids to hold, after checking
+/// that all threads were given the same one for each session.
+fn migrate_from_many_threads(
+    h: &Harness,
+    from: Plugin,
+    to: Plugin,
+) -> (SwappableStore, Vec<String>, Vec<String>) {
+    let store = swappable(h, from, SwapOptions::default());
+    let old: Vec<String> = (0..20)
         .map(|_| store.create(CreateOptions::new(DATA)).unwrap())
         .collect();
-    store.swap(kv(&h));
-    let ids: Vec<Vec<String>> = std::thread::scope(|s| {
+    store.swap(to);
+    let seen: Vec<Vec<String>> = std::thread::scope(|s| {
         let handles: Vec<_> = (0..4)
             .map(|_| {
-                let (store, seals) = (&store, &seals);
+                let (store, old) = (&store, &old);
                 s.spawn(move || {
-                    seals
-                        .iter()
-                        .map(|seal| store.load(seal).unwrap().unwrap().id)
+                    old.iter()
+                        .map(|id| store.load(id).unwrap().expect("migrated, not lost").id)
                         .collect::<Vec<_>>()
                 })
             })
             .collect();
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    for t in &ids[1..] {
-        assert_eq!(t, &ids[0], "every thread got the same copy of each seal");
+    for t in &seen[1..] {
+        assert_eq!(
+            t, &seen[0],
+            "every thread got the same copy of each session"
+        );
     }
+    let new = seen[0].clone();
+    (store, old, new)
+}
+
+#[test]
+fn the_same_seal_migrated_from_many_threads_gives_one_copy() {
+    let (h, _, _) = harness();
+    let (store, _, _) = migrate_from_many_threads(&h, cookie(&h), kv(&h));
     assert_eq!(store.current().count().unwrap(), 20);
 }
 
@@ -293,49 +308,15 @@ fn a_failing_old_store_is_an_error_not_a_logout() {
 #[test]
 fn the_same_kv_id_migrated_from_many_threads_gives_one_copy() {
     let (h, _, _) = harness();
-    let store = swappable(&h, kv_ns(&h, "before"), SwapOptions::default());
-    let ids: Vec<String> = (0..20)
-        .map(|_| store.create(CreateOptions::new(DATA)).unwrap())
-        .collect();
     let after = kv_ns(&h, "after");
-    store.swap(after.clone());
-    std::thread::scope(|s| {
-        for _ in 0..4 {
-            let (store, ids) = (&store, &ids);
-            s.spawn(move || {
-                for id in ids {
-                    let r = store.load(id).unwrap().expect("migrated or found");
-                    assert_eq!(&r.id, id, "imported under the caller's id");
-                }
-            });
-        }
-    });
+    let (_, old, new) = migrate_from_many_threads(&h, kv_ns(&h, "before"), after.clone());
+    assert_eq!(old, new, "imported under the caller's ids");
     assert_eq!(after.count().unwrap(), 20, "no duplicate copies");
 }
 
 #[test]
 fn the_same_kv_id_migrated_to_cookies_from_many_threads_gives_one_copy() {
     let (h, _, _) = harness();
-    let store = swappable(&h, kv(&h), SwapOptions::default());
-    let ids: Vec<String> = (0..20)
-        .map(|_| store.create(CreateOptions::new(DATA)).unwrap())
-        .collect();
-    store.swap(cookie(&h));
-    let seen: Vec<Vec<String>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..4)
-            .map(|_| {
-                let (store, ids) = (&store, &ids);
-                s.spawn(move || {
-                    ids.iter()
-                        .map(|id| store.load(id).unwrap().expect("migrated, not lost").id)
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).collect()
-    });
-    for t in &seen[1..] {
-        assert_eq!(t, &seen[0], "every thread got the same seal for each id");
-    }
+    let (store, _, _) = migrate_from_many_threads(&h, kv(&h), cookie(&h));
     assert_eq!(store.stats().migrated, 20);
 }
