@@ -195,7 +195,7 @@ impl CookieJarSubject {
 impl Subject for CookieJarSubject {
     fn label(&self) -> String {
         format!(
-            "cookie {} jar",
+            "cookie {}",
             if self.private {
                 "PrivateJar"
             } else {
