@@ -15,9 +15,7 @@ fn hostile_with(h: &Harness, mode: &str, extra: &[(&str, &str)], limits: Limits)
         .name(format!("hostile-{mode}"))
         .limits(limits)
         .config("hostile.mode", mode);
-    for (k, v) in extra {
-        options = options.config(*k, *v);
-    }
+    options = options.configs(extra.iter().copied());
     h.load_file(guest_path("hostile"), options)
         .unwrap_or_else(|e| panic!("loading hostile {mode}: {e}"))
 }

@@ -26,9 +26,7 @@ fn guest(stem: &str) -> Vec<u8> {
 
 fn load(harness: &Harness, stem: &str, config: &[(&str, &str)]) -> Plugin {
     let mut options = LoadOptions::default().name(stem);
-    for (k, v) in config {
-        options = options.config(*k, *v);
-    }
+    options = options.configs(config.iter().copied());
     harness
         .load_bytes(&guest(stem), options)
         .expect("plugin loads")

@@ -197,7 +197,8 @@ fn write_entry(path: &Path, payload: &[u8]) -> std::io::Result<()> {
     })
 }
 
-fn hex(bytes: &[u8]) -> String {
+/// Lower-case hex of `bytes`.
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -18,7 +18,7 @@ use crate::harness::Harness;
 use crate::kv::{KvBackend, KvError, WriteMode};
 use crate::plugin::Plugin;
 use crate::types::{CreateOptions, SessionId, SessionRecord};
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, Guard};
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -92,10 +92,7 @@ pub const MARKER_NAMESPACE: &str = "session-harness/migrated";
 
 impl Markers {
     fn key(id: &str) -> String {
-        Sha256::digest(id.as_bytes())
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect()
+        crate::cache::hex(&Sha256::digest(id.as_bytes()))
     }
 
     fn get(&self, id: &str) -> Result<Option<String>, CallError> {
@@ -235,19 +232,20 @@ impl SwappableStore {
         let options = self.inner.options;
         self.inner.active.rcu(|g| {
             let mut retired: Vec<Retired> = Vec::new();
-            if options.migrate && !g.current.same_as(&plugin) {
-                retired.push(Retired {
-                    plugin: g.current.clone(),
-                    until: now.saturating_add(options.grace.as_secs()),
-                });
+            if options.migrate {
+                if !g.current.same_as(&plugin) {
+                    retired.push(Retired {
+                        plugin: g.current.clone(),
+                        until: now.saturating_add(options.grace.as_secs()),
+                    });
+                }
+                retired.extend(
+                    g.retired
+                        .iter()
+                        .filter(|r| r.until > now && !r.plugin.same_as(&plugin))
+                        .cloned(),
+                );
             }
-            retired.extend(
-                g.retired
-                    .iter()
-                    .filter(|r| r.until > now && !r.plugin.same_as(&plugin))
-                    .filter(|_| options.migrate)
-                    .cloned(),
-            );
             Generation {
                 current: plugin.clone(),
                 retired,
@@ -257,12 +255,18 @@ impl SwappableStore {
     }
 
     /// The generation to serve this call, with expired retirees dropped.
-    fn generation(&self) -> Arc<Generation> {
-        let g = self.inner.active.load_full();
+    /// Every call goes through here: with nothing retired it is one
+    /// `ArcSwap::load` (no reference count touched, no clock read).
+    fn generation(&self) -> Guard<Arc<Generation>> {
+        let g = self.inner.active.load();
+        if g.retired.is_empty() {
+            return g;
+        }
         let now = self.inner.clock.now_secs();
         if g.retired.iter().all(|r| r.until > now) {
             return g;
         }
+        drop(g);
         self.inner.active.rcu(|g| Generation {
             current: g.current.clone(),
             retired: g
@@ -272,17 +276,24 @@ impl SwappableStore {
                 .cloned()
                 .collect(),
         });
-        self.inner.active.load_full()
+        self.inner.active.load()
+    }
+
+    /// Where a recorded move of `id` leads, if `id` moved before.
+    fn follow_marker(&self, current: &Plugin, id: &str) -> Option<Migration> {
+        match self.inner.markers.get(id) {
+            Ok(Some(new_id)) => Some(follow(current, &new_id)),
+            Ok(None) => None,
+            Err(e) => Some(Migration::Failed(e)),
+        }
     }
 
     /// Finds `id` in a retired plugin and moves it to `current`.
     fn migrate(&self, g: &Generation, id: &str) -> Migration {
         // Migrated before (by this call's predecessors or a concurrent one):
         // follow the marker instead of migrating again.
-        match self.inner.markers.get(id) {
-            Ok(Some(new_id)) => return follow(&g.current, &new_id),
-            Ok(None) => {}
-            Err(e) => return Migration::Failed(e),
+        if let Some(found) = self.follow_marker(&g.current, id) {
+            return found;
         }
         let mut outcome = Migration::Unknown;
         for retired in &g.retired {
@@ -302,10 +313,8 @@ impl SwappableStore {
         if matches!(outcome, Migration::Gone) {
             // A concurrent call may have just moved it (and removed the old
             // copy): look where it would be now before answering "gone".
-            match self.inner.markers.get(id) {
-                Ok(Some(new_id)) => return follow(&g.current, &new_id),
-                Ok(None) => {}
-                Err(e) => return Migration::Failed(e),
+            if let Some(found) = self.follow_marker(&g.current, id) {
+                return found;
             }
             if let Ok(Some(record)) = g.current.load(id) {
                 return Migration::Moved(record);
@@ -364,11 +373,9 @@ impl SwappableStore {
                 // Another call migrated the same seal first: keep its copy.
                 Ok(false) => {
                     let _ = g.current.destroy(&new_id);
-                    return match self.inner.markers.get(id) {
-                        Ok(Some(theirs)) => follow(&g.current, &theirs),
-                        Ok(None) => Migration::Gone,
-                        Err(e) => Migration::Failed(e),
-                    };
+                    return self
+                        .follow_marker(&g.current, id)
+                        .unwrap_or(Migration::Gone);
                 }
                 Err(e) => {
                     let _ = g.current.destroy(&new_id);

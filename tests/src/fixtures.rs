@@ -67,9 +67,7 @@ pub fn load(stem: &str, config: &[(&str, &str)]) -> (Plugin, ManualClock, Harnes
 /// Loads guest `stem` with `config` into `harness`.
 pub fn load_into(harness: &Harness, stem: &str, config: &[(&str, &str)]) -> Plugin {
     let mut options = LoadOptions::default();
-    for (k, v) in config {
-        options = options.config(*k, *v);
-    }
+    options = options.configs(config.iter().copied());
     harness
         .load_file(guest_path(stem), options)
         .unwrap_or_else(|e| panic!("loading {stem}: {e}"))

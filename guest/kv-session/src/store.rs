@@ -9,6 +9,7 @@ use crate::{config, id, kv_access};
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
 use session_guest_support::lifetime::{effective_expiry, expiry, is_live, validate_ttl};
+use session_guest_support::settings::SessionSettings;
 
 /// Fresh ids tried before `create` gives up (a collision of 192-bit random ids
 /// means a broken random source, not bad luck).
@@ -84,8 +85,11 @@ pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
 
 /// Rewrites the live session under `id` with `change` applied and its expiry
 /// slid; `if-present` guarantees a destroyed session is never resurrected.
-fn rewrite(id: &str, change: impl FnOnce(&mut Record)) -> Result<(), SessionError> {
-    let settings = config::settings()?;
+fn rewrite(
+    id: &str,
+    settings: SessionSettings,
+    change: impl FnOnce(&mut Record),
+) -> Result<(), SessionError> {
     let now = now_unix();
     let key = id::key(id);
     let mut record = kv_access::get_record(&key)?
@@ -120,7 +124,7 @@ pub fn update(
     let settings = config::settings()?;
     validate_data(&data, settings.max_data_bytes)?;
     validate_user_id(user_id.as_deref())?;
-    rewrite(&id, |r| {
+    rewrite(&id, settings, |r| {
         r.data = data;
         r.user_id = user_id;
     })?;
@@ -133,7 +137,8 @@ pub fn touch(id: SessionId, ttl_seconds: Option<u64>) -> Result<SessionId, Sessi
     if let Some(ttl) = ttl_seconds {
         validate_ttl(ttl)?;
     }
-    rewrite(&id, |r| {
+    let settings = config::settings()?;
+    rewrite(&id, settings, |r| {
         if let Some(ttl) = ttl_seconds {
             r.ttl_seconds = ttl;
         }

@@ -1,8 +1,8 @@
-//! The `session:plugin/kv` import as a plugin sees it: a [`KvBackend`] bound to
-//! that plugin's namespace, with the host's limits on every guest-controlled
+//! The `session:plugin/kv` import as a plugin sees it: one namespace of a
+//! [`KvBackend`], bound once at load, with the host's limits on every guest-controlled
 //! argument checked before the backend is touched.
 
-use super::{KvBackend, KvError, KvNamespace, WriteMode};
+use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use crate::bindings::kv_api;
 use std::sync::Arc;
 
@@ -13,29 +13,58 @@ pub const MAX_VALUE_BYTES: usize = 16 * 1024 * 1024;
 /// Most keys returned by one `list-keys` call, whatever the guest asks for.
 pub const MAX_PAGE: u32 = 1000;
 
-/// How a view reaches its namespace.
-#[derive(Clone)]
-enum Route {
-    /// A handle the backend bound once.
-    Bound(Arc<dyn KvNamespace>),
-    /// The backend's by-name methods.
-    ByName(Arc<dyn KvBackend>, Arc<str>),
+/// A namespace reached through a backend's by-name methods, for backends
+/// that do not [`KvBackend::bind`].
+struct ByName {
+    backend: Arc<dyn KvBackend>,
+    namespace: Arc<str>,
+}
+
+impl KvNamespace for ByName {
+    fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.backend.get(&self.namespace, key)
+    }
+
+    fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: WriteMode,
+    ) -> Result<bool, KvError> {
+        self.backend
+            .set(&self.namespace, key, value, ttl_seconds, mode)
+    }
+
+    fn delete(&self, key: &str) -> Result<bool, KvError> {
+        self.backend.delete(&self.namespace, key)
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<KeyPage, KvError> {
+        self.backend
+            .list_keys(&self.namespace, prefix, cursor, limit)
+    }
 }
 
 /// One plugin's view of the kv backend.
 #[derive(Clone)]
 pub struct KvView {
-    route: Route,
+    ns: Arc<dyn KvNamespace>,
 }
 
 impl KvView {
     /// Binds `backend` to `namespace`; the plugin can reach nothing else.
     pub fn new(backend: Arc<dyn KvBackend>, namespace: Arc<str>) -> Self {
-        let route = match backend.bind(&namespace) {
-            Some(bound) => Route::Bound(bound),
-            None => Route::ByName(backend, namespace),
+        let ns = match backend.bind(&namespace) {
+            Some(bound) => bound,
+            None => Arc::new(ByName { backend, namespace }),
         };
-        Self { route }
+        Self { ns }
     }
 
     fn check_key(what: &str, key: &str) -> Result<(), KvError> {
@@ -50,10 +79,7 @@ impl KvView {
 
     fn checked_get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         Self::check_key("key", key)?;
-        match &self.route {
-            Route::Bound(ns) => ns.get(key),
-            Route::ByName(b, ns) => b.get(ns, key),
-        }
+        self.ns.get(key)
     }
 
     fn checked_set(
@@ -75,18 +101,12 @@ impl KvView {
                 "ttl-seconds must be at least 1".to_string(),
             ));
         }
-        match &self.route {
-            Route::Bound(ns) => ns.set(key, value, ttl, mode),
-            Route::ByName(b, ns) => b.set(ns, key, value, ttl, mode),
-        }
+        self.ns.set(key, value, ttl, mode)
     }
 
     fn checked_delete(&self, key: &str) -> Result<bool, KvError> {
         Self::check_key("key", key)?;
-        match &self.route {
-            Route::Bound(ns) => ns.delete(key),
-            Route::ByName(b, ns) => b.delete(ns, key),
-        }
+        self.ns.delete(key)
     }
 
     fn checked_list_keys(
@@ -94,16 +114,12 @@ impl KvView {
         prefix: &str,
         cursor: Option<&str>,
         limit: u32,
-    ) -> Result<super::KeyPage, KvError> {
+    ) -> Result<KeyPage, KvError> {
         Self::check_key("prefix", prefix)?;
         if let Some(c) = cursor {
             Self::check_key("cursor", c)?;
         }
-        let limit = limit.clamp(1, MAX_PAGE);
-        match &self.route {
-            Route::Bound(ns) => ns.list_keys(prefix, cursor, limit),
-            Route::ByName(b, ns) => b.list_keys(ns, prefix, cursor, limit),
-        }
+        self.ns.list_keys(prefix, cursor, limit.clamp(1, MAX_PAGE))
     }
 }
 

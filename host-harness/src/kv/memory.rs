@@ -141,26 +141,19 @@ impl MemoryBackend {
         Ok(all.entry(name.to_string()).or_default().clone())
     }
 
-    fn with_ns<R>(
-        &self,
-        name: &str,
-        f: impl FnOnce(&mut Namespace, u64) -> R,
-    ) -> Result<R, KvError> {
-        let ns = self.namespace(name)?;
-        let mut guard = ns.write().map_err(poisoned)?;
-        Ok(f(&mut guard, self.clock.now_secs()))
-    }
-
-    fn read_ns<R>(&self, name: &str, f: impl FnOnce(&Namespace, u64) -> R) -> Result<R, KvError> {
-        let ns = self.namespace(name)?;
-        let guard = ns.read().map_err(poisoned)?;
-        Ok(f(&guard, self.clock.now_secs()))
+    /// `name` as a bound namespace; the by-name methods go through it.
+    fn bound(&self, name: &str) -> Result<BoundNamespace, KvError> {
+        Ok(BoundNamespace {
+            clock: self.clock.clone(),
+            ns: self.namespace(name)?,
+        })
     }
 
     /// Number of entries physically held in `namespace`, expired ones included
     /// until reaped (for tests and reports).
     pub fn stored_entries(&self, namespace: &str) -> usize {
-        self.read_ns(namespace, |ns, _| ns.entries.len())
+        self.bound(namespace)
+            .and_then(|b| b.read(|ns, _| ns.entries.len()))
             .unwrap_or(0)
     }
 }
@@ -175,7 +168,7 @@ impl KvBackend for MemoryBackend {
     }
 
     fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.read_ns(namespace, |ns, now| ns.get(key, now))
+        self.bound(namespace)?.get(key)
     }
 
     fn set(
@@ -186,13 +179,11 @@ impl KvBackend for MemoryBackend {
         ttl_seconds: Option<u64>,
         mode: WriteMode,
     ) -> Result<bool, KvError> {
-        self.with_ns(namespace, |ns, now| {
-            ns.set(key, value, ttl_seconds, mode, now)
-        })
+        self.bound(namespace)?.set(key, value, ttl_seconds, mode)
     }
 
     fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError> {
-        self.with_ns(namespace, |ns, now| ns.delete(key, now))
+        self.bound(namespace)?.delete(key)
     }
 
     fn list_keys(
@@ -202,17 +193,12 @@ impl KvBackend for MemoryBackend {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, KvError> {
-        self.read_ns(namespace, |ns, now| {
-            ns.list_keys(prefix, cursor, limit, now)
-        })
+        self.bound(namespace)?.list_keys(prefix, cursor, limit)
     }
 
     fn bind(&self, namespace: &str) -> Option<Arc<dyn KvNamespace>> {
-        let ns = self.namespace(namespace).ok()?;
-        Some(Arc::new(BoundNamespace {
-            clock: self.clock.clone(),
-            ns,
-        }))
+        let bound: Arc<dyn KvNamespace> = Arc::new(self.bound(namespace).ok()?);
+        Some(bound)
     }
 }
 

@@ -10,7 +10,7 @@ use host_harness::bench::subjects::{
 };
 use host_harness::bench::workload::session_data;
 use host_harness::bench::{Op, SIZES, Subject};
-use host_harness::{CacheOutcome, CreateOptions, Harness, HarnessBuilder, LoadOptions, Plugin};
+use host_harness::{CacheOutcome, CreateOptions, Harness, LoadOptions, Plugin};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -118,13 +118,14 @@ fn load(
     config: &[(&str, &str)],
 ) -> Result<Plugin, Failure> {
     let mut options = LoadOptions::default().name(name);
-    for (k, v) in config {
-        options = options.config(*k, *v);
-    }
+    options = options.configs(config.iter().copied());
     harness.load_bytes(wasm, options).map_err(Failure::Load)
 }
 
-pub(crate) fn run(builder: HarnessBuilder, args: BenchArgs) -> Result<(), Failure> {
+/// Runs the comparisons. They use a harness of their own without the disk
+/// cache (the cache is measured separately), so the global cache flags do not
+/// apply.
+pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     let budget = if args.quick {
         Budget {
             round: Duration::from_millis(15),
@@ -149,7 +150,6 @@ pub(crate) fn run(builder: HarnessBuilder, args: BenchArgs) -> Result<(), Failur
     let (kv_wasm, cookie_wasm) = (read(&args.kv)?, read(&args.cookie)?);
     // The comparisons run without the disk cache; it is measured on its own.
     let harness = Harness::new()?;
-    let _ = builder;
     let master: Vec<u8> = (0u8..32).collect();
     let mut report = Report {
         json: args.json,

@@ -127,7 +127,7 @@ fn run(cli: Cli) -> Result<(), Failure> {
         Command::Exercise { wasm, config } => exercise::run(builder, &wasm, &config),
         Command::Call(args) => call::run(builder, args),
         Command::Soak(args) => soak::run(builder, args),
-        Command::Bench(args) => bench::run(builder, args),
+        Command::Bench(args) => bench::run(args),
     }
 }
 

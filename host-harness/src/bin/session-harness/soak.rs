@@ -5,7 +5,9 @@
 use crate::{Failure, load, parse_kv};
 use anyhow::anyhow;
 use clap::Args;
-use host_harness::{CreateOptions, HarnessBuilder, SwapOptions, SwappableStore};
+use host_harness::{
+    CallError, CreateOptions, HarnessBuilder, SessionRecord, SwapOptions, SwappableStore,
+};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -49,69 +51,54 @@ impl Failures {
     }
 }
 
-/// One round of the session life cycle; every step is one op.
+/// A load's answer as a step outcome: the id to hold when the session is
+/// live with the expected data (and user, when given).
+fn live(
+    answer: Result<Option<SessionRecord>, CallError>,
+    data: &str,
+    user: Option<&str>,
+) -> Result<String, String> {
+    match answer {
+        Ok(Some(r)) if r.data == data && (user.is_none() || r.user_id.as_deref() == user) => {
+            Ok(r.id)
+        }
+        other => Err(format!("{other:?}")),
+    }
+}
+
+/// One round of the session life cycle; every step is one op, and the first
+/// failure is recorded and ends the round.
 fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failures: &Failures) {
     let data = format!(r#"{{"worker":{worker},"round":{n}}}"#);
-    let step = |what: &str, ok: bool, detail: String| {
+    let step = |what: &str, outcome: Result<String, String>| {
         ops.fetch_add(1, Ordering::Relaxed);
-        if !ok {
-            failures.record(format!("{what}: {detail}"));
-        }
-        ok
+        outcome
+            .map_err(|detail| failures.record(format!("{what}: {detail}")))
+            .ok()
     };
-    let id = match store.create(CreateOptions::new(data.clone()).ttl(3600)) {
-        Ok(id) => id,
-        Err(e) => {
-            step("create", false, e.to_string());
-            return;
-        }
-    };
-    step("create", true, String::new());
-    let id = match store.load(&id) {
-        Ok(Some(r)) if r.data == data => {
-            step("load", true, String::new());
-            r.id
-        }
-        other => {
-            step("load", false, format!("{other:?}"));
-            return;
-        }
-    };
-    let id = match store.update(&id, &data, Some("soak")) {
-        Ok(id) => {
-            step("update", true, String::new());
-            id
-        }
-        Err(e) => {
-            step("update", false, e.to_string());
-            return;
-        }
-    };
-    let id = match store.regenerate(&id) {
-        Ok(id) => {
-            step("regenerate", true, String::new());
-            id
-        }
-        Err(e) => {
-            step("regenerate", false, e.to_string());
-            return;
-        }
-    };
-    let id = match store.load(&id) {
-        Ok(Some(r)) if r.data == data && r.user_id.as_deref() == Some("soak") => {
-            step("load", true, String::new());
-            r.id
-        }
-        other => {
-            step("load after regenerate", false, format!("{other:?}"));
-            return;
-        }
-    };
-    if let Err(e) = store.destroy(&id) {
-        step("destroy", false, e.to_string());
-    } else {
-        step("destroy", true, String::new());
-    }
+    let text = |e: CallError| e.to_string();
+    let _ = (|| {
+        let id = step(
+            "create",
+            store
+                .create(CreateOptions::new(data.clone()).ttl(3600))
+                .map_err(text),
+        )?;
+        let id = step("load", live(store.load(&id), &data, None))?;
+        let id = step(
+            "update",
+            store.update(&id, &data, Some("soak")).map_err(text),
+        )?;
+        let id = step("regenerate", store.regenerate(&id).map_err(text))?;
+        let id = step(
+            "load after regenerate",
+            live(store.load(&id), &data, Some("soak")),
+        )?;
+        step(
+            "destroy",
+            store.destroy(&id).map(|()| String::new()).map_err(text),
+        )
+    })();
 }
 
 pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure> {
