@@ -3,10 +3,16 @@ CARGO       ?= cargo
 WASM_DIR    := target/wasm32-wasip2/release
 GUESTS      := $(WASM_DIR)/kv_session.wasm $(WASM_DIR)/cookie_session.wasm
 HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
+# The Redis server the tests use: installed with apt-get when missing, started
+# on this port for the test run and stopped after it.
+REDIS_PORT  ?= 6390
+REDIS_DIR   := target/redis
+REDIS_URL   := redis://127.0.0.1:$(REDIS_PORT)/
+SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A throwaway key for the demo run only: 32 random bytes, hex.
 DEMO_KEY     = $(shell od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 
-.PHONY: all setup guests build run test test-guests test-host clippy fmt bench clean
+.PHONY: all setup guests build run test test-guests test-host redis-up redis-down clippy fmt bench clean
 
 all: build
 
@@ -34,8 +40,28 @@ test: build test-guests test-host
 test-guests: setup
 	cd guest && $(CARGO) test --target $(HOST_TRIPLE) --workspace
 
-test-host: build
-	$(CARGO) test --release --workspace
+test-host: build redis-up
+	SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace; \
+		rc=$$?; $(MAKE) --no-print-directory redis-down; exit $$rc
+
+## redis-up: install redis-server when missing and start one for the tests
+redis-up:
+	@command -v redis-server >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server; }
+	@mkdir -p $(REDIS_DIR)
+	@redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || { \
+		redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --save '' --appendonly no \
+			--daemonize yes --dir $(CURDIR)/$(REDIS_DIR) \
+			--pidfile $(CURDIR)/$(REDIS_DIR)/redis.pid --logfile $(CURDIR)/$(REDIS_DIR)/redis.log; \
+		for i in $$(seq 50); do redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; done; }
+	@redis-cli -p $(REDIS_PORT) ping >/dev/null || { echo "redis-server did not start; see $(REDIS_DIR)/redis.log"; exit 1; }
+	@echo "redis for tests at $(REDIS_URL)"
+
+## redis-down: stop the test server started by redis-up
+redis-down:
+	@if [ -f $(REDIS_DIR)/redis.pid ]; then \
+		kill $$(cat $(REDIS_DIR)/redis.pid) 2>/dev/null || true; rm -f $(REDIS_DIR)/redis.pid; fi
 
 ## clippy: lint host and guests with warnings as errors
 clippy: setup

@@ -2,6 +2,7 @@
 
 use session_tests::conformance::{Capabilities, StoreUnderTest};
 use session_tests::conformance_suite;
+use session_tests::fixtures::Kv;
 
 /// A well-formed kv-session id (32 characters of base64url) that no one issued.
 fn kv_unknown_id() -> String {
@@ -13,8 +14,8 @@ fn kv_import_id(n: u32) -> String {
     format!("imported-session-id-{n:012}")
 }
 
-conformance_suite!(
-    kv_session,
+/// kv-session on the embedded in-memory backend.
+fn kv_session() -> StoreUnderTest {
     StoreUnderTest {
         stem: "kv_session",
         base_config: vec![],
@@ -23,10 +24,19 @@ conformance_suite!(
             counts: true,
             imports_ids: true,
         },
-        unknown_id: Some(super::kv_unknown_id),
-        importable_id: Some(super::kv_import_id),
+        unknown_id: Some(kv_unknown_id),
+        importable_id: Some(kv_import_id),
+        kv: Kv::Memory,
     }
-);
+}
+
+conformance_suite!(kv_session_memory, super::kv_session());
+
+conformance_suite!(kv_session_redis, {
+    let mut s = super::kv_session();
+    s.kv = Kv::Redis;
+    s
+});
 
 /// cookie-session in its default, private (encrypted) mode.
 fn cookie_private() -> StoreUnderTest {
@@ -40,6 +50,7 @@ fn cookie_private() -> StoreUnderTest {
         },
         unknown_id: None,
         importable_id: None,
+        kv: Kv::Memory,
     }
 }
 

@@ -1,8 +1,12 @@
 //! Locating the built guests and standing plugins up for tests.
 
-use host_harness::{EngineSettings, Harness, LoadOptions, ManualClock, MemoryBackend, Plugin};
+use host_harness::{
+    EngineSettings, Harness, KvBackend, LoadOptions, ManualClock, MemoryBackend, Plugin,
+    RedisBackend,
+};
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// The workspace's `target/` directory (or `$CARGO_TARGET_DIR`).
@@ -44,17 +48,88 @@ pub const T0: Duration = Duration::from_secs(1_767_225_600);
 pub fn harness() -> (Harness, ManualClock, Arc<MemoryBackend>) {
     let clock = ManualClock::new(T0);
     let kv = Arc::new(MemoryBackend::new(Arc::new(clock.clone())));
-    let harness = Harness::builder()
+    let harness = harness_on(kv.clone(), &clock);
+    (harness, clock, kv)
+}
+
+/// Which kv backend a test stands a plugin up on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kv {
+    /// The embedded in-memory backend, ttls on the test clock.
+    Memory,
+    /// A fresh key prefix on the Redis server of [`redis_url`].
+    Redis,
+}
+
+impl Kv {
+    /// A new, empty backend of this kind on `clock`.
+    pub fn backend(self, clock: &ManualClock) -> Arc<dyn KvBackend> {
+        match self {
+            Kv::Memory => Arc::new(MemoryBackend::new(Arc::new(clock.clone()))),
+            Kv::Redis => Arc::new(redis_backend()),
+        }
+    }
+}
+
+/// Environment variable naming the Redis server the tests use.
+pub const REDIS_URL_VAR: &str = "SESSION_TEST_REDIS_URL";
+
+/// The Redis server for tests, from [`REDIS_URL_VAR`].
+///
+/// # Panics
+/// When it is not set, with a message that says how to get one: a suite must
+/// never pass by skipping its subject.
+pub fn redis_url() -> String {
+    std::env::var(REDIS_URL_VAR).unwrap_or_else(|_| {
+        panic!(
+            "{REDIS_URL_VAR} is not set: run the tests with `make test`, which installs and \
+             starts a redis-server, or start one yourself and set {REDIS_URL_VAR}=redis://127.0.0.1:6379/"
+        )
+    })
+}
+
+/// A key prefix no other test uses, so tests running in parallel on one
+/// Redis server never see each other's keys.
+pub fn unique_redis_prefix() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "test:{}:{}:{}:",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// A backend on the test Redis server under a fresh [`unique_redis_prefix`].
+pub fn redis_backend() -> RedisBackend {
+    redis_backend_at(&redis_url(), &unique_redis_prefix())
+}
+
+/// A backend on the Redis server at `url` under key prefix `prefix`, with
+/// timeouts that suit many test threads on a loaded machine.
+pub fn redis_backend_at(url: &str, prefix: &str) -> RedisBackend {
+    RedisBackend::builder(url)
+        .key_prefix(prefix)
+        .io_timeout(Duration::from_secs(2))
+        .checkout_timeout(Duration::from_secs(2))
+        .connect()
+        .unwrap_or_else(|e| panic!("{e} (is the server from {REDIS_URL_VAR} running?)"))
+}
+
+/// A harness like [`harness`] on the kv backend `kv`.
+pub fn harness_on(kv: Arc<dyn KvBackend>, clock: &ManualClock) -> Harness {
+    Harness::builder()
         .clock(Arc::new(clock.clone()))
-        .kv_backend(kv.clone())
+        .kv_backend(kv)
         .engine_settings(EngineSettings {
             max_instances: 32,
             ..EngineSettings::default()
         })
         .cache_dir(target_dir().join("session-harness-test-cache"))
         .build()
-        .expect("harness builds");
-    (harness, clock, kv)
+        .expect("harness builds")
 }
 
 /// Loads guest `stem` with `config` into a fresh [`harness`].
@@ -77,3 +152,23 @@ pub fn load_into(harness: &Harness, stem: &str, config: &[(&str, &str)]) -> Plug
 pub const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 /// See [`KEY_A`].
 pub const KEY_B: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
+
+/// The `session-harness` binary (built by `make build`) as a command, with
+/// the shared test compile cache.
+///
+/// # Panics
+/// When the binary is missing, with a message that says how to build it.
+pub fn harness_cli() -> std::process::Command {
+    let bin = target_dir().join("release/session-harness");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `make build` (or `make test`) first",
+        bin.display()
+    );
+    let mut cmd = std::process::Command::new(bin);
+    cmd.env(
+        "SESSION_HARNESS_CACHE_DIR",
+        target_dir().join("session-harness-test-cache"),
+    );
+    cmd
+}

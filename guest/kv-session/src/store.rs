@@ -33,14 +33,34 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
         user_id: options.user_id,
         data: options.data,
     };
-    if let Some(imported) = options.id {
-        return if kv_access::put_record(&id::key(&imported), &record, now, WriteMode::IfAbsent)? {
-            Ok(imported)
-        } else {
-            Err(SessionError::Conflict)
-        };
+    match options.id {
+        Some(imported) => import(imported, &record, now, settings.max_lifetime_seconds),
+        None => insert_fresh(&record, now),
     }
-    insert_fresh(&record, now)
+}
+
+/// Writes `record` under an imported id: `conflict` while a live session
+/// holds it. A record that expired by the store's clock but that the backend
+/// still keeps (its ttls run on another clock, or the absolute cap was
+/// lowered) does not hold the id: it is deleted and the write tried again.
+fn import(
+    id: SessionId,
+    record: &Record,
+    now: u64,
+    max_lifetime: u64,
+) -> Result<SessionId, SessionError> {
+    let key = id::key(&id);
+    for _ in 0..2 {
+        if kv_access::put_record(&key, record, now, WriteMode::IfAbsent)? {
+            return Ok(id);
+        }
+        if live(&id, now, max_lifetime)?.is_some() {
+            return Err(SessionError::Conflict);
+        }
+        kv_access::delete(&key)?;
+    }
+    // Someone else wrote the id between our delete and our write.
+    Err(SessionError::Conflict)
 }
 
 /// Writes `record` under a new random id, retrying on collision.
@@ -206,7 +226,9 @@ pub fn count() -> Result<u64, SessionError> {
     let now = now_unix();
     let mut n = 0;
     kv_access::for_each_key(id::KEY_PREFIX, |key| {
-        if let Some(r) = kv_access::get_record(&key)?
+        // Records that do not decode are not sessions this store can serve;
+        // like purge, count skips them rather than failing for good.
+        if let Some(Ok(r)) = kv_access::get_decoded(&key)?
             && still_live(r, now, settings.max_lifetime_seconds).is_some()
         {
             n += 1;

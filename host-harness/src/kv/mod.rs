@@ -6,6 +6,7 @@
 
 pub mod host;
 pub mod memory;
+pub mod redis;
 
 use std::sync::Arc;
 
@@ -106,4 +107,28 @@ pub trait KvNamespace: Send + Sync + 'static {
     /// Lists live keys starting with `prefix`, strictly after `cursor`.
     fn list_keys(&self, prefix: &str, cursor: Option<&str>, limit: u32)
     -> Result<KeyPage, KvError>;
+}
+
+/// Why [`open`] could not give a backend.
+#[derive(Debug, thiserror::Error)]
+pub enum KvSetupError {
+    /// The spec names no backend this build knows.
+    #[error("unknown kv backend {0:?}: expected `memory` or a `redis://` URL")]
+    Unknown(String),
+    /// The Redis backend could not be opened.
+    #[error(transparent)]
+    Redis(#[from] redis::RedisSetupError),
+}
+
+/// The one place a backend is chosen by name: `memory` (the embedded default,
+/// ttls on `clock`) or a Redis URL (`redis://`, `redis+unix://`; ttls on the
+/// server's clock).
+pub fn open(spec: &str, clock: Arc<dyn crate::Clock>) -> Result<Arc<dyn KvBackend>, KvSetupError> {
+    if spec == "memory" {
+        return Ok(Arc::new(memory::MemoryBackend::new(clock)));
+    }
+    if spec.starts_with("redis://") || spec.starts_with("redis+unix://") {
+        return Ok(Arc::new(redis::RedisBackend::connect(spec)?));
+    }
+    Err(KvSetupError::Unknown(spec.to_string()))
 }

@@ -1,7 +1,9 @@
 //! `call`: one operation, once, with its result printed.
 //!
-//! Each invocation starts a fresh harness on the in-memory kv, so a server-side
-//! store forgets its sessions between invocations; stateless stores do not.
+//! Each invocation starts a fresh harness. On the in-memory kv (the default) a
+//! server-side store forgets its sessions between invocations; with
+//! `--kv redis://...` they persist on the server, so a session created by one
+//! invocation can be loaded by the next. Stateless stores need neither.
 
 use crate::{Failure, load, parse_kv};
 use clap::{Args, Subcommand};

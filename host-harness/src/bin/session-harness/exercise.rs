@@ -4,7 +4,8 @@
 use crate::table::{Table, micros, short_id};
 use crate::{Failure, load};
 use host_harness::{
-    CallError, CreateOptions, Harness, HarnessBuilder, ManualClock, SessionRecord, encode_data_map,
+    CallError, Clock, CreateOptions, Harness, HarnessBuilder, ManualClock, Plugin, SessionRecord,
+    encode_data_map,
 };
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -23,7 +24,8 @@ fn describe<T>(r: &Result<T, CallError>, ok: impl Fn(&T) -> String) -> String {
     }
 }
 
-fn record(r: &Option<SessionRecord>) -> String {
+/// A loaded record as a cell, its expiry counted from `now`.
+fn record(r: &Option<SessionRecord>, now: u64) -> String {
     match r {
         None => "none".to_string(),
         Some(r) => format!(
@@ -31,7 +33,7 @@ fn record(r: &Option<SessionRecord>) -> String {
             short_id(&r.id),
             r.user_id.as_deref().unwrap_or("-"),
             r.data,
-            r.expires_at.saturating_sub(r.created_at)
+            r.expires_at.saturating_sub(now)
         ),
     }
 }
@@ -99,17 +101,33 @@ fn exercise_one(
     let load_time = started.elapsed();
     let info = p.info().clone();
     println!(
-        "\n== {} {} from {} (server-side: {}; loaded in {:.1} ms)",
+        "\n== {} {} from {} (server-side: {}; kv: {}; loaded in {:.1} ms)",
         info.name,
         info.version,
         path.display(),
         info.server_side,
+        harness.kv_backend().name(),
         load_time.as_secs_f64() * 1e3
     );
     let mut s = Steps {
         table: Table::new(&["operation", "what", "result", "latency", "check"]),
         failures: 0,
     };
+    // A failed step still shows the table up to it.
+    let walked = walk(&p, clock, &mut s);
+    println!("{}", s.table.render());
+    let stats = p.stats();
+    println!(
+        "instances created: {}, discarded: {}, idle now: {}",
+        stats.instantiations, stats.discarded, stats.idle
+    );
+    walked?;
+    Ok(s.failures)
+}
+
+/// Every operation in turn; stops at a step whose id the next steps need.
+fn walk(p: &Plugin, clock: &ManualClock, s: &mut Steps) -> Result<(), CallError> {
+    let record = |r: &Option<SessionRecord>| record(r, clock.now_secs());
     let id_of = |id: &String| short_id(id);
 
     let _ = s.step(
@@ -163,7 +181,7 @@ fn exercise_one(
         id_of,
         ok,
     )?;
-    let server_side = info.server_side;
+    let server_side = p.info().server_side;
     let _ = s.step(
         "load",
         "the old id after regenerate",
@@ -255,11 +273,5 @@ fn exercise_one(
         },
     );
     p.destroy(&long)?;
-    println!("{}", s.table.render());
-    let stats = p.stats();
-    println!(
-        "instances created: {}, discarded: {}, idle now: {}",
-        stats.instantiations, stats.discarded, stats.idle
-    );
-    Ok(s.failures)
+    Ok(())
 }

@@ -9,9 +9,12 @@ mod table;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
-use host_harness::{CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin};
+use host_harness::{
+    CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin, RedisBackend,
+};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 /// Load, exercise, call and benchmark session-plugin WebAssembly components.
 #[derive(Parser)]
@@ -25,6 +28,20 @@ struct Cli {
     /// Compile every time instead of using the disk cache.
     #[arg(long, global = true)]
     no_cache: bool,
+    /// Where server-side stores keep sessions: `memory` (embedded, gone when
+    /// the command ends) or a Redis URL such as `redis://127.0.0.1:6379/0`
+    /// (shared by every host that points at it).
+    #[arg(
+        long,
+        global = true,
+        env = "SESSION_HARNESS_KV",
+        default_value = "memory"
+    )]
+    kv: String,
+    /// Prefix of every key written to a Redis backend. `exercise` and `soak`
+    /// add a fresh suffix per run, so they start from an empty store.
+    #[arg(long, global = true, default_value = "session-harness:")]
+    kv_prefix: String,
     #[command(subcommand)]
     command: Command,
 }
@@ -98,6 +115,34 @@ pub(crate) fn with_cache(
     }
 }
 
+/// Points `builder` at the backend named by `--kv`: the memory default is
+/// left to the harness (on its clock); Redis keys go under `prefix`.
+pub(crate) fn with_kv(
+    builder: HarnessBuilder,
+    spec: &str,
+    prefix: &str,
+) -> Result<HarnessBuilder, Failure> {
+    if spec == "memory" {
+        return Ok(builder);
+    }
+    if spec.starts_with("redis://") || spec.starts_with("redis+unix://") {
+        let backend = RedisBackend::builder(spec).key_prefix(prefix).connect()?;
+        return Ok(builder.kv_backend(Arc::new(backend)));
+    }
+    Err(Failure::Other(anyhow::anyhow!(
+        "unknown kv backend {spec:?}: expected `memory` or a `redis://` URL"
+    )))
+}
+
+/// A key prefix for one run of `exercise` or `soak`: `base` plus the command,
+/// the process and the time, so the run starts from an empty store.
+fn run_prefix(base: &str, command: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    format!("{base}{command}-{}-{nanos}:", std::process::id())
+}
+
 /// Loads `path` with `config`, mapping load errors to exit code 2.
 pub(crate) fn load(
     harness: &Harness,
@@ -113,6 +158,12 @@ pub(crate) fn load(
 
 fn run(cli: Cli) -> Result<(), Failure> {
     let builder = with_cache(Harness::builder(), &cli.cache_dir, cli.no_cache);
+    let prefix = match &cli.command {
+        Command::Exercise { .. } => run_prefix(&cli.kv_prefix, "exercise"),
+        Command::Soak(_) => run_prefix(&cli.kv_prefix, "soak"),
+        _ => cli.kv_prefix.clone(),
+    };
+    let builder = with_kv(builder, &cli.kv, &prefix)?;
     match cli.command {
         Command::Info { wasm, config } => {
             let harness = builder.build()?;

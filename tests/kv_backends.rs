@@ -1,0 +1,527 @@
+//! The `kv` import's contract (DESIGN.md, "Semantics of the kv import"), run
+//! against every host backend: the embedded memory backend and a real Redis
+//! server. Then kv-session on Redis as users run it: two hosts sharing one
+//! server, and a server that stalls or dies.
+
+use host_harness::{CallError, CreateOptions, KvBackend, ManualClock, SessionError};
+use session_tests::fixtures::{self, Kv};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// A backend with a way to let time pass for its ttls.
+struct Subject {
+    kv: Arc<dyn KvBackend>,
+    clock: ManualClock,
+    which: Kv,
+}
+
+impl Subject {
+    fn new(which: Kv) -> Self {
+        let clock = ManualClock::new(fixtures::T0);
+        Self {
+            kv: which.backend(&clock),
+            clock,
+            which,
+        }
+    }
+
+    /// Lets `secs` seconds pass as the backend's ttls see them: the test clock
+    /// for memory, real time for Redis (whose ttls run on the server's clock).
+    fn let_pass(&self, secs: u64) {
+        match self.which {
+            Kv::Memory => self.clock.advance(Duration::from_secs(secs)),
+            Kv::Redis => std::thread::sleep(Duration::from_millis(secs * 1000 + 150)),
+        }
+    }
+
+    fn set(&self, key: &str, value: &str, ttl: Option<u64>, mode: host_harness::WriteMode) -> bool {
+        self.kv
+            .set("ns", key, value.as_bytes().to_vec(), ttl, mode)
+            .unwrap_or_else(|e| panic!("set {key}: {e}"))
+    }
+
+    fn get(&self, key: &str) -> Option<String> {
+        self.kv
+            .get("ns", key)
+            .unwrap_or_else(|e| panic!("get {key}: {e}"))
+            .map(|v| String::from_utf8(v).unwrap())
+    }
+
+    /// Every key under `prefix`, page by page, checking each page's shape.
+    fn all_keys(&self, prefix: &str, limit: u32) -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut cursor: Option<String> = None;
+        for _ in 0..10_000 {
+            let page = self
+                .kv
+                .list_keys("ns", prefix, cursor.as_deref(), limit)
+                .unwrap_or_else(|e| panic!("list {prefix:?}: {e}"));
+            assert!(page.keys.len() <= limit.max(1) as usize, "page over limit");
+            if let (Some(c), Some(first)) = (&cursor, page.keys.first()) {
+                assert!(
+                    first > c,
+                    "page starts at {first:?}, not after cursor {c:?}"
+                );
+            }
+            keys.extend(page.keys);
+            match page.cursor {
+                Some(c) => cursor = Some(c),
+                None => return keys,
+            }
+        }
+        panic!("listing {prefix:?} never ended");
+    }
+}
+
+use host_harness::WriteMode::{Always, IfAbsent, IfPresent};
+
+fn round_trip_and_delete(s: Subject) {
+    assert_eq!(s.get("a"), None);
+    assert!(s.set("a", "1", None, Always));
+    assert_eq!(s.get("a").as_deref(), Some("1"));
+    assert!(s.set("a", "2", Some(100), Always), "always overwrites");
+    assert_eq!(s.get("a").as_deref(), Some("2"));
+    assert!(s.kv.delete("ns", "a").unwrap(), "a live key existed");
+    assert!(!s.kv.delete("ns", "a").unwrap(), "nothing left to delete");
+    assert_eq!(s.get("a"), None);
+    // Binary values and odd keys come back as stored.
+    let odd = "k:with/separators and spaces\u{e9}";
+    let bytes = vec![0u8, 255, 10, 13, 0];
+    assert!(s.kv.set("ns", odd, bytes.clone(), None, Always).unwrap());
+    assert_eq!(s.kv.get("ns", odd).unwrap(), Some(bytes));
+}
+
+fn write_modes_check_and_write_in_one_step(s: Subject) {
+    assert!(
+        !s.set("k", "x", None, IfPresent),
+        "if-present on a missing key"
+    );
+    assert_eq!(s.get("k"), None, "if-present wrote nothing");
+    assert!(s.set("k", "first", None, IfAbsent));
+    assert!(
+        !s.set("k", "second", None, IfAbsent),
+        "if-absent on a live key"
+    );
+    assert_eq!(
+        s.get("k").as_deref(),
+        Some("first"),
+        "if-absent wrote nothing"
+    );
+    assert!(s.set("k", "third", None, IfPresent));
+    assert_eq!(s.get("k").as_deref(), Some("third"));
+}
+
+fn racing_if_absent_writers_have_one_winner(s: Subject) {
+    let kv = s.kv.clone();
+    let winners: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..8)
+            .map(|i| {
+                let kv = kv.clone();
+                scope.spawn(move || {
+                    (0..50)
+                        .filter(|n| {
+                            kv.set("ns", &format!("race-{n}"), vec![i], None, IfAbsent)
+                                .unwrap()
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(winners, 50, "each key is won exactly once");
+}
+
+fn expired_keys_are_invisible_to_every_operation(s: Subject) {
+    assert!(s.set("short", "v", Some(1), Always));
+    assert!(s.set("long", "v", Some(1000), Always));
+    assert!(s.set("forever", "v", None, Always));
+    assert!(s.set("slid", "v", Some(1), Always));
+    assert!(
+        s.set("slid", "v", Some(1000), IfPresent),
+        "a rewrite sets a new ttl"
+    );
+    s.let_pass(1);
+    assert_eq!(s.get("short"), None);
+    assert_eq!(s.get("long").as_deref(), Some("v"));
+    assert_eq!(s.get("forever").as_deref(), Some("v"));
+    assert_eq!(s.get("slid").as_deref(), Some("v"));
+    assert_eq!(s.all_keys("", 10), ["forever", "long", "slid"]);
+    assert!(
+        !s.kv.delete("ns", "short").unwrap(),
+        "an expired key is not live"
+    );
+    assert!(
+        !s.set("short", "x", None, IfPresent),
+        "if-present sees no live key"
+    );
+    assert!(
+        s.set("short", "again", None, IfAbsent),
+        "if-absent sees no live key"
+    );
+    assert_eq!(s.get("short").as_deref(), Some("again"));
+}
+
+fn huge_ttls_mean_practically_forever(s: Subject) {
+    assert!(s.set("k", "v", Some(u64::MAX), Always));
+    assert_eq!(s.get("k").as_deref(), Some("v"));
+    assert!(s.set("k", "w", Some(u64::MAX / 2), IfPresent));
+    assert_eq!(s.get("k").as_deref(), Some("w"));
+}
+
+fn listing_is_ordered_prefixed_and_paged(s: Subject) {
+    let mut expected: Vec<String> = (0..57).map(|i| format!("s:{i:03}")).collect();
+    for k in expected.iter().rev() {
+        assert!(s.set(k, "v", Some(1000), Always));
+    }
+    for other in ["r:1", "t:1", "s", "S:1"] {
+        assert!(s.set(other, "v", None, Always));
+    }
+    // Byte order, not insertion order, at every page size.
+    for limit in [1, 7, 57, 58, 1000] {
+        assert_eq!(s.all_keys("s:", limit), expected, "limit {limit}");
+    }
+    // A limit of 0 still makes progress.
+    assert_eq!(s.all_keys("s:", 0), expected);
+    // Strictly after the cursor.
+    let page = s.kv.list_keys("ns", "s:", Some("s:010"), 3).unwrap();
+    assert_eq!(page.keys, ["s:011", "s:012", "s:013"]);
+    assert_eq!(page.cursor.as_deref(), Some("s:013"));
+    // A cursor before the prefix starts at the prefix; one past it ends at once.
+    assert_eq!(
+        s.kv.list_keys("ns", "s:", Some("a"), 1).unwrap().keys,
+        ["s:000"]
+    );
+    let end = s.kv.list_keys("ns", "s:", Some("s:999"), 10).unwrap();
+    assert!(end.keys.is_empty() && end.cursor.is_none(), "{end:?}");
+    // The last page says there is nothing more.
+    let last = s.kv.list_keys("ns", "s:", Some("s:050"), 100).unwrap();
+    assert_eq!(last.keys.len(), 6);
+    assert_eq!(last.cursor, None);
+    // No keys under a prefix: an empty page, no cursor.
+    let none = s.kv.list_keys("ns", "zzz", None, 10).unwrap();
+    assert!(none.keys.is_empty() && none.cursor.is_none());
+    // Deleted keys leave the listing.
+    for k in expected.drain(..10) {
+        assert!(s.kv.delete("ns", &k).unwrap());
+    }
+    assert_eq!(s.all_keys("s:", 5), expected);
+    let all = s.all_keys("", 4);
+    assert_eq!(all.len(), expected.len() + 4);
+    assert!(all.windows(2).all(|w| w[0] < w[1]), "ascending: {all:?}");
+}
+
+fn listing_passes_long_runs_of_expired_keys(s: Subject) {
+    // Far more expired keys than one call examines: the listing may return
+    // short pages but must still reach every live key and then end.
+    for i in 0..1500 {
+        assert!(s.set(&format!("e:{i:05}"), "v", Some(1), Always));
+    }
+    for i in [3, 700, 1499] {
+        assert!(s.set(&format!("e:{i:05}"), "v", None, Always));
+    }
+    assert!(s.set("e:live-after", "v", None, Always));
+    s.let_pass(1);
+    assert_eq!(
+        s.all_keys("e:", 10),
+        ["e:00003", "e:00700", "e:01499", "e:live-after"]
+    );
+    // Once passed over, the expired keys are gone for good.
+    assert_eq!(s.all_keys("e:", 1000).len(), 4);
+}
+
+fn namespaces_are_apart(s: Subject) {
+    s.kv.set("one", "k", b"1".to_vec(), None, Always).unwrap();
+    s.kv.set("two", "k", b"2".to_vec(), None, Always).unwrap();
+    // A namespace that is a prefix of another, and one with the separator in it.
+    s.kv.set("on", "ek", b"3".to_vec(), None, Always).unwrap();
+    s.kv.set("one/k/", "k", b"4".to_vec(), None, Always)
+        .unwrap();
+    assert_eq!(s.kv.get("one", "k").unwrap(), Some(b"1".to_vec()));
+    assert_eq!(s.kv.get("two", "k").unwrap(), Some(b"2".to_vec()));
+    assert_eq!(s.kv.get("one", "ek").unwrap(), None);
+    assert_eq!(s.kv.list_keys("one", "", None, 10).unwrap().keys, ["k"]);
+    assert_eq!(s.kv.list_keys("on", "", None, 10).unwrap().keys, ["ek"]);
+    assert!(s.kv.delete("two", "k").unwrap());
+    assert_eq!(s.kv.get("one", "k").unwrap(), Some(b"1".to_vec()));
+    // A bound namespace sees the same keys as the by-name methods.
+    let bound = s.kv.bind("one").expect("both backends bind");
+    assert_eq!(bound.get("k").unwrap(), Some(b"1".to_vec()));
+    assert!(bound.set("b", b"x".to_vec(), None, IfAbsent).unwrap());
+    assert_eq!(s.kv.get("one", "b").unwrap(), Some(b"x".to_vec()));
+}
+
+macro_rules! backend_suite {
+    ($name:ident, $kv:expr) => {
+        mod $name {
+            use super::*;
+            backend_suite!(@cases $kv;
+                round_trip_and_delete,
+                write_modes_check_and_write_in_one_step,
+                racing_if_absent_writers_have_one_winner,
+                expired_keys_are_invisible_to_every_operation,
+                huge_ttls_mean_practically_forever,
+                listing_is_ordered_prefixed_and_paged,
+                listing_passes_long_runs_of_expired_keys,
+                namespaces_are_apart,
+            );
+        }
+    };
+    (@cases $kv:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[test]
+            fn $case() {
+                super::$case(Subject::new($kv));
+            }
+        )*
+    };
+}
+
+backend_suite!(memory, Kv::Memory);
+backend_suite!(redis, Kv::Redis);
+
+/// Two hosts, each with its own harness and connection pool, on one Redis
+/// server: a session created on one is served by the other, which is what a
+/// shared backend is for.
+#[test]
+fn two_hosts_on_one_redis_share_sessions() {
+    let prefix = fixtures::unique_redis_prefix();
+    let host = || {
+        let clock = ManualClock::new(fixtures::T0);
+        let kv = Arc::new(fixtures::redis_backend_at(&fixtures::redis_url(), &prefix));
+        let harness = fixtures::harness_on(kv, &clock);
+        let plugin = fixtures::load_into(&harness, "kv_session", &[]);
+        (plugin, harness)
+    };
+    let (a, _ha) = host();
+    let (b, _hb) = host();
+    let id = a
+        .create(CreateOptions::new(r#"{"cart":3}"#).user("alice"))
+        .unwrap();
+    let seen = b
+        .load(&id)
+        .unwrap()
+        .expect("host b serves host a's session");
+    assert_eq!(seen.data, r#"{"cart":3}"#);
+    assert_eq!(seen.user_id.as_deref(), Some("alice"));
+    b.update(&id, r#"{"cart":4}"#, Some("alice")).unwrap();
+    assert_eq!(a.load(&id).unwrap().unwrap().data, r#"{"cart":4}"#);
+    let new_id = a.regenerate(&id).unwrap();
+    assert_eq!(
+        b.load(&id).unwrap(),
+        None,
+        "regenerate on a kills the id on b"
+    );
+    assert_eq!(b.count().unwrap(), 1);
+    b.destroy(&new_id).unwrap();
+    assert_eq!(a.load(&new_id).unwrap(), None, "destroy on b ends it on a");
+    assert_eq!(a.count().unwrap(), 0);
+}
+
+/// A `redis-server` of the test's own, on a unix socket in a fresh
+/// directory, that the test can stall and kill without touching the shared
+/// test server. Killed when dropped.
+struct OwnServer {
+    child: Child,
+    url: String,
+    _dir: PathBuf,
+}
+
+impl OwnServer {
+    fn start() -> Self {
+        let dir = fixtures::target_dir().join("tmp").join(format!(
+            "redis-{}-{}",
+            std::process::id(),
+            line!()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("redis.sock");
+        let child = Command::new("redis-server")
+            .args(["--port", "0", "--save", "", "--appendonly", "no"])
+            .arg("--unixsocket")
+            .arg(&socket)
+            .arg("--dir")
+            .arg(&dir)
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start redis-server ({e}): run `make test`, which installs it")
+            });
+        let started = Instant::now();
+        while !socket.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "redis-server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Self {
+            child,
+            url: format!("redis+unix://{}", socket.display()),
+            _dir: dir,
+        }
+    }
+
+    fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.child.id().to_string())
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill -{sig}");
+    }
+}
+
+impl Drop for OwnServer {
+    fn drop(&mut self) {
+        // A stopped process still dies of SIGKILL; an exited one is reaped.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+/// With the backend's default timeouts, a server that stops answering is a
+/// `backend` error naming the server (not a timeout of the call, not a trap,
+/// not `none`), the host keeps serving, and once the server answers again
+/// the session is still there.
+#[test]
+fn a_stalled_or_dead_server_is_a_backend_error_and_nothing_is_lost() {
+    let mut server = OwnServer::start();
+    let clock = ManualClock::new(fixtures::T0);
+    let kv =
+        Arc::new(host_harness::RedisBackend::connect(&server.url).expect("own server answers"));
+    let harness = fixtures::harness_on(kv, &clock);
+    let plugin = fixtures::load_into(&harness, "kv_session", &[]);
+    let id = plugin
+        .create(CreateOptions::new(r#"{"keep":true}"#))
+        .unwrap();
+
+    server.signal("STOP");
+    for attempt in [
+        plugin.load(&id).map(|_| ()),
+        plugin.update(&id, r#"{"keep":false}"#, None).map(|_| ()),
+        plugin.create(CreateOptions::new("{}")).map(|_| ()),
+    ] {
+        match attempt {
+            Err(CallError::Session(SessionError::Backend(m))) => {
+                assert!(m.contains("redis"), "message names the backend: {m}")
+            }
+            other => panic!("expected a backend error, got {other:?}"),
+        }
+    }
+    server.signal("CONT");
+    let back = plugin.load(&id).unwrap().expect("the session survived");
+    assert_eq!(
+        back.data, r#"{"keep":true}"#,
+        "the failed update changed nothing"
+    );
+
+    let _ = server.child.kill();
+    let _ = server.child.wait();
+    match plugin.load(&id) {
+        Err(CallError::Session(SessionError::Backend(m))) => assert!(m.contains("redis"), "{m}"),
+        other => panic!("expected a backend error from a dead server, got {other:?}"),
+    }
+    // The plugin itself is fine: a stateless answer still comes back.
+    assert!(plugin.fetch_info().is_ok());
+}
+
+/// The backend is chosen by name in one place; an unknown name says what
+/// would have worked.
+#[test]
+fn backends_are_chosen_by_name() {
+    let clock: Arc<dyn host_harness::Clock> = Arc::new(ManualClock::new(fixtures::T0));
+    assert_eq!(
+        host_harness::kv::open("memory", clock.clone())
+            .unwrap()
+            .name(),
+        "memory"
+    );
+    let redis = host_harness::kv::open(&fixtures::redis_url(), clock.clone()).unwrap();
+    assert_eq!(redis.name(), "redis");
+    let Err(e) = host_harness::kv::open("postgres://x", clock) else {
+        panic!("an unknown backend name was accepted");
+    };
+    assert!(
+        e.to_string()
+            .contains("expected `memory` or a `redis://` URL"),
+        "{e}"
+    );
+}
+
+/// Runs `session-harness` with `args`; stdout on success, else a panic with stderr.
+fn cli_ok(args: &[&str]) -> String {
+    let out = fixtures::harness_cli()
+        .args(args)
+        .output()
+        .expect("session-harness runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "session-harness {args:?} failed: {stderr}"
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// With `--kv redis://...`, a session created by one `call` is there for the
+/// next: the server keeps it, not the process.
+#[test]
+fn cli_calls_share_sessions_through_redis() {
+    let url = fixtures::redis_url();
+    let prefix = fixtures::unique_redis_prefix();
+    let wasm = fixtures::guest_path("kv_session");
+    let wasm = wasm.to_str().unwrap();
+    let kv = ["--kv", url.as_str(), "--kv-prefix", prefix.as_str()];
+    let call = |rest: &[&str]| {
+        let mut args = kv.to_vec();
+        args.extend(["call", wasm]);
+        args.extend(rest);
+        cli_ok(&args)
+    };
+    let id = call(&["create", "--data", r#"{"n":1}"#, "--user", "bob"]);
+    let id = id.trim();
+    let loaded = call(&["load", id]);
+    assert!(loaded.contains(r#"data={"n":1}"#), "{loaded}");
+    assert!(loaded.contains("user-id=bob"), "{loaded}");
+    call(&["destroy", id]);
+    assert_eq!(call(&["load", id]).trim(), "none");
+}
+
+/// `exercise` on Redis passes every check (it runs in a fresh key prefix, so
+/// sessions already on the server do not change its counts).
+#[test]
+fn cli_exercise_runs_on_redis() {
+    let url = fixtures::redis_url();
+    let wasm = fixtures::guest_path("kv_session");
+    for _ in 0..2 {
+        let table = cli_ok(&["--kv", &url, "exercise", wasm.to_str().unwrap()]);
+        assert!(!table.contains("UNEXPECTED"), "{table}");
+        assert!(table.contains("count"), "{table}");
+    }
+}
+
+/// An unknown backend or an unreachable server is one clear line, not a
+/// backtrace.
+#[test]
+fn cli_names_a_bad_kv_backend() {
+    let wasm = fixtures::guest_path("kv_session");
+    for (spec, expect) in [
+        ("postgres://x", "expected `memory` or a `redis://` URL"),
+        (
+            "redis://127.0.0.1:1/",
+            "cannot reach redis at redis://127.0.0.1:1/",
+        ),
+    ] {
+        let out = fixtures::harness_cli()
+            .args(["--kv", spec, "info", wasm.to_str().unwrap()])
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(err.contains(expect), "{err}");
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
