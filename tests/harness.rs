@@ -28,11 +28,13 @@ fn non_wasm_core_modules_and_broken_components_are_told_apart() {
     // The smallest core module: magic + version 1.
     let e = h.load_bytes(b"\0asm\x01\0\0\0", named("core")).unwrap_err();
     assert!(matches!(e, LoadError::NotAComponent { .. }), "{e:?}");
+    assert!(e.to_string().contains("core"), "names the plugin: {e}");
     // A component header followed by garbage.
     let mut broken = guest_bytes("kv_session");
     broken.truncate(broken.len() / 2);
     let e = h.load_bytes(&broken, named("half")).unwrap_err();
     assert!(matches!(e, LoadError::Invalid { .. }), "{e:?}");
+    assert!(e.to_string().contains("half"), "names the plugin: {e}");
 }
 
 #[test]
@@ -45,6 +47,7 @@ fn a_component_of_another_world_is_refused() {
         .unwrap_err();
     assert!(matches!(e, LoadError::WrongWorld { .. }), "{e:?}");
     assert!(e.to_string().contains("session-plugin"), "{e}");
+    assert!(e.to_string().contains("empty"), "names the plugin: {e}");
 }
 
 /// A hand-assembled component that imports an instance `foo:bar/baz`

@@ -3,7 +3,7 @@
 
 use host_harness::{CreateOptions, KvBackend, SessionError, WriteMode};
 use session_tests::assert_session_err;
-use session_tests::faulty::harness_with_faulty_kv;
+use session_tests::faulty::{KvCall, harness_with_faulty_kv};
 use session_tests::fixtures::{harness, load_into};
 
 #[test]
@@ -134,4 +134,143 @@ fn purge_and_count_report_backend_failures() {
     let e = assert_session_err!(p.purge_expired(), SessionError::Backend(_));
     assert!(e.to_string().contains("read timed out"), "{e}");
     assert_session_err!(p.count(), SessionError::Backend(_));
+}
+
+/// A destroy (from another host, say) that lands between the store's read and
+/// its write: the `if-present` write refuses, so the session stays dead.
+#[test]
+fn update_and_touch_racing_a_destroy_never_resurrect() {
+    let (h, backend) = harness_with_faulty_kv();
+    let p = load_into(&h, "kv_session", &[]);
+    for op in ["update", "touch"] {
+        let id = p.create(CreateOptions::new("{}")).unwrap();
+        backend.delete_before_next_if_present();
+        let answer = match op {
+            "update" => p.update(&id, r#"{"late":1}"#, None),
+            _ => p.touch(&id, None),
+        };
+        assert_session_err!(answer, SessionError::NotFound);
+        assert_eq!(
+            p.load(&id).unwrap(),
+            None,
+            "{op} resurrected a destroyed session"
+        );
+    }
+    assert_eq!(p.count().unwrap(), 0);
+}
+
+/// Every write carries a ttl no longer than the session's remaining lifetime,
+/// with the write mode the contract asks for.
+#[test]
+fn every_write_passes_the_ttl_and_the_right_mode() {
+    let (h, backend) = harness_with_faulty_kv();
+    let p = load_into(
+        &h,
+        "kv_session",
+        &[
+            ("session.ttl-seconds", "600"),
+            ("session.max-lifetime-seconds", "900"),
+        ],
+    );
+    let id = p.create(CreateOptions::new("{}")).unwrap();
+    let id = p.update(&id, r#"{"a":1}"#, Some("u")).unwrap();
+    let id = p.touch(&id, Some(5000)).unwrap();
+    let new_id = p.regenerate(&id).unwrap();
+    let sets: Vec<_> = backend
+        .take_log()
+        .into_iter()
+        .filter_map(|c| match c {
+            KvCall::Set(key, ttl, mode) => Some((key, ttl, mode)),
+            _ => None,
+        })
+        .collect();
+    let key = format!("s:{id}");
+    let new_key = format!("s:{new_id}");
+    assert_eq!(
+        sets,
+        vec![
+            (key.clone(), Some(600), WriteMode::IfAbsent),
+            (key.clone(), Some(600), WriteMode::IfPresent),
+            // touch asked for 5000 s; the absolute cap leaves 900.
+            (key.clone(), Some(900), WriteMode::IfPresent),
+            (new_key, Some(900), WriteMode::IfAbsent),
+        ]
+    );
+}
+
+/// A malformed id is `invalid-id` before the store touches the kv at all.
+#[test]
+fn a_malformed_id_never_reaches_the_kv() {
+    let (h, backend) = harness_with_faulty_kv();
+    let p = load_into(&h, "kv_session", &[]);
+    p.fetch_info().unwrap();
+    backend.take_log();
+    let long = "A".repeat(33);
+    for bad in [
+        "",
+        "short",
+        long.as_str(),
+        "has space in it 0123456789abcdef",
+        "s:../../etc/passwd00000000000000",
+    ] {
+        assert_session_err!(p.load(bad), SessionError::InvalidId(_));
+        assert_session_err!(p.update(bad, "{}", None), SessionError::InvalidId(_));
+        assert_session_err!(p.touch(bad, None), SessionError::InvalidId(_));
+        assert_session_err!(p.regenerate(bad), SessionError::InvalidId(_));
+        assert_session_err!(p.destroy(bad), SessionError::InvalidId(_));
+        assert_session_err!(
+            p.create(CreateOptions::new("{}").with_id(bad)),
+            SessionError::InvalidId(_)
+        );
+    }
+    assert_eq!(backend.take_log(), vec![]);
+}
+
+/// `create` retries under a fresh id when the one it drew is taken, and says
+/// the random source looks broken when that keeps happening.
+#[test]
+fn create_retries_on_a_collision_and_then_gives_up() {
+    let (h, backend) = harness_with_faulty_kv();
+    let p = load_into(&h, "kv_session", &[]);
+    backend.take_log();
+    backend.refuse_if_absent(2);
+    let id = p.create(CreateOptions::new("{}")).unwrap();
+    let tried: Vec<String> = backend
+        .take_log()
+        .into_iter()
+        .filter_map(|c| match c {
+            KvCall::Set(key, _, WriteMode::IfAbsent) => Some(key),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tried.len(), 3, "{tried:?}");
+    assert_eq!(tried[2], format!("s:{id}"));
+    assert!(
+        tried[0] != tried[1] && tried[1] != tried[2],
+        "a fresh id each time"
+    );
+    backend.refuse_if_absent(100);
+    let e = assert_session_err!(p.create(CreateOptions::new("{}")), SessionError::Backend(_));
+    assert!(e.to_string().contains("random source"), "{e}");
+}
+
+/// A record the store cannot read (another writer's, or damaged) does not
+/// stop `count` or `purge-expired`: both skip it and leave it alone.
+#[test]
+fn count_and_purge_skip_a_record_they_cannot_read() {
+    let (h, _, kv) = harness();
+    let p = load_into(&h, "kv_session", &[]);
+    p.create(CreateOptions::new("{}")).unwrap();
+    let odd = "s:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA";
+    kv.set(
+        "kv-session",
+        odd,
+        b"garbage".to_vec(),
+        None,
+        WriteMode::Always,
+    )
+    .unwrap();
+    assert_eq!(p.count().unwrap(), 1);
+    assert_eq!(p.purge_expired().unwrap(), 0);
+    assert!(kv.get("kv-session", odd).unwrap().is_some(), "left alone");
 }

@@ -1,21 +1,65 @@
-//! A kv backend that fails on demand, for tests of how stores and the harness
-//! report backend failures.
+//! A kv backend that fails and races on demand and logs every call, for tests
+//! of what stores write and how they report backend failures.
 
 use host_harness::{
     EngineSettings, Harness, KeyPage, KvBackend, KvError, ManualClock, MemoryBackend, WriteMode,
 };
 use std::sync::Arc;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-/// A [`MemoryBackend`] whose reads, or deletes of one key, can be made to fail.
+/// One call a store made, as the backend saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KvCall {
+    /// `get(key)`.
+    Get(String),
+    /// `set(key, ..., ttl, mode)`.
+    Set(String, Option<u64>, WriteMode),
+    /// `delete(key)`.
+    Delete(String),
+    /// `list-keys(prefix, ...)`.
+    List(String),
+}
+
+/// A [`MemoryBackend`] whose reads, or deletes of one key, can be made to
+/// fail; that can refuse `if-absent` writes or delete a key just before an
+/// `if-present` write (another host's destroy landing between a store's read
+/// and its write); and that logs every call.
 pub struct FaultyBackend {
     inner: MemoryBackend,
     fail_reads: AtomicBool,
     fail_delete_of: Mutex<Option<String>>,
+    refuse_if_absent: AtomicUsize,
+    delete_before_if_present: AtomicBool,
+    log: Mutex<Vec<KvCall>>,
 }
 
 impl FaultyBackend {
+    /// Makes the next `n` `if-absent` writes answer false without writing,
+    /// as if the key were taken.
+    pub fn refuse_if_absent(&self, n: usize) {
+        self.refuse_if_absent.store(n, Ordering::SeqCst);
+    }
+
+    /// Makes the next `if-present` write find its key deleted just before.
+    pub fn delete_before_next_if_present(&self) {
+        self.delete_before_if_present.store(true, Ordering::SeqCst);
+    }
+
+    /// Takes the calls logged since the last take.
+    pub fn take_log(&self) -> Vec<KvCall> {
+        self.log
+            .lock()
+            .map(|mut l| std::mem::take(&mut *l))
+            .unwrap_or_default()
+    }
+
+    fn record(&self, call: KvCall) {
+        if let Ok(mut l) = self.log.lock() {
+            l.push(call);
+        }
+    }
+
     /// Makes every `get` fail (or succeed again).
     pub fn fail_reads(&self, fail: bool) {
         self.fail_reads.store(fail, Ordering::SeqCst);
@@ -36,6 +80,9 @@ pub fn harness_with_faulty_kv() -> (Harness, Arc<FaultyBackend>) {
         inner: MemoryBackend::new(Arc::new(clock.clone())),
         fail_reads: AtomicBool::new(false),
         fail_delete_of: Mutex::new(None),
+        refuse_if_absent: AtomicUsize::new(0),
+        delete_before_if_present: AtomicBool::new(false),
+        log: Mutex::new(Vec::new()),
     });
     let harness = Harness::builder()
         .clock(Arc::new(clock))
@@ -55,6 +102,7 @@ impl KvBackend for FaultyBackend {
     }
 
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        self.record(KvCall::Get(key.to_string()));
         if self.fail_reads.load(Ordering::SeqCst) {
             return Err(KvError::Backend("read timed out".into()));
         }
@@ -69,10 +117,25 @@ impl KvBackend for FaultyBackend {
         ttl: Option<u64>,
         mode: WriteMode,
     ) -> Result<bool, KvError> {
+        self.record(KvCall::Set(key.to_string(), ttl, mode));
+        let refuse = mode == WriteMode::IfAbsent
+            && self
+                .refuse_if_absent
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if refuse {
+            return Ok(false);
+        }
+        if mode == WriteMode::IfPresent
+            && self.delete_before_if_present.swap(false, Ordering::SeqCst)
+        {
+            self.inner.delete(ns, key)?;
+        }
         self.inner.set(ns, key, value, ttl, mode)
     }
 
     fn delete(&self, ns: &str, key: &str) -> Result<bool, KvError> {
+        self.record(KvCall::Delete(key.to_string()));
         if self
             .fail_delete_of
             .lock()
@@ -93,6 +156,7 @@ impl KvBackend for FaultyBackend {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, KvError> {
+        self.record(KvCall::List(prefix.to_string()));
         self.inner.list_keys(ns, prefix, cursor, limit)
     }
 }
