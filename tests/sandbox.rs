@@ -121,6 +121,36 @@ fn exit_is_a_trap_not_a_host_exit() {
     still_serving(&good);
 }
 
+/// A sleep is a host call that waits, which the per-call deadline (it only
+/// interrupts running wasm) could not stop: blocking is not granted, so it
+/// traps at once and the host keeps serving.
+#[test]
+fn a_sleeping_plugin_is_stopped_at_once() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let bad = hostile(&h, "sleep", &[]);
+    // On another thread, so a sleep that got through fails the test instead
+    // of hanging it.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sleeper = bad.clone();
+    std::thread::spawn(move || {
+        let _ = tx.send(sleeper.create(CreateOptions::new("{}")));
+    });
+    let answer = rx
+        .recv_timeout(std::time::Duration::from_secs(20))
+        .expect("the sleep was not stopped");
+    match answer {
+        Err(e @ CallError::Trap { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("hostile-sleep"), "{msg}");
+            assert!(msg.contains("blocking is not granted"), "{msg}");
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
+    still_serving(&good);
+    assert_eq!(bad.stats().discarded, 1);
+}
+
 #[test]
 fn a_100_mb_output_is_refused() {
     let (h, _, _) = harness();

@@ -4,7 +4,10 @@
 //!   nothing: no preopened directories, no environment, no arguments, empty
 //!   stdin, discarded stdout, stderr kept as a short tail for error reports, no TCP, no UDP, no name lookup, every
 //!   socket address refused. Wall-clock time comes from the harness clock;
-//!   random bytes from the OS CSPRNG.
+//!   random bytes from the OS CSPRNG. Blocking is not granted either:
+//!   `wasi:io/poll`'s `poll` and `pollable.block` (what a sleep or a wait
+//!   calls) trap, because a host call that waits is beyond the reach of the
+//!   per-call deadline, which only interrupts running wasm.
 //! * `session:plugin/kv`, bound to the plugin's own namespace.
 //! * `wasi:config/store`, holding only the settings given for this plugin.
 
@@ -47,5 +50,27 @@ pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, SetupError> {
     kv_api::add_to_linker::<HostState, KvData>(&mut linker, |s| &mut s.kv).map_err(err)?;
     wasmtime_wasi_config::add_to_linker(&mut linker, |s| WasiConfig::from(&*s.config))
         .map_err(err)?;
+    deny_blocking(&mut linker).map_err(err)?;
     Ok(linker)
+}
+
+/// The `wasi:io/poll` instance wasmtime-wasi 48 links (guests importing any
+/// 0.2.x version are matched to it).
+const WASI_IO_POLL: &str = "wasi:io/poll@0.2.12";
+
+/// Replaces the two `wasi:io/poll` functions that wait with ones that trap.
+fn deny_blocking(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
+    linker.allow_shadowing(true);
+    let mut poll = linker.instance(WASI_IO_POLL)?;
+    for name in ["poll", "[method]pollable.block"] {
+        poll.func_new(name, move |_, _, _, _| {
+            Err(wasmtime::Error::msg(format!(
+                "blocking is not granted: the plugin called wasi:io/poll `{name}` (a sleep or \
+                 a wait), which no deadline could interrupt; a session plugin must answer \
+                 without waiting"
+            )))
+        })?;
+    }
+    linker.allow_shadowing(false);
+    Ok(())
 }

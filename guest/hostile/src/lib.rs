@@ -15,6 +15,7 @@
 //! | `net` | tries to connect to `hostile.port` on 127.0.0.1 |
 //! | `snoop` | lists and reads the kv, looking for `hostile.target` |
 //! | `exit` | calls `exit(0)` |
+//! | `sleep` | sleeps for an hour (a host call no epoch deadline interrupts) |
 //! | anything else | behaves: every call answers `unsupported` |
 #![deny(missing_docs)]
 
@@ -105,6 +106,10 @@ fn misbehave() -> Result<(), SessionError> {
             )))
         }
         "exit" => std::process::exit(0),
+        "sleep" => {
+            std::thread::sleep(std::time::Duration::from_secs(3600));
+            Err(report("SLEPT".to_string()))
+        }
         _ => Err(SessionError::Unsupported(
             "hostile plugin in a harmless mode".into(),
         )),
