@@ -4,10 +4,12 @@
 
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use host_harness::{CallError, CreateOptions, Plugin, SessionError, SessionRecord};
+use host_harness::{
+    CallError, CreateOptions, Limits, LoadOptions, Plugin, SessionError, SessionRecord,
+};
 use proptest::prelude::*;
 use session_tests::assert_session_err;
-use session_tests::fixtures::{KEY_A, KEY_B, T0, harness, load, load_into};
+use session_tests::fixtures::{KEY_A, KEY_B, T0, guest_path, harness, load, load_into};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -148,14 +150,21 @@ fn rotation_reissues_and_a_removed_key_opens_nothing() {
         let ab = format!("{KEY_A},{KEY_B}");
         let ba = format!("{KEY_B},{KEY_A}");
         let old_store = store(&ab, mode);
-        let old = old_store.create(sample()).unwrap();
+        let old = old_store.create(sample().ttl(600)).unwrap();
+        let before = old_store.load(&old).unwrap().unwrap();
+        assert_eq!(before.id, old, "current key: no re-issue");
         assert_eq!(
-            old_store.load(&old).unwrap().unwrap().id,
-            old,
-            "current key: no re-issue"
+            (before.created_at, before.expires_at),
+            (T0.as_secs(), T0.as_secs() + 600)
         );
 
-        let rotated = store(&ba, mode);
+        // Rotate 100 s later: a re-seal that slid the expiry or restarted the
+        // session would show here.
+        let (rotated, clock, _h) = load(
+            "cookie_session",
+            &[("cookie.keys", &ba), ("cookie.mode", mode)],
+        );
+        clock.advance(Duration::from_secs(100));
         let record = rotated.load(&old).unwrap().unwrap();
         assert_ne!(
             record.id, old,
@@ -163,9 +172,21 @@ fn rotation_reissues_and_a_removed_key_opens_nothing() {
         );
         assert_eq!(record.data, r#"{"cart":"3 items","role":"admin"}"#);
         assert_eq!(record.user_id.as_deref(), Some("alice"));
-        // The re-issued seal is made with B: it opens once A is gone...
+        assert_eq!(
+            (record.created_at, record.expires_at),
+            (before.created_at, before.expires_at),
+            "{mode}: the re-seal keeps created-at and expires-at"
+        );
+        // The re-issued seal is made with B: it opens once A is gone, and
+        // carries the same times...
         let b_only = store(KEY_B, mode);
-        assert_eq!(b_only.load(&record.id).unwrap().unwrap().id, record.id);
+        let reopened = b_only.load(&record.id).unwrap().unwrap();
+        assert_eq!(reopened.id, record.id);
+        assert_eq!(
+            (reopened.created_at, reopened.expires_at),
+            (before.created_at, before.expires_at),
+            "{mode}: times sealed into the re-issued id"
+        );
         // ...while the old one does not.
         rejected(b_only.load(&old), &format!("{mode}: A removed"));
         // And under (B, A) the new seal is current: no further re-issue.
@@ -236,17 +257,19 @@ fn private_seals_reveal_nothing_of_the_data_and_signed_ones_do() {
 
 #[test]
 fn unknown_versions_and_foreign_strings_are_invalid_id() {
-    let p = store(KEY_A, "private");
-    let seal = p.create(sample()).unwrap();
-    for (bad, needle) in [
-        (seal.replacen("v1.", "v2.", 1), "unknown format version"),
-        (seal.replacen("v1.", "v0.", 1), "unknown format version"),
-        (seal.replacen("v1.", "v10.", 1), "unknown format version"),
-        (seal.replacen("v1.", "", 1), "not a cookie-session seal"),
-        ("session=abc".to_string(), "not a cookie-session seal"),
-    ] {
-        let e = assert_session_err!(p.load(&bad), SessionError::InvalidId(_));
-        assert!(e.to_string().contains(needle), "{bad}: {e}");
+    for mode in MODES {
+        let p = store(KEY_A, mode);
+        let seal = p.create(sample()).unwrap();
+        for (bad, needle) in [
+            (seal.replacen("v1.", "v2.", 1), "unknown format version"),
+            (seal.replacen("v1.", "v0.", 1), "unknown format version"),
+            (seal.replacen("v1.", "v10.", 1), "unknown format version"),
+            (seal.replacen("v1.", "", 1), "not a cookie-session seal"),
+            ("session=abc".to_string(), "not a cookie-session seal"),
+        ] {
+            let e = assert_session_err!(p.load(&bad), SessionError::InvalidId(_));
+            assert!(e.to_string().contains(needle), "{mode}: {bad}: {e}");
+        }
     }
 }
 
@@ -274,18 +297,219 @@ fn a_seal_that_would_not_fit_the_cookie_is_too_large() {
         let id = p.create(CreateOptions::new(fits)).unwrap();
         assert!(id.len() <= 4096 - "id=".len());
     }
-    // A raised limit lets more in.
-    let roomy = load(
+    // A lowered limit lets less in.
+    let tight = load(
         "cookie_session",
-        &[("cookie.keys", KEY_A), ("cookie.max-bytes", "8192")],
+        &[("cookie.keys", KEY_A), ("cookie.max-bytes", "1024")],
     )
     .0;
-    roomy
-        .create(CreateOptions::new(format!(
-            r#"{{"x":"{}"}}"#,
-            "y".repeat(3500)
-        )))
-        .unwrap();
+    let kib = format!(r#"{{"x":"{}"}}"#, "y".repeat(1000));
+    assert_session_err!(
+        tight.create(CreateOptions::new(kib)),
+        SessionError::TooLarge(_)
+    );
+}
+
+/// Loads cookie-session with `config` (plus KEY_A unless `cookie.keys` is
+/// given), letting the host pass ids of up to 128 KiB so every limit is
+/// checked by the guest itself.
+fn configured(config: &[(&str, &str)]) -> Plugin {
+    let (h, _, _) = harness();
+    let mut options = LoadOptions::default().limits(Limits {
+        max_id_bytes: 128 * 1024,
+        ..Limits::default()
+    });
+    if !config.iter().any(|(k, _)| *k == "cookie.keys") {
+        options = options.config("cookie.keys", KEY_A);
+    }
+    h.load_file(
+        guest_path("cookie_session"),
+        options.configs(config.iter().copied()),
+    )
+    .unwrap_or_else(|e| panic!("loading cookie_session with {config:?}: {e}"))
+}
+
+/// The `config` error every call of a store configured with `config` gives.
+fn config_error(config: &[(&str, &str)]) -> String {
+    let p = configured(config);
+    let e = assert_session_err!(p.create(CreateOptions::new("{}")), SessionError::Config(_));
+    let msg = e.to_string();
+    assert!(!msg.contains(KEY_A) && !msg.contains(KEY_B), "{msg}");
+    msg
+}
+
+/// A store configured with `config` works: it seals and opens a session.
+fn accepted(config: &[(&str, &str)]) -> Plugin {
+    let p = configured(config);
+    let id = p
+        .create(CreateOptions::new("{}"))
+        .unwrap_or_else(|e| panic!("{config:?}: {e}"));
+    assert!(p.load(&id).unwrap().is_some(), "{config:?}");
+    p
+}
+
+#[test]
+fn cookie_max_bytes_range() {
+    for bad in ["0", "127"] {
+        let msg = config_error(&[("cookie.max-bytes", bad)]);
+        assert!(
+            msg.contains("cookie.max-bytes must be at least 128"),
+            "{bad}: {msg}"
+        );
+    }
+    accepted(&[("cookie.max-bytes", "128")]);
+    // Beyond one cookie, for hosts that split a seal over several.
+    accepted(&[("cookie.max-bytes", "65536")]);
+    for bad in ["65537", "100000"] {
+        let msg = config_error(&[("cookie.max-bytes", bad)]);
+        assert!(
+            msg.contains("cookie.max-bytes must be at most 65536"),
+            "{bad}: {msg}"
+        );
+        assert!(msg.contains("4093"), "says what one cookie holds: {msg}");
+    }
+    let long = "n".repeat(255);
+    // The default always fits.
+    let p = accepted(&[("cookie.name", &long)]);
+    let big = format!(r#"{{"x":"{}"}}"#, "y".repeat(2000));
+    let id = p.create(CreateOptions::new(big)).unwrap();
+    assert!(long.len() + 1 + id.len() <= 4096);
+}
+
+#[test]
+fn cookie_name_must_be_a_short_token() {
+    for bad in [
+        "a=b".to_string(),
+        "a;b".to_string(),
+        "sessión".to_string(),
+        "a b".to_string(),
+        String::new(),
+        "n".repeat(256),
+    ] {
+        let msg = config_error(&[("cookie.name", &bad)]);
+        assert!(msg.contains("cookie.name"), "{bad:?}: {msg}");
+    }
+    for good in ["id", "__Host-sid", "session_id.v2", &"n".repeat(255)] {
+        accepted(&[("cookie.name", good)]);
+    }
+}
+
+/// `n` distinct 32-byte keys, hex, comma-separated.
+fn many_keys(n: usize) -> String {
+    (1..=n)
+        .map(|i| format!("{i:064x}"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+#[test]
+fn cookie_keys_are_trimmed_and_capped() {
+    for mode in MODES {
+        // Whitespace around entries is ignored: the first key still seals
+        // and the second still opens.
+        let spaced = format!("  {KEY_A} ,\t{KEY_B}\n");
+        let p = accepted(&[("cookie.keys", &spaced), ("cookie.mode", mode)]);
+        let seal = p.create(sample()).unwrap();
+        assert!(store(KEY_A, mode).load(&seal).unwrap().is_some(), "{mode}");
+        let from_b = store(KEY_B, mode).create(sample()).unwrap();
+        assert!(p.load(&from_b).unwrap().is_some(), "{mode}");
+    }
+    // Empty entries and repeated keys are errors.
+    let msg = config_error(&[("cookie.keys", &format!("{KEY_A}, ,{KEY_B}"))]);
+    assert!(msg.contains("entry 2 is empty"), "{msg}");
+    let msg = config_error(&[("cookie.keys", &format!("{KEY_A},{KEY_B},{KEY_A}"))]);
+    assert!(msg.contains("entry 3 repeats entry 1"), "{msg}");
+    // At most 16 keys.
+    accepted(&[("cookie.keys", &many_keys(16))]);
+    let msg = config_error(&[("cookie.keys", &many_keys(17))]);
+    assert!(
+        msg.contains("17 entries") && msg.contains("at most 16"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn touch_with_a_new_ttl_respects_the_absolute_cap() {
+    for mode in MODES {
+        let (p, clock, _h) = load(
+            "cookie_session",
+            &[
+                ("cookie.keys", KEY_A),
+                ("cookie.mode", mode),
+                ("session.max-lifetime-seconds", "300"),
+            ],
+        );
+        let id = p.create(sample()).unwrap();
+        let created = p.load(&id).unwrap().unwrap();
+        assert_eq!(created.created_at, T0.as_secs());
+        assert_eq!(created.expires_at, T0.as_secs() + 300);
+        clock.advance(Duration::from_secs(100));
+        let touched = p.touch(&id, Some(10_000)).unwrap();
+        let r = p.load(&touched).unwrap().expect("still live at t=100");
+        assert_eq!(r.created_at, created.created_at, "{mode}");
+        assert_eq!(
+            r.expires_at,
+            r.created_at + 300,
+            "{mode}: a new ttl never lifts the absolute cap"
+        );
+        clock.advance(Duration::from_secs(199));
+        assert!(p.load(&touched).unwrap().is_some(), "{mode}: t=299");
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(p.load(&touched).unwrap(), None, "{mode}: t=300");
+    }
+}
+
+/// The documented shape of a seal, checked without a regex:
+/// private `v1.p.<b64url>`, signed `v1.s.<b64url>.<b64url>`, where b64url
+/// is `[A-Za-z0-9_-]+`: URL- and cookie-safe, no padding, no other character.
+fn assert_seal_shape(mode: &str, seal: &str) {
+    let parts: Vec<&str> = seal.split('.').collect();
+    let (tag, count) = if mode == "private" {
+        ("p", 3)
+    } else {
+        ("s", 4)
+    };
+    assert_eq!(parts.len(), count, "{mode}: {seal}");
+    assert_eq!(&parts[..2], &["v1", tag], "{mode}: {seal}");
+    for part in &parts[2..] {
+        assert!(
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+            "{mode}: {seal}"
+        );
+    }
+    if mode == "signed" {
+        assert_eq!(parts[3].len(), 43, "HMAC-SHA256 tag: {seal}");
+    }
+}
+
+#[test]
+fn every_seal_is_url_and_cookie_safe() {
+    for mode in MODES {
+        let p = store(KEY_A, mode);
+        // Bytes a cookie or URL must not carry raw, in the data and user id.
+        let unsafe_text = "é~<>;=,%+/ \\\"";
+        for reps in [0, 1, 2, 3, 5, 80, 160] {
+            let data = if reps == 0 {
+                "{}".to_string()
+            } else {
+                format!(r#"{{"x":"{}"}}"#, unsafe_text.repeat(reps))
+            };
+            for user in [None, Some("alice"), Some("ålice <a@b>; x=y")] {
+                let mut o = CreateOptions::new(data.clone());
+                if let Some(u) = user {
+                    o = o.user(u);
+                }
+                let id = p.create(o).unwrap();
+                assert_seal_shape(mode, &id);
+                assert_seal_shape(mode, &p.touch(&id, None).unwrap());
+                assert_seal_shape(mode, &p.regenerate(&id).unwrap());
+                assert_seal_shape(mode, &p.update(&id, "{}", None).unwrap());
+            }
+        }
+    }
 }
 
 #[test]

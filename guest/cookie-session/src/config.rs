@@ -12,8 +12,13 @@ use std::sync::OnceLock;
 
 /// Default cookie name.
 pub const DEFAULT_NAME: &str = "id";
-/// Browsers keep at least 4096 bytes per cookie, name and `=` included.
-const COOKIE_BYTES: u64 = 4096;
+/// Browsers keep at least 4096 bytes per cookie, name and `=` included, and
+/// drop larger cookies silently.
+const COOKIE_BYTES: usize = 4096;
+/// Smallest accepted `cookie.max-bytes`.
+const MIN_SEAL_BYTES: usize = 128;
+/// Largest accepted `cookie.max-bytes`.
+const MAX_SEAL_BYTES: usize = 64 * 1024;
 
 /// Everything the store needs, built once.
 #[derive(Debug)]
@@ -65,13 +70,33 @@ pub fn from_map(map: &ConfigMap) -> Result<Settings, Invalid> {
             )));
         }
     };
-    let default_max = COOKIE_BYTES - name.len() as u64 - 1;
-    let max_bytes = map.u64_in("cookie.max-bytes", 128, 64 * 1024, default_max)?;
+    let max_bytes = max_bytes(map, name)?;
     let ring = KeyRing::parse(map.get("cookie.keys")).map_err(Invalid::Config)?;
-    Ok(Settings {
-        session,
-        sealer: Sealer::new(ring, mode, name, max_bytes as usize),
-    })
+    let sealer = Sealer::new(ring, mode, name, max_bytes).map_err(Invalid::Config)?;
+    Ok(Settings { session, sealer })
+}
+
+/// `cookie.max-bytes`: from [`MIN_SEAL_BYTES`] to [`MAX_SEAL_BYTES`]; the
+/// default is what fits one 4096-byte cookie with its name and `=`. Larger
+/// values are for hosts that split a seal over several cookies (browsers
+/// drop a single cookie over 4096 bytes silently).
+fn max_bytes(map: &ConfigMap, name: &str) -> Result<usize, Invalid> {
+    let one_cookie = COOKIE_BYTES - name.len() - 1;
+    let value = map.u64_in("cookie.max-bytes", 0, u64::MAX, one_cookie as u64)?;
+    if value < MIN_SEAL_BYTES as u64 {
+        return Err(Invalid::Config(format!(
+            "cookie.max-bytes must be at least {MIN_SEAL_BYTES} (a seal of an empty session \
+             needs about 100 bytes), got {value}"
+        )));
+    }
+    if value > MAX_SEAL_BYTES as u64 {
+        return Err(Invalid::Config(format!(
+            "cookie.max-bytes must be at most {MAX_SEAL_BYTES}, got {value} (one cookie holds \
+             {one_cookie} bytes of seal with cookie.name {name:?}; more needs the host to \
+             split the seal over several cookies)"
+        )));
+    }
+    Ok(value as usize)
 }
 
 /// A cookie name is an RFC 6265 token of at most 255 bytes.
@@ -110,6 +135,24 @@ mod tests {
     }
 
     #[test]
+    fn max_bytes_range_depends_on_the_name() {
+        let ok = |name: &str, max: &str| {
+            from_map(&map(&[
+                ("cookie.keys", KEY),
+                ("cookie.name", name),
+                ("cookie.max-bytes", max),
+            ]))
+            .map(|s| s.sealer.max_bytes())
+        };
+        assert_eq!(ok("id", "128"), Ok(128));
+        assert!(ok("id", "127").is_err());
+        assert_eq!(ok("id", "65536"), Ok(65536));
+        assert!(ok("id", "65537").is_err());
+        let long = "n".repeat(255);
+        assert_eq!(ok(&long, "128"), Ok(128));
+    }
+
+    #[test]
     fn bad_settings_are_config_errors_naming_the_key() {
         for (pairs, needle) in [
             (vec![], "cookie.keys is not set"),
@@ -128,6 +171,10 @@ mod tests {
             (
                 vec![("cookie.keys", KEY), ("cookie.max-bytes", "10")],
                 "cookie.max-bytes",
+            ),
+            (
+                vec![("cookie.keys", KEY), ("cookie.max-bytes", "65537")],
+                "several cookies",
             ),
             (
                 vec![("cookie.keys", KEY), ("cookie.key", KEY)],

@@ -12,6 +12,9 @@ use zeroize::Zeroize;
 
 /// Shortest accepted master key, in bytes.
 pub const MIN_KEY_BYTES: usize = 32;
+/// Most keys `cookie.keys` may hold: opening a seal made with an unknown key
+/// tries every one, so the list must stay short.
+pub const MAX_KEYS: usize = 16;
 /// HKDF salt: names this scheme so the sub-keys are ours alone.
 const HKDF_SALT: &[u8] = b"session:plugin/cookie-session";
 /// HKDF info of the AEAD key (private mode).
@@ -34,7 +37,20 @@ impl std::fmt::Debug for Key {
 }
 
 impl Drop for Key {
-    /// Key material does not outlive the key.
+    /// Zeroes this key's two sub-key arrays. That is all it covers; other
+    /// copies of key material are not zeroed by this crate:
+    /// * the configuration text the master key came from is dropped without
+    ///   zeroing (the decoded master bytes are zeroed once the sub-keys are
+    ///   derived);
+    /// * HKDF's intermediate state, and the keyed HMAC-SHA256 states a
+    ///   signed-mode [`crate::seal::Sealer`] keeps (hmac 0.12 has no zeroize
+    ///   support), are dropped without zeroing;
+    /// * moves can leave stack copies behind.
+    ///
+    /// The XChaCha20-Poly1305 ciphers a private-mode sealer keeps zero their
+    /// key copy on drop (chacha20poly1305 0.10 does so unconditionally).
+    /// In the guest the keys live as long as the instance, whose whole linear
+    /// memory is discarded with it, so this drop mostly runs in tests.
     fn drop(&mut self) {
         self.enc.zeroize();
         self.mac.zeroize();
@@ -49,15 +65,30 @@ impl PartialEq for Key {
 }
 
 impl Key {
-    /// Derives the sub-keys from `master` (at least [`MIN_KEY_BYTES`]).
-    pub fn derive(master: &[u8]) -> Key {
+    /// Derives the sub-keys from `master`, which must be at least
+    /// [`MIN_KEY_BYTES`] long: the length is checked before any HKDF work.
+    /// Errors are phrased to follow "key ..." or "cookie.keys entry N ...".
+    pub fn derive(master: &[u8]) -> Result<Key, String> {
+        let len = master.len();
+        if len < MIN_KEY_BYTES {
+            return Err(format!(
+                "is {len} bytes; keys must be at least {MIN_KEY_BYTES} bytes"
+            ));
+        }
         let hk = Hkdf::<Sha256>::new(Some(HKDF_SALT), master);
-        let mut enc = [0u8; 32];
-        let mut mac = [0u8; 32];
-        // 32 bytes is far below HKDF-SHA256's 8160-byte output limit.
-        hk.expand(INFO_ENC, &mut enc).unwrap_or_default();
-        hk.expand(INFO_MAC, &mut mac).unwrap_or_default();
-        Key { enc, mac }
+        let mut key = Key {
+            enc: [0u8; 32],
+            mac: [0u8; 32],
+        };
+        // Cannot fail: 32 bytes is far below HKDF-SHA256's 8160-byte output
+        // limit. Reported rather than ignored all the same, so a sub-key is
+        // never silently left as zeroes.
+        for (info, out) in [(INFO_ENC, &mut key.enc), (INFO_MAC, &mut key.mac)] {
+            hk.expand(info, out).map_err(|e| {
+                format!("could not be expanded into sub-keys with HKDF-SHA256 ({e})")
+            })?;
+        }
+        Ok(key)
     }
 }
 
@@ -87,7 +118,14 @@ impl KeyRing {
                 "cookie.keys is not set: give at least one key of {MIN_KEY_BYTES}+ bytes, hex or base64"
             )
         })?;
-        let mut keys: Vec<Key> = Vec::new();
+        let count = raw.split(',').count();
+        if count > MAX_KEYS {
+            return Err(format!(
+                "cookie.keys has {count} entries; at most {MAX_KEYS} keys may be configured \
+                 (every key is tried when opening a seal, so drop retired keys)"
+            ));
+        }
+        let mut keys: Vec<Key> = Vec::with_capacity(count);
         for (i, entry) in raw.split(',').enumerate() {
             let n = i + 1;
             let entry = entry.trim();
@@ -96,14 +134,9 @@ impl KeyRing {
             }
             let mut bytes = decode(entry)
                 .ok_or_else(|| format!("cookie.keys entry {n} is neither hex nor base64"))?;
-            let len = bytes.len();
             let key = Key::derive(&bytes);
             bytes.zeroize();
-            if len < MIN_KEY_BYTES {
-                return Err(format!(
-                    "cookie.keys entry {n} is {len} bytes; keys must be at least {MIN_KEY_BYTES} bytes"
-                ));
-            }
+            let key = key.map_err(|e| format!("cookie.keys entry {n} {e}"))?;
             if let Some(j) = keys.iter().position(|k| *k == key) {
                 return Err(format!("cookie.keys entry {n} repeats entry {}", j + 1));
             }
@@ -158,7 +191,7 @@ mod tests {
         let bytes: Vec<u8> = (0u8..32).collect();
         let std_b64 = base64::engine::general_purpose::STANDARD.encode(&bytes);
         let url_b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&bytes);
-        let reference = Key::derive(&bytes);
+        let reference = Key::derive(&bytes).unwrap();
         for form in [
             HEX.to_string(),
             HEX.to_uppercase(),
@@ -176,8 +209,8 @@ mod tests {
 
     #[test]
     fn sub_keys_differ_per_purpose_and_per_master() {
-        let a = Key::derive(&[1; 32]);
-        let b = Key::derive(&[2; 32]);
+        let a = Key::derive(&[1; 32]).unwrap();
+        let b = Key::derive(&[2; 32]).unwrap();
         assert_ne!(a.enc, a.mac);
         assert_ne!(a, b);
     }
@@ -201,6 +234,39 @@ mod tests {
             assert!(err.contains(needle), "{raw:?}: {err}");
             assert!(!err.contains(secret) && !err.contains(HEX), "{err}");
         }
+    }
+
+    #[test]
+    fn short_keys_are_refused_before_derivation() {
+        let e = Key::derive(&[7; MIN_KEY_BYTES - 1]).unwrap_err();
+        assert!(e.contains("is 31 bytes"), "{e}");
+        assert!(Key::derive(&[7; MIN_KEY_BYTES]).is_ok());
+    }
+
+    /// `n` distinct 32-byte hex keys, comma-separated.
+    fn many(n: usize) -> String {
+        (0..n)
+            .map(|i| format!("{i:064x}"))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    #[test]
+    fn at_most_max_keys() {
+        assert_eq!(
+            KeyRing::parse(Some(&many(MAX_KEYS))).unwrap().keys().len(),
+            16
+        );
+        let e = KeyRing::parse(Some(&many(MAX_KEYS + 1))).unwrap_err();
+        assert!(e.contains("17 entries") && e.contains("at most 16"), "{e}");
+    }
+
+    #[test]
+    fn whitespace_around_entries_is_trimmed() {
+        let other = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
+        let ring = KeyRing::parse(Some(&format!(" \t{HEX} ,\n {other}\t"))).unwrap();
+        let plain = KeyRing::parse(Some(&format!("{HEX},{other}"))).unwrap();
+        assert_eq!(ring.keys(), plain.keys());
     }
 
     #[test]

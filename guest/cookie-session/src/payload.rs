@@ -30,12 +30,22 @@ pub struct Payload {
 impl Payload {
     /// Serialises the payload.
     pub fn encode(&self) -> Vec<u8> {
-        let user = self.user_id.as_deref().map(str::as_bytes);
-        let mut out = Vec::with_capacity(HEADER + user.map_or(0, <[u8]>::len) + self.data.len());
+        let mut out = Vec::with_capacity(self.encoded_len());
+        self.encode_into(&mut out);
+        out
+    }
+
+    /// Length of [`Payload::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        HEADER + self.user_id.as_deref().map_or(0, str::len) + self.data.len()
+    }
+
+    /// Appends the serialised payload to `out`.
+    pub fn encode_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(&self.created_at.to_le_bytes());
         out.extend_from_slice(&self.expires_at.to_le_bytes());
         out.extend_from_slice(&self.ttl_seconds.to_le_bytes());
-        match user {
+        match self.user_id.as_deref().map(str::as_bytes) {
             Some(u) => {
                 // Validation caps user ids far below u16::MAX.
                 out.extend_from_slice(&(u.len().min(NO_USER as usize - 1) as u16).to_le_bytes());
@@ -44,38 +54,46 @@ impl Payload {
             None => out.extend_from_slice(&NO_USER.to_le_bytes()),
         }
         out.extend_from_slice(self.data.as_bytes());
-        out
     }
 
     /// Parses an authenticated payload.
     pub fn decode(bytes: &[u8]) -> Result<Payload, String> {
-        if bytes.len() < HEADER {
+        Self::decode_from(bytes.to_vec(), 0)
+    }
+
+    /// Parses the authenticated payload that starts at `start` in `bytes`,
+    /// reusing the buffer for the data: the data is moved to the front of
+    /// `bytes` in place and validated as UTF-8 once, never copied to a new
+    /// allocation.
+    pub fn decode_from(mut bytes: Vec<u8>, start: usize) -> Result<Payload, String> {
+        let p = bytes.get(start..).unwrap_or_default();
+        if p.len() < HEADER {
             return Err("sealed payload is shorter than its header".to_string());
         }
         let u64_at = |i: usize| {
             let mut b = [0u8; 8];
-            b.copy_from_slice(&bytes[i..i + 8]);
+            b.copy_from_slice(&p[i..i + 8]);
             u64::from_le_bytes(b)
         };
-        let user_len = u16::from_le_bytes([bytes[24], bytes[25]]);
-        let (user_id, rest) = if user_len == NO_USER {
-            (None, &bytes[HEADER..])
+        let (created_at, expires_at, ttl_seconds) = (u64_at(0), u64_at(8), u64_at(16));
+        let user_len = u16::from_le_bytes([p[24], p[25]]);
+        let (user_id, data_start) = if user_len == NO_USER {
+            (None, HEADER)
         } else {
             let end = HEADER + user_len as usize;
-            let user = bytes
+            let user = p
                 .get(HEADER..end)
                 .ok_or_else(|| "sealed user-id runs past the payload".to_string())?;
             let user =
                 std::str::from_utf8(user).map_err(|_| "sealed user-id is not UTF-8".to_string())?;
-            (Some(user.to_owned()), &bytes[end..])
+            (Some(user.to_owned()), end)
         };
-        let data = std::str::from_utf8(rest)
-            .map_err(|_| "sealed data is not UTF-8".to_string())?
-            .to_owned();
+        bytes.drain(..start + data_start);
+        let data = String::from_utf8(bytes).map_err(|_| "sealed data is not UTF-8".to_string())?;
         Ok(Payload {
-            created_at: u64_at(0),
-            expires_at: u64_at(8),
-            ttl_seconds: u64_at(16),
+            created_at,
+            expires_at,
+            ttl_seconds,
             user_id,
             data,
         })
@@ -98,6 +116,22 @@ mod tests {
             };
             assert_eq!(Payload::decode(&p.encode()), Ok(p));
         }
+    }
+
+    #[test]
+    fn decoding_at_an_offset_matches_decoding_a_slice() {
+        let p = Payload {
+            created_at: 1,
+            expires_at: 2,
+            ttl_seconds: 3,
+            user_id: Some("bob".into()),
+            data: "{}".into(),
+        };
+        let mut buf = vec![9u8; 16];
+        p.encode_into(&mut buf);
+        assert_eq!(buf.len(), 16 + p.encoded_len());
+        assert_eq!(Payload::decode_from(buf, 16), Ok(p.clone()));
+        assert!(Payload::decode_from(vec![0; 10], 16).is_err());
     }
 
     #[test]

@@ -11,12 +11,12 @@
 //! `"session:plugin/cookie-session" | version "v1" | mode byte | len(name) | name`,
 //! so a seal cannot be replayed under another cookie name, mode or version.
 
-use crate::keys::{Key, KeyRing};
+use crate::keys::KeyRing;
 use crate::payload::Payload;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use chacha20poly1305::aead::{Aead, Payload as AeadPayload};
-use chacha20poly1305::{KeyInit, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::aead::AeadInPlace;
+use chacha20poly1305::{KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -27,6 +27,8 @@ const PRIVATE_NONCE: usize = 24;
 const SIGNED_NONCE: usize = 16;
 const AEAD_TAG: usize = 16;
 const MAC_LEN: usize = 32;
+/// Length of a [`MAC_LEN`]-byte tag in unpadded base64url.
+const MAC_B64_LEN: usize = (MAC_LEN * 4).div_ceil(3);
 
 /// How a seal protects its payload (`cookie.mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,13 +55,41 @@ impl Mode {
     }
 }
 
+/// The keyed primitives of a sealer, one per configured key, built once.
+enum Keyed {
+    /// One cipher per key; the context is passed as associated data.
+    Private(Vec<XChaCha20Poly1305>),
+    /// One HMAC-SHA256 state per key, with the context already absorbed:
+    /// each use clones it and absorbs only the seal's body.
+    Signed(Vec<Hmac<Sha256>>),
+}
+
+impl Keyed {
+    fn len(&self) -> usize {
+        match self {
+            Keyed::Private(v) => v.len(),
+            Keyed::Signed(v) => v.len(),
+        }
+    }
+}
+
 /// Seals and opens payloads for one cookie name and mode.
-#[derive(Debug)]
 pub struct Sealer {
-    ring: KeyRing,
+    keyed: Keyed,
     mode: Mode,
+    /// The context bound into every seal (see the module docs).
     context: Vec<u8>,
     max_bytes: usize,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sealer")
+            .field("mode", &self.mode)
+            .field("keys", &self.keyed.len())
+            .field("max_bytes", &self.max_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A seal that was opened: its payload and which key opened it.
@@ -73,19 +103,46 @@ pub struct Opened {
 
 impl Sealer {
     /// A sealer for cookie `name` (at most 255 bytes, checked by config).
-    pub fn new(ring: KeyRing, mode: Mode, name: &str, max_bytes: usize) -> Self {
+    /// The ring's keys are turned into ready-keyed primitives here, once.
+    pub fn new(ring: KeyRing, mode: Mode, name: &str, max_bytes: usize) -> Result<Self, String> {
+        let name_len = u8::try_from(name.len())
+            .map_err(|_| format!("cookie.name is {} bytes; at most 255", name.len()))?;
         let mut context = Vec::with_capacity(CONTEXT_LABEL.len() + 4 + name.len());
         context.extend_from_slice(CONTEXT_LABEL);
         context.extend_from_slice(VERSION.as_bytes());
         context.push(mode.tag());
-        context.push(name.len().min(255) as u8);
+        context.push(name_len);
         context.extend_from_slice(name.as_bytes());
-        Self {
-            ring,
+        let keyed = match mode {
+            Mode::Private => Keyed::Private(
+                ring.keys()
+                    .iter()
+                    .map(|k| XChaCha20Poly1305::new((&k.enc).into()))
+                    .collect(),
+            ),
+            Mode::Signed => Keyed::Signed(
+                ring.keys()
+                    .iter()
+                    .map(|k| {
+                        let mut mac =
+                            <Hmac<Sha256> as Mac>::new_from_slice(&k.mac).map_err(|e| {
+                                format!("cannot key HMAC-SHA256 with a cookie key: {e}")
+                            })?;
+                        mac.update(&context);
+                        Ok(mac)
+                    })
+                    .collect::<Result<_, String>>()?,
+            ),
+        };
+        if keyed.len() == 0 {
+            return Err("cookie.keys holds no key".to_string());
+        }
+        Ok(Self {
+            keyed,
             mode,
             context,
             max_bytes,
-        }
+        })
     }
 
     /// The largest seal this sealer writes or opens (`cookie.max-bytes`).
@@ -97,55 +154,41 @@ impl Sealer {
         format!("{VERSION}.{}.", self.mode.tag() as char)
     }
 
-    /// Seals with fresh random nonce bytes.
+    /// Seals with fresh random nonce bytes: 24 in private mode, 16 in signed
+    /// mode (only what the format uses is drawn). The error (a failing random
+    /// source or cipher) is for `session-error.backend`.
     pub fn seal(&self, payload: &Payload) -> Result<String, String> {
-        let mut nonce = [0u8; PRIVATE_NONCE];
-        getrandom::fill(&mut nonce).map_err(|e| format!("random source failed: {e}"))?;
-        Ok(self.seal_with_nonce(payload, &nonce))
+        match &self.keyed {
+            Keyed::Private(ciphers) => {
+                let nonce: [u8; PRIVATE_NONCE] = random()?;
+                seal_private(&ciphers[0], &self.context, &self.prefix(), payload, &nonce)
+            }
+            Keyed::Signed(macs) => {
+                let nonce: [u8; SIGNED_NONCE] = random()?;
+                Ok(seal_signed(&macs[0], &self.prefix(), payload, &nonce))
+            }
+        }
     }
 
     /// Seals with the given nonce bytes (signed mode uses the first 16).
-    /// Deterministic, for known-answer tests; production calls [`Sealer::seal`].
-    pub fn seal_with_nonce(&self, payload: &Payload, nonce: &[u8; PRIVATE_NONCE]) -> String {
-        let key = self.ring.current();
-        let plain = payload.encode();
-        let mut out = self.prefix();
-        match self.mode {
-            Mode::Private => {
-                let cipher = XChaCha20Poly1305::new((&key.enc).into());
-                let aad = AeadPayload {
-                    msg: &plain,
-                    aad: &self.context,
-                };
-                // Encryption only fails for messages beyond 256 GiB.
-                let sealed = cipher
-                    .encrypt(XNonce::from_slice(nonce), aad)
-                    .unwrap_or_default();
-                let mut body = Vec::with_capacity(PRIVATE_NONCE + sealed.len());
-                body.extend_from_slice(nonce);
-                body.extend_from_slice(&sealed);
-                URL_SAFE_NO_PAD.encode_string(&body, &mut out);
+    /// Deterministic, for the known-answer tests only: a caller must never
+    /// pick a nonce, so this does not exist outside tests.
+    #[cfg(test)]
+    pub(crate) fn seal_with_nonce(
+        &self,
+        payload: &Payload,
+        nonce: &[u8; PRIVATE_NONCE],
+    ) -> Result<String, String> {
+        match &self.keyed {
+            Keyed::Private(ciphers) => {
+                seal_private(&ciphers[0], &self.context, &self.prefix(), payload, nonce)
             }
-            Mode::Signed => {
-                let mut body = Vec::with_capacity(SIGNED_NONCE + plain.len());
-                body.extend_from_slice(&nonce[..SIGNED_NONCE]);
-                body.extend_from_slice(&plain);
-                let tag = self.mac(key, &body).finalize().into_bytes();
-                URL_SAFE_NO_PAD.encode_string(&body, &mut out);
-                out.push('.');
-                URL_SAFE_NO_PAD.encode_string(tag, &mut out);
+            Keyed::Signed(macs) => {
+                let mut short = [0u8; SIGNED_NONCE];
+                short.copy_from_slice(&nonce[..SIGNED_NONCE]);
+                Ok(seal_signed(&macs[0], &self.prefix(), payload, &short))
             }
         }
-        out
-    }
-
-    fn mac(&self, key: &Key, body: &[u8]) -> Hmac<Sha256> {
-        // HMAC accepts keys of any length.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&key.mac)
-            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
-        mac.update(&self.context);
-        mac.update(body);
-        mac
     }
 
     /// Opens a seal: checks size and version before any crypto, then tries
@@ -175,50 +218,127 @@ impl Sealer {
                 self.mode.name()
             ));
         }
-        let (plain, key_index) = match self.mode {
-            Mode::Private => self.open_private(body)?,
-            Mode::Signed => self.open_signed(body)?,
+        let (raw, start, key_index) = match &self.keyed {
+            Keyed::Private(ciphers) => open_private(ciphers, &self.context, body)?,
+            Keyed::Signed(macs) => open_signed(macs, body)?,
         };
-        let payload = Payload::decode(&plain)?;
+        let payload = Payload::decode_from(raw, start)?;
         Ok(Opened { payload, key_index })
     }
+}
 
-    fn open_private(&self, body: &str) -> Result<(Vec<u8>, usize), String> {
-        let raw = decode(body)?;
-        if raw.len() < PRIVATE_NONCE + AEAD_TAG {
-            return Err("seal is truncated".to_string());
-        }
-        let (nonce, sealed) = raw.split_at(PRIVATE_NONCE);
-        for (i, key) in self.ring.keys().iter().enumerate() {
-            let cipher = XChaCha20Poly1305::new((&key.enc).into());
-            let aad = AeadPayload {
-                msg: sealed,
-                aad: &self.context,
-            };
-            if let Ok(plain) = cipher.decrypt(XNonce::from_slice(nonce), aad) {
-                return Ok((plain, i));
-            }
-        }
-        Err(not_authentic())
-    }
+/// `N` bytes from the CSPRNG.
+fn random<const N: usize>() -> Result<[u8; N], String> {
+    let mut bytes = [0u8; N];
+    getrandom::fill(&mut bytes).map_err(|e| format!("random source failed: {e}"))?;
+    Ok(bytes)
+}
 
-    fn open_signed(&self, body: &str) -> Result<(Vec<u8>, usize), String> {
-        let (payload_b64, tag_b64) = body
-            .split_once('.')
-            .ok_or_else(|| "seal is truncated".to_string())?;
-        let raw = decode(payload_b64)?;
-        let tag = decode(tag_b64)?;
-        if raw.len() < SIGNED_NONCE || tag.len() != MAC_LEN {
-            return Err("seal is truncated".to_string());
-        }
-        for (i, key) in self.ring.keys().iter().enumerate() {
-            // verify_slice compares in constant time.
-            if self.mac(key, &raw).verify_slice(&tag).is_ok() {
-                return Ok((raw[SIGNED_NONCE..].to_vec(), i));
-            }
-        }
-        Err(not_authentic())
+/// `prefix | b64url( nonce | ciphertext | tag )`, encrypted in place.
+fn seal_private(
+    cipher: &XChaCha20Poly1305,
+    context: &[u8],
+    prefix: &str,
+    payload: &Payload,
+    nonce: &[u8; PRIVATE_NONCE],
+) -> Result<String, String> {
+    let mut body = Vec::with_capacity(PRIVATE_NONCE + payload.encoded_len() + AEAD_TAG);
+    body.extend_from_slice(nonce);
+    payload.encode_into(&mut body);
+    // Only fails for messages over 256 GiB; reported rather than assumed.
+    let tag = cipher
+        .encrypt_in_place_detached(
+            XNonce::from_slice(nonce),
+            context,
+            &mut body[PRIVATE_NONCE..],
+        )
+        .map_err(|_| "XChaCha20-Poly1305 refused to encrypt the session".to_string())?;
+    body.extend_from_slice(&tag);
+    let mut out = String::with_capacity(prefix.len() + (body.len() * 4).div_ceil(3));
+    out.push_str(prefix);
+    URL_SAFE_NO_PAD.encode_string(&body, &mut out);
+    Ok(out)
+}
+
+/// `prefix | b64url( nonce | payload ) . b64url( HMAC(context | nonce | payload) )`.
+fn seal_signed(
+    keyed: &Hmac<Sha256>,
+    prefix: &str,
+    payload: &Payload,
+    nonce: &[u8; SIGNED_NONCE],
+) -> String {
+    let mut body = Vec::with_capacity(SIGNED_NONCE + payload.encoded_len());
+    body.extend_from_slice(nonce);
+    payload.encode_into(&mut body);
+    let mut mac = keyed.clone();
+    mac.update(&body);
+    let tag = mac.finalize().into_bytes();
+    let mut out =
+        String::with_capacity(prefix.len() + (body.len() * 4).div_ceil(3) + 1 + MAC_B64_LEN);
+    out.push_str(prefix);
+    URL_SAFE_NO_PAD.encode_string(&body, &mut out);
+    out.push('.');
+    URL_SAFE_NO_PAD.encode_string(tag, &mut out);
+    out
+}
+
+/// Decrypts in place with the first key that authenticates the seal; the
+/// plaintext is left at `raw[PRIVATE_NONCE..]`.
+fn open_private(
+    ciphers: &[XChaCha20Poly1305],
+    context: &[u8],
+    body: &str,
+) -> Result<(Vec<u8>, usize, usize), String> {
+    let mut raw = decode(body)?;
+    if raw.len() < PRIVATE_NONCE + AEAD_TAG {
+        return Err("seal is truncated".to_string());
     }
+    let tag_at = raw.len() - AEAD_TAG;
+    let (head, tag) = raw.split_at_mut(tag_at);
+    let tag = Tag::clone_from_slice(tag);
+    let (nonce, sealed) = head.split_at_mut(PRIVATE_NONCE);
+    let nonce = XNonce::clone_from_slice(nonce);
+    for (i, cipher) in ciphers.iter().enumerate() {
+        // The tag is checked before anything is decrypted, so a key that
+        // fails leaves `sealed` untouched for the next one.
+        if cipher
+            .decrypt_in_place_detached(&nonce, context, sealed, &tag)
+            .is_ok()
+        {
+            raw.truncate(tag_at);
+            return Ok((raw, PRIVATE_NONCE, i));
+        }
+    }
+    Err(not_authentic())
+}
+
+/// Verifies with the first key whose MAC matches; the payload is at
+/// `raw[SIGNED_NONCE..]`.
+fn open_signed(macs: &[Hmac<Sha256>], body: &str) -> Result<(Vec<u8>, usize, usize), String> {
+    let (payload_b64, tag_b64) = body
+        .split_once('.')
+        .ok_or_else(|| "seal is truncated".to_string())?;
+    if tag_b64.len() != MAC_B64_LEN {
+        return Err("seal is truncated".to_string());
+    }
+    let raw = decode(payload_b64)?;
+    // Room for base64's conservative estimate of 43 characters (33 bytes).
+    let mut tag = [0u8; MAC_LEN + 1];
+    let tag_len = URL_SAFE_NO_PAD
+        .decode_slice(tag_b64, &mut tag)
+        .map_err(|_| "seal is not valid unpadded base64url".to_string())?;
+    if raw.len() < SIGNED_NONCE || tag_len != MAC_LEN {
+        return Err("seal is truncated".to_string());
+    }
+    for (i, keyed) in macs.iter().enumerate() {
+        let mut mac = keyed.clone();
+        mac.update(&raw);
+        // verify_slice compares in constant time.
+        if mac.verify_slice(&tag[..MAC_LEN]).is_ok() {
+            return Ok((raw, SIGNED_NONCE, i));
+        }
+    }
+    Err(not_authentic())
 }
 
 fn not_authentic() -> String {
@@ -243,7 +363,7 @@ mod tests {
     const KEY_B: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
 
     fn sealer(keys: &str, mode: Mode, name: &str) -> Sealer {
-        Sealer::new(KeyRing::parse(Some(keys)).unwrap(), mode, name, 4096)
+        Sealer::new(KeyRing::parse(Some(keys)).unwrap(), mode, name, 4096).unwrap()
     }
 
     fn payload() -> Payload {
@@ -261,8 +381,12 @@ mod tests {
     #[test]
     fn known_answer_vectors() {
         let nonce: [u8; 24] = std::array::from_fn(|i| i as u8);
-        let private = sealer(KEY_A, Mode::Private, "id").seal_with_nonce(&payload(), &nonce);
-        let signed = sealer(KEY_A, Mode::Signed, "id").seal_with_nonce(&payload(), &nonce);
+        let private = sealer(KEY_A, Mode::Private, "id")
+            .seal_with_nonce(&payload(), &nonce)
+            .unwrap();
+        let signed = sealer(KEY_A, Mode::Signed, "id")
+            .seal_with_nonce(&payload(), &nonce)
+            .unwrap();
         assert_eq!(private, KAT_PRIVATE);
         assert_eq!(signed, KAT_SIGNED);
     }
