@@ -151,6 +151,51 @@ fn a_sleeping_plugin_is_stopped_at_once() {
     assert_eq!(bad.stats().discarded, 1);
 }
 
+/// An error message is output too: a 10 MB one is cut to a few KB, keeping
+/// its kind, and the instance serves on.
+#[test]
+fn an_enormous_error_message_is_cut() {
+    let (h, _, _) = harness();
+    let bad = hostile(&h, "loud", &[]);
+    for _ in 0..2 {
+        let message = report(bad.create(CreateOptions::new("{}")));
+        assert!(
+            message.len() <= host_harness::error::MAX_ERROR_MESSAGE_BYTES + 64,
+            "{} bytes",
+            message.len()
+        );
+        assert!(message.starts_with("éé"), "kept the start");
+        assert!(
+            message.ends_with("more bytes cut by the host)"),
+            "says it was cut"
+        );
+    }
+    assert_eq!(bad.stats().discarded, 0);
+}
+
+/// The harness's own kv namespaces (migration markers map old session ids to
+/// live new ones) cannot be given to a plugin.
+#[test]
+fn the_harness_namespaces_are_reserved() {
+    let (h, _, _) = harness();
+    for ns in [
+        host_harness::swap::MARKER_NAMESPACE,
+        "session-harness/anything",
+    ] {
+        let e = h
+            .load_file(
+                guest_path("hostile"),
+                LoadOptions::default().name("snooper").namespace(ns),
+            )
+            .unwrap_err();
+        assert!(
+            matches!(e, host_harness::LoadError::Config { .. })
+                && e.to_string().contains("reserved"),
+            "{e}"
+        );
+    }
+}
+
 #[test]
 fn a_100_mb_output_is_refused() {
     let (h, _, _) = harness();

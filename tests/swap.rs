@@ -1,9 +1,10 @@
 //! Runtime swaps of the active store, with lazy migration in both directions.
 
 use host_harness::{
-    CallError, CreateOptions, Harness, Plugin, SessionError, SwapOptions, SwappableStore,
+    CallError, CreateOptions, Harness, Limits, LoadOptions, Plugin, SessionError, SwapError,
+    SwapOptions, SwappableStore,
 };
-use session_tests::fixtures::{KEY_A, guest_path, harness, load_into};
+use session_tests::fixtures::{KEY_A, guest_bytes, guest_path, harness, load_into};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -319,4 +320,122 @@ fn the_same_kv_id_migrated_to_cookies_from_many_threads_gives_one_copy() {
     let (h, _, _) = harness();
     let (store, _, _) = migrate_from_many_threads(&h, kv(&h), cookie(&h));
     assert_eq!(store.stats().migrated, 20);
+}
+
+/// A swap that loads the new plugin itself: a file that is not there, or a
+/// store that loads but cannot serve (a cookie store without keys), never
+/// goes live; the old store keeps serving.
+#[test]
+fn a_plugin_that_fails_to_load_or_to_serve_is_never_swapped_in() {
+    let (h, _, _) = harness();
+    let a = kv(&h);
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    let e = store
+        .swap_file("/no/such/store.wasm", LoadOptions::default())
+        .unwrap_err();
+    assert!(matches!(e, SwapError::Load(_)), "{e:?}");
+    let e = store
+        .swap_bytes(
+            &guest_bytes("cookie_session"),
+            LoadOptions::default().name("no-keys"),
+        )
+        .unwrap_err();
+    match &e {
+        SwapError::Check {
+            plugin,
+            step,
+            source,
+        } => {
+            assert_eq!((plugin.as_str(), *step), ("no-keys", "create"));
+            assert!(
+                matches!(source, CallError::Session(SessionError::Config(_))),
+                "{source:?}"
+            );
+        }
+        other => panic!("expected a failed check, got {other:?}"),
+    }
+    assert!(e.to_string().contains("cookie.keys"), "{e}");
+    assert!(store.current().same_as(&a), "the old store is still active");
+    assert_eq!(store.stats().swaps, 0);
+    assert_eq!(store.load(&id).unwrap().unwrap().data, DATA);
+    // A good one goes live, and the check left nothing behind.
+    let b = store
+        .swap_file(
+            guest_path("cookie_session"),
+            LoadOptions::default().config("cookie.keys", KEY_A),
+        )
+        .unwrap();
+    assert!(store.current().same_as(&b));
+    assert_eq!(store.load(&id).unwrap().unwrap().data, DATA, "migrated");
+}
+
+/// Destroying a session by the id it had before it migrated ends the copy
+/// too: the old id does not bring it back.
+#[test]
+fn destroy_by_an_old_id_ends_the_migrated_copy() {
+    let (h, _, _) = harness();
+    let (a, b) = (cookie(&h), kv(&h));
+    let store = swappable(&h, a, SwapOptions::default());
+    let seal = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    let moved = store.load(&seal).unwrap().unwrap();
+    assert_ne!(moved.id, seal);
+    store.destroy(&seal).unwrap();
+    assert_eq!(b.load(&moved.id).unwrap(), None, "the copy is gone");
+    assert_eq!(store.load(&seal).unwrap(), None, "the old id finds nothing");
+    assert_eq!(store.load(&moved.id).unwrap(), None);
+}
+
+/// A write that started on the old store before the swap and is still
+/// running there when the session is moved: the move waits for it, so the
+/// write is neither lost nor answered `not-found`.
+#[test]
+fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let patient = Limits {
+        call_deadline: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let load_ns = |ns: &str| {
+        h.load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().namespace(ns).limits(patient.clone()),
+        )
+        .unwrap()
+    };
+    let (a, b) = (load_ns("a"), load_ns("b"));
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(r#"{"v":1}"#)).unwrap();
+
+    let held = backend.hold_next_if_present();
+    let writer = {
+        let store = store.clone();
+        let id = id.clone();
+        std::thread::spawn(move || store.update(&id, r#"{"v":2}"#, None))
+    };
+    if held.entered.recv_timeout(Duration::from_secs(20)).is_err() {
+        panic!("the update never wrote: {:?}", writer.join());
+    }
+    // The update is inside the old store, between its read and its write.
+    store.swap(b.clone());
+    let reader = {
+        let store = store.clone();
+        let id = id.clone();
+        std::thread::spawn(move || store.load(&id))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(!reader.is_finished(), "the move waits for the write");
+    held.release.send(()).unwrap();
+    assert_eq!(writer.join().unwrap().unwrap(), id, "the write succeeded");
+    let moved = reader.join().unwrap().unwrap().expect("migrated");
+    assert_eq!(moved.data, r#"{"v":2}"#, "the move carried the write");
+    assert_eq!(b.load(&moved.id).unwrap().unwrap().data, r#"{"v":2}"#);
+    assert_eq!(a.load(&id).unwrap(), None);
+}
+
+#[test]
+fn swappable_stores_are_send_sync_and_clone() {
+    fn assert_traits<T: Send + Sync + Clone + 'static>() {}
+    assert_traits::<SwappableStore>();
 }

@@ -54,6 +54,40 @@ impl From<wit::SessionError> for SessionError {
     }
 }
 
+/// Longest message a plugin's `session-error` keeps; the rest is cut, so an
+/// error cannot carry megabytes into the host's logs.
+pub const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
+
+impl SessionError {
+    /// The message cut to [`MAX_ERROR_MESSAGE_BYTES`] (at a character
+    /// boundary), saying how much was cut.
+    pub(crate) fn bounded(self) -> Self {
+        let cut = |m: String| {
+            if m.len() <= MAX_ERROR_MESSAGE_BYTES {
+                return m;
+            }
+            let mut end = MAX_ERROR_MESSAGE_BYTES;
+            while !m.is_char_boundary(end) {
+                end -= 1;
+            }
+            format!(
+                "{}… ({} more bytes cut by the host)",
+                &m[..end],
+                m.len() - end
+            )
+        };
+        match self {
+            Self::InvalidId(m) => Self::InvalidId(cut(m)),
+            Self::InvalidData(m) => Self::InvalidData(cut(m)),
+            Self::TooLarge(m) => Self::TooLarge(cut(m)),
+            Self::Unsupported(m) => Self::Unsupported(cut(m)),
+            Self::Config(m) => Self::Config(cut(m)),
+            Self::Backend(m) => Self::Backend(cut(m)),
+            other => other,
+        }
+    }
+}
+
 /// Why a call into a plugin failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {

@@ -298,6 +298,16 @@ impl Harness {
             message: chain(&e),
         })?;
         let namespace: Arc<str> = Arc::from(options.namespace.as_deref().unwrap_or(&name));
+        if namespace.starts_with(crate::kv::RESERVED_NAMESPACE_PREFIX) {
+            return Err(LoadError::Config {
+                plugin: name,
+                message: format!(
+                    "kv namespace {namespace:?} is reserved for the harness (names starting \
+                     with {:?} hold its own records, such as migration markers)",
+                    crate::kv::RESERVED_NAMESPACE_PREFIX
+                ),
+            });
+        }
         let limits = options.limits.unwrap_or_else(|| self.shared.limits.clone());
         check_settings_fit_limits(&options.config, &limits).map_err(|message| {
             LoadError::Config {

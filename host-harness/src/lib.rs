@@ -51,5 +51,5 @@ pub use kv::redis::RedisBackend;
 pub use kv::{KeyPage, KvBackend, KvError, KvNamespace, KvSetupError, WriteMode};
 pub use limits::Limits;
 pub use plugin::{Plugin, PluginStats};
-pub use swap::{SwapOptions, SwapStats, SwappableStore};
+pub use swap::{SwapError, SwapOptions, SwapStats, SwappableStore};
 pub use types::{CreateOptions, PluginInfo, SessionId, SessionRecord};

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use wasmtime::Store;
 
 /// Shards per pool; more than the threads a host usually runs per plugin.
-const SHARDS: usize = 8;
+pub(crate) const SHARDS: usize = 8;
 
 /// One live instance and the store it lives in.
 pub(crate) struct Instance {
@@ -33,7 +33,7 @@ pub(crate) struct InstancePool {
 }
 
 /// The calling thread's home shard.
-fn home() -> usize {
+pub(crate) fn home() -> usize {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
     thread_local! {
         static HOME: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;

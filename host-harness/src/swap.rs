@@ -4,7 +4,14 @@
 //!
 //! * A swap is one atomic pointer store. A call reads the pointer once, so a
 //!   call already running finishes on the plugin it started on, and no call
-//!   fails because a swap happened.
+//!   fails because a swap happened. [`SwappableStore::swap_file`] and
+//!   [`SwappableStore::swap_bytes`] load the new plugin and check it with a
+//!   create/load/destroy round trip first: a plugin that fails to load or
+//!   to serve never goes live, and the old one stays active.
+//! * Calls through the store are counted per generation. Before a session is
+//!   copied out of a replaced server-side plugin, calls that started on it
+//!   before the swap are waited for, so a write still running there is
+//!   neither lost nor answered `not-found` by the move.
 //! * With migration on (the default), after swapping A -> B an id that B does
 //!   not recognise (`none` or `invalid-id`) is looked up in A; a live session
 //!   there is created in B with the same data, user and remaining lifetime
@@ -13,16 +20,42 @@
 //!   dropped.
 
 use crate::clock::Clock;
-use crate::error::{CallError, SessionError};
-use crate::harness::Harness;
+use crate::error::{CallError, LoadError, SessionError};
+use crate::harness::{Harness, LoadOptions};
 use crate::kv::{KvBackend, KvError, WriteMode};
 use crate::plugin::Plugin;
+use crate::pool;
 use crate::types::{CreateOptions, SessionId, SessionRecord};
 use arc_swap::{ArcSwap, Guard};
 use sha2::{Digest, Sha256};
+use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// Longest wait for calls on a replaced plugin to finish before one of its
+/// sessions is moved (every call is bounded by its deadline, 5 s at most by
+/// default; past this the move goes ahead).
+const DRAIN_LIMIT: Duration = Duration::from_secs(10);
+
+/// Why a swap did not happen. The active plugin is unchanged.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    /// The new plugin could not be loaded.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// The new plugin loaded but failed its check (create, load, destroy of
+    /// a throwaway session), e.g. a cookie store without keys.
+    #[error("plugin {plugin} failed its check before going live ({step}): {source}")]
+    Check {
+        /// Plugin name.
+        plugin: String,
+        /// The step that failed.
+        step: &'static str,
+        /// What the plugin answered.
+        source: CallError,
+    },
+}
 
 /// How swaps treat the plugin being replaced.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,11 +83,77 @@ struct Retired {
     until: u64,
 }
 
+/// A counter on its own cache line.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(AtomicUsize);
+
+/// Calls running on one generation, counted per pool shard so that threads
+/// do not contend on one counter.
+#[derive(Default)]
+struct CallCount([Padded; pool::SHARDS]);
+
+impl CallCount {
+    fn running(&self) -> usize {
+        self.0.iter().map(|c| c.0.load(Ordering::SeqCst)).sum()
+    }
+}
+
 /// What is active now: the current plugin and those kept for migration,
 /// most recently replaced first.
 struct Generation {
     current: Plugin,
     retired: Vec<Retired>,
+    /// Calls that entered through this generation and are still running.
+    calls: Arc<CallCount>,
+    /// The call counts of the generations this one replaced that still had
+    /// calls running when it was made.
+    earlier: Vec<Arc<CallCount>>,
+}
+
+impl Generation {
+    fn first(current: Plugin) -> Self {
+        Self {
+            current,
+            retired: Vec::new(),
+            calls: Arc::default(),
+            earlier: Vec::new(),
+        }
+    }
+
+    /// The generation that replaces `self`.
+    fn next(&self, current: Plugin, retired: Vec<Retired>) -> Self {
+        let earlier = std::iter::once(&self.calls)
+            .chain(&self.earlier)
+            .filter(|c| c.running() > 0)
+            .cloned()
+            .collect();
+        Self {
+            current,
+            retired,
+            calls: Arc::default(),
+            earlier,
+        }
+    }
+}
+
+/// A call's hold on the generation it entered: counted until dropped.
+struct Entered {
+    g: Guard<Arc<Generation>>,
+    shard: usize,
+}
+
+impl std::ops::Deref for Entered {
+    type Target = Generation;
+    fn deref(&self) -> &Generation {
+        &self.g
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        self.g.calls.0[self.shard].0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What a lookup in the retired plugins found.
@@ -87,7 +186,9 @@ struct Markers {
     kv: Arc<dyn KvBackend>,
 }
 
-/// kv namespace of migration markers; reserved: do not load a plugin with it.
+/// kv namespace of migration markers, under
+/// [`crate::kv::RESERVED_NAMESPACE_PREFIX`], so no plugin can read or plant
+/// markers.
 pub const MARKER_NAMESPACE: &str = "session-harness/migrated";
 
 impl Markers {
@@ -140,6 +241,7 @@ pub struct SwappableStore {
 }
 
 struct Inner {
+    harness: Harness,
     active: ArcSwap<Generation>,
     markers: Markers,
     clock: Arc<dyn Clock>,
@@ -183,10 +285,8 @@ impl SwappableStore {
     pub fn new(harness: &Harness, plugin: Plugin, options: SwapOptions) -> Self {
         Self {
             inner: Arc::new(Inner {
-                active: ArcSwap::from_pointee(Generation {
-                    current: plugin,
-                    retired: Vec::new(),
-                }),
+                harness: harness.clone(),
+                active: ArcSwap::from_pointee(Generation::first(plugin)),
                 markers: Markers {
                     kv: harness.kv_backend().clone(),
                 },
@@ -224,19 +324,27 @@ impl SwappableStore {
         }
     }
 
-    /// Makes `plugin` the active store. The replaced one is kept for the grace
-    /// period when migration is on; swapping back to a retired plugin takes it
-    /// off the retired list.
+    /// Makes `plugin` the active store, as it is: see [`Self::swap_file`] and
+    /// [`Self::swap_bytes`] for swaps that load and check the plugin first.
+    /// The replaced one is kept for the grace period when migration is on
+    /// (its idle instances are dropped; migration makes new ones on demand);
+    /// swapping back to a retired plugin takes it off the retired list.
     pub fn swap(&self, plugin: Plugin) {
         let now = self.inner.clock.now_secs();
         let options = self.inner.options;
-        self.inner.active.rcu(|g| {
+        // Whole seconds on the harness clock, rounded up, so a grace period
+        // under a second still keeps the old plugin.
+        let grace = options
+            .grace
+            .as_secs()
+            .saturating_add(u64::from(options.grace.subsec_nanos() > 0));
+        let replaced = self.inner.active.rcu(|g| {
             let mut retired: Vec<Retired> = Vec::new();
             if options.migrate {
                 if !g.current.same_as(&plugin) {
                     retired.push(Retired {
                         plugin: g.current.clone(),
-                        until: now.saturating_add(options.grace.as_secs()),
+                        until: now.saturating_add(grace),
                     });
                 }
                 retired.extend(
@@ -246,17 +354,42 @@ impl SwappableStore {
                         .cloned(),
                 );
             }
-            Generation {
-                current: plugin.clone(),
-                retired,
-            }
+            g.next(plugin.clone(), retired)
         });
+        if !replaced.current.same_as(&plugin) {
+            replaced.current.clear_pool();
+        }
         self.inner.swaps.fetch_add(1, Ordering::Relaxed);
     }
 
+    /// Loads the plugin at `path`, checks it (a throwaway session created,
+    /// loaded and destroyed) and makes it active. On any failure the active
+    /// plugin is unchanged. Returns the new plugin.
+    pub fn swap_file(
+        &self,
+        path: impl AsRef<Path>,
+        options: LoadOptions,
+    ) -> Result<Plugin, SwapError> {
+        let plugin = self.inner.harness.load_file(path, options)?;
+        self.swap_checked(plugin)
+    }
+
+    /// [`Self::swap_file`] for a component already in memory.
+    pub fn swap_bytes(&self, wasm: &[u8], options: LoadOptions) -> Result<Plugin, SwapError> {
+        let plugin = self.inner.harness.load_bytes(wasm, options)?;
+        self.swap_checked(plugin)
+    }
+
+    /// Checks `plugin` with a throwaway session, then swaps it in.
+    pub fn swap_checked(&self, plugin: Plugin) -> Result<Plugin, SwapError> {
+        check(&plugin)?;
+        self.swap(plugin.clone());
+        Ok(plugin)
+    }
+
     /// The generation to serve this call, with expired retirees dropped.
-    /// Every call goes through here: with nothing retired it is one
-    /// `ArcSwap::load` (no reference count touched, no clock read).
+    /// With nothing retired it is one `ArcSwap::load` (no reference count
+    /// touched, no clock read).
     fn generation(&self) -> Guard<Arc<Generation>> {
         let g = self.inner.active.load();
         if g.retired.is_empty() {
@@ -267,16 +400,42 @@ impl SwappableStore {
             return g;
         }
         drop(g);
-        self.inner.active.rcu(|g| Generation {
-            current: g.current.clone(),
-            retired: g
+        self.inner.active.rcu(|g| {
+            let retired = g
                 .retired
                 .iter()
                 .filter(|r| r.until > now)
                 .cloned()
-                .collect(),
+                .collect();
+            g.next(g.current.clone(), retired)
         });
         self.inner.active.load()
+    }
+
+    /// Enters the current generation for one call: counted on this thread's
+    /// shard, and re-checked after counting, so a migration that saw an old
+    /// generation's count at zero knows no call can still start on it.
+    fn enter(&self) -> Entered {
+        let shard = pool::home();
+        loop {
+            let g = self.generation();
+            g.calls.0[shard].0.fetch_add(1, Ordering::SeqCst);
+            if std::ptr::eq(&**self.inner.active.load(), &**g) {
+                return Entered { g, shard };
+            }
+            g.calls.0[shard].0.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Waits (up to [`DRAIN_LIMIT`]) until calls that entered earlier
+    /// generations have finished.
+    fn wait_for_earlier_calls(g: &Generation) {
+        let until = Instant::now() + DRAIN_LIMIT;
+        for count in &g.earlier {
+            while count.running() > 0 && Instant::now() < until {
+                std::thread::sleep(Duration::from_micros(200));
+            }
+        }
     }
 
     /// Where a recorded move of `id` leads, if `id` moved before.
@@ -297,6 +456,10 @@ impl SwappableStore {
         }
         let mut outcome = Migration::Unknown;
         for retired in &g.retired {
+            if retired.plugin.info().server_side {
+                // A write that started there before the swap lands first.
+                Self::wait_for_earlier_calls(g);
+            }
             let old = match retired.plugin.load(id) {
                 Ok(Some(old)) => old,
                 Ok(None) => {
@@ -403,7 +566,7 @@ impl SwappableStore {
         id: &str,
         op: impl Fn(&Plugin, &str) -> Result<T, CallError>,
     ) -> Result<T, CallError> {
-        let g = self.generation();
+        let g = self.enter();
         let first = op(&g.current, id);
         if g.retired.is_empty() || !unknown_for_write(&first) {
             return first;
@@ -418,13 +581,13 @@ impl SwappableStore {
 
     /// Starts a session on the current plugin.
     pub fn create(&self, options: CreateOptions) -> Result<SessionId, CallError> {
-        self.generation().current.create(options)
+        self.enter().current.create(options)
     }
 
     /// Loads a session, migrating it from a retired plugin when needed; the
     /// record's id is the one to hold.
     pub fn load(&self, id: &str) -> Result<Option<SessionRecord>, CallError> {
-        let g = self.generation();
+        let g = self.enter();
         let first = g.current.load(id);
         if g.retired.is_empty() || !unknown_id(&first) {
             return first;
@@ -457,9 +620,28 @@ impl SwappableStore {
         self.write(id, |p, id| p.regenerate(id))
     }
 
-    /// Ends a session in the current plugin and in every retired one.
+    /// Ends a session in the current plugin and in every retired one, and,
+    /// when it migrated under a new id, that copy too.
     pub fn destroy(&self, id: &str) -> Result<(), CallError> {
-        let g = self.generation();
+        let g = self.enter();
+        let moved = match g.retired.is_empty() {
+            true => None,
+            false => self.inner.markers.get(id)?,
+        };
+        let answer = Self::destroy_everywhere(&g, id);
+        if let Some(new_id) = moved {
+            match Self::destroy_everywhere(&g, &new_id) {
+                // No store that is still kept knows the copy's id.
+                Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        answer
+    }
+
+    /// Destroys `id` in the current and every retired plugin; `invalid-id`
+    /// only when none of them recognises it.
+    fn destroy_everywhere(g: &Generation, id: &str) -> Result<(), CallError> {
         let current = g.current.destroy(id);
         let mut known_somewhere = current.is_ok();
         for r in &g.retired {
@@ -477,7 +659,7 @@ impl SwappableStore {
 
     /// Purges the current plugin and the retired ones; the total removed.
     pub fn purge_expired(&self) -> Result<u64, CallError> {
-        let g = self.generation();
+        let g = self.enter();
         let mut n = g.current.purge_expired()?;
         for r in &g.retired {
             n += r.plugin.purge_expired()?;
@@ -487,6 +669,31 @@ impl SwappableStore {
 
     /// Live sessions in the current plugin.
     pub fn count(&self) -> Result<u64, CallError> {
-        self.generation().current.count()
+        self.enter().current.count()
     }
+}
+
+/// A throwaway session through `plugin`: created, loaded, destroyed.
+fn check(plugin: &Plugin) -> Result<(), SwapError> {
+    let failed = |step: &'static str| {
+        move |source: CallError| SwapError::Check {
+            plugin: plugin.name().to_string(),
+            step,
+            source,
+        }
+    };
+    let id = plugin
+        .create(CreateOptions::new(r#"{"session-harness":"check"}"#).ttl(60))
+        .map_err(failed("create"))?;
+    match plugin.load(&id).map_err(failed("load"))? {
+        Some(r) if r.data == r#"{"session-harness":"check"}"# => {}
+        other => {
+            return Err(failed("load")(CallError::Contract {
+                plugin: plugin.name().to_string(),
+                op: "load",
+                reason: format!("the session just created loads as {other:?}"),
+            }));
+        }
+    }
+    plugin.destroy(&id).map_err(failed("destroy"))
 }

@@ -7,6 +7,7 @@ use host_harness::{
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
 
 /// One call a store made, as the backend saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,7 +32,16 @@ pub struct FaultyBackend {
     fail_delete_of: Mutex<Option<String>>,
     refuse_if_absent: AtomicUsize,
     delete_before_if_present: AtomicBool,
+    hold: Mutex<Option<(Sender<()>, Receiver<()>)>>,
     log: Mutex<Vec<KvCall>>,
+}
+
+/// The test's end of [`FaultyBackend::hold_next_if_present`].
+pub struct Held {
+    /// Receives once the held write has started.
+    pub entered: Receiver<()>,
+    /// Send (or drop) to let the held write go on.
+    pub release: Sender<()>,
 }
 
 impl FaultyBackend {
@@ -44,6 +54,17 @@ impl FaultyBackend {
     /// Makes the next `if-present` write find its key deleted just before.
     pub fn delete_before_next_if_present(&self) {
         self.delete_before_if_present.store(true, Ordering::SeqCst);
+    }
+
+    /// Makes the next `if-present` write wait, once it has started, until
+    /// the test releases it: a write caught in flight.
+    pub fn hold_next_if_present(&self) -> Held {
+        let (entered_tx, entered) = channel();
+        let (release, release_rx) = channel();
+        if let Ok(mut h) = self.hold.lock() {
+            *h = Some((entered_tx, release_rx));
+        }
+        Held { entered, release }
     }
 
     /// Takes the calls logged since the last take.
@@ -82,6 +103,7 @@ pub fn harness_with_faulty_kv() -> (Harness, Arc<FaultyBackend>) {
         fail_delete_of: Mutex::new(None),
         refuse_if_absent: AtomicUsize::new(0),
         delete_before_if_present: AtomicBool::new(false),
+        hold: Mutex::new(None),
         log: Mutex::new(Vec::new()),
     });
     let harness = Harness::builder()
@@ -125,6 +147,14 @@ impl KvBackend for FaultyBackend {
                 .is_ok();
         if refuse {
             return Ok(false);
+        }
+        let held = match mode {
+            WriteMode::IfPresent => self.hold.lock().ok().and_then(|mut h| h.take()),
+            _ => None,
+        };
+        if let Some((entered, release)) = held {
+            let _ = entered.send(());
+            let _ = release.recv();
         }
         if mode == WriteMode::IfPresent
             && self.delete_before_if_present.swap(false, Ordering::SeqCst)

@@ -16,6 +16,7 @@
 //! | `snoop` | lists and reads the kv, looking for `hostile.target` |
 //! | `exit` | calls `exit(0)` |
 //! | `sleep` | sleeps for an hour (a host call no epoch deadline interrupts) |
+//! | `loud` | answers a backend error with a 10 MB message |
 //! | anything else | behaves: every call answers `unsupported` |
 #![deny(missing_docs)]
 
@@ -106,6 +107,7 @@ fn misbehave() -> Result<(), SessionError> {
             )))
         }
         "exit" => std::process::exit(0),
+        "loud" => Err(report("é".repeat(5 * 1024 * 1024))),
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_secs(3600));
             Err(report("SLEPT".to_string()))

@@ -10,6 +10,10 @@ pub mod redis;
 
 use std::sync::Arc;
 
+/// kv namespaces starting with this belong to the harness (migration markers
+/// among them); no plugin is loaded into one.
+pub const RESERVED_NAMESPACE_PREFIX: &str = "session-harness/";
+
 /// Why a backend operation failed (mirrors `kv-error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KvError {
