@@ -168,63 +168,141 @@ fn soak_fails_when_operations_fail() {
     );
 }
 
+/// `session-harness bench` as `make run` users run it: from the repository
+/// root, with the default component paths.
+fn bench_from_the_repo_root(args: &[&str]) -> Output {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = target_dir().join("release/session-harness");
+    assert!(
+        bin.is_file(),
+        "{} is missing: run `make build` (or `make test`) first",
+        bin.display()
+    );
+    Command::new(bin)
+        .current_dir(&root)
+        .args(args)
+        .env(
+            "SESSION_HARNESS_CACHE_DIR",
+            target_dir().join("session-harness-test-cache"),
+        )
+        .output()
+        .expect("session-harness runs")
+}
+
 #[test]
-fn bench_quick_json_prints_one_object_per_line() {
-    let kv = guest_path("kv_session");
-    let cookie = guest_path("cookie_session");
-    let out = cli(&[
-        "bench",
-        "--quick",
-        "--json",
-        "--kv",
-        kv.to_str().unwrap(),
-        "--cookie",
-        cookie.to_str().unwrap(),
-    ]);
+fn bench_quick_json_prints_every_comparison_and_figure() {
+    let (kv, cookie) = (guest_path("kv_session"), guest_path("cookie_session"));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let same = |default: &str, built: &std::path::Path| {
+        root.join(default).canonicalize().ok() == built.canonicalize().ok()
+    };
+    // The defaults are relative to the repository root; with a
+    // CARGO_TARGET_DIR elsewhere they do not name the built guests.
+    let defaults_apply = same("target/wasm32-wasip2/release/kv_session.wasm", &kv)
+        && same("target/wasm32-wasip2/release/cookie_session.wasm", &cookie);
+    let mut args = vec!["bench", "--quick", "--json"];
+    if !defaults_apply {
+        args.extend([
+            "--kv-wasm",
+            kv.to_str().unwrap(),
+            "--cookie-wasm",
+            cookie.to_str().unwrap(),
+        ]);
+    }
+    let out = bench_from_the_repo_root(&args);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> = text(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
         .collect();
     let case = |name: &str| {
-        lines
-            .iter()
-            .find(|l| l["case"] == name)
-            .unwrap_or_else(|| panic!("no {name} line"))
+        let found: Vec<&serde_json::Value> = lines.iter().filter(|l| l["case"] == name).collect();
+        assert_eq!(found.len(), 1, "{name}: {found:?}");
+        found[0]
     };
-    for name in [
-        "kv.load.1k",
-        "kv.create.64",
-        "cookie-private.update.3k",
-        "cookie-signed.load.1k",
+
+    // Every operation x size x store, once, with ratio = ours_ns / peer_ns.
+    let mut expected = Vec::new();
+    for (store, peer) in [
+        ("kv", "tower-sessions MemoryStore"),
+        ("cookie-private", "cookie PrivateJar"),
+        ("cookie-signed", "cookie SignedJar"),
     ] {
-        let l = case(name);
-        for field in ["ours_ns", "peer_ns", "ratio"] {
-            assert!(
-                l[field].as_f64().is_some_and(|v| v > 0.0),
-                "{name}.{field}: {l}"
-            );
+        for op in ["create", "load", "update", "touch", "destroy"] {
+            for size in ["64", "1k", "3k"] {
+                let name = format!("{store}.{op}.{size}");
+                let l = case(&name);
+                let field = |f: &str| {
+                    l[f].as_f64()
+                        .filter(|v| v.is_finite() && *v > 0.0)
+                        .unwrap_or_else(|| panic!("{name}.{f}: {l}"))
+                };
+                let (ours, theirs, ratio) = (field("ours_ns"), field("peer_ns"), field("ratio"));
+                // The ratio is printed to 2 decimals from the printed figures.
+                assert!(
+                    (ratio - ours / theirs).abs() <= 0.0051,
+                    "{name}: ratio {ratio} but {ours} / {theirs} = {}",
+                    ours / theirs
+                );
+                assert_eq!(l["peer"], peer, "{l}");
+                expected.push(name);
+            }
         }
-        assert!(l["peer"].as_str().is_some_and(|p| !p.is_empty()), "{l}");
     }
-    for name in [
-        "instantiate",
-        "cold_compile",
-        "cold_cached",
-        "threads2_speedup",
-        "wasm_bytes.kv",
-        "wasm_bytes.cookie",
-    ] {
+    let comparisons: Vec<&str> = lines
+        .iter()
+        .filter(|l| l.get("ratio").is_some())
+        .map(|l| l["case"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(comparisons.len(), expected.len(), "{comparisons:?}");
+
+    let figures = [
+        ("instantiate", "us"),
+        ("pooled_call", "ns"),
+        ("cold_compile", "ms"),
+        ("cold_cached", "ms"),
+        ("threads1_ops", "ops/s"),
+        ("threads2_ops", "ops/s"),
+        ("threads2_speedup", "x"),
+        ("wasm_bytes.kv", "bytes"),
+        ("wasm_bytes.cookie", "bytes"),
+    ];
+    let value = |name: &str| case(name)["value"].as_f64().unwrap_or(f64::NAN);
+    for (name, unit) in figures {
+        assert!(value(name) > 0.0, "{name}: {}", case(name));
+        assert_eq!(case(name)["unit"], unit, "{name}");
+    }
+    let speedup = value("threads2_ops") / value("threads1_ops");
+    assert!(
+        (value("threads2_speedup") - speedup).abs() <= 0.0051,
+        "threads2_speedup {} but threads2_ops / threads1_ops = {speedup}",
+        value("threads2_speedup")
+    );
+    for (name, file) in [("wasm_bytes.kv", &kv), ("wasm_bytes.cookie", &cookie)] {
+        let bytes = std::fs::metadata(file).unwrap().len() as f64;
+        assert_eq!(value(name), bytes, "{name}");
+    }
+    assert_eq!(
+        lines.len(),
+        expected.len() + figures.len(),
+        "no other lines"
+    );
+}
+
+#[test]
+fn bench_reads_the_components_named_by_its_flags() {
+    for flag in ["--kv-wasm", "--cookie-wasm"] {
+        let missing = format!("/no/such/{}.wasm", &flag[2..]);
+        let out = bench_from_the_repo_root(&["bench", "--quick", "--json", flag, &missing]);
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", text(&out.stdout));
         assert!(
-            case(name)["value"].as_f64().is_some_and(|v| v > 0.0),
-            "{name}"
+            text(&out.stderr).contains(&missing),
+            "{}",
+            text(&out.stderr)
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "{flag}: measured before reading both"
         );
     }
-    let kv_bytes = std::fs::metadata(guest_path("kv_session")).unwrap().len() as f64;
-    assert_eq!(case("wasm_bytes.kv")["value"].as_f64(), Some(kv_bytes));
-    // 3 sizes x 5 operations x 3 stores, plus the figures.
-    assert_eq!(
-        lines.iter().filter(|l| l.get("ratio").is_some()).count(),
-        45
-    );
 }

@@ -5,7 +5,9 @@
 //! Every subject implements [`Subject::run`] in criterion's `iter_custom`
 //! shape: do an operation `iters` times and return only the time the
 //! operations took (set-up and clean-up, such as creating the sessions a
-//! `destroy` run needs, are not timed).
+//! `destroy` run needs or building the records a peer `update` saves, are not
+//! timed). [`subjects::Workers`] runs an operation from persistent threads
+//! for the 1- and 2-thread figures.
 
 pub mod peers;
 pub mod subjects;

@@ -2,12 +2,28 @@
 //!
 //! * [`MemoryStorePeer`]: tower-sessions' `MemoryStore` (the in-memory peer of
 //!   `kv-session`), driven synchronously: its futures never wait.
-//! * [`CookieJarPeer`]: the `cookie` crate's private (AES-256-GCM) and signed
-//!   (HMAC-SHA256) jars sealing the same record serialised as JSON. This is the
-//!   sealing tower-sessions-cookie-store does (through tower-cookies); that
-//!   crate itself only seals inside an HTTP middleware response, which would
-//!   measure the middleware rather than the store.
+//! * [`CookieJarPeer`]: the cookie format of `tower-sessions-cookie-store`
+//!   0.5 rebuilt on the pieces it uses: the record serialised with serde_json,
+//!   base64url-encoded (unpadded), then sealed by the `cookie` 0.18 private
+//!   (AES-256-GCM) or signed (HMAC-SHA256) jar that its tower-cookies 0.11
+//!   wraps; opening reverses each step and checks expiry.
+//!
+//! Why not `tower-sessions-cookie-store` itself: its format helpers
+//! (`encode_record`/`decode_record`) and its `PrivateCookie`/`SignedCookie`
+//! controllers are public and run without HTTP (over a
+//! `tower_cookies::Cookies::default()`), but 0.5.2 is built on
+//! tower-sessions-core **0.14**, whose `Record` is a different type from the
+//! 0.15 `Record` this workspace (and [`MemoryStorePeer`]) uses. Driving it
+//! would put a second tower-sessions-core, plus tower-cookies, http and
+//! axum-core, into the harness's dependencies, and its envelope carries the
+//! data as a map, re-parsed into `serde_json::Value`s on every open, where
+//! both stores here carry the data as text.
+//!
+//! base64url is the `base64` crate's `URL_SAFE_NO_PAD` engine, as in
+//! tower-sessions-cookie-store.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use cookie::{Cookie, CookieJar, Key};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -91,9 +107,10 @@ impl CookieJarPeer {
         }
     }
 
-    /// Serialises and seals.
+    /// Serialises, base64url-encodes and seals.
     pub fn seal(&self, record: &SealedRecord) -> String {
-        let value = serde_json::to_string(record).unwrap_or_default();
+        let json = serde_json::to_vec(record).unwrap_or_default();
+        let value = URL_SAFE_NO_PAD.encode(&json);
         let mut jar = CookieJar::new();
         if self.private {
             jar.private_mut(&self.key).add((NAME, value));
@@ -105,7 +122,7 @@ impl CookieJarPeer {
             .unwrap_or_default()
     }
 
-    /// Opens, deserialises and checks expiry against `now`.
+    /// Opens, base64url-decodes, deserialises and checks expiry against `now`.
     pub fn open(&self, sealed: &str, now: u64) -> Option<SealedRecord> {
         let cookie = Cookie::new(NAME, sealed.to_string());
         let opened = if self.private {
@@ -113,7 +130,8 @@ impl CookieJarPeer {
         } else {
             self.key_jar_signed(cookie)
         }?;
-        let record: SealedRecord = serde_json::from_str(opened.value()).ok()?;
+        let json = URL_SAFE_NO_PAD.decode(opened.value().as_bytes()).ok()?;
+        let record: SealedRecord = serde_json::from_slice(&json).ok()?;
         (record.expires_at > now).then_some(record)
     }
 
@@ -148,6 +166,24 @@ mod tests {
             bad[10] ^= 1;
             assert_eq!(peer.open(&String::from_utf8_lossy(&bad), 50), None);
         }
+    }
+
+    #[test]
+    fn the_sealed_value_is_base64url_of_the_json() {
+        let peer = CookieJarPeer::new(&[7; 32], false);
+        let r = SealedRecord {
+            data: r#"{"a":"b"}"#.into(),
+            user_id: Some("u".into()),
+            created_at: 1,
+            expires_at: 100,
+            ttl_seconds: 99,
+        };
+        let sealed = peer.seal(&r);
+        // The signed jar writes base64(MAC) (44 characters), then the value.
+        let value = &sealed[44..];
+        let json = URL_SAFE_NO_PAD.decode(value.as_bytes()).expect("base64url");
+        assert_eq!(json, serde_json::to_vec(&r).unwrap());
+        assert!(!value.contains(['=', '+', '/']), "{value}");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use crate::table::Table;
 use anyhow::anyhow;
 use clap::Args;
 use host_harness::bench::subjects::{
-    CookieJarSubject, MemoryStoreSubject, PluginSubject, load_throughput,
+    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
 };
 use host_harness::bench::workload::session_data;
 use host_harness::bench::{Op, SIZES, Subject};
@@ -24,12 +24,21 @@ pub(crate) struct BenchArgs {
     /// One JSON object per line instead of a table.
     #[arg(long)]
     json: bool,
-    /// The kv-session component.
-    #[arg(long, default_value = "target/wasm32-wasip2/release/kv_session.wasm")]
+    /// The kv-session component (compared on the in-memory kv: `--kv` does
+    /// not apply to `bench`).
+    #[arg(
+        long = "kv-wasm",
+        id = "kv_wasm",
+        value_name = "WASM",
+        default_value = "target/wasm32-wasip2/release/kv_session.wasm"
+    )]
     kv: PathBuf,
     /// The cookie-session component.
     #[arg(
-        long,
+        long = "cookie-wasm",
+        id = "cookie_wasm",
+        alias = "cookie",
+        value_name = "WASM",
         default_value = "target/wasm32-wasip2/release/cookie_session.wasm"
     )]
     cookie: PathBuf,
@@ -37,29 +46,54 @@ pub(crate) struct BenchArgs {
 
 /// How long each measurement round runs, and how many rounds.
 struct Budget {
+    /// Length of one round of an operation comparison.
     round: Duration,
+    /// Rounds per figure; every figure is the median of its rounds.
     rounds: usize,
-    throughput: Duration,
+    /// Length of one round of the 1- and 2-thread `load` runs.
+    threads_round: Duration,
+    /// Cold loads (compiles) measured.
+    compiles: usize,
+    /// Cached loads measured.
+    cached_loads: usize,
 }
 
-/// Median nanoseconds per operation.
-fn ns_per_op(subject: &mut dyn Subject, op: Op, budget: &Budget) -> f64 {
-    // Calibrate: double the iterations until one round takes long enough.
+/// Iterations of `op` that take about `round`: doubles until a run takes
+/// half of it, then scales.
+fn calibrate(subject: &mut dyn Subject, op: Op, round: Duration) -> u64 {
     let mut iters = 1u64;
     loop {
         let t = subject.run(op, iters);
-        if t >= budget.round / 2 || iters >= 1 << 24 {
-            let scale = budget.round.as_secs_f64() / t.as_secs_f64().max(1e-9);
-            iters = ((iters as f64 * scale) as u64).max(1);
-            break;
+        if t >= round / 2 || iters >= 1 << 24 {
+            let scale = round.as_secs_f64() / t.as_secs_f64().max(1e-9);
+            return ((iters as f64 * scale) as u64).max(1);
         }
         iters *= 2;
     }
-    let mut samples: Vec<f64> = (0..budget.rounds)
-        .map(|_| subject.run(op, iters).as_nanos() as f64 / iters as f64)
-        .collect();
+}
+
+/// The median of `samples`.
+fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
-    samples[samples.len() / 2]
+    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// Median nanoseconds per operation of `op` on `a` and on `b`, measured in
+/// alternating rounds of about `round` each (so a noisy neighbour hits both).
+fn ns_per_op_pair(
+    a: &mut dyn Subject,
+    b: &mut dyn Subject,
+    op: Op,
+    round: Duration,
+    rounds: usize,
+) -> (f64, f64) {
+    let (ia, ib) = (calibrate(a, op, round), calibrate(b, op, round));
+    let (mut sa, mut sb) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
+    for _ in 0..rounds.max(1) {
+        sa.push(a.run(op, ia).as_nanos() as f64 / ia as f64);
+        sb.push(b.run(op, ib).as_nanos() as f64 / ib as f64);
+    }
+    (median(sa), median(sb))
 }
 
 /// Output in the chosen format.
@@ -70,12 +104,14 @@ struct Report {
 }
 
 impl Report {
+    /// The ratio is computed from the rounded figures printed beside it.
     fn compare(&mut self, case: &str, ours: f64, peer: &str, peer_ns: f64) {
+        let (ours, peer_ns) = (round1(ours), round1(peer_ns));
         let ratio = ours / peer_ns;
         if self.json {
             println!(
                 "{}",
-                json!({"case": case, "ours_ns": round1(ours), "peer": peer, "peer_ns": round1(peer_ns), "ratio": round2(ratio)})
+                json!({"case": case, "ours_ns": ours, "peer": peer, "peer_ns": peer_ns, "ratio": round2(ratio)})
             );
         } else {
             self.comparisons.row(vec![
@@ -130,13 +166,17 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
         Budget {
             round: Duration::from_millis(15),
             rounds: 3,
-            throughput: Duration::from_millis(400),
+            threads_round: Duration::from_millis(200),
+            compiles: 3,
+            cached_loads: 10,
         }
     } else {
         Budget {
             round: Duration::from_millis(200),
             rounds: 5,
-            throughput: Duration::from_secs(2),
+            threads_round: Duration::from_secs(1),
+            compiles: 10,
+            cached_loads: 20,
         }
     };
     let read = |p: &PathBuf| {
@@ -159,13 +199,11 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     for (label, bytes) in SIZES {
         let data = session_data(bytes);
         let kv = load(&harness, &kv_wasm, "kv-session", &[])?;
-        let mut ours = PluginSubject::new(kv, data.clone(), "kv-session");
+        let mut ours = PluginSubject::try_new(kv, data.clone(), "kv-session")
+            .map_err(|e| anyhow!("bench set-up, kv.*.{label}: {e}"))?;
         let mut peer = MemoryStoreSubject::new(&data);
         for op in Op::ALL {
-            let (o, p) = (
-                ns_per_op(&mut ours, op, &budget),
-                ns_per_op(&mut peer, op, &budget),
-            );
+            let (o, p) = ns_per_op_pair(&mut ours, &mut peer, op, budget.round, budget.rounds);
             report.compare(&format!("kv.{}.{label}", op.name()), o, &peer.label(), p);
         }
         for (mode, private) in [("private", true), ("signed", false)] {
@@ -177,13 +215,11 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
                 ("cookie.max-bytes", "8192"),
             ];
             let cookie = load(&harness, &cookie_wasm, "cookie-session", &config)?;
-            let mut ours = PluginSubject::new(cookie, data.clone(), "cookie-session");
+            let mut ours = PluginSubject::try_new(cookie, data.clone(), "cookie-session")
+                .map_err(|e| anyhow!("bench set-up, cookie-{mode}.*.{label}: {e}"))?;
             let mut peer = CookieJarSubject::new(&master, private, &data);
             for op in Op::ALL {
-                let (o, p) = (
-                    ns_per_op(&mut ours, op, &budget),
-                    ns_per_op(&mut peer, op, &budget),
-                );
+                let (o, p) = ns_per_op_pair(&mut ours, &mut peer, op, budget.round, budget.rounds);
                 report.compare(
                     &format!("cookie-{mode}.{}.{label}", op.name()),
                     o,
@@ -196,12 +232,41 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     figures(&harness, &kv_wasm, &cookie_wasm, &budget, &mut report)?;
     if !args.json {
         println!(
-            "{}\n\n{}",
+            "{}\n\n{}\n\n{}",
             report.comparisons.render(),
-            report.figures.render()
+            report.figures.render(),
+            method_note(&budget)
         );
     }
     Ok(())
+}
+
+/// What the figures are, for the table output (BENCHMARKS.md, Method).
+fn method_note(budget: &Budget) -> String {
+    format!(
+        "Every figure is a median: comparisons and threads of {rounds} alternating rounds \
+         (~{round} ms per comparison round, ~{threads} ms per threads round, persistent \
+         worker threads); instantiate and pooled_call of {rounds} loops; cold_compile of \
+         {compiles} and cold_cached of {cached} loads, each the wall time of the load call \
+         alone (harness built beforehand).",
+        rounds = budget.rounds,
+        round = budget.round.as_millis(),
+        threads = budget.threads_round.as_millis(),
+        compiles = budget.compiles,
+        cached = budget.cached_loads,
+    )
+}
+
+/// Wall time of one `load_bytes` call in milliseconds (the plugin is dropped
+/// after the clock stops), and the cache outcome.
+fn timed_load(harness: &Harness, wasm: &[u8]) -> Result<(f64, CacheOutcome), Failure> {
+    let started = Instant::now();
+    let (plugin, report) = harness
+        .load_bytes_with_report(wasm, LoadOptions::default())
+        .map_err(Failure::Load)?;
+    let ms = started.elapsed().as_secs_f64() * 1e3;
+    drop(plugin);
+    Ok((ms, report.cache))
 }
 
 /// Instantiation, pooled calls, cold and cached loads, threads, sizes.
@@ -220,53 +285,64 @@ fn figures(
         }
         started.elapsed().as_nanos() as f64 / f64::from(iters)
     };
+    let median_of = |f: &dyn Fn() -> f64| median((0..budget.rounds).map(|_| f()).collect());
     let n = if budget.rounds > 3 { 20_000 } else { 2_000 };
     report.figure(
         "instantiate",
-        per_op(n, &|| kv.instantiate_once().unwrap_or(())) / 1e3,
+        median_of(&|| per_op(n, &|| kv.instantiate_once().unwrap_or(()))) / 1e3,
         "us",
     );
     report.figure(
         "pooled_call",
-        per_op(n * 10, &|| drop(kv.fetch_info())),
+        median_of(&|| per_op(n * 10, &|| drop(kv.fetch_info()))),
         "ns",
     );
 
-    let started = Instant::now();
-    Harness::new()?
-        .load_bytes(kv_wasm, LoadOptions::default())
-        .map_err(Failure::Load)?;
-    report.figure("cold_compile", started.elapsed().as_secs_f64() * 1e3, "ms");
+    // Both harnesses are built before any clock starts; one untimed load
+    // each warms up (and fills the disk cache).
+    let uncached = Harness::new()?;
+    timed_load(&uncached, kv_wasm)?;
+    let compiles = (0..budget.compiles)
+        .map(|_| timed_load(&uncached, kv_wasm).map(|(ms, _)| ms))
+        .collect::<Result<Vec<_>, _>>()?;
+    report.figure("cold_compile", median(compiles), "ms");
     let dir = std::env::temp_dir().join(format!("session-harness-bench-{}", std::process::id()));
     let cached = Harness::builder().cache_dir(&dir).build()?;
-    cached
-        .load_bytes(kv_wasm, LoadOptions::default())
-        .map_err(Failure::Load)?;
-    let mut best = f64::MAX;
-    for _ in 0..5 {
-        let (_, r) = cached
-            .load_bytes_with_report(kv_wasm, LoadOptions::default())
-            .map_err(Failure::Load)?;
-        if r.cache != CacheOutcome::Hit {
-            return Err(anyhow!("the compile cache did not hit: {:?}", r.cache).into());
+    let measured = (|| {
+        timed_load(&cached, kv_wasm)?;
+        let mut loads = Vec::with_capacity(budget.cached_loads);
+        for _ in 0..budget.cached_loads {
+            let (ms, cache) = timed_load(&cached, kv_wasm)?;
+            if cache != CacheOutcome::Hit {
+                return Err(Failure::from(anyhow!(
+                    "the compile cache did not hit: {cache:?}"
+                )));
+            }
+            loads.push(ms);
         }
-        best = best.min((r.compile + r.link_and_probe).as_secs_f64() * 1e3);
-    }
+        Ok(median(loads))
+    })();
     let _ = std::fs::remove_dir_all(&dir);
-    report.figure("cold_cached", best, "ms");
+    report.figure("cold_cached", measured?, "ms");
 
+    // `load` of one 1 KiB session from 1 and 2 persistent worker threads,
+    // timed like every other comparison (wall time per operation).
     let id = kv.create(CreateOptions::new(session_data(1024)))?;
     kv.warm_up(2)?;
-    // This machine's other tenants make single runs noisy: alternate the two
-    // and keep the best of each.
-    let (mut one, mut two) = (0f64, 0f64);
-    for _ in 0..3 {
-        one = one.max(load_throughput(&kv, &id, 1, budget.throughput));
-        two = two.max(load_throughput(&kv, &id, 2, budget.throughput));
-    }
-    report.figure("threads1_ops", one, "ops/s");
-    report.figure("threads2_ops", two, "ops/s");
-    report.figure("threads2_speedup", two / one, "x");
+    let (mut one, mut two) = (
+        ThreadedLoad::new(&kv, &id, 1),
+        ThreadedLoad::new(&kv, &id, 2),
+    );
+    let (ns1, ns2) = ns_per_op_pair(
+        &mut one,
+        &mut two,
+        Op::Load,
+        budget.threads_round,
+        budget.rounds,
+    );
+    report.figure("threads1_ops", 1e9 / ns1, "ops/s");
+    report.figure("threads2_ops", 1e9 / ns2, "ops/s");
+    report.figure("threads2_speedup", ns1 / ns2, "x");
     report.figure("wasm_bytes.kv", kv_wasm.len() as f64, "bytes");
     report.figure("wasm_bytes.cookie", cookie_wasm.len() as f64, "bytes");
     Ok(())
