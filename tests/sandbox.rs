@@ -5,6 +5,7 @@
 use host_harness::{CallError, CreateOptions, Harness, Limits, LoadOptions, Plugin, SessionError};
 use session_tests::fixtures::{guest_path, harness, load_into};
 use std::net::TcpListener;
+use std::sync::Arc;
 
 fn hostile(h: &Harness, mode: &str, extra: &[(&str, &str)]) -> Plugin {
     hostile_with(h, mode, extra, Limits::default())
@@ -336,4 +337,43 @@ fn a_plugin_cannot_choose_its_own_namespace() {
         seen, "keys visible: Ok(1); target visible: Ok(true)",
         "the host decides"
     );
+}
+
+/// A plugin cannot fill the host's memory through its kv: past its
+/// namespace's quota, writes are refused (`too-large`), and other plugins'
+/// namespaces are untouched.
+#[test]
+fn a_plugin_cannot_pass_its_kv_quota() {
+    let clock = host_harness::ManualClock::new(session_tests::fixtures::T0);
+    let kv = Arc::new(
+        host_harness::MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(64 * 1024),
+    );
+    let h = session_tests::fixtures::harness_on(kv, &clock);
+    let greedy = h
+        .load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().namespace("greedy"),
+        )
+        .unwrap();
+    let data = format!(r#"{{"pad":"{}"}}"#, "x".repeat(4000));
+    let mut created = 0;
+    let e = loop {
+        match greedy.create(CreateOptions::new(data.clone())) {
+            Ok(_) => created += 1,
+            Err(e) => break e,
+        }
+        assert!(created < 100, "the quota never applied");
+    };
+    assert!((10..=16).contains(&created), "{created}");
+    assert!(
+        matches!(&e, CallError::Session(SessionError::TooLarge(m)) if m.contains("quota")),
+        "{e}"
+    );
+    let other = h
+        .load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().namespace("other"),
+        )
+        .unwrap();
+    still_serving(&other);
 }

@@ -139,8 +139,8 @@ fn without_migration_old_sessions_are_gone() {
 fn the_old_store_is_dropped_after_the_grace_period() {
     let (h, clock, _) = harness();
     let options = SwapOptions {
-        migrate: true,
         grace: Duration::from_secs(300),
+        ..SwapOptions::default()
     };
     let a = kv(&h);
     let store = swappable(&h, a.clone(), options);
@@ -345,7 +345,7 @@ fn a_plugin_that_fails_to_load_or_to_serve_is_never_swapped_in() {
         SwapError::Check {
             plugin,
             step,
-            source,
+            error: source,
         } => {
             assert_eq!((plugin.as_str(), *step), ("no-keys", "create"));
             assert!(
@@ -438,4 +438,28 @@ fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
 fn swappable_stores_are_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}
     assert_traits::<SwappableStore>();
+}
+
+/// Every swap to a freshly loaded plugin retires one; only the most recent
+/// `max_retired` are kept.
+#[test]
+fn at_most_max_retired_plugins_are_kept() {
+    let (h, _, _) = harness();
+    let options = SwapOptions {
+        max_retired: 2,
+        ..SwapOptions::default()
+    };
+    let store = swappable(&h, kv_ns(&h, "n0"), options);
+    let mut ids = Vec::new();
+    for n in 1..=4 {
+        ids.push(store.create(CreateOptions::new(DATA)).unwrap());
+        store.swap(kv_ns(&h, &format!("n{n}")));
+    }
+    assert_eq!(store.retired().len(), 2);
+    // Current n4; kept n3 and n2; n1 and n0 dropped.
+    let found: Vec<bool> = ids
+        .iter()
+        .map(|id| store.load(id).unwrap().is_some())
+        .collect();
+    assert_eq!(found, [false, false, true, true]);
 }

@@ -46,14 +46,14 @@ pub enum SwapError {
     Load(#[from] LoadError),
     /// The new plugin loaded but failed its check (create, load, destroy of
     /// a throwaway session), e.g. a cookie store without keys.
-    #[error("plugin {plugin} failed its check before going live ({step}): {source}")]
+    #[error("plugin {plugin} failed its check before going live ({step}): {error}")]
     Check {
         /// Plugin name.
         plugin: String,
         /// The step that failed.
         step: &'static str,
         /// What the plugin answered.
-        source: CallError,
+        error: CallError,
     },
 }
 
@@ -64,6 +64,9 @@ pub struct SwapOptions {
     pub migrate: bool,
     /// How long a replaced plugin is kept for migration.
     pub grace: Duration,
+    /// Most replaced plugins kept at once; past it the longest-retired one
+    /// is dropped early (every swap to a freshly loaded plugin retires one).
+    pub max_retired: usize,
 }
 
 impl Default for SwapOptions {
@@ -71,6 +74,7 @@ impl Default for SwapOptions {
         Self {
             migrate: true,
             grace: Duration::from_secs(24 * 3600),
+            max_retired: 8,
         }
     }
 }
@@ -353,6 +357,7 @@ impl SwappableStore {
                         .filter(|r| r.until > now && !r.plugin.same_as(&plugin))
                         .cloned(),
                 );
+                retired.truncate(options.max_retired);
             }
             g.next(plugin.clone(), retired)
         });
@@ -676,10 +681,10 @@ impl SwappableStore {
 /// A throwaway session through `plugin`: created, loaded, destroyed.
 fn check(plugin: &Plugin) -> Result<(), SwapError> {
     let failed = |step: &'static str| {
-        move |source: CallError| SwapError::Check {
+        move |error: CallError| SwapError::Check {
             plugin: plugin.name().to_string(),
             step,
-            source,
+            error,
         }
     };
     let id = plugin

@@ -10,6 +10,10 @@ use std::sync::{Arc, RwLock};
 /// Expired entries reaped per write, so a write never stalls on a backlog.
 const REAP_PER_WRITE: usize = 16;
 
+/// Bytes (keys plus values) one namespace may hold by default: one plugin
+/// cannot fill the host's memory through its kv.
+pub const DEFAULT_NAMESPACE_QUOTA: usize = 256 * 1024 * 1024;
+
 #[derive(Debug)]
 struct Entry {
     value: Vec<u8>,
@@ -22,6 +26,8 @@ struct Namespace {
     entries: BTreeMap<String, Entry>,
     /// (expires_at, key) for every entry with a ttl, soonest first.
     expiry: BTreeSet<(u64, String)>,
+    /// Bytes of keys and values held, expired entries included until reaped.
+    bytes: usize,
 }
 
 impl Namespace {
@@ -33,6 +39,7 @@ impl Namespace {
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
+        self.bytes -= key.len() + entry.value.len();
         if let Some(t) = entry.expires_at {
             self.expiry.remove(&(t, key.to_string()));
         }
@@ -50,8 +57,9 @@ impl Namespace {
         ttl_seconds: Option<u64>,
         mode: WriteMode,
         now: u64,
-    ) -> bool {
-        self.reap(now);
+        quota: usize,
+    ) -> Result<bool, KvError> {
+        self.reap(now, REAP_PER_WRITE);
         let exists = self.live(key, now).is_some();
         let write = match mode {
             WriteMode::Always => true,
@@ -59,16 +67,34 @@ impl Namespace {
             WriteMode::IfPresent => exists,
         };
         if !write {
-            return false;
+            return Ok(false);
+        }
+        // What the namespace would hold after the write (the entry it
+        // replaces, live or not yet reaped, goes).
+        let after = |ns: &Self| {
+            let replaced = ns.entries.get(key).map_or(0, |e| key.len() + e.value.len());
+            ns.bytes - replaced + key.len() + value.len()
+        };
+        if after(self) > quota {
+            // Expired entries still count until reaped: reap them all first.
+            self.reap(now, usize::MAX);
+            if after(self) > quota {
+                return Err(KvError::TooLarge(format!(
+                    "the namespace holds {} bytes; writing {} more would pass its quota of {quota}",
+                    self.bytes,
+                    key.len() + value.len()
+                )));
+            }
         }
         self.remove(key);
+        self.bytes += key.len() + value.len();
         let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
         if let Some(t) = expires_at {
             self.expiry.insert((t, key.to_string()));
         }
         self.entries
             .insert(key.to_string(), Entry { value, expires_at });
-        true
+        Ok(true)
     }
 
     fn delete(&mut self, key: &str, now: u64) -> bool {
@@ -97,12 +123,15 @@ impl Namespace {
         }
     }
 
-    fn reap(&mut self, now: u64) {
-        for _ in 0..REAP_PER_WRITE {
+    /// Removes up to `most` expired entries, soonest first.
+    fn reap(&mut self, now: u64, most: usize) {
+        for _ in 0..most {
             match self.expiry.first() {
                 Some((t, _)) if *t <= now => {
-                    if let Some((_, key)) = self.expiry.pop_first() {
-                        self.entries.remove(&key);
+                    if let Some((_, key)) = self.expiry.pop_first()
+                        && let Some(e) = self.entries.remove(&key)
+                    {
+                        self.bytes -= key.len() + e.value.len();
                     }
                 }
                 _ => break,
@@ -115,6 +144,7 @@ impl Namespace {
 /// behind an `Arc`.
 pub struct MemoryBackend {
     clock: Arc<dyn Clock>,
+    quota: usize,
     namespaces: RwLock<HashMap<String, Arc<RwLock<Namespace>>>>,
 }
 
@@ -125,10 +155,12 @@ impl std::fmt::Debug for MemoryBackend {
 }
 
 impl MemoryBackend {
-    /// An empty backend whose ttls run on `clock`.
+    /// An empty backend whose ttls run on `clock`, each namespace holding at
+    /// most [`DEFAULT_NAMESPACE_QUOTA`] bytes.
     pub fn new(clock: Arc<dyn Clock>) -> Self {
         Self {
             clock,
+            quota: DEFAULT_NAMESPACE_QUOTA,
             namespaces: RwLock::new(HashMap::new()),
         }
     }
@@ -141,10 +173,18 @@ impl MemoryBackend {
         Ok(all.entry(name.to_string()).or_default().clone())
     }
 
+    /// Sets how many bytes (keys plus values) each namespace may hold; a
+    /// write past it is a `too-large` kv error.
+    pub fn with_namespace_quota(mut self, bytes: usize) -> Self {
+        self.quota = bytes;
+        self
+    }
+
     /// `name` as a bound namespace; the by-name methods go through it.
     fn bound(&self, name: &str) -> Result<BoundNamespace, KvError> {
         Ok(BoundNamespace {
             clock: self.clock.clone(),
+            quota: self.quota,
             ns: self.namespace(name)?,
         })
     }
@@ -206,6 +246,7 @@ impl KvBackend for MemoryBackend {
 /// Reads share the lock, so concurrent loads do not wait for each other.
 struct BoundNamespace {
     clock: Arc<dyn Clock>,
+    quota: usize,
     ns: Arc<RwLock<Namespace>>,
 }
 
@@ -235,7 +276,8 @@ impl KvNamespace for BoundNamespace {
         ttl_seconds: Option<u64>,
         mode: WriteMode,
     ) -> Result<bool, KvError> {
-        self.with(|ns, now| ns.set(key, value, ttl_seconds, mode, now))
+        let quota = self.quota;
+        self.with(|ns, now| ns.set(key, value, ttl_seconds, mode, now, quota))?
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {
@@ -261,6 +303,36 @@ mod tests {
     fn backend() -> (MemoryBackend, ManualClock) {
         let clock = ManualClock::new(Duration::from_secs(1_000));
         (MemoryBackend::new(Arc::new(clock.clone())), clock)
+    }
+
+    #[test]
+    fn a_namespace_cannot_pass_its_quota() {
+        let clock = ManualClock::new(Duration::from_secs(1_000));
+        let b = MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(100);
+        let set =
+            |ns: &str, k: &str, n: usize, ttl| b.set(ns, k, vec![0; n], ttl, WriteMode::Always);
+        assert!(set("n", "a", 49, None).unwrap()); // 50 bytes
+        assert!(set("n", "b", 39, Some(10)).unwrap()); // 90
+        let e = set("n", "c", 10, None).unwrap_err(); // would be 101
+        assert!(
+            matches!(e, KvError::TooLarge(ref m) if m.contains("quota of 100")),
+            "{e}"
+        );
+        assert_eq!(b.get("n", "c").unwrap(), None, "nothing written");
+        // Overwriting counts the difference; other namespaces have their own.
+        assert!(set("n", "a", 59, None).unwrap()); // 100
+        assert!(set("m", "x", 99, None).unwrap());
+        // Expired entries still count until reaped, and are reaped to make room.
+        clock.advance(Duration::from_secs(10));
+        assert!(set("n", "c", 39, None).unwrap()); // 60 + 40, once b is gone
+        // Deletes free room.
+        assert!(b.delete("n", "a").unwrap());
+        assert!(set("n", "d", 59, None).unwrap());
+        // Writing over an expired entry that the reaping then removes.
+        assert!(set("z", "k", 90, Some(5)).unwrap());
+        clock.advance(Duration::from_secs(5));
+        assert!(set("z", "k", 100, None).is_err());
+        assert!(set("z", "k", 99, None).unwrap());
     }
 
     #[test]

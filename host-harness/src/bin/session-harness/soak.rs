@@ -6,7 +6,8 @@ use crate::{Failure, load, parse_kv};
 use anyhow::anyhow;
 use clap::Args;
 use host_harness::{
-    CallError, CreateOptions, HarnessBuilder, SessionRecord, SwapOptions, SwappableStore,
+    CallError, CreateOptions, HarnessBuilder, LoadOptions, SessionRecord, SwapError, SwapOptions,
+    SwappableStore,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -116,12 +117,8 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         config.push(("cookie.keys".to_string(), hex));
     }
     let harness = builder.build()?;
-    let plugins = args
-        .plugins
-        .iter()
-        .map(|p| load(&harness, p, &config))
-        .collect::<Result<Vec<_>, _>>()?;
-    let store = SwappableStore::new(&harness, plugins[0].clone(), SwapOptions::default());
+    let first = load(&harness, &args.plugins[0], &config)?;
+    let store = SwappableStore::new(&harness, first, SwapOptions::default());
     let ops = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(Failures::default());
     let stop = Arc::new(AtomicBool::new(false));
@@ -145,7 +142,19 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         if let Some(wait) = at.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
-        store.swap(plugins[k as usize % plugins.len()].clone());
+        // Each swap loads its plugin afresh (a cached compile) and checks it
+        // before it goes live, as a host deploying a new store would.
+        let path = &args.plugins[k as usize % args.plugins.len()];
+        let options = LoadOptions {
+            config: config.clone(),
+            ..LoadOptions::default()
+        };
+        match store.swap_file(path, options) {
+            Ok(_) => {}
+            Err(SwapError::Load(e)) => return Err(Failure::Load(e)),
+            // Refused: the old store keeps serving; the run goes on, failed.
+            Err(e) => failures.record(format!("swap to {}: {e}", path.display())),
+        }
     }
     if let Some(rest) = duration.checked_sub(started.elapsed()) {
         std::thread::sleep(rest);
