@@ -4,6 +4,7 @@ use host_harness::{
     CallError, CreateOptions, Harness, Limits, LoadOptions, Plugin, SessionError, SwapError,
     SwapOptions, SwappableStore,
 };
+use session_tests::assert_session_err;
 use session_tests::fixtures::{KEY_A, guest_bytes, guest_path, harness, load_into};
 use std::sync::Arc;
 use std::time::Duration;
@@ -53,14 +54,23 @@ fn kv_to_cookie_migrates_on_load() {
 
 #[test]
 fn cookie_to_kv_migrates_on_load() {
-    let (h, _, _) = harness();
+    let (h, clock, _) = harness();
     let (a, b) = (cookie(&h), kv(&h));
     let store = swappable(&h, a, SwapOptions::default());
-    let seal = store.create(CreateOptions::new(DATA)).unwrap();
+    let seal = store
+        .create(CreateOptions::new(DATA).user("bob").ttl(600))
+        .unwrap();
+    let before = store.load(&seal).unwrap().unwrap();
+    clock.advance(Duration::from_secs(100));
     store.swap(b.clone());
     let moved = store.load(&seal).unwrap().expect("migrated");
     assert_eq!(moved.id.len(), 32, "a kv-session id");
     assert_eq!(moved.data, DATA);
+    assert_eq!(moved.user_id.as_deref(), Some("bob"));
+    assert_eq!(
+        moved.expires_at, before.expires_at,
+        "remaining lifetime kept"
+    );
     assert_eq!(b.count().unwrap(), 1);
     assert_eq!(store.stats().migrated, 1);
 }
@@ -462,4 +472,22 @@ fn at_most_max_retired_plugins_are_kept() {
         .map(|id| store.load(id).unwrap().is_some())
         .collect();
     assert_eq!(found, [false, false, true, true]);
+}
+
+/// Logging out by the old cookie right after a swap ends the session for
+/// good: the seal still opens in the retired cookie store, but it must not
+/// migrate back to life afterwards.
+#[test]
+fn a_session_destroyed_by_its_old_id_does_not_migrate_back() {
+    let (h, _, _) = harness();
+    let (a, b) = (cookie(&h), kv(&h));
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let seal = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    store.destroy(&seal).unwrap();
+    assert!(a.load(&seal).unwrap().is_some(), "the seal itself still opens");
+    assert_eq!(store.load(&seal).unwrap(), None, "logged out stays logged out");
+    assert_session_err!(store.update(&seal, DATA, None), SessionError::NotFound);
+    assert_eq!(b.count().unwrap(), 0);
+    assert_eq!(store.stats().migrated, 0);
 }

@@ -142,6 +142,12 @@ impl Plugin {
         self.inner.pool.clear();
     }
 
+    /// Stops pooling instances (a replaced plugin, kept only for the odd
+    /// migration lookup, holds no instance slots), or starts again.
+    pub(crate) fn set_pooling(&self, on: bool) {
+        self.inner.pool.set_closed(!on);
+    }
+
     /// Creates a fresh instance, for measuring instantiation; it is then pooled.
     pub fn warm_up(&self, instances: usize) -> Result<(), CallError> {
         let fresh: Result<Vec<_>, _> = (0..instances).map(|_| self.instantiate()).collect();

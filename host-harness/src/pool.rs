@@ -30,6 +30,8 @@ struct Shard(Mutex<Vec<Instance>>);
 pub(crate) struct InstancePool {
     shards: Vec<Shard>,
     max_idle_per_shard: usize,
+    /// When set, returned instances are dropped instead of kept.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 /// The calling thread's home shard.
@@ -48,6 +50,7 @@ impl InstancePool {
             // Shards split the budget, rounding up: a positive limit keeps at
             // least one idle instance per shard, zero keeps none.
             max_idle_per_shard: max_idle.div_ceil(SHARDS),
+            closed: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -62,6 +65,9 @@ impl InstancePool {
 
     /// Returns a healthy instance to the home shard; dropped when it is full.
     pub(crate) fn put(&self, instance: Instance) {
+        if self.closed.load(Ordering::Relaxed) {
+            return;
+        }
         let rejected = match self.shards[home()].0.lock() {
             Ok(mut idle) if idle.len() < self.max_idle_per_shard => {
                 idle.push(instance);
@@ -79,6 +85,15 @@ impl InstancePool {
             .iter()
             .map(|s| s.0.lock().map(|i| i.len()).unwrap_or(0))
             .sum()
+    }
+
+    /// Stops keeping returned instances (and drops the idle ones), or keeps
+    /// them again.
+    pub(crate) fn set_closed(&self, closed: bool) {
+        self.closed.store(closed, Ordering::Relaxed);
+        if closed {
+            self.clear();
+        }
     }
 
     /// Drops every idle instance.

@@ -127,10 +127,11 @@ impl Generation {
 
     /// The generation that replaces `self`.
     fn next(&self, current: Plugin, retired: Vec<Retired>) -> Self {
-        let earlier = std::iter::once(&self.calls)
-            .chain(&self.earlier)
-            .filter(|c| c.running() > 0)
-            .cloned()
+        // This generation's own count is kept whatever it reads now: a call
+        // may still enter it until the swap lands. Older ones were replaced
+        // before, so a zero there is final.
+        let earlier = std::iter::once(self.calls.clone())
+            .chain(self.earlier.iter().filter(|c| c.running() > 0).cloned())
             .collect();
         Self {
             current,
@@ -172,8 +173,15 @@ enum Migration {
     Unknown,
 }
 
+/// Marker value of an id destroyed while plugins were retired: it must not
+/// migrate afterwards.
+const TOMBSTONE: &str = "";
+
 /// The current plugin's answer for an id another migration already produced.
 fn follow(current: &Plugin, new_id: &str) -> Migration {
+    if new_id == TOMBSTONE {
+        return Migration::Gone;
+    }
     match current.load(new_id) {
         Ok(Some(record)) => Migration::Moved(record),
         Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => Migration::Gone,
@@ -361,8 +369,9 @@ impl SwappableStore {
             }
             g.next(plugin.clone(), retired)
         });
+        plugin.set_pooling(true);
         if !replaced.current.same_as(&plugin) {
-            replaced.current.clear_pool();
+            replaced.current.set_pooling(false);
         }
         self.inner.swaps.fetch_add(1, Ordering::Relaxed);
     }
@@ -552,6 +561,12 @@ impl SwappableStore {
             }
         }
         if retired.plugin.info().server_side {
+            if !matches!(retired.plugin.load(id), Ok(Some(_))) {
+                // Destroyed while it was being copied (destroy reaches the
+                // retired stores first): the copy goes too.
+                let _ = g.current.destroy(&new_id);
+                return Migration::Gone;
+            }
             // The new plugin did not see the id, so the two do not share
             // storage: remove the old copy so it cannot migrate twice.
             let _ = retired.plugin.destroy(&old.id);
@@ -633,8 +648,22 @@ impl SwappableStore {
             true => None,
             false => self.inner.markers.get(id)?,
         };
+        let moved = match moved {
+            Some(new_id) => Some(new_id),
+            // Leave a tombstone, so a migration of this id that is running
+            // now, or a seal presented later, finds the session ended.
+            None if !g.retired.is_empty() => {
+                let ttl = self.inner.options.grace.as_secs().max(1);
+                match self.inner.markers.claim(id, TOMBSTONE, ttl)? {
+                    true => None,
+                    // A migration recorded its move first: end the copy.
+                    false => self.inner.markers.get(id)?,
+                }
+            }
+            None => None,
+        };
         let answer = Self::destroy_everywhere(&g, id);
-        if let Some(new_id) = moved {
+        if let Some(new_id) = moved.filter(|n| n != TOMBSTONE) {
             match Self::destroy_everywhere(&g, &new_id) {
                 // No store that is still kept knows the copy's id.
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
@@ -647,8 +676,9 @@ impl SwappableStore {
     /// Destroys `id` in the current and every retired plugin; `invalid-id`
     /// only when none of them recognises it.
     fn destroy_everywhere(g: &Generation, id: &str) -> Result<(), CallError> {
-        let current = g.current.destroy(id);
-        let mut known_somewhere = current.is_ok();
+        // Retired stores first: a migration that read the session before
+        // this then finds it gone when it checks again (see `copy`).
+        let mut known_somewhere = false;
         for r in &g.retired {
             match r.plugin.destroy(id) {
                 Ok(()) => known_somewhere = true,
@@ -656,6 +686,8 @@ impl SwappableStore {
                 Err(e) => return Err(e),
             }
         }
+        let current = g.current.destroy(id);
+        known_somewhere |= current.is_ok();
         match current {
             Err(CallError::Session(SessionError::InvalidId(_))) if known_somewhere => Ok(()),
             other => other,

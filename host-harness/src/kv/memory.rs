@@ -10,9 +10,21 @@ use std::sync::{Arc, RwLock};
 /// Expired entries reaped per write, so a write never stalls on a backlog.
 const REAP_PER_WRITE: usize = 16;
 
-/// Bytes (keys plus values) one namespace may hold by default: one plugin
+/// Bytes one namespace may hold by default (see [`entry_cost`]): one plugin
 /// cannot fill the host's memory through its kv.
 pub const DEFAULT_NAMESPACE_QUOTA: usize = 256 * 1024 * 1024;
+
+/// What an entry costs against the quota: its key and value, the map's
+/// per-entry overhead, and for a key with a ttl its copy in the expiry index.
+pub fn entry_cost(key: &str, value_len: usize, has_ttl: bool) -> usize {
+    const ENTRY_OVERHEAD: usize = 96;
+    let index = if has_ttl {
+        key.len() + ENTRY_OVERHEAD / 2
+    } else {
+        0
+    };
+    key.len() + value_len + ENTRY_OVERHEAD + index
+}
 
 #[derive(Debug)]
 struct Entry {
@@ -39,7 +51,7 @@ impl Namespace {
 
     fn remove(&mut self, key: &str) -> Option<Entry> {
         let entry = self.entries.remove(key)?;
-        self.bytes -= key.len() + entry.value.len();
+        self.bytes -= entry_cost(key, entry.value.len(), entry.expires_at.is_some());
         if let Some(t) = entry.expires_at {
             self.expiry.remove(&(t, key.to_string()));
         }
@@ -71,23 +83,25 @@ impl Namespace {
         }
         // What the namespace would hold after the write (the entry it
         // replaces, live or not yet reaped, goes).
+        let cost = entry_cost(key, value.len(), ttl_seconds.is_some());
         let after = |ns: &Self| {
-            let replaced = ns.entries.get(key).map_or(0, |e| key.len() + e.value.len());
-            ns.bytes - replaced + key.len() + value.len()
+            let replaced = ns.entries.get(key).map_or(0, |e| {
+                entry_cost(key, e.value.len(), e.expires_at.is_some())
+            });
+            ns.bytes - replaced + cost
         };
         if after(self) > quota {
             // Expired entries still count until reaped: reap them all first.
             self.reap(now, usize::MAX);
             if after(self) > quota {
                 return Err(KvError::TooLarge(format!(
-                    "the namespace holds {} bytes; writing {} more would pass its quota of {quota}",
+                    "the namespace holds {} bytes; writing {cost} more would pass its quota of {quota}",
                     self.bytes,
-                    key.len() + value.len()
                 )));
             }
         }
         self.remove(key);
-        self.bytes += key.len() + value.len();
+        self.bytes += cost;
         let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
         if let Some(t) = expires_at {
             self.expiry.insert((t, key.to_string()));
@@ -131,7 +145,7 @@ impl Namespace {
                     if let Some((_, key)) = self.expiry.pop_first()
                         && let Some(e) = self.entries.remove(&key)
                     {
-                        self.bytes -= key.len() + e.value.len();
+                        self.bytes -= entry_cost(&key, e.value.len(), e.expires_at.is_some());
                     }
                 }
                 _ => break,
@@ -307,32 +321,55 @@ mod tests {
 
     #[test]
     fn a_namespace_cannot_pass_its_quota() {
+        let c = entry_cost;
+        let quota = c("a", 49, false) + c("b", 39, true);
         let clock = ManualClock::new(Duration::from_secs(1_000));
-        let b = MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(100);
+        let b = MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(quota);
         let set =
             |ns: &str, k: &str, n: usize, ttl| b.set(ns, k, vec![0; n], ttl, WriteMode::Always);
-        assert!(set("n", "a", 49, None).unwrap()); // 50 bytes
-        assert!(set("n", "b", 39, Some(10)).unwrap()); // 90
-        let e = set("n", "c", 10, None).unwrap_err(); // would be 101
+        assert!(set("n", "a", 49, None).unwrap());
+        assert!(set("n", "b", 39, Some(10)).unwrap()); // full
+        let e = set("n", "c", 0, None).unwrap_err();
         assert!(
-            matches!(e, KvError::TooLarge(ref m) if m.contains("quota of 100")),
+            matches!(e, KvError::TooLarge(ref m) if m.contains("quota")),
             "{e}"
         );
         assert_eq!(b.get("n", "c").unwrap(), None, "nothing written");
         // Overwriting counts the difference; other namespaces have their own.
-        assert!(set("n", "a", 59, None).unwrap()); // 100
-        assert!(set("m", "x", 99, None).unwrap());
+        assert!(set("n", "a", 48, None).unwrap());
+        assert!(set("n", "a", 49, None).unwrap());
+        assert!(set("n", "a", 50, None).is_err());
+        assert!(set("m", "x", 100, None).unwrap());
         // Expired entries still count until reaped, and are reaped to make room.
         clock.advance(Duration::from_secs(10));
-        assert!(set("n", "c", 39, None).unwrap()); // 60 + 40, once b is gone
+        assert!(set("n", "c", 0, None).unwrap());
         // Deletes free room.
         assert!(b.delete("n", "a").unwrap());
-        assert!(set("n", "d", 59, None).unwrap());
+        assert!(set("n", "d", 49, None).unwrap());
         // Writing over an expired entry that the reaping then removes.
-        assert!(set("z", "k", 90, Some(5)).unwrap());
+        let b = MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(c("k", 90, true));
+        assert!(
+            b.set("z", "k", vec![0; 90], Some(5), WriteMode::Always)
+                .unwrap()
+        );
         clock.advance(Duration::from_secs(5));
-        assert!(set("z", "k", 100, None).is_err());
-        assert!(set("z", "k", 99, None).unwrap());
+        assert!(
+            b.set("z", "k", vec![0; 200], None, WriteMode::Always)
+                .is_err()
+        );
+        assert!(
+            b.set("z", "k", vec![0; 90], None, WriteMode::Always)
+                .unwrap()
+        );
+        // Many tiny entries are not free: each costs its overhead.
+        let b = MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(10_000);
+        let fitted = (0..10_000)
+            .take_while(|i| {
+                b.set("t", &i.to_string(), vec![], None, WriteMode::Always)
+                    .is_ok()
+            })
+            .count();
+        assert!(fitted < 110, "{fitted}");
     }
 
     #[test]

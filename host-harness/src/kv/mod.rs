@@ -134,5 +134,5 @@ pub fn open(spec: &str, clock: Arc<dyn crate::Clock>) -> Result<Arc<dyn KvBacken
     if spec.starts_with("redis://") || spec.starts_with("redis+unix://") {
         return Ok(Arc::new(redis::RedisBackend::connect(spec)?));
     }
-    Err(KvSetupError::Unknown(spec.to_string()))
+    Err(KvSetupError::Unknown(redis::redact_url(spec)))
 }

@@ -86,7 +86,12 @@ while not done and #live < want and examined < budget do
   from = '(' .. last
 end
 local resume = ''
-if not done and #live < want then resume = last end
+if not done and #live < want then
+  -- The budget ran out: resume after the last member examined, unless
+  -- nothing under the prefix follows it.
+  local nxt = redis.call('ZRANGEBYLEX', index, '(' .. last, '+', 'LIMIT', 0, 1)
+  if #nxt > 0 and string.sub(nxt[1], 1, #prefix) == prefix then resume = last end
+end
 live[#live + 1] = resume
 return live
 ";
@@ -140,13 +145,25 @@ pub enum RedisSetupError {
 }
 
 /// Settings of a [`RedisBackend`]; [`RedisBackendBuilder::connect`] opens it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct RedisBackendBuilder {
     url: String,
     key_prefix: String,
     pool_size: u32,
     io_timeout: Duration,
     checkout_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisBackendBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisBackendBuilder")
+            .field("url", &redact_url(&self.url))
+            .field("key_prefix", &self.key_prefix)
+            .field("pool_size", &self.pool_size)
+            .field("io_timeout", &self.io_timeout)
+            .field("checkout_timeout", &self.checkout_timeout)
+            .finish()
+    }
 }
 
 impl RedisBackendBuilder {
@@ -212,18 +229,37 @@ impl RedisBackendBuilder {
     }
 }
 
-/// `url` with any password replaced by `***`, for messages.
-fn redact_url(url: &str) -> String {
+/// `url` with any password (in the user info or a `pass=` query parameter)
+/// replaced by `***`, for messages.
+pub fn redact_url(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_string();
     };
-    match rest.split_once('@') {
+    let (rest, query) = match rest.split_once('?') {
+        Some((r, q)) => (r, Some(q)),
+        None => (rest, None),
+    };
+    // The user info ends at the last '@' before the path.
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    let mut out = match rest[..authority_end].rsplit_once('@') {
         Some((userinfo, host)) => {
             let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}")
+            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
         }
-        None => url.to_string(),
+        None => format!("{scheme}://{rest}"),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|p| match p.split_once('=') {
+                Some(("pass" | "password", _)) => format!("{}=***", &p[..p.find('=').unwrap_or(0)]),
+                _ => p.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
 }
 
 struct Scripts {
@@ -276,6 +312,9 @@ impl RedisBackend {
     fn namespace(&self, name: &str) -> RedisNamespace {
         let base = format!("{}{}:{name}", self.key_prefix, name.len());
         RedisNamespace {
+            // The harness's own namespaces (migration markers) are never
+            // listed, so they keep no index that only a listing would prune.
+            indexed: !name.starts_with(super::RESERVED_NAMESPACE_PREFIX),
             pool: self.pool.clone(),
             url: self.url.clone().into(),
             checkout_timeout: self.checkout_timeout,
@@ -327,6 +366,7 @@ impl KvBackend for RedisBackend {
 
 /// One namespace of a [`RedisBackend`], its key names computed once.
 struct RedisNamespace {
+    indexed: bool,
     pool: r2d2::Pool<Connector>,
     url: Arc<str>,
     checkout_timeout: Duration,
@@ -381,6 +421,19 @@ impl KvNamespace for RedisNamespace {
             WriteMode::IfPresent => "XX",
         };
         let data_key = self.data_key(key);
+        if !self.indexed {
+            return self.with(|c| {
+                let mut cmd = redis::cmd("SET");
+                cmd.arg(&data_key).arg(value);
+                if !ttl.is_empty() {
+                    cmd.arg("EX").arg(&ttl);
+                }
+                if !mode.is_empty() {
+                    cmd.arg(mode);
+                }
+                cmd.query::<Option<String>>(c).map(|ok| ok.is_some())
+            });
+        }
         self.with(|c| {
             self.scripts
                 .set
@@ -414,6 +467,11 @@ impl KvNamespace for RedisNamespace {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, KvError> {
+        if !self.indexed {
+            return Err(KvError::Backend(
+                "the harness's own namespaces are not listable".to_string(),
+            ));
+        }
         let limit = limit.max(1);
         let from = match cursor {
             Some(c) if c >= prefix => format!("({c}"),
@@ -455,6 +513,14 @@ mod tests {
         );
         assert_eq!(redact_url("redis://:s3cret@cache"), "redis://:***@cache");
         assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
+        // The user info ends at the last '@'.
+        assert_eq!(redact_url("redis://u:p@ss@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(
+            redact_url("redis+unix:///run/r.sock?db=1&pass=s3cret"),
+            "redis+unix:///run/r.sock?db=1&pass=***"
+        );
+        let debug = format!("{:?}", RedisBackend::builder("redis://u:hunter2@h/"));
+        assert!(!debug.contains("hunter2"), "{debug}");
     }
 
     #[test]

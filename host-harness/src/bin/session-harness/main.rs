@@ -130,7 +130,8 @@ pub(crate) fn with_kv(
         return Ok(builder.kv_backend(Arc::new(backend)));
     }
     Err(Failure::Other(anyhow::anyhow!(
-        "unknown kv backend {spec:?}: expected `memory` or a `redis://` URL"
+        "unknown kv backend {:?}: expected `memory` or a `redis://` URL",
+        host_harness::kv::redis::redact_url(spec)
     )))
 }
 
