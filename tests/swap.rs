@@ -485,8 +485,15 @@ fn a_session_destroyed_by_its_old_id_does_not_migrate_back() {
     let seal = store.create(CreateOptions::new(DATA)).unwrap();
     store.swap(b.clone());
     store.destroy(&seal).unwrap();
-    assert!(a.load(&seal).unwrap().is_some(), "the seal itself still opens");
-    assert_eq!(store.load(&seal).unwrap(), None, "logged out stays logged out");
+    assert!(
+        a.load(&seal).unwrap().is_some(),
+        "the seal itself still opens"
+    );
+    assert_eq!(
+        store.load(&seal).unwrap(),
+        None,
+        "logged out stays logged out"
+    );
     assert_session_err!(store.update(&seal, DATA, None), SessionError::NotFound);
     assert_eq!(b.count().unwrap(), 0);
     assert_eq!(store.stats().migrated, 0);
