@@ -498,3 +498,22 @@ fn a_session_destroyed_by_its_old_id_does_not_migrate_back() {
     assert_eq!(b.count().unwrap(), 0);
     assert_eq!(store.stats().migrated, 0);
 }
+
+/// A replaced plugin is still called (destroy reaches it, migrations read
+/// it), so it keeps a pooled instance rather than instantiating per call,
+/// while holding few instance slots.
+#[test]
+fn a_replaced_plugin_reuses_a_pooled_instance() {
+    let (h, _, _) = harness();
+    let a = kv_ns(&h, "old");
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    store.swap(kv_ns(&h, "new"));
+    let before = a.stats().instantiations;
+    for _ in 0..50 {
+        let id = store.create(CreateOptions::new(DATA)).unwrap();
+        store.destroy(&id).unwrap();
+    }
+    let made = a.stats().instantiations - before;
+    assert!(made <= 2, "{made} instances for 50 calls");
+    assert!(a.stats().idle <= 8, "{:?}", a.stats());
+}

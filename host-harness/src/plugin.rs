@@ -142,8 +142,9 @@ impl Plugin {
         self.inner.pool.clear();
     }
 
-    /// Stops pooling instances (a replaced plugin, kept only for the odd
-    /// migration lookup, holds no instance slots), or starts again.
+    /// Pools at most one idle instance per thread shard (a replaced plugin,
+    /// kept for migration lookups, holds few instance slots), or as many as
+    /// its limits allow again.
     pub(crate) fn set_pooling(&self, on: bool) {
         self.inner.pool.set_closed(!on);
     }

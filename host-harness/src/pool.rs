@@ -30,7 +30,7 @@ struct Shard(Mutex<Vec<Instance>>);
 pub(crate) struct InstancePool {
     shards: Vec<Shard>,
     max_idle_per_shard: usize,
-    /// When set, returned instances are dropped instead of kept.
+    /// When set, each shard keeps at most one returned instance.
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -65,11 +65,12 @@ impl InstancePool {
 
     /// Returns a healthy instance to the home shard; dropped when it is full.
     pub(crate) fn put(&self, instance: Instance) {
-        if self.closed.load(Ordering::Relaxed) {
-            return;
-        }
+        let most = match self.closed.load(Ordering::Relaxed) {
+            true => 1,
+            false => self.max_idle_per_shard,
+        };
         let rejected = match self.shards[home()].0.lock() {
-            Ok(mut idle) if idle.len() < self.max_idle_per_shard => {
+            Ok(mut idle) if idle.len() < most => {
                 idle.push(instance);
                 None
             }
@@ -87,8 +88,8 @@ impl InstancePool {
             .sum()
     }
 
-    /// Stops keeping returned instances (and drops the idle ones), or keeps
-    /// them again.
+    /// Keeps at most one idle instance per shard (dropping the others now),
+    /// or as many as configured again.
     pub(crate) fn set_closed(&self, closed: bool) {
         self.closed.store(closed, Ordering::Relaxed);
         if closed {

@@ -644,27 +644,28 @@ impl SwappableStore {
     /// when it migrated under a new id, that copy too.
     pub fn destroy(&self, id: &str) -> Result<(), CallError> {
         let g = self.enter();
-        let moved = match g.retired.is_empty() {
-            true => None,
-            false => self.inner.markers.get(id)?,
-        };
-        let moved = match moved {
-            Some(new_id) => Some(new_id),
-            // Leave a tombstone, so a migration of this id that is running
-            // now, or a seal presented later, finds the session ended.
-            None if !g.retired.is_empty() => {
-                let ttl = self.inner.options.grace.as_secs().max(1);
-                match self.inner.markers.claim(id, TOMBSTONE, ttl)? {
-                    true => None,
-                    // A migration recorded its move first: end the copy.
-                    false => self.inner.markers.get(id)?,
-                }
+        if g.retired.is_empty() {
+            return g.current.destroy(id);
+        }
+        let mut moved = self.inner.markers.get(id)?;
+        let (answer, stateless_knows) = Self::destroy_everywhere(&g, id);
+        if moved.is_none() && stateless_knows {
+            // A retired stateless store still opens this id, and would let
+            // it migrate back to life: leave a tombstone, as long as any
+            // retired store is kept.
+            let now = self.inner.clock.now_secs();
+            let until = g.retired.iter().map(|r| r.until).max().unwrap_or(now);
+            if !self
+                .inner
+                .markers
+                .claim(id, TOMBSTONE, until.saturating_sub(now).max(1))?
+            {
+                // A migration recorded its move first: end the copy too.
+                moved = self.inner.markers.get(id)?;
             }
-            None => None,
-        };
-        let answer = Self::destroy_everywhere(&g, id);
+        }
         if let Some(new_id) = moved.filter(|n| n != TOMBSTONE) {
-            match Self::destroy_everywhere(&g, &new_id) {
+            match Self::destroy_everywhere(&g, &new_id).0 {
                 // No store that is still kept knows the copy's id.
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e),
@@ -674,24 +675,30 @@ impl SwappableStore {
     }
 
     /// Destroys `id` in the current and every retired plugin; `invalid-id`
-    /// only when none of them recognises it.
-    fn destroy_everywhere(g: &Generation, id: &str) -> Result<(), CallError> {
+    /// only when none of them recognises it. Also says whether a retired
+    /// stateless store recognised it (it cannot forget it).
+    fn destroy_everywhere(g: &Generation, id: &str) -> (Result<(), CallError>, bool) {
         // Retired stores first: a migration that read the session before
         // this then finds it gone when it checks again (see `copy`).
         let mut known_somewhere = false;
+        let mut stateless_knows = false;
         for r in &g.retired {
             match r.plugin.destroy(id) {
-                Ok(()) => known_somewhere = true,
+                Ok(()) => {
+                    known_somewhere = true;
+                    stateless_knows |= !r.plugin.info().server_side;
+                }
                 Err(CallError::Session(SessionError::InvalidId(_))) => {}
-                Err(e) => return Err(e),
+                Err(e) => return (Err(e), stateless_knows),
             }
         }
         let current = g.current.destroy(id);
         known_somewhere |= current.is_ok();
-        match current {
+        let answer = match current {
             Err(CallError::Session(SessionError::InvalidId(_))) if known_somewhere => Ok(()),
             other => other,
-        }
+        };
+        (answer, stateless_knows)
     }
 
     /// Purges the current plugin and the retired ones; the total removed.
