@@ -309,3 +309,30 @@ fn bench_reads_the_components_named_by_its_flags() {
         );
     }
 }
+
+/// A cache directory others could tamper with is not used: the CLI says so
+/// and compiles instead of failing.
+#[cfg(unix)]
+#[test]
+fn an_unsafe_cache_directory_means_compiling_not_failing() {
+    use std::os::unix::fs::PermissionsExt;
+    let open = target_dir()
+        .join("tmp")
+        .join(format!("open-cache-parent-{}", std::process::id()));
+    std::fs::create_dir_all(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let cache = open.join("cache");
+    let out = cli(&[
+        "--cache-dir",
+        cache.to_str().unwrap(),
+        "info",
+        guest_path("kv_session").to_str().unwrap(),
+    ]);
+    std::fs::remove_dir_all(&open).unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("others can write to") && err.contains("compiling without a cache"),
+        "{err}"
+    );
+}

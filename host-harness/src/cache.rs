@@ -10,7 +10,12 @@
 //! can run code in the host. The digest catches corruption, not tampering, so
 //! the directory must belong to the user running the host and be writable by
 //! no one else; [`CompileCache::new`] creates it that way (mode 0700) and
-//! refuses one that is group- or world-writable or owned by someone else.
+//! refuses one that is group- or world-writable or owned by someone else, or
+//! that sits under a directory someone else could rename it out of (every
+//! ancestor must be owned by this user or root and, unless sticky like
+//! `/tmp`, writable by neither group nor others: the check ssh makes of
+//! `~/.ssh`). An entry that is not a regular file owned by this user and
+//! writable by no one else is never loaded: it is recompiled and replaced.
 
 use crate::error::SetupError;
 use sha2::{Digest, Sha256};
@@ -39,6 +44,8 @@ pub enum CacheOutcome {
 #[derive(Debug, Clone)]
 pub struct CompileCache {
     dir: PathBuf,
+    /// The uid that owns the directory and every entry (unix).
+    owner: u32,
 }
 
 impl CompileCache {
@@ -51,8 +58,8 @@ impl CompileCache {
             source,
         };
         create_private_dir(&dir).map_err(err)?;
-        check_private_dir(&dir).map_err(err)?;
-        Ok(Self { dir })
+        let owner = check_private_dir(&dir).map_err(err)?;
+        Ok(Self { dir, owner })
     }
 
     /// `$SESSION_HARNESS_CACHE_DIR`, else `$XDG_CACHE_HOME/session-harness`,
@@ -74,6 +81,36 @@ impl CompileCache {
         &self.dir
     }
 
+    /// Reads an entry that is a regular file of this user's that no one else
+    /// can write (checked on the open file, not the path).
+    fn read_entry(&self, path: &Path) -> std::io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut f = std::fs::File::open(path)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let meta = f.metadata()?;
+            let refuse = |why: &str| {
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    format!("the entry {why}"),
+                ))
+            };
+            if !meta.is_file() {
+                return refuse("is not a regular file");
+            }
+            if meta.uid() != self.owner {
+                return refuse("is owned by another user");
+            }
+            if meta.mode() & 0o022 != 0 {
+                return refuse("is writable by others");
+            }
+        }
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+
     fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
         let mut h = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
@@ -91,14 +128,15 @@ impl CompileCache {
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.entry_path(engine, wasm);
         let mut replaced = None;
-        match std::fs::read(&path) {
+        match self.read_entry(&path) {
             Ok(bytes) => match verified_payload(&bytes) {
                 Some(payload) => {
                     // SAFETY: the payload is byte for byte what `serialize`
                     // wrote (the digest above catches corruption), the file
-                    // lives in a directory only this user can write (checked
-                    // in `new`), and wasmtime checks its version header and
-                    // engine compatibility before using it.
+                    // is this user's and lives in a directory only this user
+                    // can write (checked in `read_entry` and `new`), and
+                    // wasmtime checks its version header and engine
+                    // compatibility before using it.
                     match unsafe { Component::deserialize(engine, payload) } {
                         Ok(c) => return Ok((c, CacheOutcome::Hit)),
                         Err(e) => replaced = Some(format!("cannot deserialize: {e}")),
@@ -107,7 +145,7 @@ impl CompileCache {
                 None => replaced = Some("checksum mismatch".to_string()),
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => replaced = Some(format!("cannot read: {e}")),
+            Err(e) => replaced = Some(format!("cannot use: {e}")),
         }
         let component = Component::new(engine, wasm)?;
         let outcome = match component.serialize() {
@@ -146,8 +184,14 @@ fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Refuses a cache directory that someone else owns or could write to.
-fn check_private_dir(dir: &Path) -> std::io::Result<()> {
+/// Refuses a cache directory that someone else owns or could write to, or
+/// could swap out through a parent; returns the owning uid.
+fn check_private_dir(dir: &Path) -> std::io::Result<u32> {
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(0)
+    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::MetadataExt;
@@ -168,11 +212,28 @@ fn check_private_dir(dir: &Path) -> std::io::Result<()> {
         let probe = dir.join(format!(".owner-{}", random_suffix()));
         let mine = std::fs::File::create_new(&probe).and_then(|f| f.metadata());
         let _ = std::fs::remove_file(&probe);
-        if meta.uid() != mine?.uid() {
+        let mine = mine?.uid();
+        if meta.uid() != mine {
             return Err(insecure("owned by another user"));
         }
+        for parent in std::fs::canonicalize(dir)?.ancestors().skip(1) {
+            let p = std::fs::metadata(parent)?;
+            let sticky = p.mode() & 0o1000 != 0;
+            if p.uid() != mine && p.uid() != 0 {
+                return Err(insecure(&format!(
+                    "under {}, which another user owns",
+                    parent.display()
+                )));
+            }
+            if p.mode() & 0o022 != 0 && !sticky {
+                return Err(insecure(&format!(
+                    "under {}, which others can write to (they could replace the cache)",
+                    parent.display()
+                )));
+            }
+        }
+        Ok(mine)
     }
-    Ok(())
 }
 
 fn random_suffix() -> String {
@@ -187,7 +248,12 @@ fn random_suffix() -> String {
 /// Writes atomically: a new, uniquely named file renamed into place.
 fn write_entry(path: &Path, payload: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", random_suffix()));
-    let mut f = std::fs::File::create_new(&tmp)?;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    // Private whatever the umask, as `read_entry` demands.
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp)?;
     f.write_all(&Sha256::digest(payload))?;
     f.write_all(payload)?;
     f.sync_all()?;
@@ -217,6 +283,51 @@ mod tests {
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
         let err = CompileCache::new(&dir).unwrap_err().to_string();
         assert!(err.contains("others can write"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_under_one_others_can_write_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let open = std::env::temp_dir().join(format!("cache-open-parent-{}", random_suffix()));
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let err = CompileCache::new(open.join("cache"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("others can write to (they could replace"),
+            "{err}"
+        );
+        // Sticky, like /tmp: others cannot rename what is ours.
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        CompileCache::new(open.join("cache")).unwrap();
+        std::fs::remove_dir_all(&open).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn entries_others_could_have_written_are_not_loaded() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("cache-entry-test-{}", random_suffix()));
+        let cache = CompileCache::new(&dir).unwrap();
+        let entry = dir.join("e.cwasm");
+        let mut bytes = Sha256::digest(b"payload").to_vec();
+        bytes.extend_from_slice(b"payload");
+        std::fs::write(&entry, &bytes).unwrap();
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert_eq!(cache.read_entry(&entry).unwrap(), bytes);
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let err = cache.read_entry(&entry).unwrap_err().to_string();
+        assert!(err.contains("writable by others"), "{err}");
+        let other = CompileCache {
+            owner: cache.owner.wrapping_add(1),
+            ..cache.clone()
+        };
+        std::fs::set_permissions(&entry, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let err = other.read_entry(&entry).unwrap_err().to_string();
+        assert!(err.contains("owned by another user"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

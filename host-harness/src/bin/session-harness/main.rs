@@ -105,7 +105,14 @@ pub(crate) fn with_cache(
         return builder;
     }
     match cli_dir.clone().or_else(CompileCache::default_dir) {
-        Some(dir) => builder.cache_dir(dir),
+        // Checked here, so an unsafe directory means compiling, not failing.
+        Some(dir) => match CompileCache::new(&dir) {
+            Ok(_) => builder.cache_dir(dir),
+            Err(e) => {
+                eprintln!("session-harness: {e}: compiling without a cache");
+                builder
+            }
+        },
         None => {
             eprintln!(
                 "session-harness: no HOME, XDG_CACHE_HOME or SESSION_HARNESS_CACHE_DIR: compiling without a cache"
