@@ -269,6 +269,19 @@ struct Scripts {
 }
 
 /// A [`KvBackend`] on a Redis server, shared by every host that points at it.
+///
+/// ```no_run
+/// use host_harness::{Harness, RedisBackend};
+/// use std::{sync::Arc, time::Duration};
+///
+/// let kv = RedisBackend::builder("redis://127.0.0.1:6379/0")
+///     .key_prefix("myapp:sessions:")
+///     .pool_size(16)
+///     .io_timeout(Duration::from_millis(100))
+///     .connect()?;
+/// let harness = Harness::builder().kv_backend(Arc::new(kv)).build()?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub struct RedisBackend {
     pool: r2d2::Pool<Connector>,
     url: String,
