@@ -1,22 +1,12 @@
 //! The `session-harness` binary as a user runs it (built by `make build`,
 //! which `make test` runs first).
 
-use session_tests::fixtures::{guest_path, target_dir};
-use std::process::{Command, Output};
+use session_tests::fixtures::{guest_path, harness_cli, target_dir};
+use std::process::Output;
 
 fn cli(args: &[&str]) -> Output {
-    let bin = target_dir().join("release/session-harness");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `make build` (or `make test`) first",
-        bin.display()
-    );
-    Command::new(bin)
+    harness_cli()
         .args(args)
-        .env(
-            "SESSION_HARNESS_CACHE_DIR",
-            target_dir().join("session-harness-test-cache"),
-        )
         .output()
         .expect("session-harness runs")
 }
@@ -175,19 +165,9 @@ fn soak_fails_when_operations_fail() {
 /// root, with the default component paths.
 fn bench_from_the_repo_root(args: &[&str]) -> Output {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = target_dir().join("release/session-harness");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `make build` (or `make test`) first",
-        bin.display()
-    );
-    Command::new(bin)
+    harness_cli()
         .current_dir(&root)
         .args(args)
-        .env(
-            "SESSION_HARNESS_CACHE_DIR",
-            target_dir().join("session-harness-test-cache"),
-        )
         .output()
         .expect("session-harness runs")
 }
