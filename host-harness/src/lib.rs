@@ -36,6 +36,7 @@ pub mod limits;
 mod output;
 mod plugin;
 mod pool;
+pub mod session_cookie;
 mod state;
 pub mod swap;
 pub mod types;

@@ -1,0 +1,534 @@
+//! The session cookie a host sends and reads back: `Set-Cookie` text for an id
+//! a store handed out, with OWASP's attributes by default, a removal cookie
+//! for logout, and the id found in a request's `Cookie` header. The text is
+//! written and parsed by the [`cookie`] crate.
+//!
+//! ```
+//! use host_harness::session_cookie::CookiePolicy;
+//!
+//! let policy = CookiePolicy::builder("__Host-id").build()?;
+//! // after `create`, `load` (whose record.id may be re-issued) or `regenerate`:
+//! let set_cookie = policy.issue("zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj", 1_800_003_600, 1_800_000_000)?;
+//! assert_eq!(
+//!     set_cookie.to_string(),
+//!     "__Host-id=zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj; HttpOnly; SameSite=Lax; Secure; \
+//!      Path=/; Max-Age=3600; Expires=Fri, 15 Jan 2027 09:00:00 GMT"
+//! );
+//! // on the next request:
+//! let id = policy.find_id("theme=dark; __Host-id=zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj");
+//! assert_eq!(id, Some("zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj"));
+//! // after `destroy`:
+//! assert!(policy.removal().to_string().contains("Max-Age=0"));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! A `cookie-session` store binds the cookie name into every seal: load it with
+//! `cookie.name` set to [`CookiePolicy::name`], or its seals are rejected.
+
+use crate::types::SessionRecord;
+pub use cookie::{Cookie, SameSite};
+use cookie::{Expiration, time};
+
+/// Most bytes a browser keeps for one cookie's `name=value` (RFC 6265 section
+/// 6.1's minimum, Chromium's and Firefox's limit). `cookie.max-bytes`
+/// defaults to this minus the name and `=`, so a seal always fits.
+pub const MAX_COOKIE_BYTES: usize = 4096;
+
+/// The latest `Expires` date written: the end of year 9999, the last an HTTP
+/// date can hold.
+const MAX_EXPIRES: i64 = 253_402_300_799;
+
+/// How the session cookie is written: its name and attributes. Build one with
+/// [`CookiePolicy::builder`]; the defaults follow OWASP's session-management
+/// advice: `HttpOnly`, `Secure`, `SameSite=Lax`, `Path=/`, no `Domain` (host-only),
+/// and a persistent cookie that expires with the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CookiePolicy {
+    name: String,
+    path: String,
+    domain: Option<String>,
+    secure: bool,
+    http_only: bool,
+    same_site: SameSite,
+    persistent: bool,
+}
+
+/// Builds a [`CookiePolicy`], checking the combination once in
+/// [`build`](CookiePolicyBuilder::build).
+#[derive(Debug, Clone)]
+pub struct CookiePolicyBuilder {
+    policy: CookiePolicy,
+}
+
+/// A cookie policy that would make browsers drop or misplace the cookie.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CookiePolicyError {
+    /// The name is empty or not an RFC 6265 token.
+    #[error("cookie name {name:?} is not allowed: {reason}")]
+    Name {
+        /// The name asked for.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A `__Host-` or `__Secure-` name without the attributes its prefix demands.
+    #[error("cookie name {name:?} needs {needs}: browsers reject it otherwise")]
+    Prefix {
+        /// The name asked for.
+        name: String,
+        /// The attributes the prefix requires.
+        needs: &'static str,
+    },
+    /// `SameSite=None` without `Secure`.
+    #[error("SameSite=None needs Secure: browsers reject it otherwise")]
+    SameSiteNoneInsecure,
+    /// A path that does not start with `/` or holds `;` or control characters.
+    #[error("cookie path {0:?} must start with '/' and hold no ';' or control characters")]
+    Path(String),
+    /// A domain that is empty or holds characters a domain cannot.
+    #[error("cookie domain {0:?} is not a host name")]
+    Domain(String),
+}
+
+/// A session id that cannot be sent as this cookie.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CookieError {
+    /// The id is empty or holds a byte RFC 6265 does not allow in a cookie value.
+    #[error("session id cannot be a cookie value: {0}")]
+    Value(String),
+    /// `name=value` is longer than browsers keep.
+    #[error(
+        "cookie {name} would be {len} bytes (name=value), over the {MAX_COOKIE_BYTES} browsers keep; \
+         lower session.max-data-bytes or cookie.max-bytes"
+    )]
+    TooLong {
+        /// The cookie's name.
+        name: String,
+        /// Length of `name=value`.
+        len: usize,
+    },
+    /// The session had already expired at `now`: send [`CookiePolicy::removal`].
+    #[error("session expired at {expires_at}, not after now ({now}); send the removal cookie")]
+    Expired {
+        /// The session's expiry, Unix seconds.
+        expires_at: u64,
+        /// The time asked about, Unix seconds.
+        now: u64,
+    },
+}
+
+impl Default for CookiePolicy {
+    /// Cookie `id` (the `cookie.name` default) with the OWASP defaults.
+    fn default() -> Self {
+        Self {
+            name: "id".to_string(),
+            path: "/".to_string(),
+            domain: None,
+            secure: true,
+            http_only: true,
+            same_site: SameSite::Lax,
+            persistent: true,
+        }
+    }
+}
+
+impl CookiePolicy {
+    /// Starts a policy for cookie `name` with the defaults.
+    pub fn builder(name: impl Into<String>) -> CookiePolicyBuilder {
+        CookiePolicyBuilder {
+            policy: CookiePolicy {
+                name: name.into(),
+                ..CookiePolicy::default()
+            },
+        }
+    }
+
+    /// The cookie's name: give it to a `cookie-session` store as `cookie.name`.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The longest session id this cookie can carry: what `cookie.max-bytes`
+    /// defaults to for this name.
+    pub fn max_value_bytes(&self) -> usize {
+        MAX_COOKIE_BYTES - self.name.len() - 1
+    }
+
+    /// The cookie that hands `record.id` to the browser until the session
+    /// expires. Send it after every call that returns an id to hold.
+    pub fn issue_record(
+        &self,
+        record: &SessionRecord,
+        now: u64,
+    ) -> Result<Cookie<'static>, CookieError> {
+        self.issue(&record.id, record.expires_at, now)
+    }
+
+    /// The cookie that hands `id` to the browser until `expires_at` (Unix
+    /// seconds), as seen at `now`: `Max-Age` is the time left, and `Expires`
+    /// the same instant for clients that ignore `Max-Age`. A session-only
+    /// policy writes neither.
+    pub fn issue(
+        &self,
+        id: &str,
+        expires_at: u64,
+        now: u64,
+    ) -> Result<Cookie<'static>, CookieError> {
+        check_value(id)?;
+        let len = self.name.len() + 1 + id.len();
+        if len > MAX_COOKIE_BYTES {
+            return Err(CookieError::TooLong {
+                name: self.name.clone(),
+                len,
+            });
+        }
+        if expires_at <= now {
+            return Err(CookieError::Expired { expires_at, now });
+        }
+        let mut cookie = self.base(id.to_string());
+        if self.persistent {
+            let left = i64::try_from(expires_at - now).unwrap_or(i64::MAX);
+            let at = i64::try_from(expires_at)
+                .unwrap_or(i64::MAX)
+                .min(MAX_EXPIRES);
+            cookie.set_max_age(time::Duration::seconds(left));
+            if let Ok(at) = time::OffsetDateTime::from_unix_timestamp(at) {
+                cookie.set_expires(at);
+            }
+        }
+        Ok(cookie)
+    }
+
+    /// The cookie that makes the browser forget the session (after `destroy`):
+    /// same name, path and domain, empty value, `Max-Age=0`, `Expires` in 1970.
+    pub fn removal(&self) -> Cookie<'static> {
+        let mut cookie = self.base(String::new());
+        cookie.set_max_age(time::Duration::ZERO);
+        cookie.set_expires(Expiration::DateTime(time::OffsetDateTime::UNIX_EPOCH));
+        cookie
+    }
+
+    /// The session id in a request's `Cookie` header: the first non-empty
+    /// value under this name (browsers send the most specific path first).
+    /// Malformed pairs elsewhere in the header are skipped, not fatal. The
+    /// value is returned as sent; the store decides whether it is valid.
+    pub fn find_id<'h>(&self, cookie_header: &'h str) -> Option<&'h str> {
+        Cookie::split_parse(cookie_header)
+            .filter_map(Result::ok)
+            .filter(|c| c.name_raw() == Some(self.name.as_str()))
+            .filter_map(|c| c.value_raw())
+            .find(|v| !v.is_empty())
+    }
+
+    fn base(&self, value: String) -> Cookie<'static> {
+        let mut b = Cookie::build((self.name.clone(), value))
+            .path(self.path.clone())
+            .secure(self.secure)
+            .http_only(self.http_only)
+            .same_site(self.same_site);
+        if let Some(d) = &self.domain {
+            b = b.domain(d.clone());
+        }
+        b.build()
+    }
+}
+
+impl CookiePolicyBuilder {
+    /// `Path` (default `/`).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.policy.path = path.into();
+        self
+    }
+
+    /// `Domain`, to share the cookie with subdomains (default: none, so only
+    /// the host that set it gets it back, which OWASP prefers).
+    pub fn domain(mut self, domain: impl Into<String>) -> Self {
+        self.policy.domain = Some(domain.into());
+        self
+    }
+
+    /// `Secure` (default on): off only for plain-HTTP development.
+    pub fn secure(mut self, on: bool) -> Self {
+        self.policy.secure = on;
+        self
+    }
+
+    /// `HttpOnly` (default on): off lets page scripts read the session id.
+    pub fn http_only(mut self, on: bool) -> Self {
+        self.policy.http_only = on;
+        self
+    }
+
+    /// `SameSite` (default `Lax`).
+    pub fn same_site(mut self, same_site: SameSite) -> Self {
+        self.policy.same_site = same_site;
+        self
+    }
+
+    /// A browser-session cookie (no `Max-Age`/`Expires`): the browser drops it
+    /// when it closes, while the store still enforces the session's expiry.
+    pub fn session_only(mut self) -> Self {
+        self.policy.persistent = false;
+        self
+    }
+
+    /// Checks the name and the attributes together: an RFC 6265 token as
+    /// name; `__Secure-` needs `Secure`; `__Host-` needs `Secure`, `Path=/`
+    /// and no `Domain`; `SameSite=None` needs `Secure`.
+    pub fn build(self) -> Result<CookiePolicy, CookiePolicyError> {
+        let p = self.policy;
+        check_name(&p.name)?;
+        let lower = p.name.to_ascii_lowercase();
+        if lower.starts_with("__host-") && (!p.secure || p.path != "/" || p.domain.is_some()) {
+            return Err(CookiePolicyError::Prefix {
+                name: p.name,
+                needs: "Secure, Path=/ and no Domain",
+            });
+        }
+        if lower.starts_with("__secure-") && !p.secure {
+            return Err(CookiePolicyError::Prefix {
+                name: p.name,
+                needs: "Secure",
+            });
+        }
+        if p.same_site == SameSite::None && !p.secure {
+            return Err(CookiePolicyError::SameSiteNoneInsecure);
+        }
+        if !p.path.starts_with('/') || p.path.bytes().any(|b| b == b';' || b.is_ascii_control()) {
+            return Err(CookiePolicyError::Path(p.path));
+        }
+        if let Some(d) = &p.domain {
+            let ok = !d.is_empty()
+                && d.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+            if !ok {
+                return Err(CookiePolicyError::Domain(d.clone()));
+            }
+        }
+        Ok(p)
+    }
+}
+
+/// RFC 6265 cookie-name: an RFC 2616 token, 1 to 255 bytes (the `cookie.name`
+/// limit of the cookie store).
+fn check_name(name: &str) -> Result<(), CookiePolicyError> {
+    let reason = if name.is_empty() {
+        Some("it is empty".to_string())
+    } else if name.len() > 255 {
+        Some(format!("it is {} bytes; at most 255", name.len()))
+    } else {
+        name.bytes().position(|b| !is_token_byte(b)).map(|pos| {
+            format!("byte {pos} is not allowed in a cookie name (controls, space and ()<>@,;:\\\"/[]?={{}} are not)")
+        })
+    };
+    match reason {
+        Some(reason) => Err(CookiePolicyError::Name {
+            name: name.to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+fn is_token_byte(b: u8) -> bool {
+    (0x21..0x7f).contains(&b) && !b"()<>@,;:\\\"/[]?={}".contains(&b)
+}
+
+/// RFC 6265 cookie-value: cookie-octets only, and not empty.
+fn check_value(id: &str) -> Result<(), CookieError> {
+    if id.is_empty() {
+        return Err(CookieError::Value("it is empty".to_string()));
+    }
+    match id.bytes().position(|b| !is_cookie_octet(b)) {
+        Some(pos) => Err(CookieError::Value(format!(
+            "byte {pos} is not a cookie-octet (controls, space, '\"', ',', ';' and '\\' are not)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// RFC 6265 cookie-octet: `%x21 / %x23-2B / %x2D-3A / %x3C-5B / %x5D-7E`.
+fn is_cookie_octet(b: u8) -> bool {
+    (0x21..0x7f).contains(&b) && !b"\",;\\".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: u64 = 1_800_000_000;
+
+    #[test]
+    fn defaults_follow_owasp() {
+        let c = CookiePolicy::default().issue("abc", NOW + 60, NOW).unwrap();
+        assert_eq!(
+            (
+                c.http_only(),
+                c.secure(),
+                c.same_site(),
+                c.path(),
+                c.domain()
+            ),
+            (Some(true), Some(true), Some(SameSite::Lax), Some("/"), None)
+        );
+        assert_eq!(c.max_age(), Some(time::Duration::seconds(60)));
+        assert_eq!(
+            c.expires_datetime().map(|t| t.unix_timestamp()),
+            Some((NOW + 60) as i64)
+        );
+        assert_eq!(c.name_value(), ("id", "abc"));
+    }
+
+    #[test]
+    fn attributes_are_written_as_configured() {
+        let p = CookiePolicy::builder("sid")
+            .path("/app")
+            .domain("example.com")
+            .same_site(SameSite::Strict)
+            .http_only(false)
+            .session_only()
+            .build()
+            .unwrap();
+        let text = p.issue("v1.p.xyz", NOW + 10, NOW).unwrap().to_string();
+        assert_eq!(
+            text,
+            "sid=v1.p.xyz; SameSite=Strict; Secure; Path=/app; Domain=example.com"
+        );
+    }
+
+    #[test]
+    fn ids_that_would_break_the_header_are_refused() {
+        let p = CookiePolicy::default();
+        for bad in [
+            "",
+            "a;b",
+            "a b",
+            "a,b",
+            "a\"b",
+            "a\\b",
+            "a\r\nSet-Cookie: x=1",
+            "é",
+        ] {
+            assert!(
+                matches!(p.issue(bad, NOW + 1, NOW), Err(CookieError::Value(_))),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_cookie_must_fit_a_browser() {
+        let p = CookiePolicy::default();
+        let fits = "a".repeat(p.max_value_bytes());
+        assert!(p.issue(&fits, NOW + 1, NOW).is_ok());
+        let over = "a".repeat(p.max_value_bytes() + 1);
+        assert_eq!(
+            p.issue(&over, NOW + 1, NOW),
+            Err(CookieError::TooLong {
+                name: "id".into(),
+                len: 4097
+            })
+        );
+    }
+
+    #[test]
+    fn expired_sessions_get_no_cookie_and_far_expiries_are_clamped() {
+        let p = CookiePolicy::default();
+        assert_eq!(
+            p.issue("a", NOW, NOW),
+            Err(CookieError::Expired {
+                expires_at: NOW,
+                now: NOW
+            })
+        );
+        let far = p.issue("a", u64::MAX, NOW).unwrap();
+        assert_eq!(
+            far.expires_datetime().map(|t| t.unix_timestamp()),
+            Some(MAX_EXPIRES)
+        );
+        assert!(
+            far.to_string()
+                .contains("Expires=Fri, 31 Dec 9999 23:59:59 GMT")
+        );
+    }
+
+    #[test]
+    fn removal_matches_the_cookie_it_removes() {
+        let p = CookiePolicy::builder("sid")
+            .path("/app")
+            .domain("example.com")
+            .build()
+            .unwrap();
+        let r = p.removal();
+        assert_eq!(
+            (r.name_value(), r.path(), r.domain()),
+            (("sid", ""), Some("/app"), Some("example.com"))
+        );
+        assert_eq!(r.max_age(), Some(time::Duration::ZERO));
+        assert_eq!(r.expires_datetime().map(|t| t.unix_timestamp()), Some(0));
+    }
+
+    #[test]
+    fn the_id_is_found_among_other_cookies() {
+        let p = CookiePolicy::builder("sid").build().unwrap();
+        assert_eq!(
+            p.find_id("a=1; sid=v1.s.x_y-z.q; b=2"),
+            Some("v1.s.x_y-z.q")
+        );
+        assert_eq!(p.find_id("sid=first; sid=second"), Some("first"));
+        assert_eq!(p.find_id("sid=; sid=second"), Some("second"));
+        assert_eq!(
+            p.find_id("junk; sid=ok"),
+            Some("ok"),
+            "a malformed pair is skipped"
+        );
+        assert_eq!(p.find_id("SID=nope; sidx=nope; xsid=nope"), None);
+        assert_eq!(p.find_id(""), None);
+    }
+
+    #[test]
+    fn names_must_be_tokens() {
+        for bad in ["", "a b", "a=b", "a;b", "a\"", "é", &"n".repeat(256)] {
+            assert!(
+                matches!(
+                    CookiePolicy::builder(bad).build(),
+                    Err(CookiePolicyError::Name { .. })
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(CookiePolicy::builder("session_id-1.x").build().is_ok());
+    }
+
+    #[test]
+    fn prefixes_and_same_site_none_demand_their_attributes() {
+        let host = || CookiePolicy::builder("__Host-id");
+        assert!(host().build().is_ok());
+        for bad in [
+            host().secure(false),
+            host().path("/app"),
+            host().domain("example.com"),
+        ] {
+            assert!(matches!(bad.build(), Err(CookiePolicyError::Prefix { .. })));
+        }
+        assert!(matches!(
+            CookiePolicy::builder("__secure-id").secure(false).build(),
+            Err(CookiePolicyError::Prefix { .. })
+        ));
+        assert_eq!(
+            CookiePolicy::builder("id")
+                .same_site(SameSite::None)
+                .secure(false)
+                .build(),
+            Err(CookiePolicyError::SameSiteNoneInsecure)
+        );
+        assert!(matches!(
+            CookiePolicy::builder("id").path("app").build(),
+            Err(CookiePolicyError::Path(_))
+        ));
+        assert!(matches!(
+            CookiePolicy::builder("id").domain("a;b").build(),
+            Err(CookiePolicyError::Domain(_))
+        ));
+    }
+}
