@@ -200,7 +200,7 @@ pub fn create_load_round_trip(s: &StoreUnderTest) {
 }
 
 /// Data comes back exactly as given: whitespace, key order, duplicates,
-/// escapes, non-ASCII, deep nesting, and at the size limit.
+/// escapes, non-ASCII, numbers beyond f64, deep nesting, and at the size limit.
 pub fn data_is_kept_byte_for_byte(s: &StoreUnderTest) {
     let sub = s.start(&[("session.max-data-bytes", "2048")]);
     let mut samples = vec![
@@ -208,6 +208,7 @@ pub fn data_is_kept_byte_for_byte(s: &StoreUnderTest) {
         "  {\n\t\"b\" : 1 ,\"a\":[true,null,1.50e3] }  \r\n".to_string(),
         r#"{"a":1,"a":2}"#.to_string(),
         r#"{"e":"\u00e9\n\"\\\/","ключ":"値 🎉"}"#.to_string(),
+        r#"{"n":1e999,"m":-1E+400,"i":123456789012345678901234567890}"#.to_string(),
         format!(
             "{}{}",
             r#"{"d":"#.to_string() + &"[".repeat(60),
@@ -660,6 +661,7 @@ pub fn bad_config_is_a_config_error(s: &StoreUnderTest) {
         ("session.max-lifetime-seconds", "0"),
         ("session.max-data-bytes", "-5"),
         ("session.ttl_seconds", "60"),
+        ("Session.TTL-Seconds", "60"),
     ] {
         let sub = s.start(&[(key, value)]);
         let e = assert_session_err!(

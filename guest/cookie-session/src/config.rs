@@ -7,7 +7,7 @@ use crate::bindings::wasi::config::store;
 use crate::keys::KeyRing;
 use crate::seal::{Mode, Sealer};
 use session_guest_support::Invalid;
-use session_guest_support::settings::{ConfigMap, SESSION_KEYS, SessionSettings};
+use session_guest_support::settings::{ConfigMap, SESSION_KEYS, SessionSettings, shown};
 use std::sync::OnceLock;
 
 /// Default cookie name.
@@ -66,7 +66,8 @@ pub fn from_map(map: &ConfigMap) -> Result<Settings, Invalid> {
         Some("signed") => Mode::Signed,
         Some(other) => {
             return Err(Invalid::Config(format!(
-                "cookie.mode must be private or signed, got {other:?}"
+                "cookie.mode must be private or signed, got {}",
+                shown(other)
             )));
         }
     };

@@ -40,6 +40,7 @@ fn open_live(
         p.expires_at,
         p.created_at,
         settings.session.max_lifetime_seconds,
+        now,
     );
     Ok(is_live(now, p.expires_at).then_some((opened.payload, opened.key_index)))
 }

@@ -79,7 +79,7 @@ fn insert_fresh(record: &Record, now: u64) -> Result<SessionId, SessionError> {
 /// Applies the current absolute cap to a stored record and keeps it only if
 /// it is still live.
 fn still_live(mut r: Record, now: u64, max_lifetime: u64) -> Option<Record> {
-    r.expires_at = effective_expiry(r.expires_at, r.created_at, max_lifetime);
+    r.expires_at = effective_expiry(r.expires_at, r.created_at, max_lifetime, now);
     is_live(now, r.expires_at).then_some(r)
 }
 

@@ -4,11 +4,16 @@ use crate::Invalid;
 use serde::de::{DeserializeSeed, Deserializer as _, MapAccess, SeqAccess, Visitor};
 use std::fmt;
 
+/// Deepest accepted nesting of objects and arrays, the outer object included
+/// (serde_json's recursion limit, which keeps the guest's stack bounded).
+pub const MAX_DEPTH: usize = 127;
+
 /// Largest accepted user id, in bytes.
 pub const MAX_USER_ID_BYTES: usize = 1024;
 
 /// Checks that `data` is at most `max_bytes` long and is the text of one JSON
-/// object (surrounding whitespace allowed). The text itself is kept as given.
+/// object (surrounding whitespace allowed), nested at most [`MAX_DEPTH`]
+/// levels deep. The text itself is kept as given.
 pub fn validate_data(data: &str, max_bytes: u64) -> Result<(), Invalid> {
     if data.len() as u64 > max_bytes {
         return Err(Invalid::TooLarge(format!(
@@ -106,7 +111,15 @@ mod tests {
 
     #[test]
     fn objects_pass_everything_else_fails() {
-        for ok in ["{}", " {\"a\":1} ", "{\"a\":{\"b\":[1,2,null]}}"] {
+        for ok in [
+            "{}",
+            " {\"a\":1} ",
+            "{\"a\":{\"b\":[1,2,null]}}",
+            // RFC 8259 numbers beyond f64 and u64: valid JSON, kept as text.
+            "{\"a\":1e999}",
+            "{\"a\":-1E+400}",
+            "{\"a\":123456789012345678901234567890}",
+        ] {
             assert_eq!(validate_data(ok, 1000), Ok(()), "{ok}");
         }
         for bad in [
@@ -123,6 +136,11 @@ mod tests {
             "{\"\\udc00\":1}",
             "{\"a\":\"\\x\"}",
             "{\"a\":\"\u{1}\"}",
+            "{\"a\":1e}",
+            "{\"a\":01}",
+            "{\"a\":1.}",
+            "{\"a\":NaN}",
+            "{\"a\":-}",
         ] {
             assert!(
                 matches!(validate_data(bad, 1000), Err(Invalid::Data(_))),
@@ -136,6 +154,19 @@ mod tests {
         assert!(matches!(
             validate_data("{\"a\":1}", 3),
             Err(Invalid::TooLarge(_))
+        ));
+    }
+
+    #[test]
+    fn nesting_is_accepted_up_to_max_depth() {
+        let nested = |depth: usize| {
+            let inner = depth - 1;
+            format!("{{\"a\":{}{}}}", "[".repeat(inner), "]".repeat(inner))
+        };
+        assert_eq!(validate_data(&nested(MAX_DEPTH), 1 << 20), Ok(()));
+        assert!(matches!(
+            validate_data(&nested(MAX_DEPTH + 1), 1 << 20),
+            Err(Invalid::Data(_))
         ));
     }
 

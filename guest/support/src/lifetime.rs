@@ -17,10 +17,17 @@ pub fn validate_ttl(ttl: u64) -> Result<(), Invalid> {
 }
 
 /// When a session last refreshed at `now` expires: `now + ttl`, but never
-/// after `created_at + max_lifetime` (OWASP's absolute timeout).
+/// after the absolute cap (OWASP's absolute timeout, see [`absolute_cap`]).
 pub fn expiry(now: u64, ttl: u64, created_at: u64, max_lifetime: u64) -> u64 {
     now.saturating_add(ttl)
-        .min(created_at.saturating_add(max_lifetime))
+        .min(absolute_cap(created_at, max_lifetime, now))
+}
+
+/// `created_at + max_lifetime`, with a `created_at` later than `now` (a clock
+/// that stepped back, or a record written by someone else) counted as `now`:
+/// a session never has more than `max_lifetime` left, whatever it claims.
+pub fn absolute_cap(created_at: u64, max_lifetime: u64, now: u64) -> u64 {
+    created_at.min(now).saturating_add(max_lifetime)
 }
 
 /// A session is live while `now < expires_at`.
@@ -28,11 +35,12 @@ pub fn is_live(now: u64, expires_at: u64) -> bool {
     now < expires_at
 }
 
-/// The expiry in force for a stored session under the current settings: its
-/// stored expiry, but never past `created_at + max_lifetime` (so lowering
-/// `session.max-lifetime-seconds` also shortens sessions already issued).
-pub fn effective_expiry(expires_at: u64, created_at: u64, max_lifetime: u64) -> u64 {
-    expires_at.min(created_at.saturating_add(max_lifetime))
+/// The expiry in force at `now` for a stored session under the current
+/// settings: its stored expiry, but never past the [`absolute_cap`] (so
+/// lowering `session.max-lifetime-seconds` also shortens sessions already
+/// issued).
+pub fn effective_expiry(expires_at: u64, created_at: u64, max_lifetime: u64, now: u64) -> u64 {
+    expires_at.min(absolute_cap(created_at, max_lifetime, now))
 }
 
 #[cfg(test)]
@@ -48,9 +56,17 @@ mod tests {
 
     #[test]
     fn a_lowered_cap_shortens_stored_sessions() {
-        assert_eq!(effective_expiry(500, 100, 1000), 500);
-        assert_eq!(effective_expiry(5000, 100, 1000), 1100);
-        assert_eq!(effective_expiry(u64::MAX, u64::MAX, 10), u64::MAX);
+        assert_eq!(effective_expiry(500, 100, 1000, 200), 500);
+        assert_eq!(effective_expiry(5000, 100, 1000, 200), 1100);
+        assert_eq!(effective_expiry(u64::MAX, u64::MAX, 10, u64::MAX), u64::MAX);
+    }
+
+    #[test]
+    fn a_creation_time_in_the_future_does_not_stretch_the_cap() {
+        // Created "in an hour", expiring never: at most max_lifetime from now.
+        assert_eq!(effective_expiry(u64::MAX, 3_600 + 100, 1000, 100), 1100);
+        assert_eq!(expiry(100, 5000, 3_600 + 100, 1000), 1100);
+        assert_eq!(absolute_cap(50, 1000, 100), 1050);
     }
 
     #[test]

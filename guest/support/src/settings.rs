@@ -57,10 +57,13 @@ impl ConfigMap {
         let Some(raw) = self.get(key) else {
             return Ok(default);
         };
-        let value: u64 = raw
-            .trim()
-            .parse()
-            .map_err(|_| Invalid::Config(format!("{key} must be a whole number, got {raw:?}")))?;
+        let value: u64 = raw.trim().parse().map_err(|e: std::num::ParseIntError| {
+            let what = match e.kind() {
+                std::num::IntErrorKind::PosOverflow => "is too large",
+                _ => "must be a whole number",
+            };
+            Invalid::Config(format!("{key} {what}, got {}", shown(raw)))
+        })?;
         if value < min || value > max {
             return Err(Invalid::Config(format!(
                 "{key} must be between {min} and {max}, got {value}"
@@ -70,13 +73,27 @@ impl ConfigMap {
     }
 
     /// Refuses keys under one of `prefixes` that are not in `known`, so a typo
-    /// such as `session.ttl_seconds` is an error instead of a silent default.
+    /// such as `session.ttl_seconds` or `Session.ttl-seconds` is an error
+    /// instead of a silent default, and a known key set twice, since which
+    /// value wins would depend on the host.
     pub fn reject_unknown(&self, prefixes: &[&str], known: &[&str]) -> Result<(), Invalid> {
-        for (k, _) in &self.pairs {
-            if prefixes.iter().any(|p| k.starts_with(p)) && !known.contains(&k.as_str()) {
+        for (i, (k, _)) in self.pairs.iter().enumerate() {
+            let folded = k.trim().to_ascii_lowercase();
+            let ours = prefixes.iter().any(|p| folded.starts_with(p));
+            if ours && !known.contains(&k.as_str()) {
+                let hint = if known.contains(&folded.as_str()) {
+                    format!("keys are lower-case without spaces: {folded:?}")
+                } else {
+                    format!("known keys: {}", known.join(", "))
+                };
                 return Err(Invalid::Config(format!(
-                    "unknown configuration key {k:?}; known keys: {}",
-                    known.join(", ")
+                    "unknown configuration key {}; {hint}",
+                    shown_key(k)
+                )));
+            }
+            if ours && self.pairs[..i].iter().any(|(earlier, _)| earlier == k) {
+                return Err(Invalid::Config(format!(
+                    "configuration key {k} is set more than once"
                 )));
             }
         }
@@ -101,6 +118,27 @@ impl ConfigMap {
                 d.max_data_bytes,
             )?,
         })
+    }
+}
+
+/// A configuration value as error messages show it: short values (a typo in
+/// a mode or a number) as given, longer ones only by length, so a secret
+/// pasted under the wrong key never reaches a log.
+pub fn shown(value: &str) -> String {
+    const SHOWN_BYTES: usize = 16;
+    if value.len() <= SHOWN_BYTES {
+        format!("{value:?}")
+    } else {
+        format!("a value of {} bytes", value.len())
+    }
+}
+
+/// A configuration key as error messages show it: at most 64 bytes.
+fn shown_key(key: &str) -> String {
+    const SHOWN_BYTES: usize = 64;
+    match key.char_indices().nth(SHOWN_BYTES) {
+        Some((cut, _)) if cut < key.len() => format!("{:?}…", &key[..cut]),
+        _ => format!("{key:?}"),
     }
 }
 
@@ -147,11 +185,62 @@ mod tests {
         );
     }
 
+    fn config_error(m: &ConfigMap) -> String {
+        match m.reject_unknown(&["session."], &SESSION_KEYS) {
+            Err(Invalid::Config(msg)) => msg,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
     #[test]
     fn typos_are_refused() {
         let m = map(&[("session.ttl_seconds", "60"), ("other.x", "1")]);
         assert!(m.reject_unknown(&["session."], &SESSION_KEYS).is_err());
         let m = map(&[("other.x", "1")]);
         assert!(m.reject_unknown(&["session."], &SESSION_KEYS).is_ok());
+    }
+
+    #[test]
+    fn other_spellings_of_a_known_key_are_refused() {
+        for k in [
+            "Session.ttl-seconds",
+            "SESSION.TTL-SECONDS",
+            " session.ttl-seconds",
+        ] {
+            let msg = config_error(&map(&[(k, "60")]));
+            assert!(msg.contains("\"session.ttl-seconds\""), "{msg}");
+        }
+    }
+
+    #[test]
+    fn a_key_set_twice_is_refused() {
+        let m = map(&[("session.ttl-seconds", "0"), ("session.ttl-seconds", "60")]);
+        assert_eq!(
+            config_error(&m),
+            "configuration key session.ttl-seconds is set more than once"
+        );
+        let m = map(&[("other.x", "1"), ("other.x", "2")]);
+        assert!(m.reject_unknown(&["session."], &SESSION_KEYS).is_ok());
+    }
+
+    #[test]
+    fn long_values_and_keys_are_not_echoed() {
+        let secret = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
+        let Err(Invalid::Config(msg)) = map(&[("session.ttl-seconds", secret)]).session_settings()
+        else {
+            panic!("expected a config error")
+        };
+        assert_eq!(
+            msg,
+            "session.ttl-seconds must be a whole number, got a value of 64 bytes"
+        );
+        let Err(Invalid::Config(msg)) =
+            map(&[("session.ttl-seconds", "99999999999999999999")]).session_settings()
+        else {
+            panic!("expected a config error")
+        };
+        assert!(msg.contains("is too large"), "{msg}");
+        let long_key = format!("session.{}", "x".repeat(10_000));
+        assert!(config_error(&map(&[(&long_key, "1")])).len() < 300);
     }
 }
