@@ -12,7 +12,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A throwaway key for the demo run only: 32 random bytes, hex.
 DEMO_KEY     = $(shell od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 
-.PHONY: all setup guests build run test test-guests test-host redis-up redis-down clippy fmt bench clean
+.PHONY: all setup guests build run test test-guests test-host test-jco node-setup redis-up redis-down clippy fmt bench clean
 
 all: build
 
@@ -34,8 +34,9 @@ run: build
 	./target/release/session-harness exercise $(GUESTS) \
 		--config cookie.keys=$(DEMO_KEY)
 
-## test: guest unit tests, host unit tests, integration and conformance suites
-test: build test-guests test-host
+## test: guest unit tests, host unit tests, integration and conformance suites,
+## and both stores under a second component-model host (jco in Node.js)
+test: build test-guests test-host test-jco
 
 test-guests: setup
 	cd guest && $(CARGO) test --target $(HOST_TRIPLE) --workspace
@@ -43,6 +44,17 @@ test-guests: setup
 test-host: build redis-up
 	SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace; \
 		rc=$$?; $(MAKE) --no-print-directory redis-down; exit $$rc
+
+## test-jco: the stores under jco (pinned in tests/jco/package-lock.json), and
+## seals crossing between jco and our wasmtime host
+test-jco: build node-setup
+	tests/jco/run.sh
+
+## node-setup: install Node.js and npm with apt-get when missing
+node-setup:
+	@command -v node >/dev/null && command -v npm >/dev/null || { \
+		$(SUDO) apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
 
 ## redis-up: install redis-server when missing and start one for the tests
 redis-up:
