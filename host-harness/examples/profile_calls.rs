@@ -4,12 +4,13 @@
 //! ```sh
 //! make build
 //! perf record -e cpu-clock -g -- \
-//!     target/release/examples/profile_calls <info|kv|cookie|cookie-signed> [threads]
+//!     target/release/examples/profile_calls <info|kv|cookie|cookie-signed> [threads] [load|create|update]
 //! perf report --no-children --sort dso,symbol
 //! ```
 //!
-//! `info` is a bare call (the component boundary and the pool); `kv` loads a
-//! 1 KiB session from kv-session; `cookie` / `cookie-signed` open a 1 KiB seal.
+//! `info` is a bare call (the component boundary and the pool); `kv` calls
+//! kv-session with a 1 KiB session; `cookie` / `cookie-signed` seal or open
+//! one. The operation is `load` (default), `create` or `update`.
 //! Guest code shows up as `[JIT]` (the guests are stripped).
 
 use host_harness::bench::workload::session_data;
@@ -22,6 +23,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("info");
     let threads: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
+    let op = args.get(3).map(String::as_str).unwrap_or("load");
+    if !["load", "create", "update"].contains(&op) {
+        return Err(format!("unknown operation {op:?}: load, create or update").into());
+    }
     let dir = "target/wasm32-wasip2/release";
     let harness = Harness::new()?;
     let plugin = match what {
@@ -38,19 +43,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         )?,
         _ => harness.load_file(format!("{dir}/kv_session.wasm"), LoadOptions::default())?,
     };
-    let id = plugin.create(CreateOptions::new(session_data(1024)))?;
+    let data = session_data(1024);
+    let id = plugin.create(CreateOptions::new(data.clone()))?;
     let end = Instant::now() + Duration::from_secs(4);
     std::thread::scope(|s| {
         for _ in 0..threads {
-            let (plugin, id) = (&plugin, &id);
+            let (plugin, id, data) = (&plugin, &id, &data);
             s.spawn(move || {
                 let mut calls = 0u64;
                 while Instant::now() < end {
                     for _ in 0..100 {
-                        let _ = if what == "info" {
-                            plugin.fetch_info().map(drop)
-                        } else {
-                            plugin.load(id).map(drop)
+                        let _ = match (what, op) {
+                            ("info", _) => plugin.fetch_info().map(drop),
+                            (_, "create") => {
+                                let id = plugin.create(CreateOptions::new(data.clone()));
+                                // kv-session keeps what it creates: do not grow the map.
+                                id.and_then(|id| plugin.destroy(&id))
+                            }
+                            (_, "update") => plugin.update(id, data, None).map(drop),
+                            _ => plugin.load(id).map(drop),
                         };
                     }
                     calls += 100;
