@@ -3,7 +3,8 @@
 //! from serving a well-behaved plugin.
 
 use host_harness::{CallError, CreateOptions, Harness, Limits, LoadOptions, Plugin, SessionError};
-use session_tests::fixtures::{guest_path, harness, load_into};
+use session_tests::fixtures::{guest_bytes, guest_path, harness, load_into};
+use sha2::{Digest, Sha256};
 use std::net::TcpListener;
 use std::sync::Arc;
 
@@ -314,6 +315,23 @@ fn another_plugins_kv_namespace_is_invisible() {
         report(hostile(&h, "snoop", &[("hostile.target", &id)]).create(CreateOptions::new("{}")));
     assert_eq!(seen, "keys visible: Ok(0); target visible: Ok(false)");
     still_serving(&good);
+}
+
+/// A component loaded from bytes without a name gets the namespace of its
+/// whole SHA-256, so another component cannot be made to share it by
+/// matching the few bytes of the hash its default name shows.
+#[test]
+fn bytes_loaded_without_a_name_get_a_namespace_of_their_whole_hash() {
+    let (h, _, backend) = harness();
+    let wasm = guest_bytes("kv_session");
+    let plugin = h.load_bytes(&wasm, LoadOptions::default()).unwrap();
+    let hash = Sha256::digest(&wasm);
+    let short: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(plugin.name(), format!("plugin-{short}"));
+    plugin.create(CreateOptions::new("{}")).unwrap();
+    let full: String = hash.iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(backend.stored_entries(&format!("plugin-{full}")), 1);
+    assert_eq!(backend.stored_entries(plugin.name()), 0);
 }
 
 #[test]

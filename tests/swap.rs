@@ -517,3 +517,122 @@ fn a_replaced_plugin_reuses_a_pooled_instance() {
     assert!(made <= 2, "{made} instances for 50 calls");
     assert!(a.stats().idle <= 8, "{:?}", a.stats());
 }
+
+/// Two kv-session stores with their own namespaces on one faulty backend.
+fn two_kv_stores_on_a_faulty_backend() -> (
+    Harness,
+    Arc<session_tests::faulty::FaultyBackend>,
+    Plugin,
+    Plugin,
+) {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let load_ns = |ns: &str| {
+        h.load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().namespace(ns),
+        )
+        .unwrap()
+    };
+    let (a, b) = (load_ns("a"), load_ns("b"));
+    (h, backend, a, b)
+}
+
+/// The old store fails when the move checks it a second time (whether the
+/// session was destroyed meanwhile): the caller gets that error, not
+/// "none", and the move is undone, so the next call moves the session.
+#[test]
+fn a_failure_while_a_move_rechecks_the_old_store_is_an_error_not_a_logout() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    store.swap(b.clone());
+    // The move reads s:<id> in the old store twice: to copy it, then to
+    // check it is still there. The check fails.
+    backend.fail_reads_of(Some(("a", &format!("s:{id}"), 1)));
+    match store.load(&id) {
+        Err(CallError::Session(SessionError::Backend(m))) => {
+            assert!(m.contains("read timed out"), "{m}")
+        }
+        other => panic!("expected the old store's backend error, got {other:?}"),
+    }
+    assert_eq!(b.load(&id).unwrap(), None, "the copy was taken back");
+    backend.fail_reads_of(None);
+    let moved = store.load(&id).unwrap().expect("moved on the next call");
+    assert_eq!(
+        (moved.data.as_str(), moved.user_id.as_deref()),
+        (DATA, Some("ann"))
+    );
+    assert_eq!(a.load(&id).unwrap(), None, "and removed from the old store");
+}
+
+/// The old store cannot delete its copy after a move under the same id:
+/// the move is recorded, so after a regenerate in the new store the stale
+/// copy does not migrate back (which would undo the regenerate).
+#[test]
+fn a_stale_copy_left_in_the_old_store_never_migrates_back() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    backend.fail_delete_of(Some(format!("s:{id}")));
+    let moved = store.load(&id).unwrap().expect("moved");
+    assert_eq!(moved.id, id, "kv to kv keeps the id");
+    assert!(a.load(&id).unwrap().is_some(), "the old copy stayed behind");
+    backend.fail_delete_of(None);
+
+    let fresh = store.regenerate(&id).unwrap();
+    assert_ne!(fresh, id);
+    assert_eq!(store.load(&id).unwrap(), None, "the old id stays dead");
+    assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
+    assert_eq!(store.load(&fresh).unwrap().unwrap().data, DATA);
+    assert_eq!(store.stats().migrated, 1);
+}
+
+/// Logging out while a retired store is broken: the session ends in the
+/// current store, and the broken one's copy can never migrate back.
+#[test]
+fn destroy_ends_the_session_even_when_a_retired_store_fails() {
+    let (h, _, _) = harness();
+    let broken = h
+        .load_file(
+            guest_path("hostile"),
+            LoadOptions::default().config("hostile.mode", "trap"),
+        )
+        .unwrap();
+    let store = swappable(&h, broken, SwapOptions::default());
+    let b = kv(&h);
+    store.swap(b.clone());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.destroy(&id).unwrap();
+    assert_eq!(b.load(&id).unwrap(), None, "the current store forgot it");
+    // The broken store is never asked again for this id: it is tombstoned.
+    assert_eq!(store.load(&id).unwrap(), None);
+    assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
+}
+
+/// Purging goes on past a retired store that fails, and reports it.
+#[test]
+fn purge_reaches_every_store_and_reports_a_failing_one() {
+    let (h, backend, a, c) = two_kv_stores_on_a_faulty_backend();
+    let broken = h
+        .load_file(
+            guest_path("hostile"),
+            LoadOptions::default().config("hostile.mode", "trap"),
+        )
+        .unwrap();
+    let store = swappable(&h, a, SwapOptions::default());
+    store.swap(broken);
+    store.swap(c);
+    // Retired, most recent first: the broken store, then `a`.
+    backend.take_log();
+    match store.purge_expired() {
+        Err(CallError::Trap { .. }) => {}
+        other => panic!("expected the retired store's trap, got {other:?}"),
+    }
+    let listings = backend
+        .take_log()
+        .into_iter()
+        .filter(|call| matches!(call, session_tests::faulty::KvCall::List(_)))
+        .count();
+    assert_eq!(listings, 2, "the current store and `a` were both purged");
+}

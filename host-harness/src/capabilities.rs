@@ -10,6 +10,7 @@
 //!   per-call deadline, which only interrupts running wasm.
 //! * `session:plugin/kv`, bound to the plugin's own namespace.
 //! * `wasi:config/store`, holding only the settings given for this plugin.
+//! * At most [`MAX_RESOURCE_HANDLES`] resource handles at a time.
 
 use crate::bindings::kv_api;
 use crate::clock::{Clock, GuestWallClock};
@@ -19,7 +20,7 @@ use crate::kv::host::KvView;
 use crate::state::HostState;
 use std::sync::Arc;
 use wasmtime::Engine;
-use wasmtime::component::{HasData, Linker};
+use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 use wasmtime_wasi_config::WasiConfig;
 
@@ -34,6 +35,19 @@ pub(crate) fn wasi_ctx(clock: Arc<dyn Clock>, log: GuestLog) -> WasiCtx {
         .allow_ip_name_lookup(false)
         .socket_addr_check(|_, _| Box::pin(async { false }))
         .build()
+}
+
+/// Most resource handles (streams, pollables) one instance may hold at once.
+/// The shipped stores hold a few during a call; the cap keeps a guest that
+/// leaks handles, in a pooled instance that lives on, from pinning host
+/// memory without bound (wasmtime's own default is a million).
+pub(crate) const MAX_RESOURCE_HANDLES: usize = 1024;
+
+/// The resource table of one instance, capped at [`MAX_RESOURCE_HANDLES`].
+pub(crate) fn resource_table() -> ResourceTable {
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(MAX_RESOURCE_HANDLES);
+    table
 }
 
 struct KvData;
@@ -73,4 +87,20 @@ fn deny_blocking(linker: &mut Linker<HostState>) -> wasmtime::Result<()> {
     }
     linker.allow_shadowing(false);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_instance_holds_a_bounded_number_of_handles() {
+        let mut table = resource_table();
+        let mut handles: Vec<_> = (0..MAX_RESOURCE_HANDLES)
+            .map(|i| table.push(i).expect("within the cap"))
+            .collect();
+        assert!(table.push(0usize).is_err(), "one past the cap is refused");
+        table.delete(handles.remove(0)).unwrap();
+        assert!(table.push(0usize).is_ok(), "a freed slot can be used again");
+    }
 }

@@ -34,6 +34,14 @@ impl Default for EngineSettings {
     }
 }
 
+/// Linear memories one component may define (the shipped stores define one;
+/// composed components may bring a few). The memory limit covers them all.
+pub(crate) const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
+
+/// Core module instances one component may create (the shipped stores
+/// create a handful: the store itself and wit-component's glue).
+pub(crate) const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
+
 /// Builds the engine: component model, no concurrency support (about 3x
 /// cheaper calls), epoch interruption for deadlines, optionally pooled slots.
 pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, SetupError> {
@@ -51,6 +59,10 @@ pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, SetupErr
         pool.total_component_instances(n)
             .total_core_instances(n.saturating_mul(8))
             .total_memories(n)
+            // A component defining many memories or core instances would
+            // otherwise take the slots other plugins need.
+            .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
+            .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
             .total_tables(n.saturating_mul(4))
             .max_memory_size(settings.max_memory_bytes)
             // Keep the first pages of a recycled memory resident and reset them

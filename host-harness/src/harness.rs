@@ -121,7 +121,8 @@ impl HarnessBuilder {
 pub struct LoadOptions {
     /// Name used in messages (default: the file stem, or `plugin-<hash>` for bytes).
     pub name: Option<String>,
-    /// kv namespace (default: the name). Plugins with different namespaces
+    /// kv namespace (default: the name; for bytes loaded without a name,
+    /// `plugin-<the whole SHA-256 of the bytes>`). Plugins with different namespaces
     /// cannot see each other's keys; give a new version of a store the old
     /// one's namespace to keep its sessions.
     pub namespace: Option<String>,
@@ -250,10 +251,20 @@ impl Harness {
         wasm: &[u8],
         options: LoadOptions,
     ) -> Result<(Plugin, LoadReport), LoadError> {
-        let name = options.name.clone().unwrap_or_else(|| {
-            let h = Sha256::digest(wasm);
-            format!("plugin-{:02x}{:02x}{:02x}{:02x}", h[0], h[1], h[2], h[3])
-        });
+        let mut options = options;
+        let name = match options.name.clone() {
+            Some(name) => name,
+            None => {
+                // Named for messages by a short prefix of its hash, but kept
+                // in a namespace of the whole hash: another component cannot
+                // be made to land in it by matching a few bytes.
+                let h = Sha256::digest(wasm);
+                if options.namespace.is_none() {
+                    options.namespace = Some(format!("plugin-{}", crate::cache::hex(&h)));
+                }
+                format!("plugin-{}", crate::cache::hex(&h[..4]))
+            }
+        };
         let started = Instant::now();
         let (component, cache) = self.compile(&name, wasm)?;
         let compile = started.elapsed();

@@ -10,7 +10,8 @@ pub struct Limits {
     pub call_deadline: Duration,
     /// CPU deadline of `count` and `purge-expired`, which walk every session.
     pub maintenance_deadline: Duration,
-    /// Largest linear memory one instance may grow to, in bytes.
+    /// Largest linear memory one instance may grow to, in bytes (all of its
+    /// memories together).
     pub memory_bytes: usize,
     /// Largest session data or user id a plugin may return, in bytes.
     pub max_output_bytes: usize,
@@ -38,18 +39,26 @@ impl Default for Limits {
     }
 }
 
-/// Tracks memory growth against [`Limits::memory_bytes`] and remembers whether
-/// the limit was hit, so a trap that follows can be reported as what it is.
+/// Tracks memory growth against [`Limits::memory_bytes`], counting every
+/// linear memory of the instance together (a component may define several),
+/// and remembers whether the limit was hit, so a trap that follows can be
+/// reported as what it is.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     limit: usize,
+    /// Bytes of linear memory the instance's memories hold together.
+    total: usize,
     /// Set when a growth was refused during the current call.
     pub(crate) hit: bool,
 }
 
 impl MemoryLimiter {
     pub(crate) fn new(limit: usize) -> Self {
-        Self { limit, hit: false }
+        Self {
+            limit,
+            total: 0,
+            hit: false,
+        }
     }
 }
 
@@ -59,14 +68,16 @@ const MAX_TABLE_ELEMENTS: usize = 100_000;
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.limit {
+        let total = (self.total - current.min(self.total)).saturating_add(desired);
+        if total > self.limit {
             self.hit = true;
             return Ok(false);
         }
+        self.total = total;
         Ok(true)
     }
 
@@ -77,5 +88,35 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::ResourceLimiter;
+
+    const MIB: usize = 1 << 20;
+
+    #[test]
+    fn the_limit_covers_all_memories_of_an_instance_together() {
+        let mut l = MemoryLimiter::new(64 * MIB);
+        // Two memories created at 40 MiB each: the second passes the limit.
+        assert!(l.memory_growing(0, 40 * MIB, None).unwrap());
+        assert!(!l.memory_growing(0, 40 * MIB, None).unwrap());
+        assert!(l.hit);
+        // Growing the first within what is left is fine, past it is not.
+        assert!(l.memory_growing(40 * MIB, 64 * MIB, None).unwrap());
+        assert!(!l.memory_growing(0, MIB, None).unwrap());
+    }
+
+    #[test]
+    fn one_memory_may_use_the_whole_limit() {
+        let mut l = MemoryLimiter::new(64 * MIB);
+        assert!(l.memory_growing(0, MIB, None).unwrap());
+        assert!(l.memory_growing(MIB, 64 * MIB, None).unwrap());
+        assert!(!l.hit);
+        assert!(!l.memory_growing(64 * MIB, 64 * MIB + 65536, None).unwrap());
+        assert!(l.hit);
     }
 }

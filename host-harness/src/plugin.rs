@@ -20,7 +20,6 @@ use crate::types::{CreateOptions, PluginInfo, SessionId, SessionRecord};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap};
 use wasmtime_wasi_config::WasiConfigVariables;
 
@@ -169,7 +168,7 @@ impl Plugin {
         let state = HostState {
             wasi: capabilities::wasi_ctx(inner.shared.clock.clone(), log.clone()),
             log,
-            table: ResourceTable::new(),
+            table: capabilities::resource_table(),
             config: inner.config.clone(),
             kv: inner.kv.clone(),
             limiter: MemoryLimiter::new(inner.limits.memory_bytes),

@@ -173,6 +173,17 @@ enum Migration {
     Unknown,
 }
 
+/// What `SwappableStore::destroy_everywhere` did with an id.
+struct Destroyed {
+    /// The current plugin's answer (`ok` when any plugin knew the id).
+    answer: Result<(), CallError>,
+    /// A retired stateless plugin recognised the id: it cannot forget it.
+    stateless_knows: bool,
+    /// The first retired plugin that failed, if any: it may still hold the
+    /// session.
+    retired_failed: Option<CallError>,
+}
+
 /// Marker value of an id destroyed while plugins were retired: it must not
 /// migrate afterwards.
 const TOMBSTONE: &str = "";
@@ -214,6 +225,14 @@ impl Markers {
             .get(MARKER_NAMESPACE, &Self::key(id))
             .map_err(marker_error)?;
         Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Removes the record of `id` (a migration that was undone).
+    fn release(&self, id: &str) -> Result<(), CallError> {
+        self.kv
+            .delete(MARKER_NAMESPACE, &Self::key(id))
+            .map(drop)
+            .map_err(marker_error)
     }
 
     /// Records `id -> new_id`; false when another migration recorded it first.
@@ -561,15 +580,31 @@ impl SwappableStore {
             }
         }
         if retired.plugin.info().server_side {
-            if !matches!(retired.plugin.load(id), Ok(Some(_))) {
+            match retired.plugin.load(id) {
+                Ok(Some(_)) => {}
                 // Destroyed while it was being copied (destroy reaches the
                 // retired stores first): the copy goes too.
-                let _ = g.current.destroy(&new_id);
-                return Migration::Gone;
+                Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {
+                    let _ = g.current.destroy(&new_id);
+                    return Migration::Gone;
+                }
+                // The old store failed, so whether the session was destroyed
+                // meanwhile is unknown: undo the move (the session stays
+                // where it was, for a later call to move) and report it,
+                // rather than keep a copy that may have been logged out or
+                // answer "gone" for one that was not.
+                Err(e) => return self.undo_copy(g, id, &new_id, e),
             }
             // The new plugin did not see the id, so the two do not share
             // storage: remove the old copy so it cannot migrate twice.
-            let _ = retired.plugin.destroy(&old.id);
+            if let Err(e) = retired.plugin.destroy(&old.id) {
+                // It stays behind: under the same id, record the move so the
+                // stale copy is never migrated again (after a regenerate, it
+                // would undo it). Under a new id the marker is already there.
+                if new_id == id && self.inner.markers.claim(id, &new_id, remaining).is_err() {
+                    return self.undo_copy(g, id, &new_id, e);
+                }
+            }
         }
         self.inner.migrated.fetch_add(1, Ordering::Relaxed);
         match g.current.load(&new_id) {
@@ -577,6 +612,19 @@ impl SwappableStore {
             Ok(None) => Migration::Gone,
             Err(e) => Migration::Failed(e),
         }
+    }
+
+    /// Takes back a copy of `id` made as `new_id` (and its marker) after the
+    /// old store failed mid-move, and reports that failure.
+    fn undo_copy(&self, g: &Generation, id: &str, new_id: &str, error: CallError) -> Migration {
+        let _ = g.current.destroy(new_id);
+        if new_id != id {
+            let _ = self.inner.markers.release(id);
+        }
+        self.inner
+            .migration_failures
+            .fetch_add(1, Ordering::Relaxed);
+        Migration::Failed(error)
     }
 
     /// Runs a write on the current plugin; when it does not know the id,
@@ -647,11 +695,16 @@ impl SwappableStore {
         if g.retired.is_empty() {
             return g.current.destroy(id);
         }
+        let gone = Self::destroy_everywhere(&g, id);
+        // Read after the stores forgot `id`: a migration records its move
+        // before it checks the old store again, so either the marker is seen
+        // here or the migration sees the session gone and drops its copy.
         let mut moved = self.inner.markers.get(id)?;
-        let (answer, stateless_knows) = Self::destroy_everywhere(&g, id);
-        if moved.is_none() && stateless_knows {
-            // A retired stateless store still opens this id, and would let
-            // it migrate back to life: leave a tombstone, as long as any
+        let tombstoned = moved.is_none() && (gone.stateless_knows || gone.retired_failed.is_some());
+        if tombstoned {
+            // A retired stateless store still opens this id, or a retired
+            // store failed and may still hold it: either would let it
+            // migrate back to life. Leave a tombstone, as long as any
             // retired store is kept.
             let now = self.inner.clock.now_secs();
             let until = g.retired.iter().map(|r| r.until).max().unwrap_or(now);
@@ -665,23 +718,29 @@ impl SwappableStore {
             }
         }
         if let Some(new_id) = moved.filter(|n| n != TOMBSTONE) {
-            match Self::destroy_everywhere(&g, &new_id).0 {
+            match Self::destroy_everywhere(&g, &new_id).answer {
                 // No store that is still kept knows the copy's id.
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e),
             }
         }
-        answer
+        match (gone.answer, gone.retired_failed) {
+            // The current store is done with it and the tombstone (or the
+            // marker of its move) keeps the failed retired store's copy from
+            // ever coming back: the session is over.
+            (Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))), Some(_)) => Ok(()),
+            (answer, _) => answer,
+        }
     }
 
-    /// Destroys `id` in the current and every retired plugin; `invalid-id`
-    /// only when none of them recognises it. Also says whether a retired
-    /// stateless store recognised it (it cannot forget it).
-    fn destroy_everywhere(g: &Generation, id: &str) -> (Result<(), CallError>, bool) {
+    /// Destroys `id` in the current and every retired plugin, going on past
+    /// a retired plugin that fails (the caller decides what that means).
+    fn destroy_everywhere(g: &Generation, id: &str) -> Destroyed {
         // Retired stores first: a migration that read the session before
         // this then finds it gone when it checks again (see `copy`).
         let mut known_somewhere = false;
         let mut stateless_knows = false;
+        let mut retired_failed = None;
         for r in &g.retired {
             match r.plugin.destroy(id) {
                 Ok(()) => {
@@ -689,7 +748,9 @@ impl SwappableStore {
                     stateless_knows |= !r.plugin.info().server_side;
                 }
                 Err(CallError::Session(SessionError::InvalidId(_))) => {}
-                Err(e) => return (Err(e), stateless_knows),
+                Err(e) => {
+                    retired_failed.get_or_insert(e);
+                }
             }
         }
         let current = g.current.destroy(id);
@@ -698,17 +759,32 @@ impl SwappableStore {
             Err(CallError::Session(SessionError::InvalidId(_))) if known_somewhere => Ok(()),
             other => other,
         };
-        (answer, stateless_knows)
+        Destroyed {
+            answer,
+            stateless_knows,
+            retired_failed,
+        }
     }
 
     /// Purges the current plugin and the retired ones; the total removed.
+    /// A plugin that fails does not stop the others from being purged; the
+    /// first failure is then the answer.
     pub fn purge_expired(&self) -> Result<u64, CallError> {
         let g = self.enter();
-        let mut n = g.current.purge_expired()?;
-        for r in &g.retired {
-            n += r.plugin.purge_expired()?;
+        let mut removed = 0;
+        let mut failed = None;
+        let results = std::iter::once(&g.current)
+            .chain(g.retired.iter().map(|r| &r.plugin))
+            .map(Plugin::purge_expired);
+        for result in results {
+            match result {
+                Ok(n) => removed += n,
+                Err(e) => {
+                    failed.get_or_insert(e);
+                }
+            }
         }
-        Ok(n)
+        failed.map_or(Ok(removed), Err)
     }
 
     /// Live sessions in the current plugin.

@@ -22,13 +22,14 @@ pub enum KvCall {
     List(String),
 }
 
-/// A [`MemoryBackend`] whose reads, or deletes of one key, can be made to
-/// fail; that can refuse `if-absent` writes or delete a key just before an
+/// A [`MemoryBackend`] whose reads (all, or of one key), or deletes of one
+/// key, can be made to fail; that can refuse `if-absent` writes or delete a key just before an
 /// `if-present` write (another host's destroy landing between a store's read
 /// and its write); and that logs every call.
 pub struct FaultyBackend {
     inner: MemoryBackend,
     fail_reads: AtomicBool,
+    fail_read_of: Mutex<Option<(String, String, usize)>>,
     fail_delete_of: Mutex<Option<String>>,
     refuse_if_absent: AtomicUsize,
     delete_before_if_present: AtomicBool,
@@ -86,6 +87,31 @@ impl FaultyBackend {
         self.fail_reads.store(fail, Ordering::SeqCst);
     }
 
+    /// Lets the next `after` reads of `key` in namespace `ns` through, then
+    /// makes every read of it fail (none: no failures).
+    pub fn fail_reads_of(&self, rule: Option<(&str, &str, usize)>) {
+        if let Ok(mut r) = self.fail_read_of.lock() {
+            *r = rule.map(|(ns, key, after)| (ns.to_string(), key.to_string(), after));
+        }
+    }
+
+    /// Whether this read is to fail (see [`Self::fail_reads_of`]).
+    fn read_fails(&self, ns: &str, key: &str) -> bool {
+        let Ok(mut rule) = self.fail_read_of.lock() else {
+            return false;
+        };
+        match rule.as_mut() {
+            Some((n, k, after)) if n == ns && k == key => match after.checked_sub(1) {
+                Some(left) => {
+                    *after = left;
+                    false
+                }
+                None => true,
+            },
+            _ => false,
+        }
+    }
+
     /// Makes deletes of `key` fail (none: no failures).
     pub fn fail_delete_of(&self, key: Option<String>) {
         if let Ok(mut k) = self.fail_delete_of.lock() {
@@ -100,6 +126,7 @@ pub fn harness_with_faulty_kv() -> (Harness, Arc<FaultyBackend>) {
     let backend = Arc::new(FaultyBackend {
         inner: MemoryBackend::new(Arc::new(clock.clone())),
         fail_reads: AtomicBool::new(false),
+        fail_read_of: Mutex::new(None),
         fail_delete_of: Mutex::new(None),
         refuse_if_absent: AtomicUsize::new(0),
         delete_before_if_present: AtomicBool::new(false),
@@ -125,7 +152,7 @@ impl KvBackend for FaultyBackend {
 
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.record(KvCall::Get(key.to_string()));
-        if self.fail_reads.load(Ordering::SeqCst) {
+        if self.fail_reads.load(Ordering::SeqCst) || self.read_fails(ns, key) {
             return Err(KvError::Backend("read timed out".into()));
         }
         self.inner.get(ns, key)

@@ -132,6 +132,15 @@ impl KeyRing {
             if entry.is_empty() {
                 return Err(format!("cookie.keys entry {n} is empty"));
             }
+            if !entry.len().is_multiple_of(2) && entry.bytes().all(|b| b.is_ascii_hexdigit()) {
+                // Most likely a hex key with a digit lost in copying; as
+                // base64 it would quietly become a different key.
+                return Err(format!(
+                    "cookie.keys entry {n} looks like hex but has an odd number of digits ({}); \
+                     a base64 key that happens to use only hex digits needs the base64: prefix",
+                    entry.len()
+                ));
+            }
             let mut bytes = decode(entry)
                 .ok_or_else(|| format!("cookie.keys entry {n} is neither hex nor base64"))?;
             let key = Key::derive(&bytes);
@@ -224,6 +233,10 @@ mod tests {
             (Some(&format!("{HEX},,{HEX}")[..]), "entry 2 is empty"),
             (Some(secret), "entry 1 is 20 bytes"),
             (Some("hex:zz"), "neither hex nor base64"),
+            (
+                Some(&HEX[1..]),
+                "entry 1 looks like hex but has an odd number of digits (63)",
+            ),
             (Some("!!!not base64!!!"), "neither hex nor base64"),
             (
                 Some(&format!("{HEX},hex:{HEX}")[..]),

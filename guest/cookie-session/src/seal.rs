@@ -322,7 +322,10 @@ fn open_signed(macs: &[Hmac<Sha256>], body: &str) -> Result<(Vec<u8>, usize, usi
         .split_once('.')
         .ok_or_else(|| "seal is truncated".to_string())?;
     if tag_b64.len() != MAC_B64_LEN {
-        return Err("seal is truncated".to_string());
+        return Err(format!(
+            "seal's MAC is {} characters; a signed seal ends with {MAC_B64_LEN} (truncated or extended)",
+            tag_b64.len()
+        ));
     }
     let raw = decode(payload_b64)?;
     // `decode` needs room for the decoded length, checked first.

@@ -23,7 +23,7 @@ pub fn generate() -> Result<String, SessionError> {
 pub fn validate(id: &str) -> Result<(), SessionError> {
     if id.len() != ID_LEN {
         return Err(SessionError::InvalidId(format!(
-            "a kv-session id is {ID_LEN} characters, got {}",
+            "a kv-session id is {ID_LEN} characters, got {} bytes",
             id.len()
         )));
     }

@@ -59,15 +59,39 @@ pub fn for_each_key(
             visit(key)?;
         }
         match page.cursor {
-            // A host that hands back a cursor that does not advance would loop us
-            // forever; stop with an error instead.
-            Some(c) if Some(&c) == cursor.as_ref() => {
+            Some(c) if !advances(cursor.as_deref(), &c) => {
+                // Keys come in ascending order strictly after the cursor, so
+                // a cursor that does not move forward (repeated, or cycling
+                // A, B, A, ...) would loop us forever: stop with an error.
                 return Err(SessionError::Backend(
-                    "kv list-keys returned the same cursor twice".to_string(),
+                    "kv list-keys returned a cursor that does not move forward".to_string(),
                 ));
             }
             Some(c) => cursor = Some(c),
             None => return Ok(()),
         }
+    }
+}
+
+/// Whether `next` lies strictly after `previous` in byte order (any cursor
+/// advances from the start).
+fn advances(previous: Option<&str>, next: &str) -> bool {
+    previous.is_none_or(|p| next.as_bytes() > p.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advances;
+
+    #[test]
+    fn a_cursor_must_move_forward_in_byte_order() {
+        assert!(advances(None, ""));
+        assert!(advances(None, "s:b"));
+        assert!(advances(Some("s:a"), "s:b"));
+        assert!(advances(Some("s:a"), "s:a0"));
+        assert!(!advances(Some("s:b"), "s:b"), "repeated");
+        assert!(!advances(Some("s:b"), "s:a"), "backwards: a cycle");
+        // Byte order, not char order: U+00E9 (0xC3 0xA9) sorts after 'z'.
+        assert!(advances(Some("s:z"), "s:\u{e9}"));
     }
 }

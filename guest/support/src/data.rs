@@ -90,6 +90,15 @@ fn describe_json_error(data: &str, e: &serde_json::Error) -> String {
         Category::Eof if data.trim().is_empty() => {
             "session data is empty; use {} for an empty session".to_string()
         }
+        // serde_json's only way of saying it: the text may be valid JSON,
+        // but it nests deeper than a store accepts.
+        Category::Syntax if e.to_string().starts_with("recursion limit exceeded") => {
+            format!(
+                "session data nests objects and arrays more than {MAX_DEPTH} levels deep (at line {} column {})",
+                e.line(),
+                e.column()
+            )
+        }
         _ => format!("session data is not valid JSON: {e}"),
     }
 }
@@ -168,6 +177,17 @@ mod tests {
             validate_data(&nested(MAX_DEPTH + 1), 1 << 20),
             Err(Invalid::Data(_))
         ));
+    }
+
+    #[test]
+    fn too_deep_nesting_is_reported_as_such() {
+        let deep = format!("{{\"a\":{}{}}}", "[".repeat(200), "]".repeat(200));
+        match validate_data(&deep, 1 << 20) {
+            Err(Invalid::Data(msg)) => {
+                assert!(msg.contains("more than 127 levels deep"), "{msg}")
+            }
+            other => panic!("expected invalid-data, got {other:?}"),
+        }
     }
 
     #[test]
