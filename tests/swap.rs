@@ -17,6 +17,15 @@ fn cookie(h: &Harness) -> Plugin {
     load_into(h, "cookie_session", &[("cookie.keys", KEY_A)])
 }
 
+/// The hostile plugin in a mode that traps in every call but `info`.
+fn trapping(h: &Harness) -> Plugin {
+    h.load_file(
+        guest_path("hostile"),
+        LoadOptions::default().config("hostile.mode", "trap"),
+    )
+    .unwrap()
+}
+
 fn swappable(h: &Harness, first: Plugin, options: SwapOptions) -> SwappableStore {
     SwappableStore::new(h, first, options)
 }
@@ -302,12 +311,7 @@ fn the_same_seal_migrated_from_many_threads_gives_one_copy() {
 #[test]
 fn a_failing_old_store_is_an_error_not_a_logout() {
     let (h, _, _) = harness();
-    let broken = h
-        .load_file(
-            guest_path("hostile"),
-            host_harness::LoadOptions::default().config("hostile.mode", "trap"),
-        )
-        .unwrap();
+    let broken = trapping(&h);
     let store = swappable(&h, broken, SwapOptions::default());
     store.swap(kv(&h));
     match store.load("unknownUnknownUnknownUnknown0000") {
@@ -593,12 +597,7 @@ fn a_stale_copy_left_in_the_old_store_never_migrates_back() {
 #[test]
 fn destroy_ends_the_session_even_when_a_retired_store_fails() {
     let (h, _, _) = harness();
-    let broken = h
-        .load_file(
-            guest_path("hostile"),
-            LoadOptions::default().config("hostile.mode", "trap"),
-        )
-        .unwrap();
+    let broken = trapping(&h);
     let store = swappable(&h, broken, SwapOptions::default());
     let b = kv(&h);
     store.swap(b.clone());
@@ -614,12 +613,7 @@ fn destroy_ends_the_session_even_when_a_retired_store_fails() {
 #[test]
 fn purge_reaches_every_store_and_reports_a_failing_one() {
     let (h, backend, a, c) = two_kv_stores_on_a_faulty_backend();
-    let broken = h
-        .load_file(
-            guest_path("hostile"),
-            LoadOptions::default().config("hostile.mode", "trap"),
-        )
-        .unwrap();
+    let broken = trapping(&h);
     let store = swappable(&h, a, SwapOptions::default());
     store.swap(broken);
     store.swap(c);
