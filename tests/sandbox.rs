@@ -326,11 +326,10 @@ fn bytes_loaded_without_a_name_get_a_namespace_of_their_whole_hash() {
     let wasm = guest_bytes("kv_session");
     let plugin = h.load_bytes(&wasm, LoadOptions::default()).unwrap();
     let hash = Sha256::digest(&wasm);
-    let short: String = hash[..4].iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(plugin.name(), format!("plugin-{short}"));
+    let hex = |bytes: &[u8]| -> String { bytes.iter().map(|b| format!("{b:02x}")).collect() };
+    assert_eq!(plugin.name(), format!("plugin-{}", hex(&hash[..4])));
     plugin.create(CreateOptions::new("{}")).unwrap();
-    let full: String = hash.iter().map(|b| format!("{b:02x}")).collect();
-    assert_eq!(backend.stored_entries(&format!("plugin-{full}")), 1);
+    assert_eq!(backend.stored_entries(&format!("plugin-{}", hex(&hash))), 1);
     assert_eq!(backend.stored_entries(plugin.name()), 0);
 }
 

@@ -249,9 +249,8 @@ impl Harness {
     pub fn load_bytes_with_report(
         &self,
         wasm: &[u8],
-        options: LoadOptions,
+        mut options: LoadOptions,
     ) -> Result<(Plugin, LoadReport), LoadError> {
-        let mut options = options;
         let name = match options.name.clone() {
             Some(name) => name,
             None => {

@@ -700,8 +700,7 @@ impl SwappableStore {
         // before it checks the old store again, so either the marker is seen
         // here or the migration sees the session gone and drops its copy.
         let mut moved = self.inner.markers.get(id)?;
-        let tombstoned = moved.is_none() && (gone.stateless_knows || gone.retired_failed.is_some());
-        if tombstoned {
+        if moved.is_none() && (gone.stateless_knows || gone.retired_failed.is_some()) {
             // A retired stateless store still opens this id, or a retired
             // store failed and may still hold it: either would let it
             // migrate back to life. Leave a tombstone, as long as any

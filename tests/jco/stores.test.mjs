@@ -57,6 +57,15 @@ function tamper(s) {
   return s.slice(0, i) + c + s.slice(i + 1);
 }
 
+/** Asserts that every operation taking an id refuses `id` as invalid-id. */
+function assertEveryOpRefuses(plugin, id) {
+  assertErr(() => plugin.load(id), "invalid-id");
+  assertErr(() => plugin.update(id, "{}", undefined), "invalid-id");
+  assertErr(() => plugin.touch(id, undefined), "invalid-id");
+  assertErr(() => plugin.regenerate(id), "invalid-id");
+  assertErr(() => plugin.destroy(id), "invalid-id");
+}
+
 const nowSeconds = () => BigInt(Math.floor(Date.now() / 1000));
 
 const kvStore = (o) => instantiateStore("kv_session", o);
@@ -189,11 +198,7 @@ describe("kv_session under jco", () => {
   it("refuses malformed ids as invalid-id, in every operation", async () => {
     const { plugin, kv } = await kvStore();
     for (const id of MALFORMED) {
-      assertErr(() => plugin.load(id), "invalid-id");
-      assertErr(() => plugin.update(id, "{}", undefined), "invalid-id");
-      assertErr(() => plugin.touch(id, undefined), "invalid-id");
-      assertErr(() => plugin.regenerate(id), "invalid-id");
-      assertErr(() => plugin.destroy(id), "invalid-id");
+      assertEveryOpRefuses(plugin, id);
       assertErr(() => plugin.create({ data: "{}", id }), "invalid-id");
     }
     assert.equal(kv.calls.length, 0, "a malformed id never reaches the kv");
@@ -313,13 +318,7 @@ describe("cookie_session under jco", () => {
       signed,
       "x".repeat(100_000),
     ];
-    for (const id of bad) {
-      assertErr(() => plugin.load(id), "invalid-id");
-      assertErr(() => plugin.update(id, "{}", undefined), "invalid-id");
-      assertErr(() => plugin.touch(id, undefined), "invalid-id");
-      assertErr(() => plugin.regenerate(id), "invalid-id");
-      assertErr(() => plugin.destroy(id), "invalid-id");
-    }
+    for (const id of bad) assertEveryOpRefuses(plugin, id);
     assert.equal(plugin.load(seal).data, DATA, "the genuine seal still opens");
   });
 
