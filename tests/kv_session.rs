@@ -83,6 +83,31 @@ fn a_corrupt_record_is_a_backend_error_not_a_trap() {
 }
 
 #[test]
+fn a_record_whose_data_is_not_utf8_fails_to_load_and_an_update_replaces_it() {
+    let (h, _, kv) = harness();
+    let p = load_into(&h, "kv_session", &[]);
+    let id = p.create(CreateOptions::new("{}").user("alice")).unwrap();
+    let key = format!("s:{id}");
+    let mut value = kv.get("kv-session", &key).unwrap().unwrap();
+    assert!(
+        value.ends_with(b"alice{}"),
+        "user then data close the record"
+    );
+    let data_at = value.len() - 2;
+    value[data_at] = 0xFF;
+    kv.set("kv-session", &key, value, Some(100), WriteMode::Always)
+        .unwrap();
+    let e = assert_session_err!(p.load(&id), SessionError::Backend(_));
+    assert!(e.to_string().contains("data is not UTF-8"), "{e}");
+    // update and touch read only the header; the update writes new data.
+    p.touch(&id, None).unwrap();
+    assert_session_err!(p.load(&id), SessionError::Backend(_));
+    p.update(&id, r#"{"fixed":true}"#, None).unwrap();
+    let r = p.load(&id).unwrap().unwrap();
+    assert_eq!((r.data.as_str(), r.user_id), (r#"{"fixed":true}"#, None));
+}
+
+#[test]
 fn two_plugins_in_different_namespaces_do_not_share_sessions() {
     let (h, _, _) = harness();
     let a = h

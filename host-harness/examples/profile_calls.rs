@@ -4,13 +4,13 @@
 //! ```sh
 //! make build
 //! perf record -e cpu-clock -g -- \
-//!     target/release/examples/profile_calls <info|kv|cookie|cookie-signed> [threads] [load|create|update]
+//!     target/release/examples/profile_calls <info|kv|cookie|cookie-signed> [threads] [load|create|update|touch]
 //! perf report --no-children --sort dso,symbol
 //! ```
 //!
 //! `info` is a bare call (the component boundary and the pool); `kv` calls
 //! kv-session with a 1 KiB session; `cookie` / `cookie-signed` seal or open
-//! one. The operation is `load` (default), `create` or `update`.
+//! one. The operation is `load` (default), `create`, `update` or `touch`.
 //! Guest code shows up as `[JIT]` (the guests are stripped).
 
 use host_harness::bench::workload::session_data;
@@ -24,8 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let what = args.get(1).map(String::as_str).unwrap_or("info");
     let threads: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
     let op = args.get(3).map(String::as_str).unwrap_or("load");
-    if !["load", "create", "update"].contains(&op) {
-        return Err(format!("unknown operation {op:?}: load, create or update").into());
+    if !["load", "create", "update", "touch"].contains(&op) {
+        return Err(format!("unknown operation {op:?}: load, create, update or touch").into());
     }
     let dir = "target/wasm32-wasip2/release";
     let harness = Harness::new()?;
@@ -61,6 +61,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                                 id.and_then(|id| plugin.destroy(&id))
                             }
                             (_, "update") => plugin.update(id, data, None).map(drop),
+                            (_, "touch") => plugin.touch(id, None).map(drop),
                             _ => plugin.load(id).map(drop),
                         };
                     }

@@ -232,6 +232,16 @@ pub fn anonymous_and_logged_in_sessions(s: &StoreUnderTest) {
     assert_eq!(sub.live(&anon).user_id, None);
     let alice = sub.create(CreateOptions::new("{}").user("alice"));
     assert_eq!(sub.live(&alice).user_id.as_deref(), Some("alice"));
+    let alice = sub.plugin.touch(&alice, None).unwrap();
+    let r = sub.live(&alice);
+    assert_eq!(r.user_id.as_deref(), Some("alice"), "touch keeps the user");
+    assert_eq!(r.data, "{}", "touch keeps the data");
+    let alice = sub.plugin.regenerate(&alice).unwrap();
+    assert_eq!(
+        sub.live(&alice).user_id.as_deref(),
+        Some("alice"),
+        "regenerate keeps the user"
+    );
     let id = sub.plugin.update(&anon, "{}", Some("bøb 🙂")).unwrap();
     assert_eq!(sub.live(&id).user_id.as_deref(), Some("bøb 🙂"));
     let id = sub.plugin.update(&id, "{}", None).unwrap();

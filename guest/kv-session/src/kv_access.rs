@@ -3,7 +3,7 @@
 
 use crate::bindings::session::plugin::kv::{self, KvError, WriteMode};
 use crate::bindings::session::plugin::types::SessionError;
-use crate::record::Record;
+use crate::record::Stored;
 
 fn map_err(op: &str, e: KvError) -> SessionError {
     match e {
@@ -12,30 +12,30 @@ fn map_err(op: &str, e: KvError) -> SessionError {
     }
 }
 
-/// Reads the record under `key`: backend failures are errors, and a value
-/// that does not decode is reported separately (the inner `Err`).
-pub fn get_decoded(key: &str) -> Result<Option<Result<Record, String>>, SessionError> {
+/// Reads the value under `key`: backend failures are errors, and a value
+/// that is not a record is reported separately (the inner `Err`).
+pub fn get_parsed(key: &str) -> Result<Option<Result<Stored, String>>, SessionError> {
     Ok(kv::get(key)
         .map_err(|e| map_err("get", e))?
-        .map(Record::decode))
+        .map(Stored::parse))
 }
 
-/// Reads and decodes the record under `key`; a corrupt value is a backend error.
-pub fn get_record(key: &str) -> Result<Option<Record>, SessionError> {
-    get_decoded(key)?
-        .transpose()
-        .map_err(|m| SessionError::Backend(format!("stored session is corrupt: {m}")))
+/// The error for a value under a session key that is not a record this
+/// store can read.
+pub fn corrupt(m: String) -> SessionError {
+    SessionError::Backend(format!("stored session is corrupt: {m}"))
+}
+
+/// Reads the record under `key` without decoding its data, to rewrite or
+/// copy it; a corrupt header is a backend error.
+pub fn get_stored(key: &str) -> Result<Option<Stored>, SessionError> {
+    get_parsed(key)?.transpose().map_err(corrupt)
 }
 
 /// Writes `record` under `key` with a kv ttl ending at its expiry.
-pub fn put_record(
-    key: &str,
-    record: &Record,
-    now: u64,
-    mode: WriteMode,
-) -> Result<bool, SessionError> {
-    let ttl = record.expires_at.saturating_sub(now).max(1);
-    kv::set(key, &record.encode(), Some(ttl), mode).map_err(|e| map_err("set", e))
+pub fn put(key: &str, record: &Stored, now: u64, mode: WriteMode) -> Result<bool, SessionError> {
+    let ttl = record.expires_at().saturating_sub(now).max(1);
+    kv::set(key, record.as_bytes(), Some(ttl), mode).map_err(|e| map_err("set", e))
 }
 
 /// Deletes `key`; true when a live key existed.

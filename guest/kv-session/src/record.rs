@@ -1,5 +1,6 @@
-//! The compact kv record of one session. Decoding slices the value; it never
-//! parses the session data.
+//! The compact kv record of one session. Reading one slices the value; it
+//! never parses the session data, and an update or touch rewrites the value
+//! it read without decoding the data at all.
 //!
 //! ```text
 //! byte 0      format version (1)
@@ -10,12 +11,18 @@
 //! ...         user-id bytes, then the data bytes to the end
 //! ```
 
+use std::ops::Range;
+
 /// Format version written into byte 0.
 const VERSION: u8 = 1;
+const CREATED_AT: Range<usize> = 1..9;
+const EXPIRES_AT: Range<usize> = 9..17;
+const TTL_SECONDS: Range<usize> = 17..25;
+const USER_LEN: Range<usize> = 25..29;
 const HEADER: usize = 29;
 const NO_USER: u32 = u32::MAX;
 
-/// One stored session, borrowed or owned.
+/// One stored session, decoded: what `load` hands out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Record {
     /// Unix seconds at creation.
@@ -30,29 +37,51 @@ pub struct Record {
     pub data: String,
 }
 
-impl Record {
-    /// Serialises the record.
-    pub fn encode(&self) -> Vec<u8> {
-        let user = self.user_id.as_deref().map(str::as_bytes);
-        let mut out = Vec::with_capacity(HEADER + user.map_or(0, <[u8]>::len) + self.data.len());
-        out.push(VERSION);
-        out.extend_from_slice(&self.created_at.to_le_bytes());
-        out.extend_from_slice(&self.expires_at.to_le_bytes());
-        out.extend_from_slice(&self.ttl_seconds.to_le_bytes());
-        match user {
-            // User ids are capped far below u32::MAX by validation.
-            Some(u) => {
-                out.extend_from_slice(&(u.len() as u32).to_le_bytes());
-                out.extend_from_slice(u);
-            }
-            None => out.extend_from_slice(&NO_USER.to_le_bytes()),
-        }
-        out.extend_from_slice(self.data.as_bytes());
-        out
+/// A record as the kv holds it: the value's bytes with a header known to be
+/// well formed and a user id known to be UTF-8. The data is only checked
+/// when it is handed out ([`Stored::into_record`]); an update replaces it and
+/// a touch carries it over byte for byte, so neither needs to read it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    bytes: Vec<u8>,
+}
+
+fn u64_at(bytes: &[u8], at: Range<usize>) -> u64 {
+    let mut b = [0; 8];
+    b.copy_from_slice(&bytes[at]);
+    u64::from_le_bytes(b)
+}
+
+fn user_len(bytes: &[u8]) -> Option<usize> {
+    let mut b = [0; 4];
+    b.copy_from_slice(&bytes[USER_LEN]);
+    match u32::from_le_bytes(b) {
+        NO_USER => None,
+        n => Some(n as usize),
+    }
+}
+
+impl Stored {
+    /// A new record.
+    pub fn new(
+        created_at: u64,
+        expires_at: u64,
+        ttl_seconds: u64,
+        user_id: Option<&str>,
+        data: &str,
+    ) -> Stored {
+        let mut bytes = Vec::new();
+        encode_into(
+            &mut bytes,
+            [created_at, expires_at, ttl_seconds],
+            user_id,
+            data,
+        );
+        Stored { bytes }
     }
 
-    /// Parses a stored value; the error says what is wrong with it.
-    pub fn decode(mut bytes: Vec<u8>) -> Result<Record, String> {
+    /// Checks a value read from the kv; the error says what is wrong with it.
+    pub fn parse(bytes: Vec<u8>) -> Result<Stored, String> {
         if bytes.len() < HEADER {
             return Err(format!(
                 "record is {} bytes, shorter than its header",
@@ -62,29 +91,69 @@ impl Record {
         if bytes[0] != VERSION {
             return Err(format!("record has unknown format version {}", bytes[0]));
         }
-        let u64_at = |i: usize| u64::from_le_bytes(bytes[i..i + 8].try_into().unwrap_or([0; 8]));
-        let (created_at, expires_at, ttl_seconds) = (u64_at(1), u64_at(9), u64_at(17));
-        let user_len = u32::from_le_bytes(bytes[25..29].try_into().unwrap_or([0; 4]));
-        let data_start = if user_len == NO_USER {
-            HEADER
-        } else {
-            HEADER
-                .checked_add(user_len as usize)
-                .filter(|end| *end <= bytes.len())
-                .ok_or_else(|| "record user-id runs past its end".to_string())?
-        };
-        let user_id = if user_len == NO_USER {
-            None
-        } else {
-            Some(
-                std::str::from_utf8(&bytes[HEADER..data_start])
-                    .map_err(|_| "record user-id is not UTF-8".to_string())?
-                    .to_owned(),
-            )
+        if let Some(len) = user_len(&bytes) {
+            let user = HEADER
+                .checked_add(len)
+                .and_then(|end| bytes.get(HEADER..end))
+                .ok_or_else(|| "record user-id runs past its end".to_string())?;
+            std::str::from_utf8(user).map_err(|_| "record user-id is not UTF-8".to_string())?;
+        }
+        Ok(Stored { bytes })
+    }
+
+    /// Unix seconds at creation.
+    pub fn created_at(&self) -> u64 {
+        u64_at(&self.bytes, CREATED_AT)
+    }
+
+    /// Unix seconds at which the session stops being live.
+    pub fn expires_at(&self) -> u64 {
+        u64_at(&self.bytes, EXPIRES_AT)
+    }
+
+    /// Lifetime the expiry slides by on update and touch.
+    pub fn ttl_seconds(&self) -> u64 {
+        u64_at(&self.bytes, TTL_SECONDS)
+    }
+
+    /// Sets the expiry in place.
+    pub fn set_expires_at(&mut self, at: u64) {
+        self.bytes[EXPIRES_AT].copy_from_slice(&at.to_le_bytes());
+    }
+
+    /// Sets the sliding lifetime in place.
+    pub fn set_ttl_seconds(&mut self, ttl: u64) {
+        self.bytes[TTL_SECONDS].copy_from_slice(&ttl.to_le_bytes());
+    }
+
+    /// Replaces user and data, keeping the times, in the same buffer.
+    pub fn replace_body(&mut self, user_id: Option<&str>, data: &str) {
+        let times = [self.created_at(), self.expires_at(), self.ttl_seconds()];
+        self.bytes.clear();
+        encode_into(&mut self.bytes, times, user_id, data);
+    }
+
+    /// The value to write to the kv.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The decoded record; fails when the data is not UTF-8.
+    pub fn into_record(mut self) -> Result<Record, String> {
+        let (created_at, expires_at, ttl_seconds) =
+            (self.created_at(), self.expires_at(), self.ttl_seconds());
+        let (user_id, data_start) = match user_len(&self.bytes) {
+            None => (None, HEADER),
+            Some(len) => {
+                // UTF-8 since `parse` checked it: lossy never replaces here.
+                let user = String::from_utf8_lossy(&self.bytes[HEADER..HEADER + len]).into_owned();
+                (Some(user), HEADER + len)
+            }
         };
         // Reuse the value's allocation for the data: drop the header in place.
-        bytes.drain(..data_start);
-        let data = String::from_utf8(bytes).map_err(|_| "record data is not UTF-8".to_string())?;
+        self.bytes.drain(..data_start);
+        let data =
+            String::from_utf8(self.bytes).map_err(|_| "record data is not UTF-8".to_string())?;
         Ok(Record {
             created_at,
             expires_at,
@@ -95,37 +164,95 @@ impl Record {
     }
 }
 
+/// Appends the encoding of a record to `out`.
+fn encode_into(out: &mut Vec<u8>, times: [u64; 3], user_id: Option<&str>, data: &str) {
+    let user = user_id.map(str::as_bytes);
+    out.reserve(HEADER + user.map_or(0, <[u8]>::len) + data.len());
+    out.push(VERSION);
+    for t in times {
+        out.extend_from_slice(&t.to_le_bytes());
+    }
+    match user {
+        // User ids are capped far below u32::MAX by validation.
+        Some(u) => {
+            out.extend_from_slice(&(u.len() as u32).to_le_bytes());
+            out.extend_from_slice(u);
+        }
+        None => out.extend_from_slice(&NO_USER.to_le_bytes()),
+    }
+    out.extend_from_slice(data.as_bytes());
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn decode(bytes: Vec<u8>) -> Result<Record, String> {
+        Stored::parse(bytes)?.into_record()
+    }
+
     #[test]
     fn round_trip() {
-        for user_id in [None, Some(String::new()), Some("alice".to_string())] {
-            let r = Record {
-                created_at: 1,
-                expires_at: u64::MAX,
-                ttl_seconds: 3,
-                user_id,
-                data: "{\"k\":\"é\"}".to_string(),
-            };
-            assert_eq!(Record::decode(r.encode()), Ok(r));
+        for user_id in [None, Some(""), Some("alice")] {
+            let s = Stored::new(1, u64::MAX, 3, user_id, "{\"k\":\"é\"}");
+            assert_eq!(
+                decode(s.as_bytes().to_vec()),
+                Ok(Record {
+                    created_at: 1,
+                    expires_at: u64::MAX,
+                    ttl_seconds: 3,
+                    user_id: user_id.map(str::to_string),
+                    data: "{\"k\":\"é\"}".to_string(),
+                })
+            );
         }
     }
 
     #[test]
-    fn corrupt_values_are_errors() {
-        assert!(Record::decode(vec![]).is_err());
-        assert!(Record::decode(vec![9; 40]).is_err());
-        let mut v = Record {
-            created_at: 1,
-            expires_at: 2,
-            ttl_seconds: 3,
-            user_id: Some("u".into()),
-            data: "{}".into(),
+    fn the_format_is_pinned() {
+        let s = Stored::new(1, 2, 3, Some("u"), "{}");
+        let mut expected = vec![1];
+        for t in [1u64, 2, 3] {
+            expected.extend_from_slice(&t.to_le_bytes());
         }
-        .encode();
+        expected.extend_from_slice(&[1, 0, 0, 0, b'u', b'{', b'}']);
+        assert_eq!(s.as_bytes(), expected);
+    }
+
+    #[test]
+    fn times_and_body_change_in_place() {
+        let mut s = Stored::new(1, 2, 3, Some("alice"), "{\"a\":1}");
+        s.set_expires_at(20);
+        s.set_ttl_seconds(30);
+        assert_eq!(Stored::parse(s.as_bytes().to_vec()), Ok(s.clone()));
+        s.replace_body(None, "{\"b\":22}");
+        assert_eq!(
+            decode(s.as_bytes().to_vec()),
+            Ok(Record {
+                created_at: 1,
+                expires_at: 20,
+                ttl_seconds: 30,
+                user_id: None,
+                data: "{\"b\":22}".to_string(),
+            })
+        );
+    }
+
+    #[test]
+    fn corrupt_values_are_errors() {
+        assert!(Stored::parse(vec![]).is_err());
+        assert!(Stored::parse(vec![9; 40]).is_err(), "unknown version");
+        let good = Stored::new(1, 2, 3, Some("u"), "{}").into_record();
+        assert!(good.is_ok());
+        let mut v = Stored::new(1, 2, 3, Some("u"), "{}").as_bytes().to_vec();
         v[25] = 200;
-        assert!(Record::decode(v).is_err());
+        assert!(Stored::parse(v).is_err(), "user-id past the end");
+        let mut v = Stored::new(1, 2, 3, Some("u"), "{}").as_bytes().to_vec();
+        v[29] = 0xFF;
+        assert!(Stored::parse(v).is_err(), "user-id not UTF-8");
+        let mut v = Stored::new(1, 2, 3, None, "{}").as_bytes().to_vec();
+        v[30] = 0xFF;
+        let s = Stored::parse(v).expect("the header is fine");
+        assert!(s.into_record().is_err(), "data not UTF-8");
     }
 }

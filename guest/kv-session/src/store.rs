@@ -4,7 +4,7 @@ use crate::bindings::session::plugin::kv::WriteMode;
 use crate::bindings::session::plugin::types::{
     CreateOptions, SessionError, SessionId, SessionRecord,
 };
-use crate::record::Record;
+use crate::record::Stored;
 use crate::{config, id, kv_access};
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
@@ -26,13 +26,13 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
         id::validate(imported)?;
     }
     let now = now_unix();
-    let record = Record {
-        created_at: now,
-        expires_at: expiry(now, ttl, now, settings.max_lifetime_seconds),
-        ttl_seconds: ttl,
-        user_id: options.user_id,
-        data: options.data,
-    };
+    let record = Stored::new(
+        now,
+        expiry(now, ttl, now, settings.max_lifetime_seconds),
+        ttl,
+        options.user_id.as_deref(),
+        &options.data,
+    );
     match options.id {
         Some(imported) => import(imported, &record, now, settings.max_lifetime_seconds),
         None => insert_fresh(&record, now),
@@ -45,16 +45,16 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
 /// lowered) does not hold the id: it is deleted and the write tried again.
 fn import(
     id: SessionId,
-    record: &Record,
+    record: &Stored,
     now: u64,
     max_lifetime: u64,
 ) -> Result<SessionId, SessionError> {
     let key = id::key(&id);
     for _ in 0..2 {
-        if kv_access::put_record(&key, record, now, WriteMode::IfAbsent)? {
+        if kv_access::put(&key, record, now, WriteMode::IfAbsent)? {
             return Ok(id);
         }
-        if live(&id, now, max_lifetime)?.is_some() {
+        if live(&key, now, max_lifetime)?.is_some() {
             return Err(SessionError::Conflict);
         }
         kv_access::delete(&key)?;
@@ -64,10 +64,10 @@ fn import(
 }
 
 /// Writes `record` under a new random id, retrying on collision.
-fn insert_fresh(record: &Record, now: u64) -> Result<SessionId, SessionError> {
+fn insert_fresh(record: &Stored, now: u64) -> Result<SessionId, SessionError> {
     for _ in 0..CREATE_ATTEMPTS {
         let new_id = id::generate()?;
-        if kv_access::put_record(&id::key(&new_id), record, now, WriteMode::IfAbsent)? {
+        if kv_access::put(&id::key(&new_id), record, now, WriteMode::IfAbsent)? {
             return Ok(new_id);
         }
     }
@@ -78,56 +78,61 @@ fn insert_fresh(record: &Record, now: u64) -> Result<SessionId, SessionError> {
 
 /// Applies the current absolute cap to a stored record and keeps it only if
 /// it is still live.
-fn still_live(mut r: Record, now: u64, max_lifetime: u64) -> Option<Record> {
-    r.expires_at = effective_expiry(r.expires_at, r.created_at, max_lifetime, now);
-    is_live(now, r.expires_at).then_some(r)
+fn still_live(mut r: Stored, now: u64, max_lifetime: u64) -> Option<Stored> {
+    let expires_at = effective_expiry(r.expires_at(), r.created_at(), max_lifetime, now);
+    r.set_expires_at(expires_at);
+    is_live(now, expires_at).then_some(r)
 }
 
-/// The live record under `id`, or none.
-fn live(id: &str, now: u64, max_lifetime: u64) -> Result<Option<Record>, SessionError> {
-    Ok(kv_access::get_record(&id::key(id))?.and_then(|r| still_live(r, now, max_lifetime)))
+/// The live record under `key`, or none.
+fn live(key: &str, now: u64, max_lifetime: u64) -> Result<Option<Stored>, SessionError> {
+    Ok(kv_access::get_stored(key)?.and_then(|r| still_live(r, now, max_lifetime)))
 }
 
 /// `load`: `ok(none)` for unknown, destroyed or expired ids.
 pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
     id::validate(&id)?;
     let settings = config::settings()?;
-    Ok(
-        live(&id, now_unix(), settings.max_lifetime_seconds)?.map(|r| SessionRecord {
-            id,
-            user_id: r.user_id,
-            data: r.data,
-            created_at: r.created_at,
-            expires_at: r.expires_at,
-        }),
-    )
+    let Some(stored) = live(&id::key(&id), now_unix(), settings.max_lifetime_seconds)? else {
+        return Ok(None);
+    };
+    let r = stored.into_record().map_err(kv_access::corrupt)?;
+    Ok(Some(SessionRecord {
+        id,
+        user_id: r.user_id,
+        data: r.data,
+        created_at: r.created_at,
+        expires_at: r.expires_at,
+    }))
 }
 
 /// Rewrites the live session under `id` with `change` applied and its expiry
 /// slid; `if-present` guarantees a destroyed session is never resurrected.
+/// The value read is changed in place: its data is neither decoded nor copied
+/// unless `change` replaces it.
 fn rewrite(
     id: &str,
     settings: SessionSettings,
-    change: impl FnOnce(&mut Record),
+    change: impl FnOnce(&mut Stored),
 ) -> Result<(), SessionError> {
     let now = now_unix();
     let key = id::key(id);
-    let mut record = kv_access::get_record(&key)?
-        .and_then(|r| still_live(r, now, settings.max_lifetime_seconds))
-        .ok_or(SessionError::NotFound)?;
+    let mut record =
+        live(&key, now, settings.max_lifetime_seconds)?.ok_or(SessionError::NotFound)?;
     change(&mut record);
-    record.expires_at = expiry(
+    let expires_at = expiry(
         now,
-        record.ttl_seconds,
-        record.created_at,
+        record.ttl_seconds(),
+        record.created_at(),
         settings.max_lifetime_seconds,
     );
-    if !is_live(now, record.expires_at) {
+    record.set_expires_at(expires_at);
+    if !is_live(now, expires_at) {
         // The absolute lifetime is used up: the session is over.
         kv_access::delete(&key)?;
         return Err(SessionError::NotFound);
     }
-    if kv_access::put_record(&key, &record, now, WriteMode::IfPresent)? {
+    if kv_access::put(&key, &record, now, WriteMode::IfPresent)? {
         Ok(())
     } else {
         Err(SessionError::NotFound)
@@ -144,10 +149,7 @@ pub fn update(
     let settings = config::settings()?;
     validate_data(&data, settings.max_data_bytes)?;
     validate_user_id(user_id.as_deref())?;
-    rewrite(&id, settings, |r| {
-        r.data = data;
-        r.user_id = user_id;
-    })?;
+    rewrite(&id, settings, |r| r.replace_body(user_id.as_deref(), &data))?;
     Ok(id)
 }
 
@@ -160,7 +162,7 @@ pub fn touch(id: SessionId, ttl_seconds: Option<u64>) -> Result<SessionId, Sessi
     let settings = config::settings()?;
     rewrite(&id, settings, |r| {
         if let Some(ttl) = ttl_seconds {
-            r.ttl_seconds = ttl;
+            r.set_ttl_seconds(ttl);
         }
     })?;
     Ok(id)
@@ -172,7 +174,8 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
     let settings = config::settings()?;
     let now = now_unix();
     let old_key = id::key(&id);
-    let record = live(&id, now, settings.max_lifetime_seconds)?.ok_or(SessionError::NotFound)?;
+    let record =
+        live(&old_key, now, settings.max_lifetime_seconds)?.ok_or(SessionError::NotFound)?;
     // Write the copy first so a failure can never lose the session.
     let new_id = insert_fresh(&record, now)?;
     match kv_access::delete(&old_key) {
@@ -206,9 +209,10 @@ pub fn purge_expired() -> Result<u64, SessionError> {
     let now = now_unix();
     let mut removed = 0;
     kv_access::for_each_key(id::KEY_PREFIX, |key| {
-        // Backend failures stop the purge; corrupt records are left alone
-        // (they are not ours to judge).
-        let expired = match kv_access::get_decoded(&key)? {
+        // Backend failures stop the purge; values that are not records are
+        // left alone (they are not ours to judge). A record whose header says
+        // it expired goes, whatever its data.
+        let expired = match kv_access::get_parsed(&key)? {
             Some(Ok(r)) => still_live(r, now, settings.max_lifetime_seconds).is_none(),
             Some(Err(_)) | None => false,
         };
@@ -228,8 +232,9 @@ pub fn count() -> Result<u64, SessionError> {
     kv_access::for_each_key(id::KEY_PREFIX, |key| {
         // Records that do not decode are not sessions this store can serve;
         // like purge, count skips them rather than failing for good.
-        if let Some(Ok(r)) = kv_access::get_decoded(&key)?
-            && still_live(r, now, settings.max_lifetime_seconds).is_some()
+        if let Some(Ok(r)) = kv_access::get_parsed(&key)?
+            && let Some(r) = still_live(r, now, settings.max_lifetime_seconds)
+            && r.into_record().is_ok()
         {
             n += 1;
         }

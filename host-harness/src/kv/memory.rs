@@ -100,14 +100,31 @@ impl Namespace {
                 )));
             }
         }
-        self.remove(key);
-        self.bytes += cost;
+        self.bytes = after(self);
         let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
-        if let Some(t) = expires_at {
-            self.expiry.insert((t, key.to_string()));
+        match self.entries.get_mut(key) {
+            // Overwrite in place: the key is not copied again, and the expiry
+            // index changes only when the expiry does.
+            Some(entry) => {
+                if entry.expires_at != expires_at {
+                    if let Some(t) = entry.expires_at {
+                        self.expiry.remove(&(t, key.to_string()));
+                    }
+                    if let Some(t) = expires_at {
+                        self.expiry.insert((t, key.to_string()));
+                    }
+                    entry.expires_at = expires_at;
+                }
+                entry.value = value;
+            }
+            None => {
+                if let Some(t) = expires_at {
+                    self.expiry.insert((t, key.to_string()));
+                }
+                self.entries
+                    .insert(key.to_string(), Entry { value, expires_at });
+            }
         }
-        self.entries
-            .insert(key.to_string(), Entry { value, expires_at });
         Ok(true)
     }
 
@@ -440,6 +457,36 @@ mod tests {
             .unwrap();
         clock.advance(Duration::from_secs(10));
         assert!(b.get("n", "k").unwrap().is_some());
+    }
+
+    #[test]
+    fn overwrites_in_place_keep_the_expiry_index_exact() {
+        let (b, clock) = backend();
+        let index = |b: &MemoryBackend| {
+            b.bound("n")
+                .unwrap()
+                .read(|ns, _| ns.expiry.iter().cloned().collect::<Vec<_>>())
+                .unwrap()
+        };
+        let set = |v: &[u8], ttl| b.set("n", "k", v.to_vec(), ttl, WriteMode::Always);
+        set(b"1", Some(5)).unwrap();
+        set(b"2", Some(5)).unwrap(); // same expiry: the index is untouched
+        assert_eq!(index(&b), vec![(1_005, "k".to_string())]);
+        set(b"3", Some(50)).unwrap();
+        assert_eq!(index(&b), vec![(1_050, "k".to_string())]);
+        set(b"4", None).unwrap();
+        assert_eq!(index(&b), vec![]);
+        clock.advance(Duration::from_secs(100));
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"4".to_vec()));
+        set(b"5", Some(10)).unwrap();
+        assert_eq!(index(&b), vec![(1_110, "k".to_string())]);
+        clock.advance(Duration::from_secs(10));
+        assert_eq!(b.get("n", "k").unwrap(), None);
+        // The next write reaps it through the index: nothing is left behind.
+        b.set("n", "other", vec![], None, WriteMode::Always)
+            .unwrap();
+        assert_eq!(b.stored_entries("n"), 1);
+        assert_eq!(index(&b), vec![]);
     }
 
     #[test]
