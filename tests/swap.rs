@@ -308,6 +308,34 @@ fn the_same_seal_migrated_from_many_threads_gives_one_copy() {
     assert_eq!(store.current().count().unwrap(), 20);
 }
 
+/// kv-session holds 64 KiB of data, a cookie about 2.9 KiB: a bigger session
+/// cannot move. It is answered as gone (not with `too-large` on every request
+/// until the grace period ends), counted, and left in the old store.
+#[test]
+fn a_session_the_new_store_cannot_hold_is_gone_not_an_error_on_every_call() {
+    let (h, _, _) = harness();
+    let (a, b) = (kv(&h), cookie(&h));
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(3500));
+    let id = store.create(CreateOptions::new(big.clone())).unwrap();
+    let small = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b);
+    for _ in 0..2 {
+        assert_eq!(store.load(&id).unwrap(), None);
+        assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
+    }
+    let stats = store.stats();
+    assert_eq!((stats.unmovable, stats.migration_failures), (4, 0));
+    assert_eq!(
+        a.load(&id).unwrap().unwrap().data,
+        big,
+        "kept in the old store"
+    );
+    // Sessions that fit still move.
+    assert_eq!(store.load(&small).unwrap().unwrap().data, DATA);
+    assert_eq!(store.stats().migrated, 1);
+}
+
 #[test]
 fn a_failing_old_store_is_an_error_not_a_logout() {
     let (h, _, _) = harness();

@@ -262,6 +262,12 @@ pub struct SwapStats {
     pub migrated: u64,
     /// Migrations that failed (the caller got the current plugin's answer).
     pub migration_failures: u64,
+    /// Live sessions of a replaced plugin that the current one refuses to
+    /// hold (`too-large` or `invalid-data` from its `create`: more data than
+    /// a cookie carries, say). Each is answered as gone, so the user starts
+    /// a new session instead of failing every request until the grace period
+    /// ends; the old copy stays where it is (a swap back finds it).
+    pub unmovable: u64,
 }
 
 /// A session store whose plugin can be replaced at runtime. `Send + Sync`,
@@ -280,6 +286,7 @@ struct Inner {
     swaps: AtomicU64,
     migrated: AtomicU64,
     migration_failures: AtomicU64,
+    unmovable: AtomicU64,
 }
 
 impl std::fmt::Debug for SwappableStore {
@@ -326,6 +333,7 @@ impl SwappableStore {
                 swaps: AtomicU64::new(0),
                 migrated: AtomicU64::new(0),
                 migration_failures: AtomicU64::new(0),
+                unmovable: AtomicU64::new(0),
             }),
         }
     }
@@ -352,6 +360,7 @@ impl SwappableStore {
             swaps: self.inner.swaps.load(Ordering::Relaxed),
             migrated: self.inner.migrated.load(Ordering::Relaxed),
             migration_failures: self.inner.migration_failures.load(Ordering::Relaxed),
+            unmovable: self.inner.unmovable.load(Ordering::Relaxed),
         }
     }
 
@@ -554,6 +563,13 @@ impl SwappableStore {
         };
         let new_id = match created {
             Ok(new_id) => new_id,
+            // The new store can never hold this session: answering its
+            // refusal would fail every request of this user until the grace
+            // period ends. It ends here instead, for this store.
+            Err(CallError::Session(SessionError::TooLarge(_) | SessionError::InvalidData(_))) => {
+                self.inner.unmovable.fetch_add(1, Ordering::Relaxed);
+                return Migration::Gone;
+            }
             Err(e) => {
                 self.inner
                     .migration_failures
