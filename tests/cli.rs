@@ -109,33 +109,26 @@ fn soak_swaps_under_load_and_prints_one_summary_line() {
         &format!("cookie.keys={}", session_tests::fixtures::KEY_A),
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let stdout = text(&out.stdout);
-    let line = stdout.trim();
-    let fields: Vec<(&str, u64)> = line
-        .split(' ')
-        .map(|f| {
-            let (k, v) = f.split_once('=').expect("key=value");
-            (k, v.parse().expect("a number"))
-        })
-        .collect();
-    let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-    assert_eq!(keys, ["ops", "failed", "swaps", "migrated"], "{line}");
-    assert!(fields[0].1 > 0, "{line}");
-    assert_eq!(fields[1].1, 0, "{line}");
-    assert_eq!(fields[2].1, 6, "{line}");
+    let line = text(&out.stdout);
+    let [ops, failed, swaps, migrated] = soak_fields(&out);
+    assert!(ops > 0, "{line}");
+    assert_eq!(failed, 0, "{line}");
+    assert_eq!(swaps, 6, "{line}");
     // Workers are mid-round at almost every swap between the two kinds of
     // store, so sessions do move.
-    assert!(fields[3].1 > 0, "{line}");
+    assert!(migrated > 0, "{line}");
 }
 
-#[test]
-fn soak_fails_when_operations_fail() {
+/// Runs `soak` for half a second between kv-session and the hostile plugin
+/// in `mode`, with one swap to it.
+fn soak_into_hostile(mode: &str) -> Output {
     let plugins = format!(
         "{},{}",
         guest_path("kv_session").display(),
         guest_path("hostile").display()
     );
-    let out = cli(&[
+    let mode = format!("hostile.mode={mode}");
+    cli(&[
         "soak",
         "--plugins",
         &plugins,
@@ -146,19 +139,98 @@ fn soak_fails_when_operations_fail() {
         "--swaps",
         "1",
         "--config",
-        "hostile.mode=trap",
+        &mode,
+    ])
+}
+
+/// The numbers of a soak run's one summary line, which must be exactly
+/// `ops=<n> failed=<n> swaps=<n> migrated=<n>`.
+fn soak_fields(out: &Output) -> [u64; 4] {
+    let stdout = text(&out.stdout);
+    let line = stdout.strip_suffix('\n').unwrap_or(&stdout);
+    assert!(!line.contains('\n'), "one line: {stdout}");
+    let fields: Vec<(&str, u64)> = line
+        .split(' ')
+        .map(|f| {
+            let (k, v) = f.split_once('=').expect("key=value");
+            (k, v.parse().expect("a number"))
+        })
+        .collect();
+    let keys: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+    assert_eq!(keys, ["ops", "failed", "swaps", "migrated"], "{line}");
+    [fields[0].1, fields[1].1, fields[2].1, fields[3].1]
+}
+
+/// A store that passes the swap's check, then traps on the workers' updates:
+/// the run counts the failures, reports the first ones and exits 1.
+#[test]
+fn soak_fails_when_operations_fail() {
+    let out = soak_into_hostile("trap-on-update");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let [_, failed, swaps, _] = soak_fields(&out);
+    assert_eq!(swaps, 1, "the swap was made: {err}");
+    assert!(failed > 0, "{err}");
+    assert!(
+        err.contains("soak: update:") && err.contains("trapped"),
+        "{err}"
+    );
+}
+
+/// A store that traps in the swap's check is never swapped in; the run goes
+/// on against the old store, and fails.
+#[test]
+fn soak_fails_when_a_swap_is_refused() {
+    let out = soak_into_hostile("trap");
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let [_, failed, swaps, _] = soak_fields(&out);
+    assert_eq!(swaps, 0, "no swap was made: {err}");
+    assert!(failed > 0, "{err}");
+    assert!(
+        err.contains("soak: swap to") && err.contains("trapped"),
+        "{err}"
+    );
+}
+
+#[test]
+fn soak_refuses_a_duration_that_is_not_a_positive_finite_number() {
+    let kv = guest_path("kv_session");
+    for seconds in ["nan", "inf", "0", "1e300", "soon"] {
+        let out = cli(&[
+            "soak",
+            "--plugins",
+            kv.to_str().unwrap(),
+            "--seconds",
+            seconds,
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{seconds}: {err}");
+        assert!(
+            err.contains("not a positive, finite number of seconds"),
+            "{err}"
+        );
+        assert!(text(&out.stdout).is_empty());
+    }
+}
+
+/// A bad second plugin is found before the run, even with no swap to it.
+#[test]
+fn soak_loads_every_plugin_before_it_starts() {
+    let plugins = format!("{},/no/such/store.wasm", guest_path("kv_session").display());
+    let out = cli(&[
+        "soak",
+        "--plugins",
+        &plugins,
+        "--seconds",
+        "0.2",
+        "--swaps",
+        "0",
     ]);
-    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
-    let line = text(&out.stdout);
-    assert!(
-        line.starts_with("ops=") && !line.contains("failed=0 "),
-        "{line}"
-    );
-    assert!(
-        text(&out.stderr).contains("trapped"),
-        "{}",
-        text(&out.stderr)
-    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("/no/such/store.wasm"), "{err}");
+    assert!(text(&out.stdout).is_empty(), "no run, no summary");
 }
 
 /// `session-harness bench` as `make run` users run it: from the repository

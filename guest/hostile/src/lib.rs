@@ -17,6 +17,7 @@
 //! | `exit` | calls `exit(0)` |
 //! | `sleep` | sleeps for an hour (a host call no epoch deadline interrupts) |
 //! | `loud` | answers a backend error with a 10 MB message |
+//! | `trap-on-update` | a working store for create, load and destroy (so it passes a swap's check), over the kv; update, touch, regenerate, purge-expired and count trap |
 //! | anything else | behaves: every call answers `unsupported` |
 #![deny(missing_docs)]
 
@@ -108,6 +109,7 @@ fn misbehave() -> Result<(), SessionError> {
         }
         "exit" => std::process::exit(0),
         "loud" => Err(report("é".repeat(5 * 1024 * 1024))),
+        "trap-on-update" => panic!("hostile plugin: trapping on a write on purpose"),
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_secs(3600));
             Err(report("SLEPT".to_string()))
@@ -135,10 +137,11 @@ impl Guest for Hostile {
         }
     }
 
-    fn create(_options: CreateOptions) -> Result<SessionId, SessionError> {
+    fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
         match mode().as_str() {
             "huge" => Ok(huge()),
             "liar" => Ok(String::new()),
+            "trap-on-update" => working::create(&options.data),
             _ => misbehave().map(|()| String::new()),
         }
     }
@@ -153,6 +156,7 @@ impl Guest for Hostile {
         };
         match mode().as_str() {
             "huge" => Ok(Some(record(huge(), u64::MAX))),
+            "trap-on-update" => working::load(id),
             // The id picks the lie.
             "liar" => Ok(Some(match id.as_str() {
                 "array" => record("[1,2,3]".to_string(), u64::MAX),
@@ -188,8 +192,11 @@ impl Guest for Hostile {
         misbehave().map(|()| String::new())
     }
 
-    fn destroy(_id: SessionId) -> Result<(), SessionError> {
-        misbehave()
+    fn destroy(id: SessionId) -> Result<(), SessionError> {
+        match mode().as_str() {
+            "trap-on-update" => working::destroy(&id),
+            _ => misbehave(),
+        }
     }
 
     fn purge_expired() -> Result<u64, SessionError> {
@@ -198,6 +205,69 @@ impl Guest for Hostile {
 
     fn count() -> Result<u64, SessionError> {
         misbehave().map(|()| 0)
+    }
+}
+
+/// The honest part of `trap-on-update`: sessions as kv entries `s:<id>`
+/// holding the data, ids `h<hex>` allocated with `if-absent` writes.
+mod working {
+    use super::kv::{self, WriteMode};
+    use super::{SessionError, SessionId, SessionRecord};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::time::{SystemTime, UNIX_EPOCH};
+
+    const TTL: u64 = 3600;
+
+    fn now() -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+    }
+
+    fn backend(e: kv::KvError) -> SessionError {
+        SessionError::Backend(format!("{e:?}"))
+    }
+
+    pub fn create(data: &str) -> Result<SessionId, SessionError> {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let start = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos() as u64);
+        for _ in 0..64 {
+            let id = format!("h{:x}", start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)));
+            let written = kv::set(
+                &format!("s:{id}"),
+                data.as_bytes(),
+                Some(TTL),
+                WriteMode::IfAbsent,
+            )
+            .map_err(backend)?;
+            if written {
+                return Ok(id);
+            }
+        }
+        Err(SessionError::Backend("no free id".to_string()))
+    }
+
+    pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
+        let Some(bytes) = kv::get(&format!("s:{id}")).map_err(backend)? else {
+            return Ok(None);
+        };
+        let data = String::from_utf8(bytes)
+            .map_err(|_| SessionError::Backend("stored data is not UTF-8".to_string()))?;
+        let now = now();
+        Ok(Some(SessionRecord {
+            id,
+            user_id: None,
+            data,
+            created_at: now,
+            expires_at: now + TTL,
+        }))
+    }
+
+    pub fn destroy(id: &str) -> Result<(), SessionError> {
+        kv::delete(&format!("s:{id}")).map_err(backend)?;
+        Ok(())
     }
 }
 

@@ -20,11 +20,11 @@ pub(crate) struct SoakArgs {
     /// The plugins to swap between, comma-separated (the first starts active).
     #[arg(long, value_delimiter = ',', required = true)]
     plugins: Vec<PathBuf>,
-    /// Worker threads.
-    #[arg(long, default_value_t = 2)]
-    threads: usize,
+    /// Worker threads (1 to 256).
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: u16,
     /// How long to run, in seconds (fractions allowed).
-    #[arg(long, default_value_t = 5.0)]
+    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
     seconds: f64,
     /// Swaps spread evenly over the run.
     #[arg(long, default_value_t = 10)]
@@ -32,6 +32,16 @@ pub(crate) struct SoakArgs {
     /// A `wasi:config` setting for every plugin, `key=value` (repeatable).
     #[arg(long = "config", value_parser = parse_kv)]
     config: Vec<(String, String)>,
+}
+
+/// A positive, finite duration in seconds.
+fn parse_seconds(text: &str) -> Result<f64, String> {
+    let bad = || format!("{text:?} is not a positive, finite number of seconds");
+    let seconds: f64 = text.parse().map_err(|_| bad())?;
+    match Duration::try_from_secs_f64(seconds) {
+        Ok(d) if !d.is_zero() => Ok(seconds),
+        _ => Err(bad()),
+    }
 }
 
 /// Unexpected outcomes, with the first few messages kept for the report.
@@ -103,11 +113,12 @@ fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failure
 }
 
 pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure> {
-    if args.plugins.is_empty() || args.threads == 0 || args.seconds <= 0.0 {
-        return Err(
-            anyhow!("soak needs at least one plugin, one thread and a positive duration").into(),
-        );
+    if args.plugins.is_empty() {
+        return Err(anyhow!("soak needs at least one plugin").into());
     }
+    // `parse_seconds` admits only durations this can hold.
+    let duration = Duration::try_from_secs_f64(args.seconds)
+        .map_err(|e| anyhow!("--seconds {}: {e}", args.seconds))?;
     let mut config = args.config.clone();
     if !config.iter().any(|(k, _)| k == "cookie.keys") {
         let mut key = [0u8; 32];
@@ -118,12 +129,16 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     }
     let harness = builder.build()?;
     let first = load(&harness, &args.plugins[0], &config)?;
+    // Every plugin loads before the run starts: a bad path is found now, not
+    // at its first swap (or never, with fewer swaps than plugins).
+    for path in &args.plugins[1..] {
+        load(&harness, path, &config)?;
+    }
     let store = SwappableStore::new(&harness, first, SwapOptions::default());
     let ops = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(Failures::default());
     let stop = Arc::new(AtomicBool::new(false));
-    let duration = Duration::from_secs_f64(args.seconds);
-    let workers: Vec<_> = (0..args.threads)
+    let workers: Vec<_> = (0..usize::from(args.threads))
         .map(|w| {
             let (store, ops, failures, stop) =
                 (store.clone(), ops.clone(), failures.clone(), stop.clone());
@@ -138,7 +153,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         .collect();
     let started = Instant::now();
     for k in 1..=args.swaps {
-        let at = duration.mul_f64(k as f64 / (args.swaps + 1) as f64);
+        let at = duration.mul_f64(k as f64 / (args.swaps as f64 + 1.0));
         if let Some(wait) = at.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
