@@ -6,6 +6,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 use std::io;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::io::AsyncWrite;
@@ -19,16 +20,30 @@ pub const GUEST_LOG_BYTES: usize = 2048;
 #[derive(Clone, Default)]
 pub(crate) struct GuestLog {
     tail: Arc<Mutex<VecDeque<u8>>>,
+    /// Set by every write, so [`GuestLog::begin_call`] locks only when
+    /// there is something to clear.
+    written: Arc<AtomicBool>,
 }
 
 impl GuestLog {
     fn push(&self, bytes: &[u8]) {
+        self.written.store(true, Ordering::Relaxed);
         if let Ok(mut tail) = self.tail.lock() {
             let keep = &bytes[bytes.len().saturating_sub(GUEST_LOG_BYTES)..];
             let overflow = (tail.len() + keep.len()).saturating_sub(GUEST_LOG_BYTES);
             let drop = overflow.min(tail.len());
             tail.drain(..drop);
             tail.extend(keep);
+        }
+    }
+
+    /// Forgets what earlier calls wrote, so a failure is reported with the
+    /// guest's last words in this call, not a pooled instance's old ones.
+    pub(crate) fn begin_call(&self) {
+        if self.written.swap(false, Ordering::Relaxed)
+            && let Ok(mut tail) = self.tail.lock()
+        {
+            tail.clear();
         }
     }
 
@@ -122,5 +137,18 @@ mod tests {
             Some("thread '<unnamed>' panicked at src/lib.rs:1:1: boom")
         );
         assert!(log.tail.lock().unwrap().len() <= GUEST_LOG_BYTES);
+    }
+
+    #[test]
+    fn a_new_call_starts_with_an_empty_tail() {
+        let log = GuestLog::default();
+        log.push(b"warning from an earlier call\n");
+        log.begin_call();
+        assert_eq!(log.last_line(), None, "nothing written in this call yet");
+        log.push(b"this call's words\n");
+        assert_eq!(log.last_line().as_deref(), Some("this call's words"));
+        log.begin_call();
+        log.begin_call();
+        assert_eq!(log.last_line(), None);
     }
 }
