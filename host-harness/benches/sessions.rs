@@ -43,7 +43,7 @@ fn compare(c: &mut Criterion, group: &str, subjects: &mut [(&str, Box<dyn Subjec
     for op in Op::ALL {
         for (name, subject) in subjects.iter_mut() {
             g.bench_function(BenchmarkId::new(*name, op.name()), |b| {
-                b.iter_custom(|iters| subject.run(op, iters))
+                b.iter_custom(|iters| subject.run(op, iters).unwrap_or_else(|e| panic!("{e}")))
             });
         }
     }
@@ -146,7 +146,11 @@ fn threads(c: &mut Criterion) {
         let mut workers = ThreadedLoad::new(&kv, &id, n);
         g.bench_function(BenchmarkId::new("kv-load-1k", n), |b| {
             // Wall time for `iters` loads spread over n threads.
-            b.iter_custom(|iters| workers.run(Op::Load, iters))
+            b.iter_custom(|iters| {
+                workers
+                    .run(Op::Load, iters)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
         });
     }
     g.finish();

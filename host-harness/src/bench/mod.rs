@@ -51,8 +51,82 @@ pub trait Subject {
     /// Short description for reports, e.g. `tower-sessions MemoryStore`.
     fn label(&self) -> String;
 
-    /// Performs `op` `iters` times; returns the time the operations took.
-    fn run(&mut self, op: Op, iters: u64) -> Duration;
+    /// Performs `op` `iters` times; returns the time the operations took, or
+    /// an error when any of them did not do its work (an error answer, or a
+    /// load that found nothing): its time would be the failure path's.
+    fn run(&mut self, op: Op, iters: u64) -> Result<Duration, BenchError>;
+}
+
+/// Calls of a timed run that did not do their work.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("benchmark of {subject}: {failed} of {calls} {op} calls failed; the first: {first}")]
+pub struct BenchError {
+    /// The subject's label.
+    pub subject: String,
+    /// The operation.
+    pub op: &'static str,
+    /// Calls that failed.
+    pub failed: u64,
+    /// Calls made.
+    pub calls: u64,
+    /// What the first failure was.
+    pub first: String,
+}
+
+/// Counts the failed calls of one timed run (cheap enough to sit in the
+/// timed loop: a branch and, on the first failure only, a message).
+#[derive(Debug, Default)]
+pub struct Tally {
+    failed: u64,
+    first: Option<String>,
+}
+
+impl Tally {
+    /// Records one failed call.
+    pub fn fail(&mut self, why: impl std::fmt::Display) {
+        self.failed += 1;
+        if self.first.is_none() {
+            self.first = Some(why.to_string());
+        }
+    }
+
+    /// Adds the failures of another run.
+    pub fn merge(&mut self, other: Tally) {
+        self.failed += other.failed;
+        if self.first.is_none() {
+            self.first = other.first;
+        }
+    }
+
+    /// Calls failed so far.
+    pub fn failed(&self) -> u64 {
+        self.failed
+    }
+
+    /// Records a failure when `result` is an error; passes the value on.
+    pub fn check<T, E: std::fmt::Display>(&mut self, result: Result<T, E>) -> Option<T> {
+        result.map_err(|e| self.fail(e)).ok()
+    }
+
+    /// `spent` when no call failed, else the error for `subject`.
+    pub fn finish(
+        self,
+        subject: &dyn Subject,
+        op: Op,
+        calls: u64,
+        spent: Duration,
+    ) -> Result<Duration, BenchError> {
+        match self.first {
+            None => Ok(spent),
+            Some(first) => Err(BenchError {
+                subject: subject.label(),
+                op: op.name(),
+                failed: self.failed,
+                calls,
+                first,
+            }),
+        }
+    }
 }
 
 /// Session data sizes compared: label and bytes.

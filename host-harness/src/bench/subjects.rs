@@ -3,7 +3,7 @@
 
 use super::peers::{CookieJarPeer, MemoryStorePeer, SealedRecord};
 use super::workload::data_map;
-use super::{Op, Subject};
+use super::{BenchError, Op, Subject, Tally};
 use crate::clock::{Clock, SystemClock};
 use crate::error::CallError;
 use crate::plugin::Plugin;
@@ -77,10 +77,8 @@ impl PluginSubject {
         })
     }
 
-    fn create(&self) -> String {
-        self.plugin
-            .create(CreateOptions::new(self.data.clone()))
-            .unwrap_or_else(|e| panic!("bench: create failed: {e}"))
+    fn create(&self) -> Result<String, CallError> {
+        self.plugin.create(CreateOptions::new(self.data.clone()))
     }
 }
 
@@ -89,40 +87,46 @@ impl Subject for PluginSubject {
         self.label.clone()
     }
 
-    fn run(&mut self, op: Op, iters: u64) -> Duration {
+    fn run(&mut self, op: Op, iters: u64) -> Result<Duration, BenchError> {
         let p = &self.plugin;
         let server_side = p.info().server_side;
-        match op {
+        let mut tally = Tally::default();
+        let spent = match op {
             Op::Create => in_batches(iters, |n| {
                 let started = Instant::now();
-                let ids: Vec<String> = (0..n).map(|_| self.create()).collect();
+                let ids: Vec<Option<String>> = (0..n).map(|_| tally.check(self.create())).collect();
                 let spent = started.elapsed();
                 if server_side {
-                    for id in &ids {
+                    for id in ids.iter().flatten() {
                         let _ = p.destroy(id);
                     }
                 }
                 spent
             }),
-            Op::Load => timed(iters, || {
-                black_box(p.load(&self.id).ok());
+            Op::Load => timed(iters, || match p.load(&self.id) {
+                Ok(Some(record)) => {
+                    black_box(record);
+                }
+                Ok(None) => tally.fail("the session loads as none"),
+                Err(e) => tally.fail(e),
             }),
             Op::Update => timed(iters, || {
-                black_box(p.update(&self.id, &self.data, None).ok());
+                black_box(tally.check(p.update(&self.id, &self.data, None)));
             }),
             Op::Touch => timed(iters, || {
-                black_box(p.touch(&self.id, None).ok());
+                black_box(tally.check(p.touch(&self.id, None)));
             }),
             Op::Destroy if !server_side => timed(iters, || {
-                black_box(p.destroy(&self.id).ok());
+                black_box(tally.check(p.destroy(&self.id)));
             }),
             Op::Destroy => in_batches(iters, |n| {
-                let ids: Vec<String> = (0..n).map(|_| self.create()).collect();
+                let ids: Vec<String> = (0..n).filter_map(|_| tally.check(self.create())).collect();
                 timed_each(&ids, |id| {
-                    black_box(p.destroy(id).ok());
+                    black_box(tally.check(p.destroy(id)));
                 })
             }),
-        }
+        };
+        tally.finish(&*self, op, iters, spent)
     }
 }
 
@@ -149,9 +153,10 @@ impl Subject for MemoryStoreSubject {
         "tower-sessions MemoryStore".to_string()
     }
 
-    fn run(&mut self, op: Op, iters: u64) -> Duration {
+    fn run(&mut self, op: Op, iters: u64) -> Result<Duration, BenchError> {
         let peer = &self.peer;
-        match op {
+        let mut tally = Tally::default();
+        let spent = match op {
             Op::Create => in_batches(iters, |n| {
                 let started = Instant::now();
                 let ids: Vec<Id> = (0..n).map(|_| peer.create(&self.data)).collect();
@@ -161,8 +166,11 @@ impl Subject for MemoryStoreSubject {
                 }
                 spent
             }),
-            Op::Load => timed(iters, || {
-                black_box(peer.load(&self.record.id));
+            Op::Load => timed(iters, || match peer.load(&self.record.id) {
+                Some(record) => {
+                    black_box(record);
+                }
+                None => tally.fail("the session loads as none"),
             }),
             // What an update costs MemoryStore: `save` of a record the request
             // has already built (it clones it into the map and drops the old
@@ -195,7 +203,8 @@ impl Subject for MemoryStoreSubject {
                 let ids: Vec<Id> = (0..n).map(|_| peer.create(&self.data)).collect();
                 timed_each(&ids, |id| peer.delete(id))
             }),
-        }
+        };
+        tally.finish(&*self, op, iters, spent)
     }
 }
 
@@ -242,10 +251,12 @@ impl Subject for CookieJarSubject {
     }
 
     /// Every operation reads the clock, as the plugin does.
-    fn run(&mut self, op: Op, iters: u64) -> Duration {
+    fn run(&mut self, op: Op, iters: u64) -> Result<Duration, BenchError> {
         let peer = &self.peer;
         let now = || SystemClock.now_secs();
-        match op {
+        let mut tally = Tally::default();
+        const NOT_OPENED: &str = "the seal does not open";
+        let spent = match op {
             Op::Create => timed(iters, || {
                 let now = now();
                 let r = SealedRecord {
@@ -255,25 +266,35 @@ impl Subject for CookieJarSubject {
                 };
                 black_box(peer.seal(&r));
             }),
-            Op::Load | Op::Destroy => timed(iters, || {
-                black_box(peer.open(&self.sealed, now()));
+            Op::Load | Op::Destroy => timed(iters, || match peer.open(&self.sealed, now()) {
+                Some(record) => {
+                    black_box(record);
+                }
+                None => tally.fail(NOT_OPENED),
             }),
             Op::Update => timed(iters, || {
                 let now = now();
-                if let Some(mut r) = peer.open(&self.sealed, now) {
-                    r.data = self.record.data.clone();
-                    r.expires_at = now + r.ttl_seconds;
-                    black_box(peer.seal(&r));
+                match peer.open(&self.sealed, now) {
+                    Some(mut r) => {
+                        r.data = self.record.data.clone();
+                        r.expires_at = now + r.ttl_seconds;
+                        black_box(peer.seal(&r));
+                    }
+                    None => tally.fail(NOT_OPENED),
                 }
             }),
             Op::Touch => timed(iters, || {
                 let now = now();
-                if let Some(mut r) = peer.open(&self.sealed, now) {
-                    r.expires_at = now + r.ttl_seconds;
-                    black_box(peer.seal(&r));
+                match peer.open(&self.sealed, now) {
+                    Some(mut r) => {
+                        r.expires_at = now + r.ttl_seconds;
+                        black_box(peer.seal(&r));
+                    }
+                    None => tally.fail(NOT_OPENED),
                 }
             }),
-        }
+        };
+        tally.finish(&*self, op, iters, spent)
     }
 }
 
@@ -303,15 +324,16 @@ pub fn timed(iters: u64, mut f: impl FnMut()) -> Duration {
 /// ([`Subject::run`]), and the 1- and 2-thread figures come from one method.
 pub struct Workers {
     jobs: Vec<Sender<u64>>,
-    results: Receiver<(Instant, Instant)>,
+    results: Receiver<(Instant, Instant, Tally)>,
     threads: Vec<JoinHandle<()>>,
 }
 
 impl Workers {
-    /// Starts `threads` (at least 1) threads, each calling `op` on request.
+    /// Starts `threads` (at least 1) threads, each calling `op` on request;
+    /// `op` says what went wrong when a call did not do its work.
     pub fn new<F>(threads: usize, op: F) -> Self
     where
-        F: Fn() + Clone + Send + 'static,
+        F: Fn() -> Result<(), String> + Clone + Send + 'static,
     {
         let n = threads.max(1);
         let start = Arc::new(Barrier::new(n));
@@ -324,11 +346,12 @@ impl Workers {
                     for iters in jobs {
                         // All threads start together, then time their share.
                         start.wait();
+                        let mut tally = Tally::default();
                         let started = Instant::now();
                         for _ in 0..iters {
-                            op();
+                            tally.check(op());
                         }
-                        if report.send((started, Instant::now())).is_err() {
+                        if report.send((started, Instant::now(), tally)).is_err() {
                             break;
                         }
                     }
@@ -344,27 +367,33 @@ impl Workers {
     }
 
     /// Runs `iters` operations split evenly over the threads and returns the
-    /// wall time from the first thread starting to the last one finishing.
-    pub fn run(&self, iters: u64) -> Duration {
+    /// wall time from the first thread starting to the last one finishing,
+    /// with the failed calls of all threads.
+    pub fn run(&self, iters: u64) -> (Duration, Tally) {
+        let mut all = Tally::default();
         let n = self.jobs.len() as u64;
         for (i, job) in self.jobs.iter().enumerate() {
             let share = iters / n + u64::from((i as u64) < iters % n);
             if job.send(share).is_err() {
-                return Duration::ZERO;
+                all.fail("a worker thread is gone");
+                return (Duration::ZERO, all);
             }
         }
         let (mut first, mut last) = (None::<Instant>, None::<Instant>);
         for _ in 0..n {
-            let Ok((started, ended)) = self.results.recv() else {
-                return Duration::ZERO;
+            let Ok((started, ended, tally)) = self.results.recv() else {
+                all.fail("a worker thread is gone");
+                return (Duration::ZERO, all);
             };
+            all.merge(tally);
             first = Some(first.map_or(started, |f| f.min(started)));
             last = Some(last.map_or(ended, |l| l.max(ended)));
         }
-        match (first, last) {
+        let spent = match (first, last) {
             (Some(first), Some(last)) => last.saturating_duration_since(first),
             _ => Duration::ZERO,
-        }
+        };
+        (spent, all)
     }
 }
 
@@ -389,8 +418,13 @@ impl ThreadedLoad {
     pub fn new(plugin: &Plugin, id: &str, threads: usize) -> Self {
         let (plugin, id) = (plugin.clone(), id.to_string());
         Self {
-            workers: Workers::new(threads, move || {
-                black_box(plugin.load(&id).ok());
+            workers: Workers::new(threads, move || match plugin.load(&id) {
+                Ok(Some(record)) => {
+                    black_box(record);
+                    Ok(())
+                }
+                Ok(None) => Err("the session loads as none".to_string()),
+                Err(e) => Err(e.to_string()),
             }),
             threads: threads.max(1),
         }
@@ -403,8 +437,9 @@ impl Subject for ThreadedLoad {
     }
 
     /// Wall time for `iters` loads spread over the threads.
-    fn run(&mut self, _op: Op, iters: u64) -> Duration {
-        self.workers.run(iters)
+    fn run(&mut self, _op: Op, iters: u64) -> Result<Duration, BenchError> {
+        let (spent, tally) = self.workers.run(iters);
+        tally.finish(&*self, Op::Load, iters, spent)
     }
 }
 
@@ -420,10 +455,12 @@ mod tests {
             let counter = calls.clone();
             let workers = Workers::new(threads, move || {
                 counter.fetch_add(1, Ordering::Relaxed);
+                Ok(())
             });
             for iters in [0, 1, 2, 7, 1000] {
                 let before = calls.load(Ordering::Relaxed);
-                workers.run(iters);
+                let (_, tally) = workers.run(iters);
+                assert_eq!(tally.failed(), 0);
                 assert_eq!(
                     calls.load(Ordering::Relaxed) - before,
                     iters,

@@ -9,7 +9,7 @@ use host_harness::bench::subjects::{
     CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
 };
 use host_harness::bench::workload::session_data;
-use host_harness::bench::{Op, SIZES, Subject};
+use host_harness::bench::{BenchError, Op, SIZES, Subject};
 use host_harness::{CacheOutcome, CreateOptions, Harness, LoadOptions, Plugin};
 use serde_json::json;
 use std::path::PathBuf;
@@ -60,13 +60,13 @@ struct Budget {
 
 /// Iterations of `op` that take about `round`: doubles until a run takes
 /// half of it, then scales.
-fn calibrate(subject: &mut dyn Subject, op: Op, round: Duration) -> u64 {
+fn calibrate(subject: &mut dyn Subject, op: Op, round: Duration) -> Result<u64, BenchError> {
     let mut iters = 1u64;
     loop {
-        let t = subject.run(op, iters);
+        let t = subject.run(op, iters)?;
         if t >= round / 2 || iters >= 1 << 24 {
             let scale = round.as_secs_f64() / t.as_secs_f64().max(1e-9);
-            return ((iters as f64 * scale) as u64).max(1);
+            return Ok(((iters as f64 * scale) as u64).max(1));
         }
         iters *= 2;
     }
@@ -86,14 +86,14 @@ fn ns_per_op_pair(
     op: Op,
     round: Duration,
     rounds: usize,
-) -> (f64, f64) {
-    let (ia, ib) = (calibrate(a, op, round), calibrate(b, op, round));
+) -> Result<(f64, f64), BenchError> {
+    let (ia, ib) = (calibrate(a, op, round)?, calibrate(b, op, round)?);
     let (mut sa, mut sb) = (Vec::with_capacity(rounds), Vec::with_capacity(rounds));
     for _ in 0..rounds.max(1) {
-        sa.push(a.run(op, ia).as_nanos() as f64 / ia as f64);
-        sb.push(b.run(op, ib).as_nanos() as f64 / ib as f64);
+        sa.push(a.run(op, ia)?.as_nanos() as f64 / ia as f64);
+        sb.push(b.run(op, ib)?.as_nanos() as f64 / ib as f64);
     }
-    (median(sa), median(sb))
+    Ok((median(sa), median(sb)))
 }
 
 /// Output in the chosen format.
@@ -203,7 +203,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
             .map_err(|e| anyhow!("bench set-up, kv.*.{label}: {e}"))?;
         let mut peer = MemoryStoreSubject::new(&data);
         for op in Op::ALL {
-            let (o, p) = ns_per_op_pair(&mut ours, &mut peer, op, budget.round, budget.rounds);
+            let (o, p) = ns_per_op_pair(&mut ours, &mut peer, op, budget.round, budget.rounds)?;
             report.compare(&format!("kv.{}.{label}", op.name()), o, &peer.label(), p);
         }
         for (mode, private) in [("private", true), ("signed", false)] {
@@ -219,7 +219,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
                 .map_err(|e| anyhow!("bench set-up, cookie-{mode}.*.{label}: {e}"))?;
             let mut peer = CookieJarSubject::new(&master, private, &data);
             for op in Op::ALL {
-                let (o, p) = ns_per_op_pair(&mut ours, &mut peer, op, budget.round, budget.rounds);
+                let (o, p) = ns_per_op_pair(&mut ours, &mut peer, op, budget.round, budget.rounds)?;
                 report.compare(
                     &format!("cookie-{mode}.{}.{label}", op.name()),
                     o,
@@ -339,7 +339,7 @@ fn figures(
         Op::Load,
         budget.threads_round,
         budget.rounds,
-    );
+    )?;
     report.figure("threads1_ops", 1e9 / ns1, "ops/s");
     report.figure("threads2_ops", 1e9 / ns2, "ops/s");
     report.figure("threads2_speedup", ns1 / ns2, "x");
