@@ -124,7 +124,8 @@ pub struct LoadOptions {
     /// kv namespace (default: the name; for bytes loaded without a name,
     /// `plugin-<the whole SHA-256 of the bytes>`). Plugins with different namespaces
     /// cannot see each other's keys; give a new version of a store the old
-    /// one's namespace to keep its sessions.
+    /// one's namespace to keep its sessions. Two files with the same stem
+    /// share one by default: give a plugin you do not trust its own.
     pub namespace: Option<String>,
     /// Settings the plugin reads through `wasi:config/store`.
     pub config: Vec<(String, String)>,
