@@ -3,6 +3,7 @@
 
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use crate::clock::Clock;
+use crossbeam_utils::sync::ShardedLock;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 use std::sync::{Arc, RwLock};
@@ -176,7 +177,7 @@ impl Namespace {
 pub struct MemoryBackend {
     clock: Arc<dyn Clock>,
     quota: usize,
-    namespaces: RwLock<HashMap<String, Arc<RwLock<Namespace>>>>,
+    namespaces: RwLock<HashMap<String, Arc<ShardedLock<Namespace>>>>,
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -196,7 +197,7 @@ impl MemoryBackend {
         }
     }
 
-    fn namespace(&self, name: &str) -> Result<Arc<RwLock<Namespace>>, KvError> {
+    fn namespace(&self, name: &str) -> Result<Arc<ShardedLock<Namespace>>, KvError> {
         if let Some(ns) = self.namespaces.read().map_err(poisoned)?.get(name) {
             return Ok(ns.clone());
         }
@@ -274,11 +275,14 @@ impl KvBackend for MemoryBackend {
 }
 
 /// A namespace of a [`MemoryBackend`], bound once: no map lookup per call.
-/// Reads share the lock, so concurrent loads do not wait for each other.
+/// The lock is sharded by thread (crossbeam's `ShardedLock`): a read locks
+/// only its thread's shard, so concurrent loads neither wait for each other
+/// nor bounce one lock's cache line between cores; a write locks every
+/// shard (~50 ns more per write, for reads that scale with the cores).
 struct BoundNamespace {
     clock: Arc<dyn Clock>,
     quota: usize,
-    ns: Arc<RwLock<Namespace>>,
+    ns: Arc<ShardedLock<Namespace>>,
 }
 
 impl BoundNamespace {
