@@ -357,8 +357,9 @@ fn a_plugin_cannot_choose_its_own_namespace() {
 }
 
 /// A plugin cannot fill the host's memory through its kv: past its
-/// namespace's quota, writes are refused (`too-large`), and other plugins'
-/// namespaces are untouched.
+/// namespace's quota, writes are refused (kv `too-large`, which kv-session
+/// reports as a `backend` error: the data is fine, the store is full), and
+/// other plugins' namespaces are untouched.
 #[test]
 fn a_plugin_cannot_pass_its_kv_quota() {
     let clock = host_harness::ManualClock::new(session_tests::fixtures::T0);
@@ -383,7 +384,7 @@ fn a_plugin_cannot_pass_its_kv_quota() {
     };
     assert!((10..=16).contains(&created), "{created}");
     assert!(
-        matches!(&e, CallError::Session(SessionError::TooLarge(m)) if m.contains("quota")),
+        matches!(&e, CallError::Session(SessionError::Backend(m)) if m.contains("quota")),
         "{e}"
     );
     let other = h

@@ -336,6 +336,41 @@ fn a_session_the_new_store_cannot_hold_is_gone_not_an_error_on_every_call() {
     assert_eq!(store.stats().migrated, 1);
 }
 
+/// A new store whose kv is full is a failure to retry, not a session that
+/// can never move: once there is room, it moves.
+#[test]
+fn a_full_new_store_is_an_error_then_the_session_moves() {
+    let clock = host_harness::ManualClock::new(session_tests::fixtures::T0);
+    let backend = Arc::new(
+        host_harness::MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(16 * 1024),
+    );
+    let h = session_tests::fixtures::harness_on(backend, &clock);
+    let (a, b) = (kv_ns(&h, "old"), kv_ns(&h, "new"));
+    let filler = format!(r#"{{"pad":"{}"}}"#, "x".repeat(2000));
+    let mut fillers = Vec::new();
+    // Big sessions, then ones as small as the one to move, until none fits.
+    for data in [filler.as_str(), DATA] {
+        while let Ok(id) = b.create(CreateOptions::new(data)) {
+            fillers.push(id);
+            assert!(fillers.len() < 1000, "the quota never applied");
+        }
+    }
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    let e = store.load(&id).unwrap_err();
+    assert!(
+        matches!(&e, CallError::Session(SessionError::Backend(m)) if m.contains("quota")),
+        "{e}"
+    );
+    let stats = store.stats();
+    assert_eq!((stats.unmovable, stats.migration_failures), (0, 1));
+    assert!(a.load(&id).unwrap().is_some(), "still in the old store");
+    b.destroy(&fillers[0]).unwrap();
+    assert_eq!(store.load(&id).unwrap().unwrap().data, DATA);
+    assert_eq!(store.stats().migrated, 1);
+}
+
 #[test]
 fn a_failing_old_store_is_an_error_not_a_logout() {
     let (h, _, _) = harness();

@@ -262,11 +262,13 @@ pub struct SwapStats {
     pub migrated: u64,
     /// Migrations that failed (the caller got the current plugin's answer).
     pub migration_failures: u64,
-    /// Live sessions of a replaced plugin that the current one refuses to
-    /// hold (`too-large` or `invalid-data` from its `create`: more data than
-    /// a cookie carries, say). Each is answered as gone, so the user starts
-    /// a new session instead of failing every request until the grace period
-    /// ends; the old copy stays where it is (a swap back finds it).
+    /// Migration attempts the current plugin refused because it can never
+    /// hold the session (`too-large` or `invalid-data` from its `create`:
+    /// more data than a cookie carries, say). The session is answered as
+    /// gone, so the user starts a new one instead of failing every request
+    /// until the grace period ends; the old copy stays where it is (a swap
+    /// back finds it). Each request that presents such an id tries, and
+    /// counts, again.
     pub unmovable: u64,
 }
 

@@ -141,6 +141,9 @@ impl Guest for Hostile {
         match mode().as_str() {
             "huge" => Ok(huge()),
             "liar" => Ok(String::new()),
+            "trap-on-update" if options.id.is_some() => Err(SessionError::Unsupported(
+                "this store does not import ids".to_string(),
+            )),
             "trap-on-update" => working::create(&options.data),
             _ => misbehave().map(|()| String::new()),
         }
@@ -234,7 +237,10 @@ mod working {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos() as u64);
         for _ in 0..64 {
-            let id = format!("h{:x}", start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed)));
+            let id = format!(
+                "h{:x}",
+                start.wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
+            );
             let written = kv::set(
                 &format!("s:{id}"),
                 data.as_bytes(),

@@ -5,10 +5,15 @@ use crate::bindings::session::plugin::kv::{self, KvError, WriteMode};
 use crate::bindings::session::plugin::types::SessionError;
 use crate::record::Stored;
 
+/// Both kv errors are backend errors here. The kv's `too-large` is a host
+/// limit (a key, a value, or a namespace out of room), reached only after
+/// this store validated the data against its own limits; `too-large` from
+/// this store means those limits alone, so a caller (or a swap migrating a
+/// session) can tell "this session can never fit" from "the backend is full".
 fn map_err(op: &str, e: KvError) -> SessionError {
     match e {
         KvError::Backend(m) => SessionError::Backend(format!("kv {op} failed: {m}")),
-        KvError::TooLarge(m) => SessionError::TooLarge(format!("kv {op} refused: {m}")),
+        KvError::TooLarge(m) => SessionError::Backend(format!("kv {op} refused: {m}")),
     }
 }
 
