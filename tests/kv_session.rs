@@ -99,6 +99,8 @@ fn a_record_whose_data_is_not_utf8_fails_to_load_and_an_update_replaces_it() {
         .unwrap();
     let e = assert_session_err!(p.load(&id), SessionError::Backend(_));
     assert!(e.to_string().contains("data is not UTF-8"), "{e}");
+    // A new id is not handed out for data that cannot be loaded.
+    assert_session_err!(p.regenerate(&id), SessionError::Backend(_));
     // update and touch read only the header; the update writes new data.
     p.touch(&id, None).unwrap();
     assert_session_err!(p.load(&id), SessionError::Backend(_));

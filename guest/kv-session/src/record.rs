@@ -133,6 +133,15 @@ impl Stored {
         encode_into(&mut self.bytes, times, user_id, data);
     }
 
+    /// Checks the data is UTF-8, as [`Stored::into_record`] will, without
+    /// taking the record apart.
+    pub fn check_data(&self) -> Result<(), String> {
+        let start = HEADER + user_len(&self.bytes).unwrap_or(0);
+        std::str::from_utf8(&self.bytes[start..])
+            .map(drop)
+            .map_err(|_| "record data is not UTF-8".to_string())
+    }
+
     /// The value to write to the kv.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes
@@ -253,6 +262,10 @@ mod tests {
         let mut v = Stored::new(1, 2, 3, None, "{}").as_bytes().to_vec();
         v[30] = 0xFF;
         let s = Stored::parse(v).expect("the header is fine");
+        assert!(s.check_data().is_err());
         assert!(s.into_record().is_err(), "data not UTF-8");
+        for user in [None, Some("bob")] {
+            assert_eq!(Stored::new(1, 2, 3, user, "{}").check_data(), Ok(()));
+        }
     }
 }

@@ -176,6 +176,8 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
     let old_key = id::key(&id);
     let record =
         live(&old_key, now, settings.max_lifetime_seconds)?.ok_or(SessionError::NotFound)?;
+    // A new id is handed out only for a session that can be loaded.
+    record.check_data().map_err(kv_access::corrupt)?;
     // Write the copy first so a failure can never lose the session.
     let new_id = insert_fresh(&record, now)?;
     match kv_access::delete(&old_key) {

@@ -463,27 +463,35 @@ mod tests {
         assert!(b.get("n", "k").unwrap().is_some());
     }
 
+    /// The expiry index and the bytes counted against the quota.
+    fn books(b: &MemoryBackend, ns: &str) -> (Vec<(u64, String)>, usize) {
+        b.bound(ns)
+            .unwrap()
+            .read(|ns, _| (ns.expiry.iter().cloned().collect(), ns.bytes))
+            .unwrap()
+    }
+
     #[test]
     fn overwrites_in_place_keep_the_expiry_index_exact() {
         let (b, clock) = backend();
-        let index = |b: &MemoryBackend| {
-            b.bound("n")
-                .unwrap()
-                .read(|ns, _| ns.expiry.iter().cloned().collect::<Vec<_>>())
-                .unwrap()
-        };
+        let index = |b: &MemoryBackend| books(b, "n").0;
+        let bytes = |b: &MemoryBackend| books(b, "n").1;
         let set = |v: &[u8], ttl| b.set("n", "k", v.to_vec(), ttl, WriteMode::Always);
         set(b"1", Some(5)).unwrap();
-        set(b"2", Some(5)).unwrap(); // same expiry: the index is untouched
+        set(b"22", Some(5)).unwrap(); // same expiry: the index is untouched
         assert_eq!(index(&b), vec![(1_005, "k".to_string())]);
+        assert_eq!(bytes(&b), entry_cost("k", 2, true));
         set(b"3", Some(50)).unwrap();
         assert_eq!(index(&b), vec![(1_050, "k".to_string())]);
-        set(b"4", None).unwrap();
+        assert_eq!(bytes(&b), entry_cost("k", 1, true));
+        set(b"4444", None).unwrap();
         assert_eq!(index(&b), vec![]);
+        assert_eq!(bytes(&b), entry_cost("k", 4, false));
         clock.advance(Duration::from_secs(100));
-        assert_eq!(b.get("n", "k").unwrap(), Some(b"4".to_vec()));
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"4444".to_vec()));
         set(b"5", Some(10)).unwrap();
         assert_eq!(index(&b), vec![(1_110, "k".to_string())]);
+        assert_eq!(bytes(&b), entry_cost("k", 1, true));
         clock.advance(Duration::from_secs(10));
         assert_eq!(b.get("n", "k").unwrap(), None);
         // The next write reaps it through the index: nothing is left behind.
@@ -491,6 +499,42 @@ mod tests {
             .unwrap();
         assert_eq!(b.stored_entries("n"), 1);
         assert_eq!(index(&b), vec![]);
+        assert_eq!(bytes(&b), entry_cost("other", 0, false));
+    }
+
+    #[test]
+    fn an_expired_entry_not_yet_reaped_is_overwritten_in_place() {
+        let (b, clock) = backend();
+        // More expired entries than one write reaps, all sooner than "k",
+        // so "k" is still held (expired) when it is written again.
+        for i in 0..(REAP_PER_WRITE + 4) {
+            b.set(
+                "n",
+                &format!("e{i:02}"),
+                vec![0; 3],
+                Some(1),
+                WriteMode::Always,
+            )
+            .unwrap();
+        }
+        b.set("n", "k", vec![0; 10], Some(5), WriteMode::Always)
+            .unwrap();
+        clock.advance(Duration::from_secs(10));
+        assert!(
+            b.set("n", "k", b"new".to_vec(), Some(7), WriteMode::IfAbsent)
+                .unwrap(),
+            "an expired key counts as absent"
+        );
+        let (index, bytes) = books(&b, "n");
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"new".to_vec()));
+        assert!(index.contains(&(1_017, "k".to_string())), "{index:?}");
+        assert!(!index.contains(&(1_005, "k".to_string())), "{index:?}");
+        // Four expired entries are left to reap, and the new "k".
+        assert_eq!(index.len(), 5, "{index:?}");
+        assert_eq!(
+            bytes,
+            4 * entry_cost("e00", 3, true) + entry_cost("k", 3, true)
+        );
     }
 
     #[test]
