@@ -6,7 +6,6 @@ use host_harness::{CallError, CreateOptions, Harness, Limits, LoadOptions, Plugi
 use session_tests::fixtures::{guest_bytes, guest_path, harness, load_into};
 use sha2::{Digest, Sha256};
 use std::net::TcpListener;
-use std::sync::Arc;
 
 fn hostile(h: &Harness, mode: &str, extra: &[(&str, &str)]) -> Plugin {
     hostile_with(h, mode, extra, Limits::default())
@@ -362,11 +361,7 @@ fn a_plugin_cannot_choose_its_own_namespace() {
 /// other plugins' namespaces are untouched.
 #[test]
 fn a_plugin_cannot_pass_its_kv_quota() {
-    let clock = host_harness::ManualClock::new(session_tests::fixtures::T0);
-    let kv = Arc::new(
-        host_harness::MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(64 * 1024),
-    );
-    let h = session_tests::fixtures::harness_on(kv, &clock);
+    let h = session_tests::fixtures::harness_with_kv_quota(64 * 1024);
     let greedy = h
         .load_file(
             guest_path("kv_session"),

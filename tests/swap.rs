@@ -340,11 +340,7 @@ fn a_session_the_new_store_cannot_hold_is_gone_not_an_error_on_every_call() {
 /// can never move: once there is room, it moves.
 #[test]
 fn a_full_new_store_is_an_error_then_the_session_moves() {
-    let clock = host_harness::ManualClock::new(session_tests::fixtures::T0);
-    let backend = Arc::new(
-        host_harness::MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(16 * 1024),
-    );
-    let h = session_tests::fixtures::harness_on(backend, &clock);
+    let h = session_tests::fixtures::harness_with_kv_quota(16 * 1024);
     let (a, b) = (kv_ns(&h, "old"), kv_ns(&h, "new"));
     let filler = format!(r#"{{"pad":"{}"}}"#, "x".repeat(2000));
     let mut fillers = Vec::new();

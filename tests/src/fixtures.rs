@@ -132,6 +132,14 @@ pub fn harness_on(kv: Arc<dyn KvBackend>, clock: &ManualClock) -> Harness {
         .expect("harness builds")
 }
 
+/// A harness like [`harness`] whose memory kv holds at most `quota` bytes
+/// per namespace.
+pub fn harness_with_kv_quota(quota: usize) -> Harness {
+    let clock = ManualClock::new(T0);
+    let kv = MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(quota);
+    harness_on(Arc::new(kv), &clock)
+}
+
 /// Loads guest `stem` with `config` into a fresh [`harness`].
 pub fn load(stem: &str, config: &[(&str, &str)]) -> (Plugin, ManualClock, Harness) {
     let (harness, clock, _) = harness();
