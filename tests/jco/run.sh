@@ -9,6 +9,11 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 
 command -v node >/dev/null || { echo "tests/jco: node (>= 20) is required" >&2; exit 1; }
 command -v npm >/dev/null || { echo "tests/jco: npm is required" >&2; exit 1; }
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 20 ]; then
+    echo "tests/jco: Node.js >= 20 is required, found $(node --version); install a newer one" >&2
+    exit 1
+fi
 
 npm ci --no-audit --no-fund --loglevel=error
 node transpile.mjs
