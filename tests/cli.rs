@@ -161,36 +161,31 @@ fn soak_fields(out: &Output) -> [u64; 4] {
     [fields[0].1, fields[1].1, fields[2].1, fields[3].1]
 }
 
+/// Runs `soak` into the hostile plugin in `mode` and checks that it fails:
+/// exit 1, failures counted, `swaps` swaps made, and the first failures on
+/// stderr starting with `first`, a trap.
+fn assert_soak_fails(mode: &str, swaps_made: u64, first: &str) {
+    let out = soak_into_hostile(mode);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let [_, failed, swaps, _] = soak_fields(&out);
+    assert_eq!(swaps, swaps_made, "{err}");
+    assert!(failed > 0, "{err}");
+    assert!(err.contains(first) && err.contains("trapped"), "{err}");
+}
+
 /// A store that passes the swap's check, then traps on the workers' updates:
 /// the run counts the failures, reports the first ones and exits 1.
 #[test]
 fn soak_fails_when_operations_fail() {
-    let out = soak_into_hostile("trap-on-update");
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let [_, failed, swaps, _] = soak_fields(&out);
-    assert_eq!(swaps, 1, "the swap was made: {err}");
-    assert!(failed > 0, "{err}");
-    assert!(
-        err.contains("soak: update:") && err.contains("trapped"),
-        "{err}"
-    );
+    assert_soak_fails("trap-on-update", 1, "soak: update:");
 }
 
 /// A store that traps in the swap's check is never swapped in; the run goes
 /// on against the old store, and fails.
 #[test]
 fn soak_fails_when_a_swap_is_refused() {
-    let out = soak_into_hostile("trap");
-    let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    let [_, failed, swaps, _] = soak_fields(&out);
-    assert_eq!(swaps, 0, "no swap was made: {err}");
-    assert!(failed > 0, "{err}");
-    assert!(
-        err.contains("soak: swap to") && err.contains("trapped"),
-        "{err}"
-    );
+    assert_soak_fails("trap", 0, "soak: swap to");
 }
 
 #[test]

@@ -40,10 +40,13 @@ impl GuestLog {
     /// Forgets what earlier calls wrote, so a failure is reported with the
     /// guest's last words in this call, not a pooled instance's old ones.
     pub(crate) fn begin_call(&self) {
-        if self.written.swap(false, Ordering::Relaxed)
-            && let Ok(mut tail) = self.tail.lock()
-        {
-            tail.clear();
+        // A load, not a swap: most calls write nothing, and then nothing is
+        // written here either.
+        if self.written.load(Ordering::Relaxed) {
+            self.written.store(false, Ordering::Relaxed);
+            if let Ok(mut tail) = self.tail.lock() {
+                tail.clear();
+            }
         }
     }
 

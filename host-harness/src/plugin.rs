@@ -207,8 +207,7 @@ impl Plugin {
             Budget::Maintenance => self.inner.limits.maintenance_deadline,
         };
         let mut inst = self.checkout()?;
-        inst.store.data_mut().limiter.hit = false;
-        inst.store.data().log.begin_call();
+        inst.store.data_mut().begin_call();
         inst.store.set_epoch_deadline(deadline_ticks(deadline));
         let result = match f(inst.api.session_plugin_session_plugin(), &mut inst.store) {
             Ok(r) => then(r),

@@ -19,6 +19,16 @@ pub(crate) struct HostState {
     pub(crate) log: GuestLog,
 }
 
+impl HostState {
+    /// Forgets what an earlier call on this pooled instance left behind (a
+    /// memory-limit hit, stderr lines), so a failure is reported as this
+    /// call's.
+    pub(crate) fn begin_call(&mut self) {
+        self.limiter.hit = false;
+        self.log.begin_call();
+    }
+}
+
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {

@@ -23,9 +23,9 @@ pub enum KvCall {
 }
 
 /// A [`MemoryBackend`] whose reads (all, or of one key), or deletes of one
-/// key, can be made to fail; that can refuse `if-absent` writes or delete a key just before an
-/// `if-present` write (another host's destroy landing between a store's read
-/// and its write); and that logs every call.
+/// key, can be made to fail; that can refuse `if-absent` writes or delete a
+/// key just before an `if-present` write (another host's destroy landing
+/// between a store's read and its write); and that logs every call.
 pub struct FaultyBackend {
     inner: MemoryBackend,
     fail_reads: AtomicBool,

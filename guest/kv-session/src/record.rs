@@ -136,10 +136,14 @@ impl Stored {
     /// Checks the data is UTF-8, as [`Stored::into_record`] will, without
     /// taking the record apart.
     pub fn check_data(&self) -> Result<(), String> {
-        let start = HEADER + user_len(&self.bytes).unwrap_or(0);
-        std::str::from_utf8(&self.bytes[start..])
+        std::str::from_utf8(&self.bytes[self.data_start()..])
             .map(drop)
-            .map_err(|_| "record data is not UTF-8".to_string())
+            .map_err(|_| not_utf8_data())
+    }
+
+    /// Where the data begins: after the header and the user id.
+    fn data_start(&self) -> usize {
+        HEADER + user_len(&self.bytes).unwrap_or(0)
     }
 
     /// The value to write to the kv.
@@ -151,18 +155,13 @@ impl Stored {
     pub fn into_record(mut self) -> Result<Record, String> {
         let (created_at, expires_at, ttl_seconds) =
             (self.created_at(), self.expires_at(), self.ttl_seconds());
-        let (user_id, data_start) = match user_len(&self.bytes) {
-            None => (None, HEADER),
-            Some(len) => {
-                // UTF-8 since `parse` checked it: lossy never replaces here.
-                let user = String::from_utf8_lossy(&self.bytes[HEADER..HEADER + len]).into_owned();
-                (Some(user), HEADER + len)
-            }
-        };
+        let data_start = self.data_start();
+        // UTF-8 since `parse` checked it: lossy never replaces here.
+        let user_id = user_len(&self.bytes)
+            .map(|_| String::from_utf8_lossy(&self.bytes[HEADER..data_start]).into_owned());
         // Reuse the value's allocation for the data: drop the header in place.
         self.bytes.drain(..data_start);
-        let data =
-            String::from_utf8(self.bytes).map_err(|_| "record data is not UTF-8".to_string())?;
+        let data = String::from_utf8(self.bytes).map_err(|_| not_utf8_data())?;
         Ok(Record {
             created_at,
             expires_at,
@@ -171,6 +170,10 @@ impl Stored {
             data,
         })
     }
+}
+
+fn not_utf8_data() -> String {
+    "record data is not UTF-8".to_string()
 }
 
 /// Appends the encoding of a record to `out`.

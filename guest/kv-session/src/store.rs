@@ -236,7 +236,7 @@ pub fn count() -> Result<u64, SessionError> {
         // like purge, count skips them rather than failing for good.
         if let Some(Ok(r)) = kv_access::get_parsed(&key)?
             && let Some(r) = still_live(r, now, settings.max_lifetime_seconds)
-            && r.into_record().is_ok()
+            && r.check_data().is_ok()
         {
             n += 1;
         }

@@ -133,12 +133,12 @@ pub fn shown(value: &str) -> String {
     }
 }
 
-/// A configuration key as error messages show it: at most 64 bytes.
+/// A configuration key as error messages show it: at most 64 characters.
 fn shown_key(key: &str) -> String {
-    const SHOWN_BYTES: usize = 64;
-    match key.char_indices().nth(SHOWN_BYTES) {
-        Some((cut, _)) if cut < key.len() => format!("{:?}…", &key[..cut]),
-        _ => format!("{key:?}"),
+    const SHOWN_CHARS: usize = 64;
+    match key.char_indices().nth(SHOWN_CHARS) {
+        Some((cut, _)) => format!("{:?}…", &key[..cut]),
+        None => format!("{key:?}"),
     }
 }
 

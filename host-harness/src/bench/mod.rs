@@ -103,6 +103,15 @@ impl Tally {
         self.failed
     }
 
+    /// Records a failure when `value` is none (`missing` says what was not
+    /// there); passes the value on.
+    pub fn present<T>(&mut self, value: Option<T>, missing: &str) -> Option<T> {
+        if value.is_none() {
+            self.fail(missing);
+        }
+        value
+    }
+
     /// Records a failure when `result` is an error; passes the value on.
     pub fn check<T, E: std::fmt::Display>(&mut self, result: Result<T, E>) -> Option<T> {
         result.map_err(|e| self.fail(e)).ok()
@@ -126,6 +135,19 @@ impl Tally {
                 first,
             }),
         }
+    }
+}
+
+/// What a load that found nothing failed to do.
+pub const NOT_LOADED: &str = "the session loads as none";
+
+/// A plugin's load answer as one outcome: the record, or what went wrong
+/// (an error, or no session).
+pub fn loaded<T, E: std::fmt::Display>(answer: Result<Option<T>, E>) -> Result<T, String> {
+    match answer {
+        Ok(Some(record)) => Ok(record),
+        Ok(None) => Err(NOT_LOADED.to_string()),
+        Err(e) => Err(e.to_string()),
     }
 }
 

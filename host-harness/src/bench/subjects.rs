@@ -3,7 +3,7 @@
 
 use super::peers::{CookieJarPeer, MemoryStorePeer, SealedRecord};
 use super::workload::data_map;
-use super::{BenchError, Op, Subject, Tally};
+use super::{BenchError, NOT_LOADED, Op, Subject, Tally, loaded};
 use crate::clock::{Clock, SystemClock};
 use crate::error::CallError;
 use crate::plugin::Plugin;
@@ -103,12 +103,8 @@ impl Subject for PluginSubject {
                 }
                 spent
             }),
-            Op::Load => timed(iters, || match p.load(&self.id) {
-                Ok(Some(record)) => {
-                    black_box(record);
-                }
-                Ok(None) => tally.fail("the session loads as none"),
-                Err(e) => tally.fail(e),
+            Op::Load => timed(iters, || {
+                black_box(tally.check(loaded(p.load(&self.id))));
             }),
             Op::Update => timed(iters, || {
                 black_box(tally.check(p.update(&self.id, &self.data, None)));
@@ -166,11 +162,8 @@ impl Subject for MemoryStoreSubject {
                 }
                 spent
             }),
-            Op::Load => timed(iters, || match peer.load(&self.record.id) {
-                Some(record) => {
-                    black_box(record);
-                }
-                None => tally.fail("the session loads as none"),
+            Op::Load => timed(iters, || {
+                black_box(tally.present(peer.load(&self.record.id), NOT_LOADED));
             }),
             // What an update costs MemoryStore: `save` of a record the request
             // has already built (it clones it into the map and drops the old
@@ -266,31 +259,22 @@ impl Subject for CookieJarSubject {
                 };
                 black_box(peer.seal(&r));
             }),
-            Op::Load | Op::Destroy => timed(iters, || match peer.open(&self.sealed, now()) {
-                Some(record) => {
-                    black_box(record);
-                }
-                None => tally.fail(NOT_OPENED),
+            Op::Load | Op::Destroy => timed(iters, || {
+                black_box(tally.present(peer.open(&self.sealed, now()), NOT_OPENED));
             }),
             Op::Update => timed(iters, || {
                 let now = now();
-                match peer.open(&self.sealed, now) {
-                    Some(mut r) => {
-                        r.data = self.record.data.clone();
-                        r.expires_at = now + r.ttl_seconds;
-                        black_box(peer.seal(&r));
-                    }
-                    None => tally.fail(NOT_OPENED),
+                if let Some(mut r) = tally.present(peer.open(&self.sealed, now), NOT_OPENED) {
+                    r.data = self.record.data.clone();
+                    r.expires_at = now + r.ttl_seconds;
+                    black_box(peer.seal(&r));
                 }
             }),
             Op::Touch => timed(iters, || {
                 let now = now();
-                match peer.open(&self.sealed, now) {
-                    Some(mut r) => {
-                        r.expires_at = now + r.ttl_seconds;
-                        black_box(peer.seal(&r));
-                    }
-                    None => tally.fail(NOT_OPENED),
+                if let Some(mut r) = tally.present(peer.open(&self.sealed, now), NOT_OPENED) {
+                    r.expires_at = now + r.ttl_seconds;
+                    black_box(peer.seal(&r));
                 }
             }),
         };
@@ -418,13 +402,8 @@ impl ThreadedLoad {
     pub fn new(plugin: &Plugin, id: &str, threads: usize) -> Self {
         let (plugin, id) = (plugin.clone(), id.to_string());
         Self {
-            workers: Workers::new(threads, move || match plugin.load(&id) {
-                Ok(Some(record)) => {
-                    black_box(record);
-                    Ok(())
-                }
-                Ok(None) => Err("the session loads as none".to_string()),
-                Err(e) => Err(e.to_string()),
+            workers: Workers::new(threads, move || {
+                loaded(plugin.load(&id)).map(|record| drop(black_box(record)))
             }),
             threads: threads.max(1),
         }

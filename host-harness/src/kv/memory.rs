@@ -91,17 +91,20 @@ impl Namespace {
             });
             ns.bytes - replaced + cost
         };
-        if after(self) > quota {
-            // Expired entries still count until reaped: reap them all first.
+        let mut bytes = after(self);
+        if bytes > quota {
+            // Expired entries still count until reaped: reap them all first
+            // (which may reap the entry this write replaces).
             self.reap(now, usize::MAX);
-            if after(self) > quota {
+            bytes = after(self);
+            if bytes > quota {
                 return Err(KvError::TooLarge(format!(
                     "the namespace holds {} bytes; writing {cost} more would pass its quota of {quota}",
                     self.bytes,
                 )));
             }
         }
-        self.bytes = after(self);
+        self.bytes = bytes;
         let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
         match self.entries.get_mut(key) {
             // Overwrite in place: the key is not copied again, and the expiry

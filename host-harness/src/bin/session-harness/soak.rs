@@ -24,8 +24,8 @@ pub(crate) struct SoakArgs {
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
     /// How long to run, in seconds (fractions allowed).
-    #[arg(long, default_value_t = 5.0, value_parser = parse_seconds)]
-    seconds: f64,
+    #[arg(long, default_value = "5", value_parser = parse_seconds)]
+    seconds: Duration,
     /// Swaps spread evenly over the run.
     #[arg(long, default_value_t = 10)]
     swaps: u64,
@@ -34,12 +34,12 @@ pub(crate) struct SoakArgs {
     config: Vec<(String, String)>,
 }
 
-/// A positive, finite duration in seconds.
-fn parse_seconds(text: &str) -> Result<f64, String> {
+/// A positive, finite duration in seconds (fractions allowed).
+fn parse_seconds(text: &str) -> Result<Duration, String> {
     let bad = || format!("{text:?} is not a positive, finite number of seconds");
     let seconds: f64 = text.parse().map_err(|_| bad())?;
     match Duration::try_from_secs_f64(seconds) {
-        Ok(d) if !d.is_zero() => Ok(seconds),
+        Ok(d) if !d.is_zero() => Ok(d),
         _ => Err(bad()),
     }
 }
@@ -116,9 +116,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     if args.plugins.is_empty() {
         return Err(anyhow!("soak needs at least one plugin").into());
     }
-    // `parse_seconds` admits only durations this can hold.
-    let duration = Duration::try_from_secs_f64(args.seconds)
-        .map_err(|e| anyhow!("--seconds {}: {e}", args.seconds))?;
+    let duration = args.seconds;
     let mut config = args.config.clone();
     if !config.iter().any(|(k, _)| k == "cookie.keys") {
         let mut key = [0u8; 32];
