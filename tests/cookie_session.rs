@@ -58,7 +58,7 @@ fn changing_any_character_is_rejected() {
 }
 
 #[test]
-fn flipping_any_byte_of_the_sealed_bytes_is_rejected() {
+fn flipping_any_bit_of_the_sealed_bytes_is_rejected() {
     for mode in MODES {
         let p = store(KEY_A, mode);
         let seal = p.create(sample()).unwrap();
@@ -66,13 +66,19 @@ fn flipping_any_byte_of_the_sealed_bytes_is_rejected() {
         let parts: Vec<&str> = rest.split('.').collect();
         for (part, text) in parts.iter().enumerate() {
             let bytes = URL_SAFE_NO_PAD.decode(text).unwrap();
+            // Every bit of every byte: nonce, header, user id, data, tag.
             for i in 0..bytes.len() {
-                let mut flipped = bytes.clone();
-                flipped[i] ^= 0x01;
-                let mut pieces: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
-                pieces[part] = URL_SAFE_NO_PAD.encode(&flipped);
-                let bad = format!("{prefix}{}", pieces.join("."));
-                rejected(p.load(&bad), &format!("{mode}: part {part} byte {i}"));
+                for bit in 0..8 {
+                    let mut flipped = bytes.clone();
+                    flipped[i] ^= 1 << bit;
+                    let mut pieces: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
+                    pieces[part] = URL_SAFE_NO_PAD.encode(&flipped);
+                    let bad = format!("{prefix}{}", pieces.join("."));
+                    rejected(
+                        p.load(&bad),
+                        &format!("{mode}: part {part} byte {i} bit {bit}"),
+                    );
+                }
             }
         }
     }
@@ -196,21 +202,197 @@ fn rotation_reissues_and_a_removed_key_opens_nothing() {
 
 #[test]
 fn an_expired_seal_replayed_is_none() {
+    let t0 = T0.as_secs();
     for mode in MODES {
         let (p, clock, _) = load(
             "cookie_session",
             &[("cookie.keys", KEY_A), ("cookie.mode", mode)],
         );
         let seal = p.create(sample().ttl(60)).unwrap();
+        // Touched half-way: the new seal expires at t=90, the old one still
+        // at t=60. Each seal keeps the expiry sealed into it.
+        clock.advance(Duration::from_secs(30));
         let refreshed = p.touch(&seal, None).unwrap();
-        clock.advance(Duration::from_secs(60));
-        assert_eq!(p.load(&seal).unwrap(), None);
-        assert_eq!(p.load(&refreshed).unwrap(), None);
+        assert_eq!(
+            p.load(&refreshed).unwrap().unwrap().expires_at,
+            t0 + 90,
+            "{mode}"
+        );
+        clock.advance(Duration::from_secs(30)); // t=60
+        assert_eq!(p.load(&seal).unwrap(), None, "{mode}: old seal at t=60");
+        let r = p.load(&refreshed).unwrap();
+        assert!(r.is_some(), "{mode}: refreshed seal at t=60");
         assert_session_err!(p.update(&seal, "{}", None), SessionError::NotFound);
+        assert_session_err!(p.touch(&seal, None), SessionError::NotFound);
         assert_session_err!(p.regenerate(&seal), SessionError::NotFound);
+        clock.advance(Duration::from_secs(29)); // t=89
+        assert!(p.load(&refreshed).unwrap().is_some(), "{mode}: t=89");
+        clock.advance(Duration::from_secs(1)); // t=90
+        assert_eq!(p.load(&seal).unwrap(), None, "{mode}: old seal at t=90");
+        assert_eq!(
+            p.load(&refreshed).unwrap(),
+            None,
+            "{mode}: refreshed at t=90"
+        );
+        assert_session_err!(p.update(&refreshed, "{}", None), SessionError::NotFound);
+        assert_session_err!(p.touch(&refreshed, None), SessionError::NotFound);
         // Destroy of an authentic but expired seal is fine; a forged one is not.
         p.destroy(&seal).unwrap();
+        p.destroy(&refreshed).unwrap();
         assert_session_err!(p.destroy("v1.p.AAAA"), SessionError::InvalidId(_));
+    }
+}
+
+#[test]
+fn update_and_touch_issue_a_new_seal_and_the_old_one_still_opens() {
+    for mode in MODES {
+        let (p, clock, _h) = load(
+            "cookie_session",
+            &[("cookie.keys", KEY_A), ("cookie.mode", mode)],
+        );
+        let id = p.create(sample().ttl(600)).unwrap();
+        clock.advance(Duration::from_secs(10));
+        let updated = p.update(&id, r#"{"cart":"4 items"}"#, Some("bob")).unwrap();
+        assert_ne!(updated, id, "{mode}: update returns a new seal");
+        let touched = p.touch(&id, None).unwrap();
+        assert_ne!(touched, id, "{mode}: touch returns a new seal");
+        // Even when nothing would change, the nonce is fresh.
+        let again = p.touch(&touched, None).unwrap();
+        assert_ne!(again, touched, "{mode}: touch at the same instant");
+
+        let new = p.load(&updated).unwrap().unwrap();
+        assert_eq!(new.data, r#"{"cart":"4 items"}"#, "{mode}");
+        assert_eq!(new.user_id.as_deref(), Some("bob"), "{mode}");
+        assert_eq!(new.expires_at, T0.as_secs() + 610, "{mode}");
+        assert_eq!(
+            p.load(&touched).unwrap().unwrap().expires_at,
+            T0.as_secs() + 610,
+            "{mode}"
+        );
+        // Stateless: nothing revokes the seal that went in. It still opens,
+        // with its own data and expiry, as the id to hold (no re-issue).
+        let old = p.load(&id).unwrap().expect("the old seal still opens");
+        assert_eq!(old.id, id, "{mode}");
+        assert_eq!(old.data, r#"{"cart":"3 items","role":"admin"}"#, "{mode}");
+        assert_eq!(old.user_id.as_deref(), Some("alice"), "{mode}");
+        assert_eq!(old.expires_at, T0.as_secs() + 600, "{mode}");
+    }
+}
+
+/// A seal created while the clock ran ahead (10 000 s) is opened after the
+/// clock was corrected. Its created-at counts as now, so the session shows a
+/// consistent record and the absolute cap still holds for whoever keeps the
+/// ids the store hands back. Before `open_live` clamped created-at, the load
+/// returned created-at after expires-at (a host contract error), and every
+/// touch counted the cap from that touch, sliding it forever.
+#[test]
+fn a_seal_from_a_clock_that_ran_ahead_keeps_the_absolute_cap() {
+    let t0 = T0.as_secs();
+    for mode in MODES {
+        let (p, clock, _h) = load(
+            "cookie_session",
+            &[
+                ("cookie.keys", KEY_A),
+                ("cookie.mode", mode),
+                ("session.max-lifetime-seconds", "300"),
+                ("session.ttl-seconds", "100"),
+            ],
+        );
+        clock.set(T0 + Duration::from_secs(10_000));
+        let ahead = p.create(sample()).unwrap();
+        clock.set(T0);
+        let r = p
+            .load(&ahead)
+            .unwrap_or_else(|e| panic!("{mode}: {e}"))
+            .expect("live once the clock is back");
+        assert!(r.created_at <= t0, "{mode}: created-at {}", r.created_at);
+        assert!(
+            r.expires_at <= t0 + 300,
+            "{mode}: expires-at {}",
+            r.expires_at
+        );
+        assert!(r.created_at <= r.expires_at, "{mode}: {r:?}");
+        assert_eq!(r.data, r#"{"cart":"3 items","role":"admin"}"#);
+        let created_at = r.created_at;
+        let mut id = r.id;
+        let mut gone = false;
+        for step in 1..=6u64 {
+            clock.advance(Duration::from_secs(90));
+            let now = t0 + 90 * step;
+            match p.touch(&id, None) {
+                Ok(next) => {
+                    assert!(
+                        now < t0 + 300,
+                        "{mode}: touched at T0+{}, past the absolute cap T0+300",
+                        now - t0
+                    );
+                    let r = p.load(&next).unwrap().expect("just touched");
+                    assert_eq!(
+                        r.created_at, created_at,
+                        "{mode}: every re-seal carries the created-at shown at first"
+                    );
+                    assert!(
+                        r.expires_at <= t0 + 300,
+                        "{mode}: at T0+{} the session expires at T0+{}",
+                        now - t0,
+                        r.expires_at - t0
+                    );
+                    id = next;
+                }
+                Err(CallError::Session(SessionError::NotFound)) => {
+                    assert_eq!(p.load(&id).unwrap(), None, "{mode}");
+                    gone = true;
+                    break;
+                }
+                Err(e) => panic!("{mode}: touch at T0+{}: {e}", now - t0),
+            }
+        }
+        assert!(gone, "{mode}: still live after six touches");
+    }
+}
+
+/// Data far over `cookie.max-bytes` (but under `session.max-data-bytes`) is
+/// refused from its length, before it is parsed or sealed. Sealing 20 MiB
+/// first (as the store did before) needs ~67 MiB of guest memory beside the
+/// input and runs past the call deadline: a trap that discards the instance
+/// instead of a `too-large` answer.
+#[test]
+fn data_far_over_the_cookie_is_too_large_without_sealing_it() {
+    let big = format!(r#"{{"x":"{}"}}"#, "y".repeat(20 * 1024 * 1024));
+    for mode in MODES {
+        // The host must pass data as large as the store accepts.
+        let (h, _, _) = harness();
+        let p = h
+            .load_file(
+                guest_path("cookie_session"),
+                LoadOptions::default()
+                    .limits(Limits {
+                        max_output_bytes: 32 * 1024 * 1024,
+                        ..Limits::default()
+                    })
+                    .config("cookie.keys", KEY_A)
+                    .config("cookie.mode", mode)
+                    .config("session.max-data-bytes", "33554432"),
+            )
+            .unwrap();
+        let check = |what: &str, r: Result<String, CallError>| {
+            let r = r.map(|id| format!("an id of {} bytes", id.len()));
+            let e = assert_session_err!(r, SessionError::TooLarge(_));
+            assert!(
+                e.to_string().contains("cookie.max-bytes"),
+                "{mode}: {what}: {e}"
+            );
+            assert_eq!(p.stats().discarded, 0, "{mode}: {what}: {:?}", p.stats());
+        };
+        check("create", p.create(CreateOptions::new(big.clone())));
+        let id = p.create(sample()).unwrap();
+        check("update", p.update(&id, &big, Some("alice")));
+        // The session is untouched and the instance still serves calls.
+        let r = p.load(&id).unwrap().expect("still live");
+        assert_eq!(r.data, r#"{"cart":"3 items","role":"admin"}"#);
+        let next = p.update(&id, r#"{"a":1}"#, None).unwrap();
+        assert_eq!(p.load(&next).unwrap().unwrap().data, r#"{"a":1}"#);
+        assert_eq!(p.stats().discarded, 0, "{mode}: {:?}", p.stats());
     }
 }
 
@@ -597,6 +779,93 @@ fn signed_seals_follow_the_documented_format() {
         &payload[26 + user_len..],
         br#"{"cart":"3 items","role":"admin"}"#
     );
+}
+
+/// The private format, checked by an independent implementation of the
+/// documented layout with RustCrypto on the host side: the sub-key from
+/// HKDF-SHA256, XChaCha20-Poly1305 over the payload with the seal's context
+/// as associated data.
+#[test]
+fn private_seals_follow_the_documented_format() {
+    use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+    use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+    let master: Vec<u8> = (0u8..32).collect();
+    let hk = hkdf::Hkdf::<sha2::Sha256>::new(Some(b"session:plugin/cookie-session"), &master);
+    let mut enc_key = [0u8; 32];
+    hk.expand(b"v1 xchacha20poly1305", &mut enc_key).unwrap();
+    let cipher = XChaCha20Poly1305::new((&enc_key).into());
+    let context = |name: &str| {
+        let mut aad = b"session:plugin/cookie-session".to_vec();
+        aad.extend_from_slice(b"v1p");
+        aad.push(u8::try_from(name.len()).unwrap());
+        aad.extend_from_slice(name.as_bytes());
+        aad
+    };
+    let long_name = "n".repeat(255);
+    for name in ["id", "__Host-sid", long_name.as_str()] {
+        for user in [Some("alice"), None] {
+            let (p, clock, _h) = load(
+                "cookie_session",
+                &[
+                    ("cookie.keys", KEY_A),
+                    ("cookie.mode", "private"),
+                    ("cookie.name", name),
+                ],
+            );
+            clock.advance(Duration::from_secs(7));
+            let mut o = sample().ttl(3600);
+            o.user_id = user.map(str::to_string);
+            let seal = p.create(o).unwrap();
+            let b64 = seal.strip_prefix("v1.p.").expect("private prefix");
+            let raw = URL_SAFE_NO_PAD.decode(b64).unwrap();
+            assert_eq!(URL_SAFE_NO_PAD.encode(&raw), b64, "canonical base64url");
+            let (nonce, sealed) = raw.split_at(24);
+            let plain = cipher
+                .decrypt(
+                    XNonce::from_slice(nonce),
+                    Payload {
+                        msg: sealed,
+                        aad: &context(name),
+                    },
+                )
+                .unwrap_or_else(|_| panic!("{name}: XChaCha20-Poly1305 as documented"));
+            assert_eq!(plain.len() + 24 + 16, raw.len(), "nonce | ct | tag[16]");
+            // The name is bound in: under another name's context it fails.
+            let other = cipher.decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: sealed,
+                    aad: &context("other"),
+                },
+            );
+            assert!(other.is_err(), "{name}");
+
+            let u64_at = |i: usize| u64::from_le_bytes(plain[i..i + 8].try_into().unwrap());
+            let now = T0.as_secs() + 7;
+            assert_eq!(
+                (u64_at(0), u64_at(8), u64_at(16)),
+                (now, now + 3600, 3600),
+                "{name}"
+            );
+            let user_len = u16::from_le_bytes(plain[24..26].try_into().unwrap());
+            let data_at = match user {
+                Some(u) => {
+                    assert_eq!(usize::from(user_len), u.len(), "{name}");
+                    assert_eq!(&plain[26..26 + u.len()], u.as_bytes(), "{name}");
+                    26 + u.len()
+                }
+                None => {
+                    assert_eq!(user_len, 0xFFFF, "{name}: no user");
+                    26
+                }
+            };
+            assert_eq!(
+                &plain[data_at..],
+                br#"{"cart":"3 items","role":"admin"}"#,
+                "{name}"
+            );
+        }
+    }
 }
 
 /// One plugin per mode, shared by the property test's cases.

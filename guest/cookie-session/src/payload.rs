@@ -37,7 +37,12 @@ impl Payload {
 
     /// Length of [`Payload::encode`]'s output.
     pub fn encoded_len(&self) -> usize {
-        HEADER + self.user_id.as_deref().map_or(0, str::len) + self.data.len()
+        Self::encoded_len_of(self.user_id.as_deref(), &self.data)
+    }
+
+    /// Length of the encoding of a payload with this user id and data.
+    pub fn encoded_len_of(user_id: Option<&str>, data: &str) -> usize {
+        HEADER + user_id.map_or(0, str::len) + data.len()
     }
 
     /// Appends the serialised payload to `out`.

@@ -152,6 +152,17 @@ impl Sealer {
         self.max_bytes
     }
 
+    /// Length of the seal of a payload that encodes to `payload_len` bytes
+    /// (the format is fixed, so this is exact), known before any work.
+    pub fn sealed_len(&self, payload_len: usize) -> usize {
+        let prefix = VERSION.len() + 3;
+        let b64 = |n: usize| URL_SAFE_NO_PAD.encoded_length(n);
+        match self.mode {
+            Mode::Private => prefix + b64(PRIVATE_NONCE + payload_len + AEAD_TAG),
+            Mode::Signed => prefix + b64(SIGNED_NONCE + payload_len) + 1 + MAC_B64_LEN,
+        }
+    }
+
     fn prefix(&self) -> String {
         format!("{VERSION}.{}.", self.mode.tag() as char)
     }
@@ -436,6 +447,22 @@ mod tests {
                     let bad = String::from_utf8(bad).unwrap();
                     assert!(s.open(&bad).is_err(), "{mode:?} pos {pos} -> {c}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn sealed_len_is_exact() {
+        for mode in [Mode::Private, Mode::Signed] {
+            let s = sealer(KEY_A, mode, "id");
+            for n in [0, 1, 2, 3, 4, 5, 100, 1023, 1024, 1025, 3000] {
+                let mut p = payload();
+                p.data = "x".repeat(n);
+                assert_eq!(
+                    s.sealed_len(p.encoded_len()),
+                    s.seal(&p).unwrap().len(),
+                    "{mode:?} {n}"
+                );
             }
         }
     }

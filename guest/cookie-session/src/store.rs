@@ -9,40 +9,56 @@ use crate::config::{self, Settings};
 use crate::payload::Payload;
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
-use session_guest_support::lifetime::{effective_expiry, expiry, is_live, validate_ttl};
+use session_guest_support::lifetime::{
+    clamp_created_at, effective_expiry, expiry, is_live, validate_ttl,
+};
 
-/// Seals `payload`, refusing a seal that would not fit the cookie.
-fn seal(settings: &Settings, payload: &Payload) -> Result<SessionId, SessionError> {
+/// Refuses a session whose seal would not fit the cookie, from the lengths
+/// alone: checked before the data is parsed or anything is sealed, so data
+/// far over `cookie.max-bytes` costs no more than data just over it.
+fn check_fits(settings: &Settings, user_id: Option<&str>, data: &str) -> Result<(), SessionError> {
     let sealed = settings
         .sealer
-        .seal(payload)
-        .map_err(SessionError::Backend)?;
-    if sealed.len() > settings.sealer.max_bytes() {
+        .sealed_len(Payload::encoded_len_of(user_id, data));
+    if sealed > settings.sealer.max_bytes() {
         return Err(SessionError::TooLarge(format!(
-            "the sealed session is {} bytes, over cookie.max-bytes ({}); store less data in it",
-            sealed.len(),
+            "the sealed session would be {sealed} bytes, over cookie.max-bytes ({}); store less data in it",
             settings.sealer.max_bytes()
         )));
     }
-    Ok(sealed)
+    Ok(())
+}
+
+/// Seals `payload`, refusing a seal that would not fit the cookie.
+fn seal(settings: &Settings, payload: &Payload) -> Result<SessionId, SessionError> {
+    check_fits(settings, payload.user_id.as_deref(), &payload.data)?;
+    settings.sealer.seal(payload).map_err(SessionError::Backend)
 }
 
 /// Opens `id` (`invalid-id` when forged or malformed); `Ok(None)` when it is
 /// authentic but expired, under its sealed expiry or the current absolute cap.
+/// With the payload comes whether the seal should be re-issued even when
+/// nothing changes: it was sealed with an older key, or its creation time
+/// was ahead of the clock.
 fn open_live(
     settings: &Settings,
     id: &str,
     now: u64,
-) -> Result<Option<(Payload, usize)>, SessionError> {
+) -> Result<Option<(Payload, bool)>, SessionError> {
     let mut opened = settings.sealer.open(id).map_err(SessionError::InvalidId)?;
     let p = &mut opened.payload;
+    // A seal made under a clock that ran ahead counts as made now: its
+    // lifetime cap runs from here, and every re-seal carries the clamped time.
+    let ahead = p.created_at > now;
+    p.created_at = clamp_created_at(p.created_at, now);
     p.expires_at = effective_expiry(
         p.expires_at,
         p.created_at,
         settings.session.max_lifetime_seconds,
         now,
     );
-    Ok(is_live(now, p.expires_at).then_some((opened.payload, opened.key_index)))
+    let reissue = ahead || opened.key_index != 0;
+    Ok(is_live(now, p.expires_at).then_some((opened.payload, reissue)))
 }
 
 /// `create`: seal a new session (importing ids is not possible here).
@@ -53,8 +69,9 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
             "cookie-session cannot import ids: the id is the sealed session itself".to_string(),
         ));
     }
-    validate_data(&options.data, settings.session.max_data_bytes)?;
     validate_user_id(options.user_id.as_deref())?;
+    check_fits(settings, options.user_id.as_deref(), &options.data)?;
+    validate_data(&options.data, settings.session.max_data_bytes)?;
     let ttl = options.ttl_seconds.unwrap_or(settings.session.ttl_seconds);
     validate_ttl(ttl)?;
     let now = now_unix();
@@ -70,16 +87,18 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
     )
 }
 
-/// `load`: the record, re-sealed with the current key when an older one opened it.
+/// `load`: the record, re-sealed when an older key opened it (so it is
+/// sealed with the current one) or its creation time was ahead of the clock
+/// (so the time it reports is the one its absolute cap counts from).
 pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
     let settings = config::settings()?;
-    let Some((payload, key_index)) = open_live(settings, &id, now_unix())? else {
+    let Some((payload, reissue)) = open_live(settings, &id, now_unix())? else {
         return Ok(None);
     };
-    let id = if key_index == 0 {
-        id
-    } else {
+    let id = if reissue {
         seal(settings, &payload)?
+    } else {
+        id
     };
     Ok(Some(SessionRecord {
         id,
@@ -118,8 +137,9 @@ pub fn update(
     let settings = config::settings()?;
     let now = now_unix();
     let opened = open_live(settings, &id, now)?;
-    validate_data(&data, settings.session.max_data_bytes)?;
     validate_user_id(user_id.as_deref())?;
+    check_fits(settings, user_id.as_deref(), &data)?;
+    validate_data(&data, settings.session.max_data_bytes)?;
     let (mut payload, _) = opened.ok_or(SessionError::NotFound)?;
     payload.data = data;
     payload.user_id = user_id;

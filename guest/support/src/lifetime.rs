@@ -27,7 +27,17 @@ pub fn expiry(now: u64, ttl: u64, created_at: u64, max_lifetime: u64) -> u64 {
 /// that stepped back, or a record written by someone else) counted as `now`:
 /// a session never has more than `max_lifetime` left, whatever it claims.
 pub fn absolute_cap(created_at: u64, max_lifetime: u64, now: u64) -> u64 {
-    created_at.min(now).saturating_add(max_lifetime)
+    clamp_created_at(created_at, now).saturating_add(max_lifetime)
+}
+
+/// The creation time to keep for a session read at `now`: a `created_at`
+/// later than `now` (written under a clock that ran ahead, on another
+/// replica or before a correction) becomes `now`, so the absolute cap counts
+/// from a fixed point once the record is rewritten, instead of sliding with
+/// every touch until the clock catches up, and a record never claims to be
+/// created after it expires.
+pub fn clamp_created_at(created_at: u64, now: u64) -> u64 {
+    created_at.min(now)
 }
 
 /// A session is live while `now < expires_at`.
