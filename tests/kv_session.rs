@@ -1,10 +1,24 @@
 //! Behaviour specific to `kv-session`: its id format, what it writes to the
 //! kv, and how it treats records the backend kept past their expiry.
 
-use host_harness::{CreateOptions, KvBackend, SessionError, WriteMode};
+use host_harness::{
+    CallError, Clock, CreateOptions, KvBackend, MemoryBackend, SessionError, WriteMode,
+};
 use session_tests::assert_session_err;
 use session_tests::faulty::{KvCall, harness_with_faulty_kv};
-use session_tests::fixtures::{harness, load_into};
+use session_tests::fixtures::{T0, harness, load_into};
+use std::time::Duration;
+
+/// The kv namespace a plugin loaded with default options writes to.
+const NS: &str = "kv-session";
+
+/// Rewrites the record of session `id` with no kv ttl, as a backend without
+/// native expiry holds it: it stays until someone deletes it.
+fn keep_past_expiry(kv: &MemoryBackend, id: &str) {
+    let key = format!("s:{id}");
+    let value = kv.get(NS, &key).unwrap().expect("the record is there");
+    kv.set(NS, &key, value, None, WriteMode::Always).unwrap();
+}
 
 #[test]
 fn ids_are_32_url_safe_characters() {
@@ -37,29 +51,82 @@ fn each_session_is_one_kv_record_with_a_native_ttl() {
 fn purge_removes_records_a_backend_kept_past_their_expiry() {
     let (h, clock, kv) = harness();
     let p = load_into(&h, "kv_session", &[]);
-    let ns = "kv-session";
     let expired: Vec<_> = (0..3)
         .map(|_| p.create(CreateOptions::new("{}").ttl(10)).unwrap())
         .collect();
     let live = p.create(CreateOptions::new("{}").ttl(1000)).unwrap();
     // Simulate a backend without native expiry: rewrite the records with no ttl.
     for id in expired.iter().chain([&live]) {
-        let key = format!("s:{id}");
-        let value = kv.get(ns, &key).unwrap().unwrap();
-        kv.set(ns, &key, value, None, WriteMode::Always).unwrap();
+        keep_past_expiry(&kv, id);
     }
-    clock.advance(std::time::Duration::from_secs(20));
+    clock.advance(Duration::from_secs(20));
     for id in &expired {
         assert_eq!(p.load(id).unwrap(), None, "load checks expires-at itself");
         assert_session_err!(p.update(id, "{}", None), SessionError::NotFound);
+        assert_session_err!(p.touch(id, None), SessionError::NotFound);
+        assert_session_err!(p.touch(id, Some(1000)), SessionError::NotFound);
+        assert_session_err!(p.regenerate(id), SessionError::NotFound);
     }
     assert_eq!(p.count().unwrap(), 1, "count skips expired records");
     assert_eq!(p.purge_expired().unwrap(), 3);
     assert_eq!(
-        kv.list_keys(ns, "", None, 100).unwrap().keys,
-        vec![format!("s:{live}")]
+        kv.list_keys(NS, "", None, 100).unwrap().keys,
+        vec![format!("s:{live}")],
+        "neither touch nor regenerate revived or copied an expired record"
     );
     assert_eq!(p.purge_expired().unwrap(), 0);
+}
+
+/// Purge walks every page of keys (the guest lists 256 at a time), deleting
+/// as it goes, and removes exactly the expired records.
+#[test]
+fn purge_removes_the_expired_records_of_every_page() {
+    let (h, clock, kv) = harness();
+    let p = load_into(&h, "kv_session", &[]);
+    let mut live = Vec::new();
+    for i in 0..600 {
+        let ttl = if i % 2 == 0 { 10 } else { 1000 };
+        let id = p.create(CreateOptions::new("{}").ttl(ttl)).unwrap();
+        keep_past_expiry(&kv, &id);
+        if ttl == 1000 {
+            live.push(format!("s:{id}"));
+        }
+    }
+    clock.advance(Duration::from_secs(20));
+    assert_eq!(p.purge_expired().unwrap(), 300);
+    assert_eq!(p.count().unwrap(), 300);
+    live.sort();
+    let page = kv.list_keys(NS, "", None, 10_000).unwrap();
+    assert_eq!(page.cursor, None);
+    assert_eq!(page.keys, live, "exactly the live records are left");
+    assert_eq!(p.purge_expired().unwrap(), 0);
+}
+
+/// An import is one `if-absent` write: a record the backend still holds
+/// under the id takes it, even one expired by the store's clock, until
+/// purge-expired removes it.
+#[test]
+fn an_import_conflicts_with_a_record_the_backend_kept_past_its_expiry() {
+    let (h, clock, kv) = harness();
+    let p = load_into(&h, "kv_session", &[]);
+    let id = "imported-session-id-000000000001";
+    let got = p
+        .create(CreateOptions::new(r#"{"old":1}"#).with_id(id).ttl(10))
+        .unwrap();
+    assert_eq!(got, id);
+    keep_past_expiry(&kv, id);
+    clock.advance(Duration::from_secs(20));
+    assert_session_err!(
+        p.create(CreateOptions::new(r#"{"new":1}"#).with_id(id)),
+        SessionError::Conflict
+    );
+    assert_eq!(p.load(id).unwrap(), None, "the kept record is no session");
+    assert_eq!(p.purge_expired().unwrap(), 1);
+    let got = p
+        .create(CreateOptions::new(r#"{"new":1}"#).with_id(id))
+        .unwrap();
+    assert_eq!(got, id);
+    assert_eq!(p.load(id).unwrap().unwrap().data, r#"{"new":1}"#);
 }
 
 #[test]
@@ -150,6 +217,50 @@ fn a_failing_backend_is_reported_and_loses_nothing() {
     // The session is still there, under its old id, and only once.
     assert_eq!(p.load(&id).unwrap().unwrap().data, r#"{"precious":1}"#);
     assert_eq!(p.count().unwrap(), 1);
+}
+
+/// A delete that ran on the server but whose reply was lost: the old id is
+/// gone, so regenerate hands out the copy instead of undoing it (which
+/// would lose the session).
+#[test]
+fn regenerate_survives_a_delete_whose_reply_was_lost() {
+    let (h, backend) = harness_with_faulty_kv();
+    let p = load_into(&h, "kv_session", &[]);
+    let old = p
+        .create(CreateOptions::new(r#"{"precious":1}"#).user("erin"))
+        .unwrap();
+    backend.lose_delete_reply_of(Some(format!("s:{old}")));
+    let new = p.regenerate(&old).unwrap();
+    backend.lose_delete_reply_of(None);
+    assert_ne!(new, old);
+    let r = p.load(&new).unwrap().expect("the copy is the session now");
+    assert_eq!(
+        (r.data.as_str(), r.user_id.as_deref()),
+        (r#"{"precious":1}"#, Some("erin"))
+    );
+    assert_eq!(p.load(&old).unwrap(), None);
+    assert_eq!(p.count().unwrap(), 1);
+}
+
+/// A failed delete and then a failed read: regenerate cannot tell whether
+/// the old id went, so it reports the failure and keeps the copy (never
+/// handed out) rather than risk deleting the only one.
+#[test]
+fn regenerate_keeps_its_copy_when_it_cannot_tell_whether_the_old_id_went() {
+    let (h, backend) = harness_with_faulty_kv();
+    let p = load_into(&h, "kv_session", &[]);
+    let old = p.create(CreateOptions::new(r#"{"precious":1}"#)).unwrap();
+    let key = format!("s:{old}");
+    backend.fail_delete_of(Some(key.clone()));
+    // The first read (regenerate's own) goes through; the one after the
+    // failed delete fails.
+    backend.fail_reads_of(Some((NS, &key, 1)));
+    let e = assert_session_err!(p.regenerate(&old), SessionError::Backend(_));
+    assert!(e.to_string().contains("connection reset by peer"), "{e}");
+    backend.fail_delete_of(None);
+    backend.fail_reads_of(None);
+    assert_eq!(p.load(&old).unwrap().unwrap().data, r#"{"precious":1}"#);
+    assert_eq!(p.count().unwrap(), 2, "the old record and the kept copy");
 }
 
 #[test]
@@ -300,4 +411,158 @@ fn count_and_purge_skip_a_record_they_cannot_read() {
     assert_eq!(p.count().unwrap(), 1);
     assert_eq!(p.purge_expired().unwrap(), 0);
     assert!(kv.get("kv-session", odd).unwrap().is_some(), "left alone");
+}
+
+/// A record written under a clock that ran ahead (another replica's, or
+/// before a correction) claims a creation time in the future. The store
+/// reads it as now and writes that back on the first touch, so the absolute
+/// lifetime counts from a fixed point instead of sliding with every touch.
+#[test]
+fn a_creation_time_ahead_of_the_clock_is_clamped_and_written_back() {
+    let (h, clock, _) = harness();
+    let p = load_into(&h, "kv_session", &[("session.max-lifetime-seconds", "300")]);
+    let t0 = T0.as_secs();
+    clock.set(T0 + Duration::from_secs(10_000));
+    let id = p.create(CreateOptions::new("{}").ttl(100)).unwrap();
+    // The memory kv's ttls run on the same clock: the entry survives.
+    clock.set(T0);
+    p.touch(&id, None).unwrap();
+    let r = p.load(&id).unwrap().expect("live");
+    assert_eq!((r.created_at, r.expires_at), (t0, t0 + 100));
+    for _ in 0..6 {
+        clock.advance(Duration::from_secs(90));
+        let now = clock.now_secs();
+        match p.touch(&id, None) {
+            Ok(_) => assert!(now < t0 + 300, "touched at T0+{}", now - t0),
+            Err(e) => assert!(
+                matches!(e, CallError::Session(SessionError::NotFound)),
+                "{e}"
+            ),
+        }
+        if now >= t0 + 300 {
+            assert_eq!(p.load(&id).unwrap(), None, "live at T0+{}", now - t0);
+        }
+    }
+}
+
+/// What `load` reports for such a record is what holds: created-at no later
+/// than now, and an expiry that repeated touches do not push past
+/// created-at + max-lifetime.
+#[test]
+fn a_creation_time_ahead_of_the_clock_does_not_stretch_the_absolute_lifetime() {
+    let (h, clock, _) = harness();
+    let p = load_into(&h, "kv_session", &[("session.max-lifetime-seconds", "300")]);
+    let t0 = T0.as_secs();
+    clock.set(T0 + Duration::from_secs(10_000));
+    let id = p.create(CreateOptions::new("{}").ttl(100)).unwrap();
+    // The memory kv's ttls run on the same clock: the entry survives.
+    clock.set(T0);
+    let r = p.load(&id).unwrap().expect("live");
+    assert!(r.created_at <= t0, "created in the future: {r:?}");
+    assert!(r.expires_at <= t0 + 300, "past the absolute cap: {r:?}");
+    assert!(r.created_at <= r.expires_at, "{r:?}");
+    for _ in 0..6 {
+        clock.advance(Duration::from_secs(90));
+        let now = clock.now_secs();
+        match p.touch(&id, None) {
+            Ok(_) => assert!(now < t0 + 300, "touched at T0+{}", now - t0),
+            Err(e) => assert!(
+                matches!(e, CallError::Session(SessionError::NotFound)),
+                "{e}"
+            ),
+        }
+        if now >= t0 + 300 {
+            assert_eq!(p.load(&id).unwrap(), None, "live at T0+{}", now - t0);
+        }
+    }
+}
+
+/// A record laid out as record.rs describes: version, created-at,
+/// expires-at, ttl-seconds, user-id length (0xFFFF_FFFF: no user), rest.
+fn raw_record(version: u8, times: [u64; 3], user_len: u32, rest: &[u8]) -> Vec<u8> {
+    let mut v = vec![version];
+    for t in times {
+        v.extend_from_slice(&t.to_le_bytes());
+    }
+    v.extend_from_slice(&user_len.to_le_bytes());
+    v.extend_from_slice(rest);
+    v
+}
+
+/// Values with well-formed headers but impossible contents: every operation
+/// answers with a session error (or a value) and no instance traps.
+#[test]
+fn corrupt_record_headers_never_trap() {
+    const NO_USER: u32 = u32::MAX;
+    let (h, _, kv) = harness();
+    let p = load_into(&h, "kv_session", &[]);
+    let id = "corruptCorruptCorruptCorrupt0000";
+    let key = format!("s:{id}");
+    let t0 = T0.as_secs();
+    let max = u64::MAX;
+    let header_only = raw_record(1, [t0, t0 + 100, 100], NO_USER, b"");
+    assert_eq!(header_only.len(), 29);
+    let cases = [
+        (
+            "every time u64::MAX",
+            raw_record(1, [max; 3], NO_USER, b"{}"),
+        ),
+        ("ttl 0", raw_record(1, [t0, t0 + 100, 0], NO_USER, b"{}")),
+        ("expires-at 0", raw_record(1, [t0, 0, 100], NO_USER, b"{}")),
+        (
+            "user length 0xFFFF_FFFE",
+            raw_record(1, [t0, t0 + 100, 100], 0xFFFF_FFFE, b"{}"),
+        ),
+        (
+            "version 2",
+            raw_record(2, [t0, t0 + 100, 100], NO_USER, b"{}"),
+        ),
+        ("header only", header_only.clone()),
+    ];
+    let ops = [
+        "load",
+        "update",
+        "touch",
+        "regenerate",
+        "destroy",
+        "purge-expired",
+        "count",
+    ];
+    for (case, value) in &cases {
+        for op in ops {
+            // Each operation meets the record as written, and nothing else.
+            for k in kv.list_keys(NS, "", None, 100).unwrap().keys {
+                kv.delete(NS, &k).unwrap();
+            }
+            kv.set(NS, &key, value.clone(), None, WriteMode::Always)
+                .unwrap();
+            let outcome = match op {
+                "load" => p.load(id).map(|r| format!("{r:?}")),
+                "update" => p.update(id, r#"{"new":1}"#, None),
+                "touch" => p.touch(id, None),
+                "regenerate" => p.regenerate(id),
+                "destroy" => p.destroy(id).map(|()| String::new()),
+                "purge-expired" => p.purge_expired().map(|n| n.to_string()),
+                _ => p.count().map(|n| n.to_string()),
+            };
+            // Empty data is no JSON object: the store itself must say the
+            // record is corrupt, not hand it out for the host to refuse.
+            if let Err(e) = outcome
+                && !matches!(e, CallError::Session(_))
+            {
+                panic!("{case}: {op} failed on the host side: {e}");
+            }
+        }
+    }
+    // Data that cannot be an object is a corrupt record, and no new id is
+    // handed out for it.
+    kv.set(NS, &key, header_only, None, WriteMode::Always)
+        .unwrap();
+    let e = assert_session_err!(p.load(id), SessionError::Backend(_));
+    assert!(e.to_string().contains("not a JSON object"), "{e}");
+    assert_session_err!(p.regenerate(id), SessionError::Backend(_));
+    // The instances survived: the next calls work.
+    let fresh = p.create(CreateOptions::new("{}")).unwrap();
+    assert!(p.load(&fresh).unwrap().is_some());
+    assert_eq!(p.stats().discarded, 0);
 }

@@ -23,18 +23,28 @@ pub enum KvCall {
 }
 
 /// A [`MemoryBackend`] whose reads (all, or of one key), or deletes of one
-/// key, can be made to fail; that can refuse `if-absent` writes or delete a
-/// key just before an `if-present` write (another host's destroy landing
-/// between a store's read and its write); and that logs every call.
+/// key, can be made to fail, a delete either not running or running with its
+/// reply lost; that can refuse `if-absent` writes or delete a key just before
+/// an `if-present` write (another host's destroy landing between a store's
+/// read and its write); and that logs every call.
 pub struct FaultyBackend {
     inner: MemoryBackend,
     fail_reads: AtomicBool,
     fail_read_of: Mutex<Option<(String, String, usize)>>,
     fail_delete_of: Mutex<Option<String>>,
+    lose_delete_reply_of: Mutex<Option<String>>,
     refuse_if_absent: AtomicUsize,
     delete_before_if_present: AtomicBool,
-    hold: Mutex<Option<(Sender<()>, Receiver<()>)>>,
+    hold: Mutex<Option<HeldWrite>>,
     log: Mutex<Vec<KvCall>>,
+}
+
+/// Which write to hold, and the backend's end of [`Held`].
+struct HeldWrite {
+    mode: WriteMode,
+    namespace: Option<String>,
+    entered: Sender<()>,
+    release: Receiver<()>,
 }
 
 /// The test's end of [`FaultyBackend::hold_next_if_present`].
@@ -60,10 +70,21 @@ impl FaultyBackend {
     /// Makes the next `if-present` write wait, once it has started, until
     /// the test releases it: a write caught in flight.
     pub fn hold_next_if_present(&self) -> Held {
+        self.hold_next_write(WriteMode::IfPresent, None)
+    }
+
+    /// Makes the next write with `mode` (in namespace `ns`, when given) wait
+    /// the same way.
+    pub fn hold_next_write(&self, mode: WriteMode, ns: Option<&str>) -> Held {
         let (entered_tx, entered) = channel();
         let (release, release_rx) = channel();
         if let Ok(mut h) = self.hold.lock() {
-            *h = Some((entered_tx, release_rx));
+            *h = Some(HeldWrite {
+                mode,
+                namespace: ns.map(str::to_string),
+                entered: entered_tx,
+                release: release_rx,
+            });
         }
         Held { entered, release }
     }
@@ -112,29 +133,50 @@ impl FaultyBackend {
         }
     }
 
-    /// Makes deletes of `key` fail (none: no failures).
+    /// Makes deletes of `key` fail without deleting (none: no failures).
     pub fn fail_delete_of(&self, key: Option<String>) {
         if let Ok(mut k) = self.fail_delete_of.lock() {
             *k = key;
         }
     }
+
+    /// Makes deletes of `key` run and then fail, as when the connection is
+    /// lost after the server ran the command but before its reply arrived
+    /// (none: no failures).
+    pub fn lose_delete_reply_of(&self, key: Option<String>) {
+        if let Ok(mut k) = self.lose_delete_reply_of.lock() {
+            *k = key;
+        }
+    }
+}
+
+/// Whether `rule` names `key`.
+fn names(rule: &Mutex<Option<String>>, key: &str) -> bool {
+    rule.lock().ok().and_then(|k| k.clone()).as_deref() == Some(key)
 }
 
 /// A harness on a [`ManualClock`] over a fresh [`FaultyBackend`].
 pub fn harness_with_faulty_kv() -> (Harness, Arc<FaultyBackend>) {
+    let (harness, backend, _) = harness_with_faulty_kv_and_clock();
+    (harness, backend)
+}
+
+/// [`harness_with_faulty_kv`], with the clock.
+pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, ManualClock) {
     let clock = ManualClock::new(crate::fixtures::T0);
     let backend = Arc::new(FaultyBackend {
         inner: MemoryBackend::new(Arc::new(clock.clone())),
         fail_reads: AtomicBool::new(false),
         fail_read_of: Mutex::new(None),
         fail_delete_of: Mutex::new(None),
+        lose_delete_reply_of: Mutex::new(None),
         refuse_if_absent: AtomicUsize::new(0),
         delete_before_if_present: AtomicBool::new(false),
         hold: Mutex::new(None),
         log: Mutex::new(Vec::new()),
     });
     let harness = Harness::builder()
-        .clock(Arc::new(clock))
+        .clock(Arc::new(clock.clone()))
         .kv_backend(backend.clone())
         .engine_settings(EngineSettings {
             max_instances: 8,
@@ -142,7 +184,7 @@ pub fn harness_with_faulty_kv() -> (Harness, Arc<FaultyBackend>) {
         })
         .build()
         .expect("harness builds");
-    (harness, backend)
+    (harness, backend, clock)
 }
 
 impl KvBackend for FaultyBackend {
@@ -175,13 +217,15 @@ impl KvBackend for FaultyBackend {
         if refuse {
             return Ok(false);
         }
-        let held = match mode {
-            WriteMode::IfPresent => self.hold.lock().ok().and_then(|mut h| h.take()),
-            _ => None,
-        };
-        if let Some((entered, release)) = held {
-            let _ = entered.send(());
-            let _ = release.recv();
+        let held = self.hold.lock().ok().and_then(|mut h| {
+            let wanted = h
+                .as_ref()
+                .is_some_and(|w| w.mode == mode && w.namespace.as_deref().is_none_or(|n| n == ns));
+            if wanted { h.take() } else { None }
+        });
+        if let Some(w) = held {
+            let _ = w.entered.send(());
+            let _ = w.release.recv();
         }
         if mode == WriteMode::IfPresent
             && self.delete_before_if_present.swap(false, Ordering::SeqCst)
@@ -193,15 +237,14 @@ impl KvBackend for FaultyBackend {
 
     fn delete(&self, ns: &str, key: &str) -> Result<bool, KvError> {
         self.record(KvCall::Delete(key.to_string()));
-        if self
-            .fail_delete_of
-            .lock()
-            .ok()
-            .and_then(|k| k.clone())
-            .as_deref()
-            == Some(key)
-        {
+        if names(&self.fail_delete_of, key) {
             return Err(KvError::Backend("connection reset by peer".into()));
+        }
+        if names(&self.lose_delete_reply_of, key) {
+            self.inner.delete(ns, key)?;
+            return Err(KvError::Backend(
+                "connection lost before the reply arrived".into(),
+            ));
         }
         self.inner.delete(ns, key)
     }

@@ -116,6 +116,11 @@ impl Stored {
         u64_at(&self.bytes, TTL_SECONDS)
     }
 
+    /// Sets the creation time in place.
+    pub fn set_created_at(&mut self, at: u64) {
+        self.bytes[CREATED_AT].copy_from_slice(&at.to_le_bytes());
+    }
+
     /// Sets the expiry in place.
     pub fn set_expires_at(&mut self, at: u64) {
         self.bytes[EXPIRES_AT].copy_from_slice(&at.to_le_bytes());
@@ -133,12 +138,12 @@ impl Stored {
         encode_into(&mut self.bytes, times, user_id, data);
     }
 
-    /// Checks the data is UTF-8, as [`Stored::into_record`] will, without
-    /// taking the record apart.
+    /// Checks the data as [`Stored::into_record`] will, without taking the
+    /// record apart: UTF-8, and shaped like a JSON object (`{` ... `}`; the
+    /// store validated it fully when it was written, so this only catches a
+    /// value damaged or planted in the kv, cheaply, without a parse).
     pub fn check_data(&self) -> Result<(), String> {
-        std::str::from_utf8(&self.bytes[self.data_start()..])
-            .map(drop)
-            .map_err(|_| not_utf8_data())
+        check_data_bytes(&self.bytes[self.data_start()..])
     }
 
     /// Where the data begins: after the header and the user id.
@@ -159,6 +164,7 @@ impl Stored {
         // UTF-8 since `parse` checked it: lossy never replaces here.
         let user_id = user_len(&self.bytes)
             .map(|_| String::from_utf8_lossy(&self.bytes[HEADER..data_start]).into_owned());
+        check_data_bytes(&self.bytes[data_start..])?;
         // Reuse the value's allocation for the data: drop the header in place.
         self.bytes.drain(..data_start);
         let data = String::from_utf8(self.bytes).map_err(|_| not_utf8_data())?;
@@ -174,6 +180,18 @@ impl Stored {
 
 fn not_utf8_data() -> String {
     "record data is not UTF-8".to_string()
+}
+
+/// See [`Stored::check_data`].
+fn check_data_bytes(data: &[u8]) -> Result<(), String> {
+    let json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    let first = data.iter().position(|b| !json_space(b));
+    let last = data.iter().rposition(|b| !json_space(b));
+    std::str::from_utf8(data).map_err(|_| not_utf8_data())?;
+    match (first.map(|i| data[i]), last.map(|i| data[i])) {
+        (Some(b'{'), Some(b'}')) if first < last => Ok(()),
+        _ => Err("record data is not a JSON object".to_string()),
+    }
 }
 
 /// Appends the encoding of a record to `out`.
@@ -270,5 +288,12 @@ mod tests {
         for user in [None, Some("bob")] {
             assert_eq!(Stored::new(1, 2, 3, user, "{}").check_data(), Ok(()));
         }
+        // Damaged or planted data that is UTF-8 but cannot be an object.
+        for data in ["", " ", "{", "}", "{\"a\":1", "[1]", "null"] {
+            let s = Stored::new(1, 2, 3, None, data);
+            assert!(s.check_data().is_err(), "{data:?}");
+            assert!(s.into_record().is_err(), "{data:?}");
+        }
+        assert_eq!(Stored::new(1, 2, 3, None, " \n{ }\t").check_data(), Ok(()));
     }
 }

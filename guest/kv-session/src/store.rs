@@ -8,7 +8,9 @@ use crate::record::Stored;
 use crate::{config, id, kv_access};
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
-use session_guest_support::lifetime::{effective_expiry, expiry, is_live, validate_ttl};
+use session_guest_support::lifetime::{
+    clamp_created_at, effective_expiry, expiry, is_live, validate_ttl,
+};
 use session_guest_support::settings::SessionSettings;
 
 /// Fresh ids tried before `create` gives up (a collision of 192-bit random ids
@@ -34,33 +36,24 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
         &options.data,
     );
     match options.id {
-        Some(imported) => import(imported, &record, now, settings.max_lifetime_seconds),
+        Some(imported) => import(imported, &record, now),
         None => insert_fresh(&record, now),
     }
 }
 
-/// Writes `record` under an imported id: `conflict` while a live session
-/// holds it. A record that expired by the store's clock but that the backend
-/// still keeps (its ttls run on another clock, or the absolute cap was
-/// lowered) does not hold the id: it is deleted and the write tried again.
-fn import(
-    id: SessionId,
-    record: &Stored,
-    now: u64,
-    max_lifetime: u64,
-) -> Result<SessionId, SessionError> {
-    let key = id::key(&id);
-    for _ in 0..2 {
-        if kv_access::put(&key, record, now, WriteMode::IfAbsent)? {
-            return Ok(id);
-        }
-        if live(&key, now, max_lifetime)?.is_some() {
-            return Err(SessionError::Conflict);
-        }
-        kv_access::delete(&key)?;
+/// Writes `record` under an imported id in one `if-absent` write: `conflict`
+/// while the backend holds any record under it. That includes a record
+/// expired by this store's clock that the backend still keeps (its ttls run
+/// on another clock, or the absolute cap was lowered): `purge-expired`
+/// removes those, and the id is free again. Deleting it here instead could
+/// delete a session that a concurrent import or purge put in its place, as
+/// the kv has no compare-and-delete; an import answered `ok` is never lost.
+fn import(id: SessionId, record: &Stored, now: u64) -> Result<SessionId, SessionError> {
+    if kv_access::put(&id::key(&id), record, now, WriteMode::IfAbsent)? {
+        Ok(id)
+    } else {
+        Err(SessionError::Conflict)
     }
-    // Someone else wrote the id between our delete and our write.
-    Err(SessionError::Conflict)
 }
 
 /// Writes `record` under a new random id, retrying on collision.
@@ -77,8 +70,10 @@ fn insert_fresh(record: &Stored, now: u64) -> Result<SessionId, SessionError> {
 }
 
 /// Applies the current absolute cap to a stored record and keeps it only if
-/// it is still live.
+/// it is still live. A creation time ahead of `now` (another replica's clock)
+/// is read as `now`, and written back so by the next update or touch.
 fn still_live(mut r: Stored, now: u64, max_lifetime: u64) -> Option<Stored> {
+    r.set_created_at(clamp_created_at(r.created_at(), now));
     let expires_at = effective_expiry(r.expires_at(), r.created_at(), max_lifetime, now);
     r.set_expires_at(expires_at);
     is_live(now, expires_at).then_some(r)
@@ -93,9 +88,20 @@ fn live(key: &str, now: u64, max_lifetime: u64) -> Result<Option<Stored>, Sessio
 pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
     id::validate(&id)?;
     let settings = config::settings()?;
-    let Some(stored) = live(&id::key(&id), now_unix(), settings.max_lifetime_seconds)? else {
+    let (key, now) = (id::key(&id), now_unix());
+    let Some(stored) = kv_access::get_stored(&key)? else {
         return Ok(None);
     };
+    let ahead = stored.created_at() > now;
+    let Some(stored) = still_live(stored, now, settings.max_lifetime_seconds) else {
+        return Ok(None);
+    };
+    if ahead {
+        // Written under a clock that ran ahead: keep the creation time this
+        // load reports (rare, so the write costs nothing on the hot path),
+        // or the absolute cap would count from the next touch instead.
+        kv_access::put(&key, &stored, now, WriteMode::IfPresent)?;
+    }
     let r = stored.into_record().map_err(kv_access::corrupt)?;
     Ok(Some(SessionRecord {
         id,
@@ -180,19 +186,30 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
     record.check_data().map_err(kv_access::corrupt)?;
     // Write the copy first so a failure can never lose the session.
     let new_id = insert_fresh(&record, now)?;
+    let new_key = id::key(&new_id);
     match kv_access::delete(&old_key) {
         Ok(true) => Ok(new_id),
         // Someone destroyed or regenerated the old id meanwhile: the copy must
         // not outlive that decision.
         Ok(false) => {
-            kv_access::delete(&id::key(&new_id))?;
+            kv_access::delete(&new_key)?;
             Err(SessionError::NotFound)
         }
-        Err(e) => {
-            // The old id could not be revoked; do not hand out a second one.
-            let _ = kv_access::delete(&id::key(&new_id));
-            Err(e)
-        }
+        // A failed delete may still have happened (a connection lost after
+        // the server ran it): look before undoing the copy, which may by now
+        // be the only one.
+        Err(e) => match kv_access::get_parsed(&old_key) {
+            Ok(None) => Ok(new_id),
+            Ok(Some(_)) => {
+                // The old id is still there and could not be revoked: do
+                // not hand out a second one.
+                let _ = kv_access::delete(&new_key);
+                Err(e)
+            }
+            // Unknown whether the old id went: keep the copy (never handed
+            // out, it expires with its ttl) rather than risk losing both.
+            Err(_) => Err(e),
+        },
     }
 }
 
