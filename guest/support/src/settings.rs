@@ -133,12 +133,20 @@ pub fn shown(value: &str) -> String {
     }
 }
 
-/// A configuration key as error messages show it: at most 64 characters.
+/// A configuration key as error messages show it. Every key this project
+/// reads is well under 40 bytes, so a longer one is shown only by its first
+/// dotted segment and its length: a secret pasted into the key's name (with
+/// a wrong separator, say) never reaches a log.
 fn shown_key(key: &str) -> String {
-    const SHOWN_CHARS: usize = 64;
-    match key.char_indices().nth(SHOWN_CHARS) {
-        Some((cut, _)) => format!("{:?}…", &key[..cut]),
-        None => format!("{key:?}"),
+    const SHOWN_BYTES: usize = 40;
+    if key.len() <= SHOWN_BYTES {
+        return format!("{key:?}");
+    }
+    match key.split_once('.') {
+        Some((head, _)) if head.len() <= SHOWN_BYTES => {
+            format!("of {} bytes starting {:?}", key.len(), format!("{head}."))
+        }
+        _ => format!("of {} bytes", key.len()),
     }
 }
 
@@ -242,5 +250,13 @@ mod tests {
         assert!(msg.contains("is too large"), "{msg}");
         let long_key = format!("session.{}", "x".repeat(10_000));
         assert!(config_error(&map(&[(&long_key, "1")])).len() < 300);
+        // A key pasted into a key's name (a wrong separator) is not echoed.
+        let pasted = format!("session.ttl-seconds{secret}");
+        let msg = config_error(&map(&[(&pasted, "1")]));
+        assert!(
+            msg.starts_with("unknown configuration key of 83 bytes starting \"session.\";"),
+            "{msg}"
+        );
+        assert!(!msg.contains(&secret[..8]), "{msg}");
     }
 }
