@@ -164,6 +164,35 @@ fn expired_keys_are_invisible_to_every_operation(s: Subject) {
     assert_eq!(s.get("short").as_deref(), Some("again"));
 }
 
+fn a_ttl_of_zero_is_refused_and_writes_nothing(s: Subject) {
+    assert!(s.set("k", "kept", None, Always));
+    for mode in [Always, IfAbsent, IfPresent] {
+        for key in ["k", "new"] {
+            match s.kv.set("ns", key, b"x".to_vec(), Some(0), mode) {
+                Err(host_harness::KvError::Backend(m)) => {
+                    assert!(m.contains("ttl-seconds must be at least 1"), "{m}")
+                }
+                other => {
+                    panic!("ttl 0 on {key:?} ({mode:?}): expected a backend error, got {other:?}")
+                }
+            }
+        }
+    }
+    assert_eq!(
+        s.get("k").as_deref(),
+        Some("kept"),
+        "the refused writes changed nothing"
+    );
+    assert_eq!(s.get("new"), None);
+    assert_eq!(s.all_keys("", 10), ["k"]);
+    let bound = s.kv.bind("ns").expect("both backends bind");
+    assert!(matches!(
+        bound.set("k", b"x".to_vec(), Some(0), Always),
+        Err(host_harness::KvError::Backend(_))
+    ));
+    assert_eq!(s.get("k").as_deref(), Some("kept"));
+}
+
 fn huge_ttls_mean_practically_forever(s: Subject) {
     assert!(s.set("k", "v", Some(u64::MAX), Always));
     assert_eq!(s.get("k").as_deref(), Some("v"));
@@ -247,12 +276,40 @@ fn a_listing_of_only_expired_keys_ends_without_a_cursor(s: Subject) {
 }
 
 fn namespaces_are_apart(s: Subject) {
+    let get = |ns: &str, key: &str| s.kv.get(ns, key).unwrap();
     s.kv.set("one", "k", b"1".to_vec(), None, Always).unwrap();
     s.kv.set("two", "k", b"2".to_vec(), None, Always).unwrap();
-    // A namespace that is a prefix of another, and one with the separator in it.
+    // A namespace that is a prefix of another, and one with the separator in
+    // it: namespace `one/k/` key `k` and namespace `one` key `/k/k` would be
+    // the same key `one/k//k/k` to a backend that just joined the names.
     s.kv.set("on", "ek", b"3".to_vec(), None, Always).unwrap();
     s.kv.set("one/k/", "k", b"4".to_vec(), None, Always)
         .unwrap();
+    assert_eq!(get("one", "/k/k"), None, "one/k/ + k is not one + /k/k");
+    assert!(
+        s.kv.set("one", "/k/k", b"5".to_vec(), None, IfAbsent)
+            .unwrap()
+    );
+    assert_eq!(get("one/k/", "k"), Some(b"4".to_vec()), "not overwritten");
+    assert_eq!(get("one", "/k/k"), Some(b"5".to_vec()));
+    assert!(s.kv.delete("one", "/k/k").unwrap());
+    assert_eq!(get("one/k/", "k"), Some(b"4".to_vec()), "not deleted");
+    assert!(!s.kv.delete("one", "/k/k").unwrap());
+    // And the other way round.
+    assert!(
+        s.kv.set("one", "/k/k", b"6".to_vec(), None, Always)
+            .unwrap()
+    );
+    assert!(s.kv.delete("one/k/", "k").unwrap());
+    assert_eq!(get("one/k/", "k"), None);
+    assert_eq!(get("one", "/k/k"), Some(b"6".to_vec()), "not deleted");
+    assert!(
+        s.kv.set("one/k/", "k", b"4".to_vec(), None, IfAbsent)
+            .unwrap(),
+        "one + /k/k does not make one/k/ + k present"
+    );
+    assert_eq!(get("one", "/k/k"), Some(b"6".to_vec()));
+    assert!(s.kv.delete("one", "/k/k").unwrap());
     assert_eq!(s.kv.get("one", "k").unwrap(), Some(b"1".to_vec()));
     assert_eq!(s.kv.get("two", "k").unwrap(), Some(b"2".to_vec()));
     assert_eq!(s.kv.get("one", "ek").unwrap(), None);
@@ -276,6 +333,7 @@ macro_rules! backend_suite {
                 write_modes_check_and_write_in_one_step,
                 racing_if_absent_writers_have_one_winner,
                 expired_keys_are_invisible_to_every_operation,
+                a_ttl_of_zero_is_refused_and_writes_nothing,
                 huge_ttls_mean_practically_forever,
                 listing_is_ordered_prefixed_and_paged,
                 listing_passes_long_runs_of_expired_keys,
@@ -333,6 +391,65 @@ fn two_hosts_on_one_redis_share_sessions() {
     b.destroy(&new_id).unwrap();
     assert_eq!(a.load(&new_id).unwrap(), None, "destroy on b ends it on a");
     assert_eq!(a.count().unwrap(), 0);
+}
+
+/// Keys that Redis expired on its own leave its key index as writes go by,
+/// on a deployment that never lists (which would also prune them): each
+/// write reaps a few index members whose keys are gone, as the memory
+/// backend's writes do.
+#[test]
+fn redis_key_indexes_shrink_as_expired_keys_are_reaped() {
+    let kv = fixtures::redis_backend();
+    let expiring = 200;
+    for i in 0..expiring {
+        assert!(
+            kv.set("ns", &format!("e:{i:04}"), b"v".to_vec(), Some(1), Always)
+                .unwrap()
+        );
+    }
+    // A key written with a ttl and then without one leaves the expiry set.
+    assert!(
+        kv.set("ns", "kept", b"v".to_vec(), Some(1), Always)
+            .unwrap()
+    );
+    assert!(kv.set("ns", "kept", b"w".to_vec(), None, Always).unwrap());
+    assert_eq!(kv.indexed_keys("ns").unwrap(), expiring + 1);
+    assert_eq!(kv.expiring_keys("ns").unwrap(), expiring);
+    // Past the ttl on the server's clock.
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(
+        kv.indexed_keys("ns").unwrap(),
+        expiring + 1,
+        "nothing reaped yet"
+    );
+    // Each write reaps up to 16: these writes reap them all.
+    let writes = 20;
+    for i in 0..writes {
+        assert!(
+            kv.set("ns", &format!("w:{i:02}"), b"v".to_vec(), None, Always)
+                .unwrap()
+        );
+        let left = kv.indexed_keys("ns").unwrap();
+        let floor = expiring.saturating_sub(16 * (i + 1)) + i + 2;
+        assert!(
+            left <= floor,
+            "after {} writes the index holds {left}",
+            i + 1
+        );
+    }
+    assert_eq!(
+        kv.indexed_keys("ns").unwrap(),
+        writes + 1,
+        "only live keys left"
+    );
+    assert_eq!(kv.expiring_keys("ns").unwrap(), 0);
+    assert_eq!(kv.get("ns", "kept").unwrap(), Some(b"w".to_vec()));
+    // Deleting a key with a ttl drops it from the expiry set too.
+    assert!(kv.set("ns", "d", b"v".to_vec(), Some(100), Always).unwrap());
+    assert_eq!(kv.expiring_keys("ns").unwrap(), 1);
+    assert!(kv.delete("ns", "d").unwrap());
+    assert_eq!(kv.expiring_keys("ns").unwrap(), 0);
+    assert_eq!(kv.indexed_keys("ns").unwrap(), writes + 1);
 }
 
 /// A `redis-server` of the test's own, on a unix socket in a fresh

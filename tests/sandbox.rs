@@ -2,10 +2,14 @@
 //! errors, never reach what they were not granted, and never stop the host
 //! from serving a well-behaved plugin.
 
-use host_harness::{CallError, CreateOptions, Harness, Limits, LoadOptions, Plugin, SessionError};
-use session_tests::fixtures::{guest_bytes, guest_path, harness, load_into};
+use host_harness::{
+    CallError, CreateOptions, EngineSettings, Harness, KvBackend, Limits, LoadOptions, ManualClock,
+    MemoryBackend, Plugin, SessionError,
+};
+use session_tests::fixtures::{self, guest_bytes, guest_path, harness, load_into};
 use sha2::{Digest, Sha256};
 use std::net::TcpListener;
+use std::sync::Arc;
 
 fn hostile(h: &Harness, mode: &str, extra: &[(&str, &str)]) -> Plugin {
     hostile_with(h, mode, extra, Limits::default())
@@ -110,16 +114,58 @@ fn a_plugin_that_traps_in_every_call_is_contained() {
     assert_eq!(stats.idle, 0, "no instance that trapped is pooled");
 }
 
+/// Set in the child process [`exit_is_a_trap_not_a_host_exit`] starts.
+const EXIT_CHILD_VAR: &str = "SESSION_TESTS_EXIT_CHILD";
+
+/// What that child prints once the guest's exit has come back as a trap.
+const EXIT_SURVIVED: &str = "host survived the guest's exit(0)";
+
+/// A guest's `exit(0)` must come back as a trap. Were it to exit the host,
+/// it would exit this test process with status 0, which a test run counts
+/// as a pass: so the calls run in a child process (this test binary again,
+/// running only this test), which must finish and say it survived.
 #[test]
 fn exit_is_a_trap_not_a_host_exit() {
-    let (h, _, _) = harness();
-    let good = load_into(&h, "kv_session", &[]);
-    let bad = hostile(&h, "exit", &[]);
-    assert!(matches!(
-        bad.create(CreateOptions::new("{}")),
-        Err(CallError::Trap { .. })
-    ));
-    still_serving(&good);
+    if std::env::var_os(EXIT_CHILD_VAR).is_some() {
+        let (h, _, _) = harness();
+        let good = load_into(&h, "kv_session", &[]);
+        let bad = hostile(&h, "exit", &[]);
+        for _ in 0..2 {
+            match bad.create(CreateOptions::new("{}")) {
+                Err(e @ CallError::Trap { .. }) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains("hostile-exit"), "{msg}");
+                    assert!(msg.contains("the guest called exit(0)"), "{msg}");
+                }
+                other => panic!("expected a trap, got {other:?}"),
+            }
+            still_serving(&good);
+        }
+        println!("{EXIT_SURVIVED}");
+        return;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([
+            "exit_is_a_trap_not_a_host_exit",
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env(EXIT_CHILD_VAR, "1")
+        .output()
+        .expect("the test binary runs again");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the child failed ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+    assert!(
+        stdout.contains(EXIT_SURVIVED) && stdout.contains("1 passed"),
+        "the child stopped before the end of the test (the guest's exit \
+         exited the host?):\n{stdout}\n{stderr}"
+    );
 }
 
 /// A sleep is a host call that waits, which the per-call deadline (it only
@@ -157,6 +203,7 @@ fn a_sleeping_plugin_is_stopped_at_once() {
 #[test]
 fn an_enormous_error_message_is_cut() {
     let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
     let bad = hostile(&h, "loud", &[]);
     for _ in 0..2 {
         let message = report(bad.create(CreateOptions::new("{}")));
@@ -170,6 +217,7 @@ fn an_enormous_error_message_is_cut() {
             message.ends_with("more bytes cut by the host)"),
             "says it was cut"
         );
+        still_serving(&good);
     }
     assert_eq!(bad.stats().discarded, 0);
 }
@@ -261,23 +309,92 @@ fn contract_breaking_answers_are_refused() {
 #[test]
 fn files_are_out_of_reach() {
     let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
     let secret = std::env::temp_dir().join("secret.txt");
     std::fs::write(&secret, "top secret").unwrap();
     let seen = report(hostile(&h, "fs", &[]).create(CreateOptions::new("{}")));
     println!("{seen}");
     assert!(!seen.contains("READ") && !seen.contains("WROTE"), "{seen}");
     assert_eq!(seen.matches("denied").count(), 6, "{seen}");
+    still_serving(&good);
 }
 
 #[test]
 fn environment_and_arguments_are_empty() {
     let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
     let seen = report(hostile(&h, "env", &[]).create(CreateOptions::new("{}")));
     assert!(std::env::var("HOME").is_ok() || std::env::var("PATH").is_ok());
     assert!(
         seen.starts_with("env vars: 0; args: 0; HOME visible: false"),
         "{seen}"
     );
+    still_serving(&good);
+}
+
+/// A guest asking `wasi:random` for 1 MiB in one call would make the host
+/// allocate and fill it (wasmtime's default allows 64 MiB a call): past
+/// 4 KiB the call traps, saying why, and the host keeps serving.
+#[test]
+fn random_bytes_are_granted_in_small_amounts() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let bad = hostile(&h, "random", &[]);
+    for _ in 0..2 {
+        match bad.create(CreateOptions::new("{}")) {
+            Err(e @ CallError::Trap { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains("hostile-random"), "{msg}");
+                assert!(
+                    msg.contains("requested len 1048576 exceeds limit 4096"),
+                    "{msg}"
+                );
+            }
+            other => panic!("expected a trap, got {other:?}"),
+        }
+        still_serving(&good);
+    }
+    assert_eq!(bad.stats().discarded, 2);
+    // Up to the limit, the bytes come.
+    let modest = hostile(&h, "random", &[("hostile.random-bytes", "4096")]);
+    assert_eq!(
+        report(modest.create(CreateOptions::new("{}"))),
+        "got 4096 random bytes"
+    );
+}
+
+/// Without the pooling allocator (which caps memories and core instances
+/// per component), the store's own limits still hold: the shipped stores
+/// run, and endless allocation still ends at the memory limit.
+#[test]
+fn without_pooling_the_limits_still_hold() {
+    let clock = ManualClock::new(fixtures::T0);
+    let kv = Arc::new(MemoryBackend::new(Arc::new(clock.clone())));
+    let h = Harness::builder()
+        .clock(Arc::new(clock))
+        .kv_backend(kv)
+        .engine_settings(EngineSettings {
+            pooling: false,
+            ..EngineSettings::default()
+        })
+        .build()
+        .unwrap();
+    let good = load_into(&h, "kv_session", &[]);
+    still_serving(&good);
+    let cookie = load_into(&h, "cookie_session", &[("cookie.keys", fixtures::KEY_A)]);
+    still_serving(&cookie);
+    let limits = Limits {
+        memory_bytes: 16 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let bad = hostile_with(&h, "alloc", &[], limits);
+    match bad.create(CreateOptions::new("{}")) {
+        Err(e @ CallError::MemoryLimit { .. }) => {
+            assert!(e.to_string().contains("16777216-byte memory limit"), "{e}");
+        }
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    still_serving(&good);
 }
 
 #[test]
@@ -297,6 +414,7 @@ fn sockets_are_refused() {
         listener.accept().is_err(),
         "nothing reached the listener on port {port}"
     );
+    still_serving(&load_into(&h, "kv_session", &[]));
 }
 
 #[test]
@@ -310,9 +428,22 @@ fn another_plugins_kv_namespace_is_invisible() {
             .keys
             .is_empty()
     );
+    let before = kv.get("kv-session", &format!("s:{id}")).unwrap();
+    assert!(before.is_some(), "kv-session keeps session {id} at s:<id>");
     let seen =
         report(hostile(&h, "snoop", &[("hostile.target", &id)]).create(CreateOptions::new("{}")));
-    assert_eq!(seen, "keys visible: Ok(0); target visible: Ok(false)");
+    assert_eq!(
+        seen,
+        "keys visible: Ok(0); target visible: Ok(false); deleted: Ok(false); planted: Ok(true)"
+    );
+    // The owner's session is untouched: the delete found nothing, and the
+    // write landed in the snooper's own namespace.
+    assert_eq!(kv.get("kv-session", &format!("s:{id}")).unwrap(), before);
+    assert_eq!(good.load(&id).unwrap().unwrap().data, r#"{"secret":1}"#);
+    assert_eq!(
+        kv.get("hostile-snoop", &format!("s:{id}")).unwrap(),
+        Some(b"planted".to_vec())
+    );
     still_serving(&good);
 }
 
@@ -350,9 +481,12 @@ fn a_plugin_cannot_choose_its_own_namespace() {
         .unwrap();
     let seen = report(shared.create(CreateOptions::new("{}")));
     assert_eq!(
-        seen, "keys visible: Ok(1); target visible: Ok(true)",
+        seen, "keys visible: Ok(1); target visible: Ok(true); deleted: Ok(true); planted: Ok(true)",
         "the host decides"
     );
+    // Given kv-session's namespace, it could (and did) replace the record.
+    let after = good.load(&id);
+    assert!(!matches!(after, Ok(Some(_))), "{after:?}");
 }
 
 /// A plugin cannot fill the host's memory through its kv: past its

@@ -4,7 +4,8 @@
 //!   nothing: no preopened directories, no environment, no arguments, empty
 //!   stdin, discarded stdout, stderr kept as a short tail for error reports, no TCP, no UDP, no name lookup, every
 //!   socket address refused. Wall-clock time comes from the harness clock;
-//!   random bytes from the OS CSPRNG. Blocking is not granted either:
+//!   random bytes from the OS CSPRNG, at most [`MAX_RANDOM_BYTES`] per call
+//!   (more traps). Blocking is not granted either:
 //!   `wasi:io/poll`'s `poll` and `pollable.block` (what a sleep or a wait
 //!   calls) trap, because a host call that waits is beyond the reach of the
 //!   per-call deadline, which only interrupts running wasm.
@@ -24,10 +25,17 @@ use wasmtime::component::{HasData, Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 use wasmtime_wasi_config::WasiConfig;
 
+/// Most bytes one `wasi:random` `get-random-bytes` (or insecure) call may ask
+/// for; a larger request traps. Session ids, nonces and keys need tens of
+/// bytes; wasmtime's default (64 MiB) would let each call make the host
+/// allocate and fill 64 MiB.
+pub(crate) const MAX_RANDOM_BYTES: u64 = 4096;
+
 /// The WASI context of one instance: a clock, randomness, and a stderr that
 /// goes to `log`.
 pub(crate) fn wasi_ctx(clock: Arc<dyn Clock>, log: GuestLog) -> WasiCtx {
     WasiCtxBuilder::new()
+        .max_random_size(MAX_RANDOM_BYTES)
         .wall_clock(GuestWallClock(clock))
         .stderr(log)
         .allow_tcp(false)

@@ -47,9 +47,16 @@ impl ManualClock {
         Self::new(SystemClock.now())
     }
 
-    /// Moves the clock forward.
+    /// Moves the clock forward, stopping at the latest time it can read
+    /// (about the year 2554) rather than wrapping around.
     pub fn advance(&self, by: Duration) {
-        self.nanos.fetch_add(duration_nanos(by), Ordering::SeqCst);
+        let by = duration_nanos(by);
+        // The closure always returns `Some`, so this cannot fail.
+        let _ = self
+            .nanos
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| {
+                Some(n.saturating_add(by))
+            });
     }
 
     /// Sets the clock to `to` since the Unix epoch.
@@ -94,5 +101,24 @@ mod tests {
         assert_eq!(c2.now_secs(), 105);
         c2.set(Duration::from_secs(7));
         assert_eq!(c.now_secs(), 7);
+    }
+
+    #[test]
+    fn advancing_by_a_huge_duration_saturates_instead_of_wrapping() {
+        let c = ManualClock::new(Duration::from_secs(100));
+        c.advance(Duration::MAX);
+        let end = c.now();
+        assert_eq!(end, Duration::from_nanos(u64::MAX));
+        // Further advances stay at the end; time never moves back.
+        c.advance(Duration::from_secs(1));
+        assert_eq!(c.now(), end);
+        c.advance(Duration::MAX);
+        assert_eq!(c.now(), end);
+        // Just short of the end, then past it.
+        let c = ManualClock::new(Duration::from_nanos(u64::MAX - 10));
+        c.advance(Duration::from_nanos(5));
+        assert_eq!(c.now(), Duration::from_nanos(u64::MAX - 5));
+        c.advance(Duration::from_nanos(6));
+        assert_eq!(c.now(), Duration::from_nanos(u64::MAX));
     }
 }

@@ -13,10 +13,11 @@
 //! | `fs` | tries to read files; reports what happened as a backend error |
 //! | `env` | tries to read environment variables and arguments |
 //! | `net` | tries to connect to `hostile.port` on 127.0.0.1 |
-//! | `snoop` | lists and reads the kv, looking for `hostile.target` |
+//! | `snoop` | lists, reads, deletes and overwrites the kv, going for kv-session's record of session `hostile.target` |
 //! | `exit` | calls `exit(0)` |
 //! | `sleep` | sleeps for an hour (a host call no epoch deadline interrupts) |
 //! | `loud` | answers a backend error with a 10 MB message |
+//! | `random` | asks `wasi:random` for `hostile.random-bytes` bytes (default 1 MiB) in one `get-random-bytes` call |
 //! | `trap-on-update` | a working store for create, load and destroy (so it passes a swap's check), over the kv; update, touch, regenerate, purge-expired and count trap |
 //! | anything else | behaves: every call answers `unsupported` |
 #![deny(missing_docs)]
@@ -27,6 +28,29 @@ mod bindings {
         world: "session-host",
         path: "../../wit",
         generate_all,
+    });
+}
+
+/// `wasi:random` as the guest's std never calls it: one `get-random-bytes`
+/// of any length (std and getrandom ask for small amounts, or 8 bytes at a
+/// time). The interface as wasi-libc (linked in) declares it, so the two
+/// merge; wasmtime links every 0.2.x import to its own version.
+#[allow(missing_docs)]
+mod random_bindings {
+    wit_bindgen::generate!({
+        inline: "
+            package wasi:random@0.2.0;
+
+            interface random {
+                get-random-bytes: func(len: u64) -> list<u8>;
+                get-random-u64: func() -> u64;
+            }
+
+            world hostile-random {
+                import random;
+            }
+        ",
+        world: "hostile-random",
     });
 }
 
@@ -100,15 +124,24 @@ fn misbehave() -> Result<(), SessionError> {
             Err(report(format!("connect: {outcome}; lookup: {lookup}")))
         }
         "snoop" => {
-            let target = setting("hostile.target");
+            let target = format!("s:{}", setting("hostile.target"));
             let keys = kv::list_keys("", None, 1000).map(|p| p.keys.len());
-            let direct = kv::get(&format!("s:{target}")).map(|v| v.is_some());
+            let direct = kv::get(&target).map(|v| v.is_some());
+            // Then try to end the session, and to plant a record in its place.
+            let deleted = kv::delete(&target);
+            let planted = kv::set(&target, b"planted", None, kv::WriteMode::Always);
             Err(report(format!(
-                "keys visible: {keys:?}; target visible: {direct:?}"
+                "keys visible: {keys:?}; target visible: {direct:?}; \
+                 deleted: {deleted:?}; planted: {planted:?}"
             )))
         }
         "exit" => std::process::exit(0),
         "loud" => Err(report("é".repeat(5 * 1024 * 1024))),
+        "random" => {
+            let len = setting("hostile.random-bytes").parse().unwrap_or(1 << 20);
+            let bytes = random_bindings::wasi::random::random::get_random_bytes(len);
+            Err(report(format!("got {} random bytes", bytes.len())))
+        }
         "trap-on-update" => panic!("hostile plugin: trapping on a write on purpose"),
         "sleep" => {
             std::thread::sleep(std::time::Duration::from_secs(3600));

@@ -97,9 +97,7 @@ impl KvView {
             )));
         }
         if ttl == Some(0) {
-            return Err(KvError::Backend(
-                "ttl-seconds must be at least 1".to_string(),
-            ));
+            return Err(super::zero_ttl());
         }
         self.ns.set(key, value, ttl, mode)
     }

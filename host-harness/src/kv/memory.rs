@@ -11,6 +11,12 @@ use std::sync::{Arc, RwLock};
 /// Expired entries reaped per write, so a write never stalls on a backlog.
 const REAP_PER_WRITE: usize = 16;
 
+/// Entries one listing examines at most (live or expired), so one call never
+/// holds the namespace's lock over a long run of expired entries not yet
+/// reaped. A page may then be short (the contract allows it); its cursor is
+/// the last entry examined, so the next call goes on from there.
+const LIST_SCAN_BUDGET: usize = 4096;
+
 /// Bytes one namespace may hold by default (see [`entry_cost`]): one plugin
 /// cannot fill the host's memory through its kv.
 pub const DEFAULT_NAMESPACE_QUOTA: usize = 256 * 1024 * 1024;
@@ -139,23 +145,54 @@ impl Namespace {
     }
 
     fn list_keys(&self, prefix: &str, cursor: Option<&str>, limit: u32, now: u64) -> KeyPage {
+        self.list_keys_within(prefix, cursor, limit, now, LIST_SCAN_BUDGET)
+    }
+
+    /// [`Namespace::list_keys`], examining at most `budget` entries.
+    fn list_keys_within(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+        now: u64,
+        budget: usize,
+    ) -> KeyPage {
         let start = match cursor {
             Some(c) if c >= prefix => Bound::Excluded(c),
             _ => Bound::Included(prefix),
         };
-        let mut live = self
+        // A page holds at least one key, so paging always makes progress.
+        let limit = limit.max(1) as usize;
+        let mut keys: Vec<String> = Vec::new();
+        let mut examined: Option<&str> = None;
+        let mut budget_left = budget.max(1);
+        let entries = self
             .entries
             .range::<str, _>((start, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix))
-            .filter(|(_, e)| e.expires_at.is_none_or(|t| now < t))
-            .map(|(k, _)| k);
-        // A page holds at least one key, so paging always makes progress.
-        let keys: Vec<String> = live.by_ref().take(limit.max(1) as usize).cloned().collect();
-        let more = live.next().is_some();
-        KeyPage {
-            cursor: if more { keys.last().cloned() } else { None },
-            keys,
+            .take_while(|(k, _)| k.starts_with(prefix));
+        for (key, entry) in entries {
+            if budget_left == 0 {
+                // Something under the prefix is left unexamined: go on
+                // after the last entry examined.
+                return KeyPage {
+                    cursor: examined.map(str::to_string),
+                    keys,
+                };
+            }
+            if entry.expires_at.is_none_or(|t| now < t) {
+                if keys.len() == limit {
+                    // A live key beyond the page: there is more.
+                    return KeyPage {
+                        cursor: keys.last().cloned(),
+                        keys,
+                    };
+                }
+                keys.push(key.clone());
+            }
+            budget_left -= 1;
+            examined = Some(key);
         }
+        KeyPage { keys, cursor: None }
     }
 
     /// Removes up to `most` expired entries, soonest first.
@@ -217,9 +254,18 @@ impl MemoryBackend {
 
     /// `name` as a bound namespace; the by-name methods go through it.
     fn bound(&self, name: &str) -> Result<BoundNamespace, KvError> {
+        // The harness's own namespaces (migration markers) are written by the
+        // host, one small entry per session moved, so plugins cannot grow
+        // them: the quota, which is there to hold plugins back, would only
+        // make migrations fail once many sessions had moved.
+        let quota = if name.starts_with(super::RESERVED_NAMESPACE_PREFIX) {
+            usize::MAX
+        } else {
+            self.quota
+        };
         Ok(BoundNamespace {
             clock: self.clock.clone(),
-            quota: self.quota,
+            quota,
             ns: self.namespace(name)?,
         })
     }
@@ -314,6 +360,9 @@ impl KvNamespace for BoundNamespace {
         ttl_seconds: Option<u64>,
         mode: WriteMode,
     ) -> Result<bool, KvError> {
+        if ttl_seconds == Some(0) {
+            return Err(super::zero_ttl());
+        }
         let quota = self.quota;
         self.with(|ns, now| ns.set(key, value, ttl_seconds, mode, now, quota))?
     }
@@ -364,6 +413,11 @@ mod tests {
         assert!(set("n", "a", 49, None).unwrap());
         assert!(set("n", "a", 50, None).is_err());
         assert!(set("m", "x", 100, None).unwrap());
+        // The harness's own namespaces (migration markers) have none.
+        let markers = crate::swap::MARKER_NAMESPACE;
+        for i in 0..10 {
+            assert!(set(markers, &format!("m{i}"), 100, None).unwrap());
+        }
         // Expired entries still count until reaped, and are reaped to make room.
         clock.advance(Duration::from_secs(10));
         assert!(set("n", "c", 0, None).unwrap());
@@ -555,8 +609,108 @@ mod tests {
         assert_eq!(bound.list_keys("", None, 10).unwrap().keys, vec!["j", "k"]);
         clock.advance(Duration::from_secs(5));
         assert_eq!(bound.get("k").unwrap(), None);
+        // Another bound namespace does not see "j" while it is live in "n",
+        // and writing and deleting its own "j" leaves the one in "n" alone.
+        let other = b.bind("other").unwrap();
+        assert_eq!(b.get("n", "j").unwrap(), Some(b"w".to_vec()));
+        assert_eq!(other.get("j").unwrap(), None);
+        assert!(other.list_keys("", None, 10).unwrap().keys.is_empty());
+        assert!(!other.delete("j").unwrap(), "nothing live in other");
+        assert_eq!(bound.get("j").unwrap(), Some(b"w".to_vec()));
+        assert!(
+            other
+                .set("j", b"o".to_vec(), None, WriteMode::IfAbsent)
+                .unwrap(),
+            "\"j\" in n does not make it present in other"
+        );
+        assert_eq!(bound.get("j").unwrap(), Some(b"w".to_vec()));
         assert!(bound.delete("j").unwrap());
-        assert!(b.bind("other").unwrap().get("j").unwrap().is_none());
+        assert_eq!(other.get("j").unwrap(), Some(b"o".to_vec()));
+    }
+
+    #[test]
+    fn a_ttl_of_zero_is_refused_and_writes_nothing() {
+        let (b, _) = backend();
+        b.set("n", "k", b"v".to_vec(), None, WriteMode::Always)
+            .unwrap();
+        for mode in [WriteMode::Always, WriteMode::IfAbsent, WriteMode::IfPresent] {
+            for key in ["k", "new"] {
+                let e = b.set("n", key, b"x".to_vec(), Some(0), mode).unwrap_err();
+                assert!(
+                    matches!(&e, KvError::Backend(m) if m.contains("at least 1")),
+                    "{e}"
+                );
+            }
+        }
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(b.get("n", "new").unwrap(), None);
+        assert_eq!(b.stored_entries("n"), 1, "no dead entry was stored");
+        let e = b
+            .bind("n")
+            .unwrap()
+            .set("new", vec![], Some(0), WriteMode::Always)
+            .unwrap_err();
+        assert!(matches!(e, KvError::Backend(_)), "{e}");
+    }
+
+    #[test]
+    fn a_listing_examines_a_bounded_number_of_entries() {
+        let (b, clock) = backend();
+        let expired = 2 * LIST_SCAN_BUDGET + 100;
+        for i in 0..expired {
+            b.set(
+                "n",
+                &format!("e:{i:05}"),
+                vec![],
+                Some(1),
+                WriteMode::Always,
+            )
+            .unwrap();
+        }
+        b.set("n", "e:live", vec![], None, WriteMode::Always)
+            .unwrap();
+        b.set("n", "f:after", vec![], None, WriteMode::Always)
+            .unwrap();
+        clock.advance(Duration::from_secs(1));
+        // Nothing was written since they expired: every entry is still held.
+        assert_eq!(b.stored_entries("n"), expired + 2);
+        let page = b.list_keys("n", "e:", None, 10).unwrap();
+        assert!(page.keys.is_empty(), "{page:?}");
+        assert_eq!(
+            page.cursor,
+            Some(format!("e:{:05}", LIST_SCAN_BUDGET - 1)),
+            "stopped after examining the budget, resuming after the last examined"
+        );
+        let mut cursor = page.cursor;
+        let mut calls = 1;
+        let mut seen = vec![];
+        while let Some(c) = cursor {
+            let page = b.list_keys("n", "e:", Some(&c), 10).unwrap();
+            assert!(page.cursor.as_deref().is_none_or(|next| next > c.as_str()));
+            seen.extend(page.keys);
+            cursor = page.cursor;
+            calls += 1;
+            assert!(calls < 10, "the listing never ended");
+        }
+        assert_eq!(seen, ["e:live"]);
+        assert_eq!(calls, expired.div_ceil(LIST_SCAN_BUDGET));
+        // With a budget of 3 entries: three expired ones, then a cursor.
+        let ns = b.bound("n").unwrap();
+        let page = ns
+            .read(|ns, now| ns.list_keys_within("", None, 1, now, 3))
+            .unwrap();
+        assert_eq!(page.keys, Vec::<String>::new());
+        assert_eq!(page.cursor.as_deref(), Some("e:00002"));
+        let page = ns
+            .read(|ns, now| ns.list_keys_within("e:l", None, 1, now, 3))
+            .unwrap();
+        assert_eq!((page.keys, page.cursor), (vec!["e:live".to_string()], None));
+        // A full page with a live key after it: the cursor is its last key.
+        let page = ns
+            .read(|ns, now| ns.list_keys_within("", Some("e:00500"), 1, now, usize::MAX))
+            .unwrap();
+        assert_eq!(page.keys, ["e:live"]);
+        assert_eq!(page.cursor.as_deref(), Some("e:live"), "f:after follows");
     }
 
     #[test]

@@ -25,6 +25,14 @@ pub enum KvError {
     TooLarge(String),
 }
 
+/// The error every backend (and the guest-facing kv host) gives for a ttl of
+/// 0: such a write would store a key that is dead already.
+pub(crate) fn zero_ttl() -> KvError {
+    KvError::Backend(
+        "ttl-seconds must be at least 1 (0 would write a key that is already expired)".to_string(),
+    )
+}
+
 /// When `set` writes (mirrors `write-mode`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
@@ -60,7 +68,8 @@ pub trait KvBackend: Send + Sync + 'static {
     fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError>;
 
     /// Writes a key that expires after `ttl_seconds` (none: never). Returns
-    /// whether it wrote.
+    /// whether it wrote. A ttl of 0 is refused (`KvError::Backend`), writing
+    /// nothing.
     fn set(
         &self,
         namespace: &str,

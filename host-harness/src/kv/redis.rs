@@ -2,20 +2,26 @@
 //! the same sessions.
 //!
 //! Layout, for a plugin namespace `ns` (its byte length `n` written out so no
-//! two namespaces can collide) under the backend's key prefix `p`:
+//! two namespaces can collide) under the backend's key prefix `p` (which must
+//! not end in an ASCII digit, or the length could run into it):
 //!
 //! - `p{n}:ns/k/<key>`: one string per kv key, with the kv ttl as a Redis `EX`;
 //! - `p{n}:ns/i`: a sorted set of every key written, all scores 0, so that
-//!   `ZRANGEBYLEX` lists keys in ascending byte order with a cursor.
+//!   `ZRANGEBYLEX` lists keys in ascending byte order with a cursor;
+//! - `p{n}:ns/e`: a sorted set of the keys written with a ttl, scored by when
+//!   they expire (Unix milliseconds, server clock).
 //!
 //! Writes, deletes and listings are Lua scripts, so the check and the write
-//! (`SET NX`/`SET XX`) and the index update are one atomic step. A key that
-//! expired stays in the index until a listing passes it; the listing checks
-//! every member and drops the expired ones, so `purge-expired` (which lists)
-//! keeps the index as small as the data. Ttls run on the server's clock, not
-//! the harness clock: moving a [`crate::ManualClock`] does not expire Redis
-//! keys (stores also check expiry against their own clock, so sessions still
-//! end on time as the guest sees it).
+//! (`SET NX`/`SET XX`) and the index updates are one atomic step. Redis
+//! expires a key's data itself; its index members go when a later write
+//! reaps them (each write looks at up to 16 members of `…/e` that are due,
+//! `REAP_PER_WRITE`, and drops those whose key is gone from both sets, as the
+//! memory backend does), or when a listing passes them. So the index
+//! stays about as small as the live data even on a deployment that never
+//! lists. Ttls run on the server's clock, not the harness clock: moving a
+//! [`crate::ManualClock`] does not expire Redis keys (stores also check expiry
+//! against their own clock, so sessions still end on time as the guest sees
+//! it).
 
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use redis::{Client, Connection, ConnectionLike, RedisError, Script};
@@ -32,11 +38,21 @@ pub const MAX_TTL_SECONDS: u64 = 1 << 40;
 /// last member examined.
 const LIST_SCAN_SLACK: u32 = 256;
 
-/// Writes `ARGV[1]` to `KEYS[1]` with ttl `ARGV[2]` (empty: none) under mode
-/// `ARGV[3]` (`NX`, `XX` or empty), and on success adds `ARGV[4]` to the
-/// index `KEYS[2]`. Returns 1 when it wrote.
+/// Index members a write reaps at most (see the module docs), as the memory
+/// backend's writes do, so a write never stalls on a backlog.
+const REAP_PER_WRITE: u32 = 16;
+
+/// Writes `ARGV[1]` to `KEYS[1]` with ttl `ARGV[2]` (seconds; empty: none)
+/// under mode `ARGV[3]` (`NX`, `XX` or empty), and on success adds member
+/// `ARGV[4]` to the index `KEYS[2]`, and to the expiry set `KEYS[3]` scored
+/// by its expiry in server milliseconds (without a ttl, drops it from there).
+/// Then reaps: of up to `ARGV[6]` members of `KEYS[3]` that are due, those
+/// whose data key (`ARGV[5]` .. member) is gone leave both sets; one still
+/// there (rewritten by someone else, or due this very millisecond) is scored
+/// again by its real remaining ttl. Returns 1 when it wrote.
 const SET_SCRIPT: &str = r"
-local args = {'SET', KEYS[1], ARGV[1]}
+local data, index, expiry = KEYS[1], KEYS[2], KEYS[3]
+local args = {'SET', data, ARGV[1]}
 if ARGV[2] ~= '' then
   args[#args + 1] = 'EX'
   args[#args + 1] = ARGV[2]
@@ -44,29 +60,51 @@ end
 if ARGV[3] ~= '' then
   args[#args + 1] = ARGV[3]
 end
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wrote = 0
 if redis.call(unpack(args)) then
-  redis.call('ZADD', KEYS[2], 0, ARGV[4])
-  return 1
+  wrote = 1
+  redis.call('ZADD', index, 0, ARGV[4])
+  if ARGV[2] ~= '' then
+    redis.call('ZADD', expiry, now + tonumber(ARGV[2]) * 1000, ARGV[4])
+  else
+    redis.call('ZREM', expiry, ARGV[4])
+  end
 end
-return 0
+local due = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, tonumber(ARGV[6]))
+for _, m in ipairs(due) do
+  local left = redis.call('PTTL', ARGV[5] .. m)
+  if left == -2 then
+    redis.call('ZREM', index, m)
+    redis.call('ZREM', expiry, m)
+  elseif left == -1 then
+    redis.call('ZREM', expiry, m)
+  else
+    redis.call('ZADD', expiry, now + left, m)
+  end
+end
+return wrote
 ";
 
-/// Deletes `KEYS[1]` and drops `ARGV[1]` from the index `KEYS[2]`. Returns
-/// how many live keys it deleted.
+/// Deletes `KEYS[1]` and drops `ARGV[1]` from the index `KEYS[2]` and the
+/// expiry set `KEYS[3]`. Returns how many live keys it deleted.
 const DELETE_SCRIPT: &str = r"
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
+redis.call('ZREM', KEYS[3], ARGV[1])
 return n
 ";
 
 /// Lists index `KEYS[1]` from lex bound `ARGV[1]`: members starting with
 /// `ARGV[2]` whose data key (`ARGV[3]` .. member) still exists, at most
 /// `ARGV[4]` + 1 of them, examining at most `ARGV[5]` members. Members whose
-/// key expired are removed from the index on the way. Returns the live
+/// key expired are removed from the index and the expiry set `KEYS[2]` on
+/// the way. Returns the live
 /// members followed by one more element: the last member examined when the
 /// scan budget ran out first (the resume point), else an empty string.
 const LIST_SCRIPT: &str = r"
-local index, from, prefix, data = KEYS[1], ARGV[1], ARGV[2], ARGV[3]
+local index, expiry, from, prefix, data = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
 local want, budget = tonumber(ARGV[4]) + 1, tonumber(ARGV[5])
 local live, last, examined, done = {}, '', 0, false
 while not done and #live < want and examined < budget do
@@ -81,6 +119,7 @@ while not done and #live < want and examined < budget do
       if #live >= want then break end
     else
       redis.call('ZREM', index, m)
+      redis.call('ZREM', expiry, m)
     end
   end
   from = '(' .. last
@@ -134,6 +173,14 @@ pub enum RedisSetupError {
         /// What the client said about it.
         reason: String,
     },
+    /// The key prefix could make two deployments share keys.
+    #[error("bad redis key prefix {prefix:?}: {reason}")]
+    Prefix {
+        /// The prefix as given.
+        prefix: String,
+        /// What is wrong with it.
+        reason: String,
+    },
     /// The server did not answer.
     #[error("cannot reach redis at {url}: {reason}")]
     Unreachable {
@@ -168,7 +215,13 @@ impl std::fmt::Debug for RedisBackendBuilder {
 
 impl RedisBackendBuilder {
     /// Prefix of every key the backend writes (default `session-harness:`),
-    /// so one server can hold several deployments apart.
+    /// so one server can hold several deployments apart. It must not end in
+    /// an ASCII digit ([`RedisBackendBuilder::connect`] refuses one that
+    /// does): each key goes on with the namespace's length, so prefix `app`
+    /// with a 13-byte namespace and prefix `app1` with a 3-byte one would
+    /// spell the same keys. Give deployments prefixes that do not start with
+    /// one another (`myapp:` and `myapp:staging:` overlap; `myapp:prod:` and
+    /// `myapp:staging:` do not).
     pub fn key_prefix(mut self, prefix: impl Into<String>) -> Self {
         self.key_prefix = prefix.into();
         self
@@ -194,8 +247,18 @@ impl RedisBackendBuilder {
         self
     }
 
-    /// Opens the pool and checks that the server answers.
+    /// Checks the key prefix, opens the pool and checks that the server
+    /// answers.
     pub fn connect(self) -> Result<RedisBackend, RedisSetupError> {
+        if self.key_prefix.ends_with(|c: char| c.is_ascii_digit()) {
+            return Err(RedisSetupError::Prefix {
+                prefix: self.key_prefix,
+                reason: "it ends in a digit, which would run into the namespace length that \
+                         follows it (prefix `app` with a 13-byte namespace and `app1` with a \
+                         3-byte one give the same keys); end it with a separator such as `:`"
+                    .to_string(),
+            });
+        }
         let shown = redact_url(&self.url);
         let client = Client::open(self.url.as_str()).map_err(|e| RedisSetupError::Url {
             url: shown.clone(),
@@ -229,36 +292,75 @@ impl RedisBackendBuilder {
     }
 }
 
-/// `url` with any password (in the user info or a `pass=` query parameter)
-/// replaced by `***`, for messages.
+/// `url` with any password (in the user info or a `pass=`/`password=` query
+/// parameter) replaced by `***`, for messages.
+///
+/// Messages show URLs the client may have refused, so this does not trust
+/// the URL to be well formed: a password with an unescaped `/`, `?`, `#` or
+/// `@` in it is hidden too. Everything that is a password under either
+/// reading below is hidden; the rest is shown as given.
+///
+/// - As a URL parser reads it: the authority ends at the first `/`, `?` or
+///   `#`, and its user info at the last `@` inside it.
+/// - As someone who did not escape the password meant it: when an `@`
+///   follows the end of that authority, the user info may run to the last `@`.
 pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
+    let Some(start) = url.find("://").map(|i| i + 3) else {
         return url.to_string();
     };
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    // The user info ends at the last '@' before the path.
-    let authority_end = rest.find('/').unwrap_or(rest.len());
-    let mut out = match rest[..authority_end].rsplit_once('@') {
-        Some((userinfo, host)) => {
-            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
-            format!("{scheme}://{user}:***@{host}{}", &rest[authority_end..])
+    let rest = &url[start..];
+    // Byte ranges of `rest` to hide.
+    let mut secrets: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut password_before = |at: usize| {
+        // The password runs from the user info's first ':' to its end (a
+        // user info without one is a user name, which is no secret).
+        if let Some(colon) = rest[..at].find(':') {
+            secrets.push(colon + 1..at);
         }
-        None => format!("{scheme}://{rest}"),
     };
-    if let Some(q) = query {
-        let params: Vec<String> = q
-            .split('&')
-            .map(|p| match p.split_once('=') {
-                Some(("pass" | "password", _)) => format!("{}=***", &p[..p.find('=').unwrap_or(0)]),
-                _ => p.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    if let Some(at) = rest[..authority_end].rfind('@') {
+        password_before(at);
     }
+    if let Some(at) = rest.rfind('@').filter(|&at| at >= authority_end) {
+        password_before(at);
+    }
+    // Query parameters, to the end of the string (a `#` in a password is
+    // no fragment), each value up to the next '&'.
+    if let Some(q) = rest.find('?') {
+        let mut at = q + 1;
+        for param in rest[q + 1..].split('&') {
+            if let Some((name, _)) = param.split_once('=')
+                && matches!(name, "pass" | "password")
+            {
+                secrets.push(at + name.len() + 1..at + param.len());
+            }
+            at += param.len() + 1;
+        }
+    }
+    secrets.sort_by_key(|r| (r.start, r.end));
+    let mut out = String::with_capacity(url.len());
+    out.push_str(&url[..start]);
+    let mut shown_to = 0;
+    let mut pending: Option<std::ops::Range<usize>> = None;
+    for r in secrets {
+        match &mut pending {
+            Some(p) if r.start <= p.end => p.end = p.end.max(r.end),
+            _ => {
+                if let Some(p) = pending.replace(r) {
+                    out.push_str(&rest[shown_to..p.start]);
+                    out.push_str("***");
+                    shown_to = p.end;
+                }
+            }
+        }
+    }
+    if let Some(p) = pending {
+        out.push_str(&rest[shown_to..p.start]);
+        out.push_str("***");
+        shown_to = p.end;
+    }
+    out.push_str(&rest[shown_to..]);
     out
 }
 
@@ -322,6 +424,20 @@ impl RedisBackend {
         &self.url
     }
 
+    /// Members of `namespace`'s key index (`…/i`): its live keys plus those
+    /// that expired and are not yet reaped (for tests and reports).
+    pub fn indexed_keys(&self, namespace: &str) -> Result<u64, KvError> {
+        let ns = self.namespace(namespace);
+        ns.with(|c| redis::cmd("ZCARD").arg(&ns.index).query(c))
+    }
+
+    /// Members of `namespace`'s expiry set (`…/e`): the keys written with a
+    /// ttl that are not yet reaped (for tests and reports).
+    pub fn expiring_keys(&self, namespace: &str) -> Result<u64, KvError> {
+        let ns = self.namespace(namespace);
+        ns.with(|c| redis::cmd("ZCARD").arg(&ns.expiry).query(c))
+    }
+
     fn namespace(&self, name: &str) -> RedisNamespace {
         let base = format!("{}{}:{name}", self.key_prefix, name.len());
         RedisNamespace {
@@ -334,6 +450,7 @@ impl RedisBackend {
             scripts: self.scripts.clone(),
             data_prefix: format!("{base}/k/"),
             index: format!("{base}/i"),
+            expiry: format!("{base}/e"),
         }
     }
 }
@@ -386,6 +503,8 @@ struct RedisNamespace {
     scripts: Arc<Scripts>,
     data_prefix: String,
     index: String,
+    /// The keys written with a ttl, scored by expiry (server milliseconds).
+    expiry: String,
 }
 
 impl RedisNamespace {
@@ -424,7 +543,7 @@ impl KvNamespace for RedisNamespace {
         mode: WriteMode,
     ) -> Result<bool, KvError> {
         let ttl = match ttl_seconds {
-            Some(0) => return Err(KvError::Backend("ttl-seconds must be at least 1".into())),
+            Some(0) => return Err(super::zero_ttl()),
             Some(t) if t <= MAX_TTL_SECONDS => t.to_string(),
             _ => String::new(),
         };
@@ -452,10 +571,13 @@ impl KvNamespace for RedisNamespace {
                 .set
                 .key(&data_key)
                 .key(&self.index)
+                .key(&self.expiry)
                 .arg(value)
                 .arg(&ttl)
                 .arg(mode)
                 .arg(key)
+                .arg(&self.data_prefix)
+                .arg(REAP_PER_WRITE)
                 .invoke::<i64>(c)
         })
         .map(|wrote| wrote == 1)
@@ -468,6 +590,7 @@ impl KvNamespace for RedisNamespace {
                 .delete
                 .key(&data_key)
                 .key(&self.index)
+                .key(&self.expiry)
                 .arg(key)
                 .invoke::<i64>(c)
         })
@@ -495,6 +618,7 @@ impl KvNamespace for RedisNamespace {
             self.scripts
                 .list
                 .key(&self.index)
+                .key(&self.expiry)
                 .arg(&from)
                 .arg(prefix)
                 .arg(&self.data_prefix)
@@ -528,12 +652,48 @@ mod tests {
         assert_eq!(redact_url("redis://cache:6379"), "redis://cache:6379");
         // The user info ends at the last '@'.
         assert_eq!(redact_url("redis://u:p@ss@h:1/0"), "redis://u:***@h:1/0");
+        // A password with an unescaped '/', '?', '#' or '@' (which the client
+        // refuses, and the message then shows the URL).
+        assert_eq!(redact_url("redis://u:pa/ss@h:1/0"), "redis://u:***@h:1/0");
+        assert_eq!(redact_url("redis://u:p?ss@h"), "redis://u:***@h");
+        assert_eq!(redact_url("redis://u:p#ss@h/2"), "redis://u:***@h/2");
+        assert_eq!(redact_url("redis://:a/b?c@d@h"), "redis://:***@h");
+        // Read as a URL, `pass` runs from the first '?' to the end.
+        assert_eq!(
+            redact_url("redis://u:a?pass=b@h/0?password=c"),
+            "redis://u:***"
+        );
+        // An '@' in a query parameter's value.
+        assert_eq!(
+            redact_url("redis+unix:///run/r.sock?pass=se@cret&db=1"),
+            "redis+unix:///run/r.sock?pass=***&db=1"
+        );
+        assert_eq!(
+            redact_url("redis://h:1/0?password=se@cret"),
+            "redis://h:***"
+        );
+        // A user name alone is no secret.
+        assert_eq!(redact_url("redis://app@cache/1"), "redis://app@cache/1");
         assert_eq!(
             redact_url("redis+unix:///run/r.sock?db=1&pass=s3cret"),
             "redis+unix:///run/r.sock?db=1&pass=***"
         );
         let debug = format!("{:?}", RedisBackend::builder("redis://u:hunter2@h/"));
         assert!(!debug.contains("hunter2"), "{debug}");
+        // Whatever the shape, no part of the password is shown.
+        for url in [
+            "redis://u:hun/ter2@h",
+            "redis://u:hun?ter2@h:1/0",
+            "redis://u:hun#ter2@h",
+            "redis://u:hun@ter2@h",
+            "redis://:hun/t@er2@h",
+            "redis://h/0?pass=hun@ter2",
+            "redis://h?password=hun/ter2",
+            "redis+unix:///s.sock?db=0&pass=hun&ter2=x",
+        ] {
+            let shown = redact_url(url);
+            assert!(!shown.contains("hun"), "{url} -> {shown}");
+        }
     }
 
     #[test]
@@ -542,6 +702,35 @@ mod tests {
         let text = e.to_string();
         assert!(text.contains("bad redis url"), "{text}");
         assert!(!text.contains("hunter2"), "{text}");
+    }
+
+    #[test]
+    fn a_key_prefix_ending_in_a_digit_is_refused() {
+        // `app` + `13:` + a 13-byte namespace is `app1` + `3:` + a 3-byte one.
+        let key = |prefix: &str, ns: &str, key: &str| format!("{prefix}{}:{ns}/k/{key}", ns.len());
+        assert_eq!(
+            key("app", "abc/k/defghij", "x"),
+            key("app1", "abc", "defghij/k/x")
+        );
+        for prefix in ["app1", "sessions:v2", "0"] {
+            // Refused before any connection is tried (nothing listens here).
+            let e = RedisBackend::builder("redis://127.0.0.1:1/")
+                .key_prefix(prefix)
+                .connect()
+                .unwrap_err();
+            assert!(matches!(e, RedisSetupError::Prefix { .. }), "{e}");
+            assert!(e.to_string().contains("ends in a digit"), "{e}");
+        }
+        // Prefixes not ending in a digit get as far as connecting.
+        for prefix in ["app", "app1:", "", "v2-sessions/"] {
+            let e = RedisBackend::builder("redis://127.0.0.1:1/")
+                .key_prefix(prefix)
+                .io_timeout(Duration::from_millis(50))
+                .checkout_timeout(Duration::from_millis(50))
+                .connect()
+                .unwrap_err();
+            assert!(matches!(e, RedisSetupError::Unreachable { .. }), "{e}");
+        }
     }
 
     #[test]
