@@ -689,3 +689,153 @@ fn purge_reaches_every_store_and_reports_a_failing_one() {
         .count();
     assert_eq!(listings, 2, "the current store and `a` were both purged");
 }
+
+/// kv -> cookie: logging out by the kv id the session had before it moved
+/// ends it for good, though the cookie store cannot forget the seal it made:
+/// the old id no longer leads to it.
+#[test]
+fn destroy_by_an_old_kv_id_after_a_move_to_cookies_stays_destroyed() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, kv(&h), SwapOptions::default());
+    let old = store
+        .create(CreateOptions::new(DATA).user("alice"))
+        .unwrap();
+    store.swap(cookie(&h));
+    let moved = store.load(&old).unwrap().expect("migrated");
+    assert!(moved.id.starts_with("v1.p."));
+    store.destroy(&old).unwrap();
+    assert_eq!(
+        store.load(&old).unwrap(),
+        None,
+        "logged out stays logged out"
+    );
+    assert_session_err!(store.update(&old, DATA, None), SessionError::NotFound);
+    assert_session_err!(store.touch(&old, None), SessionError::NotFound);
+    assert_session_err!(store.regenerate(&old), SessionError::NotFound);
+}
+
+/// A session that moved kv -> cookie, after a second swap (cookie -> kv),
+/// is still reached by its first id: the marker leads to the seal, which the
+/// retired cookie store still opens, and the session moves on.
+#[test]
+fn an_id_that_moved_twice_still_finds_its_session() {
+    let (h, _, _) = harness();
+    let first = kv_ns(&h, "first");
+    let third = kv_ns(&h, "third");
+    let store = swappable(&h, first, SwapOptions::default());
+    let old = store.create(CreateOptions::new(DATA).user("bob")).unwrap();
+    store.swap(cookie(&h));
+    let seal = store.load(&old).unwrap().expect("moved to cookies").id;
+    store.swap(third.clone());
+    let moved = store.load(&old).unwrap().expect("moved on, not logged out");
+    assert_eq!(
+        (moved.data.as_str(), moved.user_id.as_deref()),
+        (DATA, Some("bob"))
+    );
+    assert_eq!(third.load(&moved.id).unwrap().unwrap().data, DATA);
+    // The seal and the first id both lead to the one copy.
+    assert_eq!(store.load(&seal).unwrap().unwrap().id, moved.id);
+    assert_eq!(store.load(&old).unwrap().unwrap().id, moved.id);
+    assert_eq!(third.count().unwrap(), 1);
+    assert_eq!(store.stats().migrated, 2);
+}
+
+/// A store swapped out because it broke does not fail every request that
+/// brings an unknown id for the whole grace period: after a few faults in a
+/// row it is dropped, and the current store answers.
+#[test]
+fn a_retired_store_that_keeps_faulting_is_dropped() {
+    let (h, _, _) = harness();
+    let broken = trapping(&h);
+    let store = swappable(&h, broken.clone(), SwapOptions::default());
+    store.swap(kv(&h));
+    let unknown = "unknownUnknownUnknownUnknown0000";
+    for _ in 0..2 {
+        match store.load(unknown) {
+            Err(CallError::Trap { .. }) => {}
+            other => panic!("expected the old store's trap, got {other:?}"),
+        }
+    }
+    assert_eq!(
+        store.load(unknown).unwrap(),
+        None,
+        "the current store answers"
+    );
+    assert!(store.retired().is_empty());
+    assert_eq!(store.stats().retired_dropped, 1);
+    let made = broken.stats().instantiations;
+    assert_eq!(store.load(unknown).unwrap(), None);
+    assert_session_err!(store.update(unknown, DATA, None), SessionError::NotFound);
+    assert_eq!(broken.stats().instantiations, made, "never called again");
+}
+
+/// An operator can end migration from one retired store early.
+#[test]
+fn a_retired_store_can_be_dropped_by_name() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, kv_ns(&h, "old"), SwapOptions::default());
+    let old = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(kv_ns(&h, "new"));
+    assert!(!store.drop_retired("no-such-store"));
+    assert!(store.drop_retired("kv-session"));
+    assert!(store.retired().is_empty());
+    assert_eq!(store.load(&old).unwrap(), None, "no longer migrated");
+    assert_eq!(store.stats().retired_dropped, 1);
+}
+
+/// A logout that lands while a migration begun before the grace period
+/// ended is still copying the session: the destroy waits for the copy, so
+/// it ends it, rather than pass an empty store and let the copy bring the
+/// session back.
+#[test]
+fn a_destroy_during_a_move_begun_before_the_grace_period_ended_wins() {
+    let (h, backend, clock) = session_tests::faulty::harness_with_faulty_kv_and_clock();
+    let patient = Limits {
+        call_deadline: Duration::from_secs(30),
+        ..Limits::default()
+    };
+    let load_ns = |ns: &str| {
+        h.load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().namespace(ns).limits(patient.clone()),
+        )
+        .unwrap()
+    };
+    let (a, b) = (load_ns("a"), load_ns("b"));
+    let options = SwapOptions {
+        grace: Duration::from_secs(10),
+        ..SwapOptions::default()
+    };
+    let store = swappable(&h, a.clone(), options);
+    let id = store.create(CreateOptions::new(DATA).ttl(3600)).unwrap();
+    store.swap(b.clone());
+    // The move's write of the copy into `b` is caught in flight.
+    let held = backend.hold_next_write(host_harness::WriteMode::IfAbsent, Some("b"));
+    let mover = {
+        let store = store.clone();
+        let id = id.clone();
+        std::thread::spawn(move || store.load(&id))
+    };
+    if held.entered.recv_timeout(Duration::from_secs(20)).is_err() {
+        panic!("the move never wrote: {:?}", mover.join());
+    }
+    // The grace period ends: calls from now on see no retired store.
+    clock.advance(Duration::from_secs(11));
+    let logout = {
+        let store = store.clone();
+        let id = id.clone();
+        std::thread::spawn(move || store.destroy(&id))
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    held.release.send(()).unwrap();
+    let _ = mover.join().unwrap();
+    logout.join().unwrap().unwrap();
+    assert!(store.retired().is_empty());
+    assert_eq!(b.load(&id).unwrap(), None, "the copy was ended");
+    assert_eq!(a.load(&id).unwrap(), None);
+    assert_eq!(
+        store.load(&id).unwrap(),
+        None,
+        "logged out stays logged out"
+    );
+}

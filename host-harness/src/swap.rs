@@ -30,7 +30,7 @@ use arc_swap::{ArcSwap, Guard};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest wait for calls on a replaced plugin to finish before one of its
@@ -79,12 +79,21 @@ impl Default for SwapOptions {
     }
 }
 
+/// Plugin faults (traps, timeouts, broken answers) in a row, while looking
+/// sessions up for migration, after which a retired plugin is dropped: a
+/// store swapped out because it broke must not fail every request with an
+/// unknown id until its grace period ends.
+const QUARANTINE_AFTER: u32 = 3;
+
 /// A replaced plugin still consulted for migration until `until`.
 #[derive(Clone)]
 struct Retired {
     plugin: Plugin,
     /// Unix second (harness clock) after which it is dropped.
     until: u64,
+    /// Plugin faults in a row while migrating from it (shared by every
+    /// generation that keeps it).
+    faults: Arc<AtomicU32>,
 }
 
 /// A counter on its own cache line.
@@ -188,18 +197,6 @@ struct Destroyed {
 /// migrate afterwards.
 const TOMBSTONE: &str = "";
 
-/// The current plugin's answer for an id another migration already produced.
-fn follow(current: &Plugin, new_id: &str) -> Migration {
-    if new_id == TOMBSTONE {
-        return Migration::Gone;
-    }
-    match current.load(new_id) {
-        Ok(Some(record)) => Migration::Moved(record),
-        Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => Migration::Gone,
-        Err(e) => Migration::Failed(e),
-    }
-}
-
 /// Records of ids that migrated under a new id, in the harness kv backend
 /// (namespace [`MARKER_NAMESPACE`]): an old id presented again (a seal a
 /// stateless store cannot revoke, or a concurrent call) leads to the copy, or
@@ -231,6 +228,22 @@ impl Markers {
     fn release(&self, id: &str) -> Result<(), CallError> {
         self.kv
             .delete(MARKER_NAMESPACE, &Self::key(id))
+            .map(drop)
+            .map_err(marker_error)
+    }
+
+    /// Records that `id` must never migrate again, replacing any record of
+    /// a move (the copy was destroyed, but a stateless store still opens its
+    /// id).
+    fn bury(&self, id: &str, ttl: u64) -> Result<(), CallError> {
+        self.kv
+            .set(
+                MARKER_NAMESPACE,
+                &Self::key(id),
+                TOMBSTONE.as_bytes().to_vec(),
+                Some(ttl),
+                WriteMode::Always,
+            )
             .map(drop)
             .map_err(marker_error)
     }
@@ -270,6 +283,9 @@ pub struct SwapStats {
     /// back finds it). Each request that presents such an id tries, and
     /// counts, again.
     pub unmovable: u64,
+    /// Retired plugins dropped before their grace period ended: after
+    /// repeated faults while migrating, or by [`SwappableStore::drop_retired`].
+    pub retired_dropped: u64,
 }
 
 /// A session store whose plugin can be replaced at runtime. `Send + Sync`,
@@ -289,6 +305,7 @@ struct Inner {
     migrated: AtomicU64,
     migration_failures: AtomicU64,
     unmovable: AtomicU64,
+    retired_dropped: AtomicU64,
 }
 
 impl std::fmt::Debug for SwappableStore {
@@ -336,6 +353,7 @@ impl SwappableStore {
                 migrated: AtomicU64::new(0),
                 migration_failures: AtomicU64::new(0),
                 unmovable: AtomicU64::new(0),
+                retired_dropped: AtomicU64::new(0),
             }),
         }
     }
@@ -363,6 +381,7 @@ impl SwappableStore {
             migrated: self.inner.migrated.load(Ordering::Relaxed),
             migration_failures: self.inner.migration_failures.load(Ordering::Relaxed),
             unmovable: self.inner.unmovable.load(Ordering::Relaxed),
+            retired_dropped: self.inner.retired_dropped.load(Ordering::Relaxed),
         }
     }
 
@@ -387,6 +406,7 @@ impl SwappableStore {
                     retired.push(Retired {
                         plugin: g.current.clone(),
                         until: now.saturating_add(grace),
+                        faults: Arc::default(),
                     });
                 }
                 retired.extend(
@@ -399,11 +419,38 @@ impl SwappableStore {
             }
             g.next(plugin.clone(), retired)
         });
-        plugin.set_pooling(true);
-        if !replaced.current.same_as(&plugin) {
-            replaced.current.set_pooling(false);
+        // Pooling follows what is active once the swap landed, which a
+        // concurrent swap may have changed: only the current plugin pools.
+        let now_active = self.inner.active.load();
+        let others = [&plugin, &replaced.current]
+            .into_iter()
+            .chain(now_active.retired.iter().map(|r| &r.plugin));
+        for p in others.filter(|p| !p.same_as(&now_active.current)) {
+            p.set_pooling(false);
         }
+        now_active.current.set_pooling(true);
         self.inner.swaps.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Drops the retired plugin named `name` now, before its grace period
+    /// ends: its sessions no longer migrate (their holders start new ones).
+    /// For an operator who swapped away from a broken store. Returns whether
+    /// such a plugin was retired.
+    pub fn drop_retired(&self, name: &str) -> bool {
+        self.drop_retired_where(|r| r.plugin.name() == name)
+    }
+
+    /// Drops every retired plugin that `doomed` picks; whether any was.
+    fn drop_retired_where(&self, doomed: impl Fn(&Retired) -> bool) -> bool {
+        let before = self.inner.active.rcu(|g| {
+            let retired = g.retired.iter().filter(|r| !doomed(r)).cloned().collect();
+            g.next(g.current.clone(), retired)
+        });
+        let dropped = before.retired.iter().filter(|r| doomed(r)).count();
+        self.inner
+            .retired_dropped
+            .fetch_add(dropped as u64, Ordering::Relaxed);
+        dropped > 0
     }
 
     /// Loads the plugin at `path`, checks it (a throwaway session created,
@@ -482,10 +529,43 @@ impl SwappableStore {
         }
     }
 
+    /// How long a tombstone must last: as long as any retired plugin is
+    /// kept (after that nothing migrates, so nothing can come back).
+    fn tombstone_ttl(&self, g: &Generation) -> u64 {
+        let now = self.inner.clock.now_secs();
+        let until = g.retired.iter().map(|r| r.until).max().unwrap_or(now);
+        until.saturating_sub(now).max(1)
+    }
+
+    /// The session a recorded move led to, as `g.current` holds it now.
+    /// When the current plugin does not know the copy's id (the copy was
+    /// made in a plugin that has since been swapped out too), it is looked
+    /// up, and moved on, from the retired plugins: at most one hop per
+    /// retired plugin.
+    fn follow(&self, g: &Generation, new_id: &str, hops: usize) -> Migration {
+        if new_id == TOMBSTONE {
+            return Migration::Gone;
+        }
+        match g.current.load(new_id) {
+            Ok(Some(record)) => Migration::Moved(record),
+            Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {
+                if hops < g.retired.len() {
+                    match self.migrate_from(g, new_id, hops + 1) {
+                        Migration::Unknown => Migration::Gone,
+                        other => other,
+                    }
+                } else {
+                    Migration::Gone
+                }
+            }
+            Err(e) => Migration::Failed(e),
+        }
+    }
+
     /// Where a recorded move of `id` leads, if `id` moved before.
-    fn follow_marker(&self, current: &Plugin, id: &str) -> Option<Migration> {
+    fn follow_marker(&self, g: &Generation, id: &str, hops: usize) -> Option<Migration> {
         match self.inner.markers.get(id) {
-            Ok(Some(new_id)) => Some(follow(current, &new_id)),
+            Ok(Some(new_id)) => Some(self.follow(g, &new_id, hops)),
             Ok(None) => None,
             Err(e) => Some(Migration::Failed(e)),
         }
@@ -493,9 +573,14 @@ impl SwappableStore {
 
     /// Finds `id` in a retired plugin and moves it to `current`.
     fn migrate(&self, g: &Generation, id: &str) -> Migration {
+        self.migrate_from(g, id, 0)
+    }
+
+    /// [`Self::migrate`], `hops` markers deep.
+    fn migrate_from(&self, g: &Generation, id: &str, hops: usize) -> Migration {
         // Migrated before (by this call's predecessors or a concurrent one):
         // follow the marker instead of migrating again.
-        if let Some(found) = self.follow_marker(&g.current, id) {
+        if let Some(found) = self.follow_marker(g, id, hops) {
             return found;
         }
         let mut outcome = Migration::Unknown;
@@ -507,20 +592,29 @@ impl SwappableStore {
             let old = match retired.plugin.load(id) {
                 Ok(Some(old)) => old,
                 Ok(None) => {
+                    retired.faults.store(0, Ordering::Relaxed);
                     outcome = Migration::Gone;
                     continue;
                 }
                 // Not this store's id: try the next one.
-                Err(CallError::Session(SessionError::InvalidId(_))) => continue,
+                Err(CallError::Session(SessionError::InvalidId(_))) => {
+                    retired.faults.store(0, Ordering::Relaxed);
+                    continue;
+                }
+                // The old store broke (trapped, timed out, broke the
+                // contract) once too often: it is dropped, and its sessions
+                // are lost either way.
+                Err(e) if e.is_plugin_fault() && self.quarantine(retired) => continue,
                 // The old store failed: say so rather than log the user out.
                 Err(e) => return Migration::Failed(e),
             };
+            retired.faults.store(0, Ordering::Relaxed);
             return self.copy(g, retired, id, old);
         }
         if matches!(outcome, Migration::Gone) {
             // A concurrent call may have just moved it (and removed the old
             // copy): look where it would be now before answering "gone".
-            if let Some(found) = self.follow_marker(&g.current, id) {
+            if let Some(found) = self.follow_marker(g, id, hops) {
                 return found;
             }
             if let Ok(Some(record)) = g.current.load(id) {
@@ -528,6 +622,16 @@ impl SwappableStore {
             }
         }
         outcome
+    }
+
+    /// Counts a plugin fault of `retired`; true when it was one too many and
+    /// the plugin is now dropped.
+    fn quarantine(&self, retired: &Retired) -> bool {
+        if retired.faults.fetch_add(1, Ordering::Relaxed) + 1 < QUARANTINE_AFTER {
+            return false;
+        }
+        self.drop_retired_where(|r| r.plugin.same_as(&retired.plugin));
+        true
     }
 
     /// Creates `old` (found under `id` in `retired`) in the current plugin and
@@ -554,7 +658,7 @@ impl SwappableStore {
                 ..options.clone()
             }) {
                 // Another call migrated this id a moment ago: use its copy.
-                Err(CallError::Session(SessionError::Conflict)) => return follow(&g.current, id),
+                Err(CallError::Session(SessionError::Conflict)) => return self.follow(g, id, 0),
                 Err(CallError::Session(
                     SessionError::InvalidId(_) | SessionError::Unsupported(_),
                 )) => g.current.create(options),
@@ -587,9 +691,7 @@ impl SwappableStore {
                 // Another call migrated the same seal first: keep its copy.
                 Ok(false) => {
                     let _ = g.current.destroy(&new_id);
-                    return self
-                        .follow_marker(&g.current, id)
-                        .unwrap_or(Migration::Gone);
+                    return self.follow_marker(g, id, 0).unwrap_or(Migration::Gone);
                 }
                 Err(e) => {
                     let _ = g.current.destroy(&new_id);
@@ -601,9 +703,16 @@ impl SwappableStore {
             match retired.plugin.load(id) {
                 Ok(Some(_)) => {}
                 // Destroyed while it was being copied (destroy reaches the
-                // retired stores first): the copy goes too.
+                // retired stores first): the copy goes too, and so does the
+                // marker's way to it (a stateless copy cannot be destroyed;
+                // the destroy may have read the marker before it was made).
                 Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {
                     let _ = g.current.destroy(&new_id);
+                    if new_id != id
+                        && let Err(e) = self.inner.markers.bury(id, self.tombstone_ttl(g))
+                    {
+                        return self.undo_copy(g, id, &new_id, e);
+                    }
                     return Migration::Gone;
                 }
                 // The old store failed, so whether the session was destroyed
@@ -619,8 +728,21 @@ impl SwappableStore {
                 // It stays behind: under the same id, record the move so the
                 // stale copy is never migrated again (after a regenerate, it
                 // would undo it). Under a new id the marker is already there.
-                if new_id == id && self.inner.markers.claim(id, &new_id, remaining).is_err() {
-                    return self.undo_copy(g, id, &new_id, e);
+                if new_id == id {
+                    match self.inner.markers.claim(id, &new_id, remaining) {
+                        Ok(true) => {}
+                        // A destroy that met a failing store left a
+                        // tombstone meanwhile: the copy must not outlive it.
+                        Ok(false)
+                            if self.inner.markers.get(id).ok().flatten().as_deref()
+                                == Some(TOMBSTONE) =>
+                        {
+                            let _ = g.current.destroy(&new_id);
+                            return Migration::Gone;
+                        }
+                        Ok(false) => {}
+                        Err(_) => return self.undo_copy(g, id, &new_id, e),
+                    }
                 }
             }
         }
@@ -710,6 +832,12 @@ impl SwappableStore {
     /// when it migrated under a new id, that copy too.
     pub fn destroy(&self, id: &str) -> Result<(), CallError> {
         let g = self.enter();
+        // A migration that started before the last swap (or before the
+        // grace period ended) may still be copying this session into a
+        // store this destroy is about to pass: let it land first.
+        if self.inner.options.migrate {
+            Self::wait_for_earlier_calls(&g);
+        }
         if g.retired.is_empty() {
             return g.current.destroy(id);
         }
@@ -723,12 +851,10 @@ impl SwappableStore {
             // store failed and may still hold it: either would let it
             // migrate back to life. Leave a tombstone, as long as any
             // retired store is kept.
-            let now = self.inner.clock.now_secs();
-            let until = g.retired.iter().map(|r| r.until).max().unwrap_or(now);
             if !self
                 .inner
                 .markers
-                .claim(id, TOMBSTONE, until.saturating_sub(now).max(1))?
+                .claim(id, TOMBSTONE, self.tombstone_ttl(&g))?
             {
                 // A migration recorded its move first: end the copy too.
                 moved = self.inner.markers.get(id)?;
@@ -740,6 +866,9 @@ impl SwappableStore {
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e),
             }
+            // A stateless store still opens the copy's id, so the old id
+            // must no longer lead to it.
+            self.inner.markers.bury(id, self.tombstone_ttl(&g))?;
         }
         match (gone.answer, gone.retired_failed) {
             // The current store is done with it and the tombstone (or the
@@ -753,12 +882,13 @@ impl SwappableStore {
     /// Destroys `id` in the current and every retired plugin, going on past
     /// a retired plugin that fails (the caller decides what that means).
     fn destroy_everywhere(g: &Generation, id: &str) -> Destroyed {
-        // Retired stores first: a migration that read the session before
-        // this then finds it gone when it checks again (see `copy`).
+        // Retired stores first, oldest first (sessions migrate from older to
+        // newer): a migration that read the session before this then finds
+        // it gone when it checks again (see `copy`).
         let mut known_somewhere = false;
         let mut stateless_knows = false;
         let mut retired_failed = None;
-        for r in &g.retired {
+        for r in g.retired.iter().rev() {
             match r.plugin.destroy(id) {
                 Ok(()) => {
                     known_somewhere = true;
