@@ -8,6 +8,10 @@ HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 REDIS_PORT  ?= 6390
 REDIS_DIR   := target/redis
 REDIS_URL   := redis://127.0.0.1:$(REDIS_PORT)/
+# Stops the server redis-up started (shell text, shared by redis-down and the
+# trap in test-host).
+REDIS_STOP   = if [ -f $(REDIS_DIR)/redis.pid ]; then \
+	kill $$(cat $(REDIS_DIR)/redis.pid) 2>/dev/null || true; rm -f $(REDIS_DIR)/redis.pid; fi
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A throwaway key for the demo run only: 32 random bytes, hex.
 DEMO_KEY     = $(shell od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
@@ -41,9 +45,13 @@ test: build test-guests test-host test-jco
 test-guests: setup
 	cd guest && $(CARGO) test --target $(HOST_TRIPLE) --workspace
 
+# The test Redis is stopped however the run ends: pass, fail or Ctrl-C (the
+# exit code is the tests'). No $(MAKE) here, so `make -n` runs nothing.
 test-host: build redis-up
-	SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace; \
-		rc=$$?; $(MAKE) --no-print-directory redis-down; exit $$rc
+	@echo "SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace"
+	@trap 'rc=$$?; $(REDIS_STOP); exit $$rc' EXIT; \
+		trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
+		SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace
 
 ## test-jco: the stores under jco (pinned in tests/jco/package-lock.json), and
 ## seals crossing between jco and our wasmtime host
@@ -51,16 +59,18 @@ test-jco: build node-setup
 	tests/jco/run.sh
 
 ## node-setup: install Node.js and npm with apt-get when missing
-node-setup:
+# Two apt-gets at once fail on the dpkg lock: when this run sets Redis up
+# too (`make -j test`), Node.js is installed after it.
+node-setup: | $(if $(filter test test-host redis-up,$(MAKECMDGOALS)),redis-up)
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends nodejs npm; }
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
 
 ## redis-up: install redis-server when missing and start one for the tests
 redis-up:
 	@command -v redis-server >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
-		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends redis-server; }
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
 	@mkdir -p $(REDIS_DIR)
 	@redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || { \
 		redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --save '' --appendonly no \
@@ -72,8 +82,7 @@ redis-up:
 
 ## redis-down: stop the test server started by redis-up
 redis-down:
-	@if [ -f $(REDIS_DIR)/redis.pid ]; then \
-		kill $$(cat $(REDIS_DIR)/redis.pid) 2>/dev/null || true; rm -f $(REDIS_DIR)/redis.pid; fi
+	@$(REDIS_STOP)
 
 ## clippy: lint host and guests with warnings as errors
 clippy: setup

@@ -2,7 +2,9 @@
 //! a plugin answering errors (or a session that is not there) would
 //! otherwise show up as a speed-up.
 
-use host_harness::bench::subjects::{PluginSubject, ThreadedLoad};
+use host_harness::bench::subjects::{
+    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
+};
 use host_harness::bench::{Op, Subject};
 use host_harness::{CreateOptions, LoadOptions};
 use session_tests::fixtures::{KEY_A, guest_path, harness, load_into};
@@ -15,6 +17,44 @@ fn a_working_store_is_timed() {
     for op in Op::ALL {
         subject.run(op, 3).unwrap_or_else(|e| panic!("{op:?}: {e}"));
     }
+}
+
+/// Every subject, ours and the peers, runs every operation over more than
+/// one untimed batch of prepared inputs (16), and a server-side create run
+/// leaves no session behind.
+#[test]
+fn every_subject_runs_every_operation_over_several_input_batches() {
+    let (h, _, _) = harness();
+    let kv = load_into(&h, "kv_session", &[]);
+    let cookie = load_into(&h, "cookie_session", &[("cookie.keys", KEY_A)]);
+    let data = r#"{"a":"b"}"#;
+    let mut subjects: Vec<Box<dyn Subject>> = vec![
+        Box::new(PluginSubject::new(
+            kv.clone(),
+            data.to_string(),
+            "kv-session",
+        )),
+        Box::new(PluginSubject::new(
+            cookie,
+            data.to_string(),
+            "cookie-session",
+        )),
+        Box::new(MemoryStoreSubject::new(data)),
+        Box::new(CookieJarSubject::new(&[7; 32], true, data)),
+        Box::new(CookieJarSubject::new(&[7; 32], false, data)),
+    ];
+    for subject in &mut subjects {
+        for op in Op::ALL {
+            subject
+                .run(op, 37)
+                .unwrap_or_else(|e| panic!("{} {op:?}: {e}", subject.label()));
+        }
+    }
+    assert_eq!(
+        kv_ids(&h).len(),
+        1,
+        "only the subject's own session is left"
+    );
 }
 
 #[test]

@@ -357,29 +357,254 @@ fn bench_reads_the_components_named_by_its_flags() {
     }
 }
 
-/// A cache directory others could tamper with is not used: the CLI says so
-/// and compiles instead of failing.
+/// A cache directory under `parent`, which is made writable by `mode`
+/// (0o777: anyone; 0o775: the group, as under umask 002); removed on drop.
+#[cfg(unix)]
+struct UnsafeCache {
+    parent: std::path::PathBuf,
+}
+
+#[cfg(unix)]
+impl UnsafeCache {
+    fn new(mode: u32) -> Self {
+        use std::os::unix::fs::PermissionsExt;
+        static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let parent = target_dir().join("tmp").join(format!(
+            "open-cache-parent-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        std::fs::create_dir_all(&parent).unwrap();
+        std::fs::set_permissions(&parent, std::fs::Permissions::from_mode(mode)).unwrap();
+        Self { parent }
+    }
+
+    fn dir(&self) -> String {
+        self.parent.join("cache").to_str().unwrap().to_string()
+    }
+}
+
+#[cfg(unix)]
+impl Drop for UnsafeCache {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.parent);
+    }
+}
+
+/// A cache directory others could tamper with, directly or by replacing it
+/// through a group-writable parent (umask 002), is not used: the CLI
+/// compiles instead of failing, and says so in one line after the command.
 #[cfg(unix)]
 #[test]
 fn an_unsafe_cache_directory_means_compiling_not_failing() {
-    use std::os::unix::fs::PermissionsExt;
-    let open = target_dir()
-        .join("tmp")
-        .join(format!("open-cache-parent-{}", std::process::id()));
-    std::fs::create_dir_all(&open).unwrap();
-    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let cache = open.join("cache");
-    let out = cli(&[
-        "--cache-dir",
-        cache.to_str().unwrap(),
-        "info",
-        guest_path("kv_session").to_str().unwrap(),
-    ]);
-    std::fs::remove_dir_all(&open).unwrap();
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    for mode in [0o777, 0o775] {
+        let cache = UnsafeCache::new(mode);
+        let out = cli(&[
+            "--cache-dir",
+            &cache.dir(),
+            "info",
+            guest_path("kv_session").to_str().unwrap(),
+        ]);
+        let err = text(&out.stderr);
+        assert!(out.status.success(), "{mode:o}: {err}");
+        assert!(
+            text(&out.stdout).starts_with("kv-session 0.1.0"),
+            "{mode:o}: the command ran: {}",
+            text(&out.stdout)
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{mode:o}: {err}");
+        assert!(
+            err.contains("others can write to") && err.contains("compiled without a cache"),
+            "{mode:o}: {err}"
+        );
+    }
+}
+
+/// A refused cache adds nothing to an error: it is still one line.
+#[cfg(unix)]
+#[test]
+fn a_refused_cache_leaves_an_error_one_line() {
+    let cache = UnsafeCache::new(0o775);
+    let out = cli(&["--cache-dir", &cache.dir(), "info", "/no/such/plugin.wasm"]);
     let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("/no/such/plugin.wasm"), "{err}");
+}
+
+/// `bench` runs on its own in-memory kv without the disk cache: neither
+/// `--kv` (nor SESSION_HARNESS_KV) nor the cache flags are looked at, so
+/// an unreachable Redis or an unsafe cache directory changes nothing. (A
+/// missing component stops it before it measures anything: the error it
+/// gets to is that one, exit code 2.)
+#[cfg(unix)]
+#[test]
+fn bench_ignores_the_kv_and_cache_flags() {
+    let cache = UnsafeCache::new(0o775);
+    let missing = "/no/such/kv.wasm";
+    let unreachable = "redis://127.0.0.1:1/";
+    let runs: [(&[&str], Option<&str>); 3] = [
+        (&[], Some(unreachable)),
+        (&["--kv", unreachable], None),
+        (&["--kv", "nonsense"], None),
+    ];
+    for (global, env) in runs {
+        let mut cmd = harness_cli();
+        cmd.args(global).args(["--cache-dir", &cache.dir()]).args([
+            "bench",
+            "--quick",
+            "--json",
+            "--kv-wasm",
+            missing,
+        ]);
+        if let Some(url) = env {
+            cmd.env("SESSION_HARNESS_KV", url);
+        }
+        let out = cmd.output().expect("session-harness runs");
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{global:?} {env:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "{global:?} {env:?}: {err}");
+        assert!(err.contains(missing), "{global:?} {env:?}: {err}");
+    }
+}
+
+/// Both stores through `exercise`, as `make run` does, with a cookie key:
+/// the cookie table shows the stateless answers and every check holds.
+#[test]
+fn exercise_walks_both_stores_with_the_stateless_answers() {
+    let (kv, cookie) = (guest_path("kv_session"), guest_path("cookie_session"));
+    let key = format!("cookie.keys={}", session_tests::fixtures::KEY_A);
+    let out = cli(&[
+        "exercise",
+        kv.to_str().unwrap(),
+        cookie.to_str().unwrap(),
+        "--config",
+        &key,
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "{}\n{stdout}", text(&out.stderr));
+    assert!(!stdout.contains("UNEXPECTED"), "{stdout}");
+    let (kv_table, cookie_table) = stdout
+        .split_once("\n== cookie-session ")
+        .unwrap_or_else(|| panic!("no cookie-session table in\n{stdout}"));
+    assert!(kv_table.contains("(server-side: true"), "{kv_table}");
     assert!(
-        err.contains("others can write to") && err.contains("compiling without a cache"),
-        "{err}"
+        cookie_table.contains("(server-side: false"),
+        "{cookie_table}"
     );
+    // The row of `op` whose `what` starts with `what`, checked "ok".
+    let row = |table: &str, op: &str, what: &str| -> String {
+        let found: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with(op) && l[op.len()..].trim_start().starts_with(what))
+            .collect();
+        assert_eq!(found.len(), 1, "one {op} {what} row in\n{table}");
+        assert!(found[0].trim_end().ends_with("ok"), "{}", found[0]);
+        found[0].to_string()
+    };
+    for table in [kv_table, cookie_table] {
+        let touched = row(table, "load", "after touch");
+        assert!(touched.contains("expires in 600s"), "{touched}");
+    }
+    assert!(row(kv_table, "count", "live").contains(" 1 "), "{kv_table}");
+    assert!(
+        row(kv_table, "load", "after destroy").contains(" none "),
+        "{kv_table}"
+    );
+    // Stateless: nothing kept to count or purge, and a seal cannot be
+    // revoked, so a destroyed or replaced one still opens.
+    let count = row(cookie_table, "count", "live");
+    assert!(count.contains("error: unsupported:"), "{count}");
+    let purge = row(cookie_table, "purge-expired", "remove");
+    assert!(purge.contains("removed 0"), "{purge}");
+    for what in ["after destroy", "the old id after regenerate"] {
+        let still = row(cookie_table, "load", what);
+        assert!(still.contains(r#"data={"cart":"4 items"}"#), "{still}");
+    }
+}
+
+/// 256 workers (the most `--threads` takes) run without an instantiate
+/// error: the engine gets instance slots for them besides the idle ones
+/// every plugin keeps.
+#[test]
+fn soak_has_instance_slots_for_its_most_threads() {
+    let plugins = format!(
+        "{},{}",
+        guest_path("kv_session").display(),
+        guest_path("cookie_session").display()
+    );
+    let out = cli(&[
+        "soak",
+        "--plugins",
+        &plugins,
+        "--threads",
+        "256",
+        "--seconds",
+        "1",
+        "--swaps",
+        "2",
+        "--config",
+        &format!("cookie.keys={}", session_tests::fixtures::KEY_A),
+    ]);
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let [ops, failed, swaps, _] = soak_fields(&out);
+    assert!(ops > 0 && failed == 0 && swaps == 2, "{err}");
+}
+
+/// A plugin file that no longer loads at its swap ends the run: the workers
+/// stop, the summary line is printed, then the load error, exit code 2.
+#[test]
+fn soak_stops_and_reports_when_a_swap_cannot_load() {
+    let copy = target_dir()
+        .join("tmp")
+        .join(format!("soak-swap-target-{}.wasm", std::process::id()));
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    std::fs::copy(guest_path("kv_session"), &copy).unwrap();
+    // Compiled into the cache now, so the run's own loads are quick.
+    let warm = cli(&["info", copy.to_str().unwrap()]);
+    assert!(warm.status.success(), "{}", text(&warm.stderr));
+    let plugins = format!("{},{}", guest_path("kv_session").display(), copy.display());
+    // One swap, to the copy, 4 s after both plugins loaded; the copy is
+    // spoiled long before that.
+    let child = harness_cli()
+        .args(["soak", "--plugins", &plugins, "--threads", "8"])
+        .args(["--seconds", "8", "--swaps", "1"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("session-harness runs");
+    let started = std::time::Instant::now();
+    // The main thread, the epoch ticker and the 8 workers.
+    wait_until_running(child.id(), 10);
+    std::fs::write(&copy, "no longer a component").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let took = started.elapsed();
+    std::fs::remove_file(&copy).unwrap();
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    let [ops, _, swaps, _] = soak_fields(&out);
+    assert!(ops > 0, "{err}");
+    assert_eq!(swaps, 0, "{err}");
+    assert!(err.contains("not a WebAssembly file"), "{err}");
+    assert!(
+        took < std::time::Duration::from_secs(7),
+        "the run stopped at the failed swap, not after its 8 s: {took:?}"
+    );
+}
+
+/// Waits (up to 3 s) until process `pid` runs at least `threads` threads
+/// (its workers have started, so its plugins are loaded); at least 0.3 s.
+fn wait_until_running(pid: u32, threads: usize) {
+    let started = std::time::Instant::now();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    while started.elapsed() < std::time::Duration::from_secs(3) {
+        let running = std::fs::read_dir(format!("/proc/{pid}/task")).map(|d| d.count());
+        match running {
+            Ok(n) if n >= threads => return,
+            Ok(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+            // No /proc: the time waited already will have to do.
+            Err(_) => return,
+        }
+    }
 }

@@ -2,7 +2,7 @@
 //! wrong, the disk cache, a handle shared across threads.
 
 use host_harness::{CacheOutcome, CreateOptions, Harness, LoadError, LoadOptions, Plugin};
-use session_tests::fixtures::{guest_bytes, guest_path, harness, target_dir};
+use session_tests::fixtures::{guest_bytes, guest_path, harness};
 use std::sync::Arc;
 
 #[test]
@@ -110,7 +110,7 @@ fn plugin_names_come_from_the_file_or_the_options() {
 
 #[test]
 fn the_disk_cache_serves_the_second_load() {
-    let dir = target_dir().join(format!("cache-test-{}", std::process::id()));
+    let dir = session_tests::fixtures::scratch_cache_dir("cache-test");
     let _ = std::fs::remove_dir_all(&dir);
     let h = Harness::builder().cache_dir(&dir).build().unwrap();
     let wasm = guest_bytes("kv_session");

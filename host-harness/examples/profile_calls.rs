@@ -1,8 +1,14 @@
 //! A steady load for a profiler: `threads` threads calling one operation on
-//! one plugin for four seconds, then each prints how many calls it made.
+//! one plugin for four seconds, then each prints how many calls it made. A
+//! call that fails is counted, and the run then fails with the first error
+//! (a profile of failing calls would show the failure path).
+//!
+//! From the repository root (the guests are read from
+//! `target/wasm32-wasip2/release`; `make build` builds them, not this example):
 //!
 //! ```sh
-//! make build
+//! make guests
+//! cargo build --release --example profile_calls
 //! perf record -e cpu-clock -g -- \
 //!     target/release/examples/profile_calls <info|kv|cookie|cookie-signed> [threads] [load|create|update|touch]
 //! perf report --no-children --sort dso,symbol
@@ -13,8 +19,9 @@
 //! one. The operation is `load` (default), `create`, `update` or `touch`.
 //! Guest code shows up as `[JIT]` (the guests are stripped).
 
+use host_harness::bench::loaded;
 use host_harness::bench::workload::session_data;
-use host_harness::{CreateOptions, Harness, LoadOptions};
+use host_harness::{CallError, CreateOptions, Harness, LoadOptions};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -46,30 +53,57 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = session_data(1024);
     let id = plugin.create(CreateOptions::new(data.clone()))?;
     let end = Instant::now() + Duration::from_secs(4);
-    std::thread::scope(|s| {
-        for _ in 0..threads {
-            let (plugin, id, data) = (&plugin, &id, &data);
-            s.spawn(move || {
-                let mut calls = 0u64;
-                while Instant::now() < end {
-                    for _ in 0..100 {
-                        let _ = match (what, op) {
-                            ("info", _) => plugin.fetch_info().map(drop),
-                            (_, "create") => {
-                                let id = plugin.create(CreateOptions::new(data.clone()));
-                                // kv-session keeps what it creates: do not grow the map.
-                                id.and_then(|id| plugin.destroy(&id))
+    // Per thread: calls made, calls failed, the first failure.
+    let results: Vec<(u64, u64, Option<String>)> = std::thread::scope(|s| {
+        let threads: Vec<_> = (0..threads)
+            .map(|_| {
+                let (plugin, id, data) = (&plugin, &id, &data);
+                s.spawn(move || {
+                    let (mut calls, mut failed, mut first) = (0u64, 0u64, None);
+                    while Instant::now() < end {
+                        for _ in 0..100 {
+                            let text = |e: CallError| e.to_string();
+                            let outcome = match (what, op) {
+                                ("info", _) => plugin.fetch_info().map(drop).map_err(text),
+                                (_, "create") => {
+                                    let id = plugin.create(CreateOptions::new(data.clone()));
+                                    // kv-session keeps what it creates: do not grow the map.
+                                    id.and_then(|id| plugin.destroy(&id)).map_err(text)
+                                }
+                                (_, "update") => {
+                                    plugin.update(id, data, None).map(drop).map_err(text)
+                                }
+                                (_, "touch") => plugin.touch(id, None).map(drop).map_err(text),
+                                // A load that finds nothing did not do its work either.
+                                _ => loaded(plugin.load(id)).map(drop),
+                            };
+                            if let Err(e) = outcome {
+                                failed += 1;
+                                first.get_or_insert(e);
                             }
-                            (_, "update") => plugin.update(id, data, None).map(drop),
-                            (_, "touch") => plugin.touch(id, None).map(drop),
-                            _ => plugin.load(id).map(drop),
-                        };
+                        }
+                        calls += 100;
                     }
-                    calls += 100;
-                }
-                println!("{calls} calls");
-            });
-        }
+                    (calls, failed, first)
+                })
+            })
+            .collect();
+        threads
+            .into_iter()
+            .map(|t| t.join().expect("a profiling thread panicked"))
+            .collect()
     });
-    Ok(())
+    let (mut calls, mut failed, mut first) = (0, 0, None);
+    for (c, f, e) in results {
+        println!("{c} calls");
+        (calls, failed) = (calls + c, failed + f);
+        first = first.or(e);
+    }
+    match first {
+        None => Ok(()),
+        Some(e) => {
+            let op = if what == "info" { "info" } else { op };
+            Err(format!("{failed} of {calls} {op} calls failed; the first: {e}").into())
+        }
+    }
 }

@@ -1,12 +1,12 @@
 //! Locating the built guests and standing plugins up for tests.
 
 use host_harness::{
-    EngineSettings, Harness, KvBackend, LoadOptions, ManualClock, MemoryBackend, Plugin,
-    RedisBackend,
+    CompileCache, EngineSettings, Harness, KvBackend, LoadOptions, ManualClock, MemoryBackend,
+    Plugin, RedisBackend,
 };
-use std::path::PathBuf;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// The workspace's `target/` directory (or `$CARGO_TARGET_DIR`).
@@ -39,12 +39,86 @@ pub fn guest_bytes(stem: &str) -> Vec<u8> {
     std::fs::read(&path).unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()))
 }
 
+/// The compile cache every test harness and CLI run shares (so each
+/// component is compiled once across all test processes):
+/// `target/session-harness-test-cache` when [`CompileCache::new`] accepts it,
+/// else see [`safe_cache_dir`].
+///
+/// # Panics
+/// When neither directory is safe to use, with both reasons.
+pub fn test_cache_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        safe_cache_dir(&target_dir().join("session-harness-test-cache"))
+            .unwrap_or_else(|e| panic!("no compile cache directory for the tests: {e}"))
+    })
+    .clone()
+}
+
+/// A fresh path (not created) for a compile cache of a test's own, e.g. one
+/// that checks hits and misses: inside [`test_cache_dir`], which the harness
+/// has accepted, so it is accepted too whatever the umask made of `target/`.
+pub fn scratch_cache_dir(tag: &str) -> PathBuf {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    test_cache_dir().join(format!(
+        "{tag}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ))
+}
+
+/// `preferred` when the harness accepts it as a compile cache, else a
+/// directory private to this user under the system temp directory
+/// (`session-harness-test-cache-<uid>`, created mode 0700).
+///
+/// The harness refuses a cache under a directory that group or others can
+/// write (see `host_harness::cache`): under umask 002, common on desktops,
+/// `target/` itself is such a directory. `/tmp` is sticky, so a directory of
+/// ours in it cannot be renamed or replaced by anyone else, and passes.
+///
+/// # Errors
+/// When neither is accepted: both reasons.
+pub fn safe_cache_dir(preferred: &Path) -> Result<PathBuf, String> {
+    let refused = match CompileCache::new(preferred) {
+        Ok(_) => return Ok(preferred.to_path_buf()),
+        Err(e) => e,
+    };
+    let fallback = std::env::temp_dir().join(format!("session-harness-test-cache-{}", uid()?));
+    match CompileCache::new(&fallback) {
+        Ok(_) => Ok(fallback),
+        Err(e) => Err(format!("{refused}; and the fallback: {e}")),
+    }
+}
+
+/// The user running the tests, as the owner of a file they create (no
+/// `libc` needed).
+#[cfg(unix)]
+fn uid() -> Result<u32, String> {
+    use std::os::unix::fs::MetadataExt;
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let probe = std::env::temp_dir().join(format!(
+        ".session-tests-uid-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let owner = std::fs::File::create_new(&probe).and_then(|f| f.metadata());
+    let _ = std::fs::remove_file(&probe);
+    owner
+        .map(|m| m.uid())
+        .map_err(|e| format!("cannot create {}: {e}", probe.display()))
+}
+
+/// Anything unique per user will do where there are no uids.
+#[cfg(not(unix))]
+fn uid() -> Result<String, String> {
+    Ok(std::env::var("USERNAME").unwrap_or_default())
+}
+
 /// A fixed starting time for test clocks (2026-01-01T00:00:00Z).
 pub const T0: Duration = Duration::from_secs(1_767_225_600);
 
 /// A harness on a [`ManualClock`] at [`T0`], an in-memory kv, a small instance
-/// pool and the shared test compile cache (so each component is compiled once
-/// across all test processes).
+/// pool and the shared test compile cache ([`test_cache_dir`]).
 pub fn harness() -> (Harness, ManualClock, Arc<MemoryBackend>) {
     let clock = ManualClock::new(T0);
     let kv = Arc::new(MemoryBackend::new(Arc::new(clock.clone())));
@@ -127,7 +201,7 @@ pub fn harness_on(kv: Arc<dyn KvBackend>, clock: &ManualClock) -> Harness {
             max_instances: 32,
             ..EngineSettings::default()
         })
-        .cache_dir(target_dir().join("session-harness-test-cache"))
+        .cache_dir(test_cache_dir())
         .build()
         .expect("harness builds")
 }
@@ -162,7 +236,8 @@ pub const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1
 pub const KEY_B: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aabbccddeeff";
 
 /// The `session-harness` binary (built by `make build`) as a command, with
-/// the shared test compile cache.
+/// the shared test compile cache ([`test_cache_dir`]) and no
+/// `SESSION_HARNESS_KV` from the environment.
 ///
 /// # Panics
 /// When the binary is missing, with a message that says how to build it.
@@ -174,9 +249,58 @@ pub fn harness_cli() -> std::process::Command {
         bin.display()
     );
     let mut cmd = std::process::Command::new(bin);
-    cmd.env(
-        "SESSION_HARNESS_CACHE_DIR",
-        target_dir().join("session-harness-test-cache"),
-    );
+    cmd.env("SESSION_HARNESS_CACHE_DIR", test_cache_dir())
+        // The in-memory kv unless a test asks for another.
+        .env_remove("SESSION_HARNESS_KV");
     cmd
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Under umask 002 `target/` is group-writable, so the harness refuses a
+    /// cache in it: the tests then use a private directory in the sticky
+    /// temp directory instead of failing to build a harness.
+    #[test]
+    fn a_group_writable_parent_means_the_private_temp_cache() {
+        let base = std::env::temp_dir().join(format!("fixtures-umask-{}", std::process::id()));
+        std::fs::create_dir_all(&base).unwrap();
+        let preferred = base.join("cache");
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).unwrap();
+        assert_eq!(
+            safe_cache_dir(&preferred).unwrap(),
+            preferred,
+            "a safe one is used"
+        );
+
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o775)).unwrap();
+        let refused = CompileCache::new(&preferred).unwrap_err().to_string();
+        let chosen = safe_cache_dir(&preferred);
+        std::fs::remove_dir_all(&base).unwrap();
+        assert!(refused.contains("others can write to"), "{refused}");
+        let chosen = chosen.unwrap();
+        assert_ne!(chosen, preferred);
+        assert!(
+            chosen.starts_with(std::env::temp_dir()),
+            "{}",
+            chosen.display()
+        );
+        let mode = std::fs::metadata(&chosen).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{}", chosen.display());
+        Harness::builder()
+            .cache_dir(&chosen)
+            .build()
+            .expect("the harness takes the fallback");
+    }
+
+    #[test]
+    fn a_scratch_cache_is_accepted_and_fresh() {
+        let (a, b) = (scratch_cache_dir("t"), scratch_cache_dir("t"));
+        assert_ne!(a, b);
+        assert!(!a.exists());
+        CompileCache::new(&a).expect("accepted");
+        std::fs::remove_dir_all(&a).unwrap();
+    }
 }

@@ -5,8 +5,9 @@
 //! Every subject implements [`Subject::run`] in criterion's `iter_custom`
 //! shape: do an operation `iters` times and return only the time the
 //! operations took (set-up and clean-up, such as creating the sessions a
-//! `destroy` run needs or building the records a peer `update` saves, are not
-//! timed). [`subjects::Workers`] runs an operation from persistent threads
+//! `destroy` run needs, building the records a peer `create` or `update`
+//! hands its store (and our `create` options on the kv side), or destroying
+//! what a `create` run made, are not timed). [`subjects::Workers`] runs an operation from persistent threads
 //! for the 1- and 2-thread figures.
 
 pub mod peers;
@@ -125,11 +126,23 @@ impl Tally {
         calls: u64,
         spent: Duration,
     ) -> Result<Duration, BenchError> {
+        self.finish_as(&subject.label(), op.name(), calls, spent)
+    }
+
+    /// [`Tally::finish`] for a timed loop that is not a [`Subject`]'s: `op`
+    /// on `subject`, as the error names them.
+    pub fn finish_as<T>(
+        self,
+        subject: &str,
+        op: &'static str,
+        calls: u64,
+        value: T,
+    ) -> Result<T, BenchError> {
         match self.first {
-            None => Ok(spent),
+            None => Ok(value),
             Some(first) => Err(BenchError {
-                subject: subject.label(),
-                op: op.name(),
+                subject: subject.to_string(),
+                op,
                 failed: self.failed,
                 calls,
                 first,

@@ -28,8 +28,8 @@ use cookie::{Cookie, CookieJar, Key};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use time::OffsetDateTime;
-use tower_sessions_core::SessionStore;
 use tower_sessions_core::session::{Id, Record};
+use tower_sessions_core::{SessionStore, session_store};
 use tower_sessions_memory_store::MemoryStore;
 
 /// tower-sessions' `MemoryStore` with blocking methods.
@@ -51,26 +51,34 @@ impl MemoryStorePeer {
         }
     }
 
-    /// `create`: inserts a new record, returns its id.
-    pub fn create(&self, data: &HashMap<String, serde_json::Value>) -> Id {
+    /// `create` of a record the caller has built (tower-sessions' `Session`
+    /// builds it, random id included, before it calls the store): what
+    /// `MemoryStore::create` does, a collision check and a clone of the
+    /// record into the map. The record's id is the one to hold.
+    pub fn insert(&self, record: &mut Record) -> session_store::Result<()> {
+        pollster::block_on(self.store.create(record))
+    }
+
+    /// [`Self::record`] then [`Self::insert`] (set-up): the new id.
+    pub fn create(&self, data: &HashMap<String, serde_json::Value>) -> session_store::Result<Id> {
         let mut r = Self::record(data);
-        let _ = pollster::block_on(self.store.create(&mut r));
-        r.id
+        self.insert(&mut r)?;
+        Ok(r.id)
     }
 
     /// `load`: a clone of the live record.
-    pub fn load(&self, id: &Id) -> Option<Record> {
-        pollster::block_on(self.store.load(id)).ok().flatten()
+    pub fn load(&self, id: &Id) -> session_store::Result<Option<Record>> {
+        pollster::block_on(self.store.load(id))
     }
 
     /// `save`: replaces the record (update and touch).
-    pub fn save(&self, record: &Record) {
-        let _ = pollster::block_on(self.store.save(record));
+    pub fn save(&self, record: &Record) -> session_store::Result<()> {
+        pollster::block_on(self.store.save(record))
     }
 
     /// `delete`.
-    pub fn delete(&self, id: &Id) {
-        let _ = pollster::block_on(self.store.delete(id));
+    pub fn delete(&self, id: &Id) -> session_store::Result<()> {
+        pollster::block_on(self.store.delete(id))
     }
 }
 
@@ -190,9 +198,9 @@ mod tests {
     fn memory_peer_round_trips() {
         let peer = MemoryStorePeer::default();
         let data = crate::bench::workload::data_map(r#"{"a":"b"}"#);
-        let id = peer.create(&data);
-        assert_eq!(peer.load(&id).unwrap().data, data);
-        peer.delete(&id);
-        assert!(peer.load(&id).is_none());
+        let id = peer.create(&data).unwrap();
+        assert_eq!(peer.load(&id).unwrap().unwrap().data, data);
+        peer.delete(&id).unwrap();
+        assert!(peer.load(&id).unwrap().is_none());
     }
 }

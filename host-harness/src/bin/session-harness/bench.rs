@@ -9,8 +9,8 @@ use host_harness::bench::subjects::{
     CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
 };
 use host_harness::bench::workload::session_data;
-use host_harness::bench::{BenchError, Op, SIZES, Subject};
-use host_harness::{CacheOutcome, CreateOptions, Harness, LoadOptions, Plugin};
+use host_harness::bench::{BenchError, Op, SIZES, Subject, Tally};
+use host_harness::{CacheOutcome, CallError, CreateOptions, Harness, LoadOptions, Plugin};
 use serde_json::json;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -269,6 +269,23 @@ fn timed_load(harness: &Harness, wasm: &[u8]) -> Result<(f64, CacheOutcome), Fai
     Ok((ms, report.cache))
 }
 
+/// Nanoseconds per call of `f` on `subject` over `iters` calls; an error
+/// naming `op` when any call failed (its time would be the failure path's).
+fn ns_per_call(
+    subject: &str,
+    op: &'static str,
+    iters: u32,
+    f: &dyn Fn() -> Result<(), CallError>,
+) -> Result<f64, BenchError> {
+    let mut tally = Tally::default();
+    let started = Instant::now();
+    for _ in 0..iters {
+        tally.check(f());
+    }
+    let ns = started.elapsed().as_nanos() as f64 / f64::from(iters.max(1));
+    tally.finish_as(subject, op, u64::from(iters), ns)
+}
+
 /// Instantiation, pooled calls, cold and cached loads, threads, sizes.
 fn figures(
     harness: &Harness,
@@ -278,23 +295,23 @@ fn figures(
     report: &mut Report,
 ) -> Result<(), Failure> {
     let kv = load(harness, kv_wasm, "kv-session", &[])?;
-    let per_op = |iters: u32, f: &dyn Fn()| {
-        let started = Instant::now();
-        for _ in 0..iters {
-            f();
-        }
-        started.elapsed().as_nanos() as f64 / f64::from(iters)
+    let per_op =
+        |op, iters, f: &dyn Fn() -> Result<(), CallError>| ns_per_call("kv-session", op, iters, f);
+    let median_of = |f: &dyn Fn() -> Result<f64, BenchError>| {
+        (0..budget.rounds)
+            .map(|_| f())
+            .collect::<Result<Vec<_>, _>>()
+            .map(median)
     };
-    let median_of = |f: &dyn Fn() -> f64| median((0..budget.rounds).map(|_| f()).collect());
     let n = if budget.rounds > 3 { 20_000 } else { 2_000 };
     report.figure(
         "instantiate",
-        median_of(&|| per_op(n, &|| kv.instantiate_once().unwrap_or(()))) / 1e3,
+        median_of(&|| per_op("instantiate", n, &|| kv.instantiate_once()))? / 1e3,
         "us",
     );
     report.figure(
         "pooled_call",
-        median_of(&|| per_op(n * 10, &|| drop(kv.fetch_info()))),
+        median_of(&|| per_op("info", n * 10, &|| kv.fetch_info().map(drop)))?,
         "ns",
     );
 
@@ -346,4 +363,29 @@ fn figures(
     report.figure("wasm_bytes.kv", kv_wasm.len() as f64, "bytes");
     report.figure("wasm_bytes.cookie", cookie_wasm.len() as f64, "bytes");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use host_harness::SessionError;
+    use std::cell::Cell;
+
+    #[test]
+    fn a_failed_call_in_a_figure_loop_is_an_error_not_a_time() {
+        let calls = Cell::new(0u32);
+        let third_fails = || {
+            calls.set(calls.get() + 1);
+            match calls.get() {
+                3 => Err(CallError::Session(SessionError::NotFound)),
+                _ => Ok(()),
+            }
+        };
+        let e = ns_per_call("kv-session", "info", 10, &third_fails).unwrap_err();
+        assert_eq!((e.failed, e.calls, e.op), (1, 10, "info"), "{e}");
+        assert_eq!(calls.get(), 10, "every call is made");
+        assert!(e.to_string().contains("no live session"), "{e}");
+        let ns = ns_per_call("kv-session", "info", 10, &|| Ok(())).unwrap();
+        assert!(ns.is_finite() && ns >= 0.0, "{ns}");
+    }
 }

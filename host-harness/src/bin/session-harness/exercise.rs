@@ -78,9 +78,15 @@ pub(crate) fn run(
 ) -> Result<(), Failure> {
     let clock = ManualClock::starting_now();
     let harness = builder.clock(Arc::new(clock.clone())).build()?;
+    // The absolute cap a `touch` cannot pass, when the run sets one.
+    let max_lifetime = config
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "session.max-lifetime-seconds")
+        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
     let mut failures = 0;
     for path in wasm {
-        failures += exercise_one(&harness, &clock, path, config)?;
+        failures += exercise_one(&harness, &clock, path, config, max_lifetime)?;
     }
     if failures > 0 {
         return Err(Failure::Other(anyhow::anyhow!(
@@ -95,6 +101,7 @@ fn exercise_one(
     clock: &ManualClock,
     path: &Path,
     config: &[(String, String)],
+    max_lifetime: Option<u64>,
 ) -> Result<usize, Failure> {
     let started = Instant::now();
     let p = load(harness, path, config)?;
@@ -114,7 +121,7 @@ fn exercise_one(
         failures: 0,
     };
     // A failed step still shows the table up to it.
-    let walked = walk(&p, clock, &mut s);
+    let walked = walk(&p, clock, max_lifetime, &mut s);
     println!("{}", s.table.render());
     let stats = p.stats();
     println!(
@@ -125,8 +132,19 @@ fn exercise_one(
     Ok(s.failures)
 }
 
+/// The ttl the walk's `touch` gives.
+const TOUCH_TTL: u64 = 600;
+
 /// Every operation in turn; stops at a step whose id the next steps need.
-fn walk(p: &Plugin, clock: &ManualClock, s: &mut Steps) -> Result<(), CallError> {
+/// The clock stands still until the expiry steps, so expiries are exact:
+/// after `touch`, `now + 600` (or the absolute cap, when `max_lifetime` is
+/// configured and comes first).
+fn walk(
+    p: &Plugin,
+    clock: &ManualClock,
+    max_lifetime: Option<u64>,
+    s: &mut Steps,
+) -> Result<(), CallError> {
     let record = |r: &Option<SessionRecord>| record(r, clock.now_secs());
     let id_of = |id: &String| short_id(id);
 
@@ -170,10 +188,20 @@ fn walk(p: &Plugin, clock: &ManualClock, s: &mut Steps) -> Result<(), CallError>
     let id = s.step(
         "touch",
         "slide expiry, ttl 600 s",
-        || p.touch(&id, Some(600)),
+        || p.touch(&id, Some(TOUCH_TTL)),
         id_of,
         ok,
     )?;
+    let slid = clock.now_secs() + TOUCH_TTL;
+    let expiry =
+        |created_at: u64| max_lifetime.map_or(slid, |cap| slid.min(created_at.saturating_add(cap)));
+    let _ = s.step(
+        "load",
+        "after touch: expires in 600 s",
+        || p.load(&id),
+        record,
+        |r| matches!(r, Ok(Some(rec)) if rec.data == logged_in && rec.expires_at == expiry(rec.created_at)),
+    );
     let new_id = s.step(
         "regenerate",
         "new id, same data",
@@ -187,11 +215,12 @@ fn walk(p: &Plugin, clock: &ManualClock, s: &mut Steps) -> Result<(), CallError>
         "the old id after regenerate",
         || p.load(&id),
         record,
+        // A stateless store cannot revoke a seal: the old one still opens.
         |r| {
             if server_side {
                 matches!(r, Ok(None))
             } else {
-                matches!(r, Ok(Some(_)))
+                matches!(r, Ok(Some(rec)) if rec.data == logged_in)
             }
         },
     );
@@ -214,11 +243,13 @@ fn walk(p: &Plugin, clock: &ManualClock, s: &mut Steps) -> Result<(), CallError>
         "after destroy",
         || p.load(&new_id),
         record,
+        // Nor a destroyed one: destroy only checks the seal, which still
+        // opens, with the session in it.
         |r| {
             if server_side {
                 matches!(r, Ok(None))
             } else {
-                r.is_ok()
+                matches!(r, Ok(Some(rec)) if rec.data == logged_in)
             }
         },
     );
@@ -247,12 +278,20 @@ fn walk(p: &Plugin, clock: &ManualClock, s: &mut Steps) -> Result<(), CallError>
         record,
         |r| matches!(r, Ok(None)),
     );
+    // The three ttl-1 sessions are expired (a server-side store may have
+    // reaped some already); a stateless store holds nothing to purge.
     let _ = s.step(
         "purge-expired",
         "remove expired records",
         || p.purge_expired(),
         |n| format!("removed {n}"),
-        ok,
+        |r| {
+            if server_side {
+                matches!(r, Ok(n) if *n <= 3)
+            } else {
+                matches!(r, Ok(0))
+            }
+        },
     );
     let _ = s.step(
         "count",

@@ -22,7 +22,9 @@ use std::sync::Arc;
 struct Cli {
     /// Directory for compiled components, private to this user (default:
     /// $SESSION_HARNESS_CACHE_DIR, $XDG_CACHE_HOME/session-harness or
-    /// ~/.cache/session-harness).
+    /// ~/.cache/session-harness). One others could write to, or replace
+    /// through a parent directory, is not used: the command compiles instead
+    /// and, once it has succeeded, says so on stderr. Not used by `bench`.
     #[arg(long, global = true)]
     cache_dir: Option<PathBuf>,
     /// Compile every time instead of using the disk cache.
@@ -30,7 +32,7 @@ struct Cli {
     no_cache: bool,
     /// Where server-side stores keep sessions: `memory` (embedded, gone when
     /// the command ends) or a Redis URL such as `redis://127.0.0.1:6379/0`
-    /// (shared by every host that points at it).
+    /// (shared by every host that points at it). Not used by `bench`.
     #[arg(
         long,
         global = true,
@@ -95,30 +97,31 @@ impl<E: Into<anyhow::Error>> From<E> for Failure {
     }
 }
 
-/// Applies the global cache flags to a harness builder.
+/// Applies the global cache flags to a harness builder. A directory that
+/// cannot be used means compiling, not failing; the note saying so is
+/// returned, for [`main`] to print once the command has succeeded (so an
+/// error stays the one line it is).
 pub(crate) fn with_cache(
     builder: HarnessBuilder,
     cli_dir: &Option<PathBuf>,
     off: bool,
-) -> HarnessBuilder {
+) -> (HarnessBuilder, Option<String>) {
     if off {
-        return builder;
+        return (builder, None);
     }
     match cli_dir.clone().or_else(CompileCache::default_dir) {
         // Checked here, so an unsafe directory means compiling, not failing.
         Some(dir) => match CompileCache::new(&dir) {
-            Ok(_) => builder.cache_dir(dir),
-            Err(e) => {
-                eprintln!("session-harness: {e}: compiling without a cache");
-                builder
-            }
+            Ok(_) => (builder.cache_dir(dir), None),
+            Err(e) => (builder, Some(format!("{e}: compiled without a cache"))),
         },
-        None => {
-            eprintln!(
-                "session-harness: no HOME, XDG_CACHE_HOME or SESSION_HARNESS_CACHE_DIR: compiling without a cache"
-            );
-            builder
-        }
+        None => (
+            builder,
+            Some(
+                "no HOME, XDG_CACHE_HOME or SESSION_HARNESS_CACHE_DIR: compiled without a cache"
+                    .to_string(),
+            ),
+        ),
     }
 }
 
@@ -164,14 +167,22 @@ pub(crate) fn load(
     harness.load_file(path, options).map_err(Failure::Load)
 }
 
-fn run(cli: Cli) -> Result<(), Failure> {
-    let builder = with_cache(Harness::builder(), &cli.cache_dir, cli.no_cache);
-    let prefix = match &cli.command {
-        Command::Exercise { .. } => run_prefix(&cli.kv_prefix, "exercise"),
-        Command::Soak(_) => run_prefix(&cli.kv_prefix, "soak"),
-        _ => cli.kv_prefix.clone(),
-    };
-    let builder = with_kv(builder, &cli.kv, &prefix)?;
+/// Runs the command; on success, with the cache note to print after it.
+fn run(cli: Cli) -> Result<Option<String>, Failure> {
+    // `bench` builds harnesses of its own, on the in-memory kv and without
+    // the disk cache (which it measures separately): the global kv and cache
+    // flags do not apply to it, so they are not even looked at.
+    let hosted = !matches!(cli.command, Command::Bench(_));
+    let (mut builder, mut cache_note) = (Harness::builder(), None);
+    if hosted {
+        (builder, cache_note) = with_cache(builder, &cli.cache_dir, cli.no_cache);
+        let prefix = match &cli.command {
+            Command::Exercise { .. } => run_prefix(&cli.kv_prefix, "exercise"),
+            Command::Soak(_) => run_prefix(&cli.kv_prefix, "soak"),
+            _ => cli.kv_prefix.clone(),
+        };
+        builder = with_kv(builder, &cli.kv, &prefix)?;
+    }
     match cli.command {
         Command::Info { wasm, config } => {
             let harness = builder.build()?;
@@ -181,19 +192,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
                 "{} {} (server-side: {})",
                 info.name, info.version, info.server_side
             );
-            Ok(())
         }
-        Command::Exercise { wasm, config } => exercise::run(builder, &wasm, &config),
-        Command::Call(args) => call::run(builder, args),
-        Command::Soak(args) => soak::run(builder, args),
-        Command::Bench(args) => bench::run(args),
+        Command::Exercise { wasm, config } => exercise::run(builder, &wasm, &config)?,
+        Command::Call(args) => call::run(builder, args)?,
+        Command::Soak(args) => soak::run(builder, args)?,
+        Command::Bench(args) => bench::run(args)?,
     }
+    Ok(cache_note)
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(cache_note) => {
+            if let Some(note) = cache_note {
+                eprintln!("session-harness: {note}");
+            }
+            ExitCode::SUCCESS
+        }
         Err(Failure::Load(e)) => {
             eprintln!("session-harness: {e}");
             ExitCode::from(2)

@@ -1,13 +1,18 @@
 //! `soak`: worker threads run create/load/update/regenerate/destroy against a
 //! swappable store while another thread swaps between plugins, then one line:
 //! `ops=<n> failed=<n> swaps=<n> migrated=<n>`.
+//!
+//! A swap the store refuses (its check failed) is a failure and the run goes
+//! on against the old store. A plugin file that no longer loads at its swap
+//! ends the run: the workers stop, the line is printed, then the load error
+//! (exit code 2).
 
 use crate::{Failure, load, parse_kv};
 use anyhow::anyhow;
 use clap::Args;
 use host_harness::{
-    CallError, CreateOptions, HarnessBuilder, LoadOptions, SessionRecord, SwapError, SwapOptions,
-    SwappableStore,
+    CallError, CreateOptions, EngineSettings, HarnessBuilder, Limits, LoadOptions, SessionRecord,
+    SwapError, SwapOptions, SwappableStore,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,7 +25,9 @@ pub(crate) struct SoakArgs {
     /// The plugins to swap between, comma-separated (the first starts active).
     #[arg(long, value_delimiter = ',', required = true)]
     plugins: Vec<PathBuf>,
-    /// Worker threads (1 to 256).
+    /// Worker threads (1 to 256). The engine gets instance slots for them;
+    /// with more threads than CPUs, each call's deadline is the default times
+    /// the threads per CPU, so a call waiting for a CPU is not a failure.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
     threads: u16,
     /// How long to run, in seconds (fractions allowed).
@@ -41,6 +48,57 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     match Duration::try_from_secs_f64(seconds) {
         Ok(d) if !d.is_zero() => Ok(d),
         _ => Err(bad()),
+    }
+}
+
+/// Instance slots for a run of `threads` workers.
+///
+/// The engine's slots are shared by every plugin of the harness, and an idle
+/// pooled instance keeps its slot: the default 256 is not enough for 256
+/// workers (instantiation then fails with no fault in any store). A run needs
+/// one slot per call in flight (one per worker, and the swapping thread's
+/// check), the idle instances of the active plugin and of one being swapped
+/// in or out (at most `max_idle_instances`, rounded up to the pool's 8
+/// shards, each), and those of the retired plugins (at most
+/// `max_retired`, one idle instance per shard each): 48 + 64 with the
+/// defaults. Busy slots are counted twice, for headroom, and never fewer
+/// than the default are asked for. A slot costs address space, not memory:
+/// the pooling allocator reserves (unbacked, `PROT_NONE`) 4 GiB plus a
+/// 32 MiB guard per linear-memory slot, so 256 workers (626 slots) reserve
+/// about 2.5 TiB of the 128 TiB a 64-bit Linux process has, against about
+/// 1 TiB for the default 256.
+fn instance_slots(threads: u16) -> u32 {
+    /// The instance pool's shards (see `Limits::max_idle_instances`).
+    const SHARDS: u32 = 8;
+    let per_plugin = u32::try_from(Limits::default().max_idle_instances)
+        .unwrap_or(u32::MAX)
+        .div_ceil(SHARDS)
+        .saturating_mul(SHARDS);
+    let retired = u32::try_from(SwapOptions::default().max_retired)
+        .unwrap_or(u32::MAX)
+        .saturating_mul(SHARDS);
+    let idle = per_plugin.saturating_mul(3).saturating_add(retired);
+    let busy = (u32::from(threads) + 1).saturating_mul(2);
+    busy.saturating_add(idle)
+        .max(EngineSettings::default().max_instances)
+}
+
+/// The plugins' limits for a run of `threads` workers on `cpus` CPUs.
+///
+/// A call's deadline is wall-clock time (epoch interruption): it exists to
+/// stop a guest that spins, but with more workers than CPUs a call also
+/// waits for a CPU: 32 workers on 2 CPUs see a 250 ms call time out now and
+/// then with no fault in any store. So each call gets the default deadline
+/// once per worker sharing a CPU (`ceil(threads / cpus)` times it); with no
+/// more workers than CPUs the limits are the defaults.
+fn soak_limits(threads: u16, cpus: usize) -> Limits {
+    let defaults = Limits::default();
+    let share = usize::from(threads).div_ceil(cpus.max(1)).max(1);
+    let share = u32::try_from(share).unwrap_or(u32::MAX);
+    Limits {
+        call_deadline: defaults.call_deadline.saturating_mul(share),
+        maintenance_deadline: defaults.maintenance_deadline.saturating_mul(share),
+        ..defaults
     }
 }
 
@@ -125,7 +183,14 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         eprintln!("soak: no cookie.keys given; using a random key for this run");
         config.push(("cookie.keys".to_string(), hex));
     }
-    let harness = builder.build()?;
+    let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    let harness = builder
+        .engine_settings(EngineSettings {
+            max_instances: instance_slots(args.threads),
+            ..EngineSettings::default()
+        })
+        .limits(soak_limits(args.threads, cpus))
+        .build()?;
     let first = load(&harness, &args.plugins[0], &config)?;
     // Every plugin loads before the run starts: a bad path is found now, not
     // at its first swap (or never, with fewer swaps than plugins).
@@ -150,6 +215,8 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         })
         .collect();
     let started = Instant::now();
+    // A plugin that no longer loads ends the run, after the summary.
+    let mut load_failed = None;
     for k in 1..=args.swaps {
         let at = duration.mul_f64(k as f64 / (args.swaps as f64 + 1.0));
         if let Some(wait) = at.checked_sub(started.elapsed()) {
@@ -164,12 +231,17 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         };
         match store.swap_file(path, options) {
             Ok(_) => {}
-            Err(SwapError::Load(e)) => return Err(Failure::Load(e)),
+            Err(SwapError::Load(e)) => {
+                load_failed = Some(e);
+                break;
+            }
             // Refused: the old store keeps serving; the run goes on, failed.
             Err(e) => failures.record(format!("swap to {}: {e}", path.display())),
         }
     }
-    if let Some(rest) = duration.checked_sub(started.elapsed()) {
+    if load_failed.is_none()
+        && let Some(rest) = duration.checked_sub(started.elapsed())
+    {
         std::thread::sleep(rest);
     }
     stop.store(true, Ordering::Relaxed);
@@ -189,7 +261,43 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         for f in failures.first.lock().map(|f| f.clone()).unwrap_or_default() {
             eprintln!("soak: {f}");
         }
+    }
+    if let Some(e) = load_failed {
+        return Err(Failure::Load(e));
+    }
+    if failed > 0 {
         return Err(anyhow!("{failed} operation(s) failed unexpectedly").into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_engine_has_slots_for_every_worker_besides_the_idle_instances() {
+        // Idle: 16 for each of the active, incoming and outgoing plugin, one
+        // per shard (8) for each of the 8 retired ones.
+        let idle = 3 * 16 + 8 * 8;
+        for threads in [1, 2, 64, 100, 200, 256] {
+            let slots = instance_slots(threads);
+            assert!(slots >= u32::from(threads) + 1 + idle, "{threads}: {slots}");
+            assert!(slots >= EngineSettings::default().max_instances);
+        }
+        assert_eq!(instance_slots(2), 256, "the default when it is enough");
+        assert_eq!(instance_slots(256), 2 * 257 + idle);
+    }
+
+    #[test]
+    fn deadlines_grow_only_with_more_workers_than_cpus() {
+        let d = Limits::default();
+        assert_eq!(soak_limits(2, 2), d);
+        assert_eq!(soak_limits(1, 64), d);
+        let l = soak_limits(5, 2);
+        assert_eq!(l.call_deadline, d.call_deadline * 3);
+        assert_eq!(l.maintenance_deadline, d.maintenance_deadline * 3);
+        assert_eq!(soak_limits(256, 0).call_deadline, d.call_deadline * 256);
+        assert_eq!(l.memory_bytes, d.memory_bytes);
+    }
 }
