@@ -445,33 +445,46 @@ fn a_creation_time_ahead_of_the_clock_is_clamped_and_written_back() {
     }
 }
 
-/// What `load` reports for such a record is what holds: created-at no later
-/// than now, and an expiry that repeated touches do not push past
-/// created-at + max-lifetime.
+/// What `load` reports for such a record is consistent (created-at no later
+/// than now, expiry within the cap from it), and the cap is fixed by the
+/// first write: repeated touches do not push past it. `load` itself writes
+/// nothing: without compare-and-set, writing back what it read could undo
+/// an update landing meanwhile.
 #[test]
-fn a_creation_time_ahead_of_the_clock_does_not_stretch_the_absolute_lifetime() {
-    let (h, clock, _) = harness();
+fn a_creation_time_ahead_of_the_clock_is_capped_from_the_first_write() {
+    let (h, backend, clock) = session_tests::faulty::harness_with_faulty_kv_and_clock();
     let p = load_into(&h, "kv_session", &[("session.max-lifetime-seconds", "300")]);
     let t0 = T0.as_secs();
     clock.set(T0 + Duration::from_secs(10_000));
     let id = p.create(CreateOptions::new("{}").ttl(100)).unwrap();
     // The memory kv's ttls run on the same clock: the entry survives.
     clock.set(T0);
+    backend.take_log();
     let r = p.load(&id).unwrap().expect("live");
     assert!(r.created_at <= t0, "created in the future: {r:?}");
     assert!(r.expires_at <= t0 + 300, "past the absolute cap: {r:?}");
     assert!(r.created_at <= r.expires_at, "{r:?}");
+    assert!(
+        backend
+            .take_log()
+            .iter()
+            .all(|c| !matches!(c, KvCall::Set(..))),
+        "load wrote"
+    );
+    clock.advance(Duration::from_secs(90));
+    p.touch(&id, None).unwrap();
+    let first_write = t0 + 90;
     for _ in 0..6 {
         clock.advance(Duration::from_secs(90));
         let now = clock.now_secs();
         match p.touch(&id, None) {
-            Ok(_) => assert!(now < t0 + 300, "touched at T0+{}", now - t0),
+            Ok(_) => assert!(now < first_write + 300, "touched at T0+{}", now - t0),
             Err(e) => assert!(
                 matches!(e, CallError::Session(SessionError::NotFound)),
                 "{e}"
             ),
         }
-        if now >= t0 + 300 {
+        if now >= first_write + 300 {
             assert_eq!(p.load(&id).unwrap(), None, "live at T0+{}", now - t0);
         }
     }

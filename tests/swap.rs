@@ -738,6 +738,70 @@ fn an_id_that_moved_twice_still_finds_its_session() {
     assert_eq!(store.load(&old).unwrap().unwrap().id, moved.id);
     assert_eq!(third.count().unwrap(), 1);
     assert_eq!(store.stats().migrated, 2);
+    // Logging out by the first id ends the copy two moves on, and neither
+    // older id leads anywhere after.
+    store.destroy(&old).unwrap();
+    assert_eq!(third.load(&moved.id).unwrap(), None, "the copy was ended");
+    for id in [&old, &seal, &moved.id] {
+        assert_eq!(store.load(id).unwrap(), None, "{id}");
+    }
+}
+
+/// A new version of a store on the same namespace with a shorter absolute
+/// lifetime: a session the old version still counts as live is past the new
+/// cap. The new store holds its record but answers none, and the old one
+/// answers it; the migration's import meets the record (`conflict`) and the
+/// answer is the new store's, not an endless loop between the two.
+#[test]
+fn a_shared_namespace_with_a_shorter_cap_answers_gone() {
+    let (h, clock, _) = harness();
+    let load = |cap: &str| {
+        h.load_file(
+            guest_path("kv_session"),
+            LoadOptions::default()
+                .namespace("shared")
+                .config("session.max-lifetime-seconds", cap),
+        )
+        .unwrap()
+    };
+    let (lenient, strict) = (load("604800"), load("86400"));
+    let store = swappable(&h, lenient.clone(), SwapOptions::default());
+    let id = store
+        .create(CreateOptions::new(DATA).ttl(3 * 86400))
+        .unwrap();
+    clock.advance(Duration::from_secs(2 * 86400));
+    store.swap(strict.clone());
+    assert_eq!(store.load(&id).unwrap(), None);
+    assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
+    assert_session_err!(store.touch(&id, None), SessionError::NotFound);
+    assert!(
+        lenient.load(&id).unwrap().is_some(),
+        "the old rules still hold it"
+    );
+    assert_eq!(store.stats().migrated, 0);
+}
+
+/// Only traps and broken answers count towards dropping a retired store: a
+/// timeout can be a loaded machine, and the store stays.
+#[test]
+fn a_retired_store_that_times_out_is_kept() {
+    let (h, _, _) = harness();
+    let slow = h
+        .load_file(
+            guest_path("hostile"),
+            LoadOptions::default().config("hostile.mode", "loop"),
+        )
+        .unwrap();
+    let store = swappable(&h, slow, SwapOptions::default());
+    store.swap(kv(&h));
+    for _ in 0..4 {
+        match store.load("unknownUnknownUnknownUnknown0000") {
+            Err(CallError::Timeout { .. }) => {}
+            other => panic!("expected the old store's timeout, got {other:?}"),
+        }
+    }
+    assert_eq!(store.retired(), vec!["hostile"]);
+    assert_eq!(store.stats().retired_dropped, 0);
 }
 
 /// A store swapped out because it broke does not fail every request that

@@ -34,8 +34,8 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest wait for calls on a replaced plugin to finish before one of its
-/// sessions is moved (every call is bounded by its deadline, 5 s at most by
-/// default; past this the move goes ahead).
+/// sessions is moved or destroyed (every call is bounded by its deadline,
+/// 5 s at most by default; past this the move or destroy goes ahead).
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why a swap did not happen. The active plugin is unchanged.
@@ -79,7 +79,7 @@ impl Default for SwapOptions {
     }
 }
 
-/// Plugin faults (traps, timeouts, broken answers) in a row, while looking
+/// Faults (traps, answers that break the contract) in a row, while looking
 /// sessions up for migration, after which a retired plugin is dropped: a
 /// store swapped out because it broke must not fail every request with an
 /// unknown id until its grace period ends.
@@ -91,7 +91,7 @@ struct Retired {
     plugin: Plugin,
     /// Unix second (harness clock) after which it is dropped.
     until: u64,
-    /// Plugin faults in a row while migrating from it (shared by every
+    /// Traps and broken answers in a row while migrating from it (shared by every
     /// generation that keeps it).
     faults: Arc<AtomicU32>,
 }
@@ -119,8 +119,8 @@ struct Generation {
     retired: Vec<Retired>,
     /// Calls that entered through this generation and are still running.
     calls: Arc<CallCount>,
-    /// The call counts of the generations this one replaced that still had
-    /// calls running when it was made.
+    /// The call counts of the generation this one replaced and of older
+    /// ones that still had calls running when it was made.
     earlier: Vec<Arc<CallCount>>,
 }
 
@@ -432,16 +432,21 @@ impl SwappableStore {
         self.inner.swaps.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Drops the retired plugin named `name` now, before its grace period
-    /// ends: its sessions no longer migrate (their holders start new ones).
+    /// Drops every retired plugin named `name` now, before its grace period
+    /// ends: their sessions no longer migrate (their holders start new ones).
     /// For an operator who swapped away from a broken store. Returns whether
-    /// such a plugin was retired.
+    /// any such plugin was retired.
     pub fn drop_retired(&self, name: &str) -> bool {
         self.drop_retired_where(|r| r.plugin.name() == name)
     }
 
     /// Drops every retired plugin that `doomed` picks; whether any was.
     fn drop_retired_where(&self, doomed: impl Fn(&Retired) -> bool) -> bool {
+        // No new generation when nothing goes (a destroy would wait for the
+        // calls of the one it replaced).
+        if !self.inner.active.load().retired.iter().any(&doomed) {
+            return false;
+        }
         let before = self.inner.active.rcu(|g| {
             let retired = g.retired.iter().filter(|r| !doomed(r)).cloned().collect();
             g.next(g.current.clone(), retired)
@@ -541,7 +546,8 @@ impl SwappableStore {
     /// When the current plugin does not know the copy's id (the copy was
     /// made in a plugin that has since been swapped out too), it is looked
     /// up, and moved on, from the retired plugins: at most one hop per
-    /// retired plugin.
+    /// retired plugin (`hops` counts them, [`Self::migrate_from`] stops past
+    /// that).
     fn follow(&self, g: &Generation, new_id: &str, hops: usize) -> Migration {
         if new_id == TOMBSTONE {
             return Migration::Gone;
@@ -578,6 +584,11 @@ impl SwappableStore {
 
     /// [`Self::migrate`], `hops` markers deep.
     fn migrate_from(&self, g: &Generation, id: &str, hops: usize) -> Migration {
+        // Each hop follows a recorded move to a newer store, so a chain is
+        // never longer than the retired list; past that something loops.
+        if hops > g.retired.len() {
+            return Migration::Gone;
+        }
         // Migrated before (by this call's predecessors or a concurrent one):
         // follow the marker instead of migrating again.
         if let Some(found) = self.follow_marker(g, id, hops) {
@@ -601,15 +612,20 @@ impl SwappableStore {
                     retired.faults.store(0, Ordering::Relaxed);
                     continue;
                 }
-                // The old store broke (trapped, timed out, broke the
-                // contract) once too often: it is dropped, and its sessions
-                // are lost either way.
-                Err(e) if e.is_plugin_fault() && self.quarantine(retired) => continue,
+                // The old store broke (trapped, or broke the contract) once
+                // too often: it is dropped, and its sessions are lost either
+                // way. A timeout, the memory limit or no free instance slot
+                // can be the load or one session's size, not the store.
+                Err(CallError::Trap { .. } | CallError::Contract { .. })
+                    if self.quarantine(retired) =>
+                {
+                    continue;
+                }
                 // The old store failed: say so rather than log the user out.
                 Err(e) => return Migration::Failed(e),
             };
             retired.faults.store(0, Ordering::Relaxed);
-            return self.copy(g, retired, id, old);
+            return self.copy(g, retired, id, old, hops);
         }
         if matches!(outcome, Migration::Gone) {
             // A concurrent call may have just moved it (and removed the old
@@ -624,8 +640,8 @@ impl SwappableStore {
         outcome
     }
 
-    /// Counts a plugin fault of `retired`; true when it was one too many and
-    /// the plugin is now dropped.
+    /// Counts a fault of `retired` (a trap or a broken contract); true when
+    /// it was one too many and the plugin is now dropped.
     fn quarantine(&self, retired: &Retired) -> bool {
         if retired.faults.fetch_add(1, Ordering::Relaxed) + 1 < QUARANTINE_AFTER {
             return false;
@@ -634,9 +650,25 @@ impl SwappableStore {
         true
     }
 
+    /// The current plugin's answer for `id`, as a migration outcome.
+    fn in_current(g: &Generation, id: &str) -> Migration {
+        match g.current.load(id) {
+            Ok(Some(record)) => Migration::Moved(record),
+            Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => Migration::Gone,
+            Err(e) => Migration::Failed(e),
+        }
+    }
+
     /// Creates `old` (found under `id` in `retired`) in the current plugin and
-    /// retires the old copy.
-    fn copy(&self, g: &Generation, retired: &Retired, id: &str, old: SessionRecord) -> Migration {
+    /// retires the old copy (`hops` as in [`Self::migrate_from`]).
+    fn copy(
+        &self,
+        g: &Generation,
+        retired: &Retired,
+        id: &str,
+        old: SessionRecord,
+        hops: usize,
+    ) -> Migration {
         let now = self.inner.clock.now_secs();
         let remaining = old.expires_at.saturating_sub(now);
         if remaining == 0 {
@@ -658,7 +690,9 @@ impl SwappableStore {
                 ..options.clone()
             }) {
                 // Another call migrated this id a moment ago: use its copy.
-                Err(CallError::Session(SessionError::Conflict)) => return self.follow(g, id, 0),
+                // (Or the two stores share storage and the new one holds a
+                // record it no longer counts as live: then it is gone.)
+                Err(CallError::Session(SessionError::Conflict)) => return Self::in_current(g, id),
                 Err(CallError::Session(
                     SessionError::InvalidId(_) | SessionError::Unsupported(_),
                 )) => g.current.create(options),
@@ -691,7 +725,7 @@ impl SwappableStore {
                 // Another call migrated the same seal first: keep its copy.
                 Ok(false) => {
                     let _ = g.current.destroy(&new_id);
-                    return self.follow_marker(g, id, 0).unwrap_or(Migration::Gone);
+                    return self.follow_marker(g, id, hops).unwrap_or(Migration::Gone);
                 }
                 Err(e) => {
                     let _ = g.current.destroy(&new_id);
@@ -747,11 +781,7 @@ impl SwappableStore {
             }
         }
         self.inner.migrated.fetch_add(1, Ordering::Relaxed);
-        match g.current.load(&new_id) {
-            Ok(Some(record)) => Migration::Moved(record),
-            Ok(None) => Migration::Gone,
-            Err(e) => Migration::Failed(e),
-        }
+        Self::in_current(g, &new_id)
     }
 
     /// Takes back a copy of `id` made as `new_id` (and its marker) after the
@@ -860,15 +890,24 @@ impl SwappableStore {
                 moved = self.inner.markers.get(id)?;
             }
         }
-        if let Some(new_id) = moved.filter(|n| n != TOMBSTONE) {
+        // Follow the recorded moves (a session that moved twice has two),
+        // ending each copy and burying each record: a stateless store still
+        // opens a copy's id, so no older id may lead to it any more.
+        let mut from = id.to_string();
+        let mut hops = 0;
+        while let Some(new_id) = moved.filter(|n| n != TOMBSTONE) {
             match Self::destroy_everywhere(&g, &new_id).answer {
                 // No store that is still kept knows the copy's id.
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e),
             }
-            // A stateless store still opens the copy's id, so the old id
-            // must no longer lead to it.
-            self.inner.markers.bury(id, self.tombstone_ttl(&g))?;
+            self.inner.markers.bury(&from, self.tombstone_ttl(&g))?;
+            hops += 1;
+            if hops > g.retired.len() {
+                break;
+            }
+            moved = self.inner.markers.get(&new_id)?;
+            from = new_id;
         }
         match (gone.answer, gone.retired_failed) {
             // The current store is done with it and the tombstone (or the

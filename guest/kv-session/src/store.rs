@@ -71,7 +71,7 @@ fn insert_fresh(record: &Stored, now: u64) -> Result<SessionId, SessionError> {
 
 /// Applies the current absolute cap to a stored record and keeps it only if
 /// it is still live. A creation time ahead of `now` (another replica's clock)
-/// is read as `now`, and written back so by the next update or touch.
+/// is read as `now`, and written so by the next update or touch.
 fn still_live(mut r: Stored, now: u64, max_lifetime: u64) -> Option<Stored> {
     r.set_created_at(clamp_created_at(r.created_at(), now));
     let expires_at = effective_expiry(r.expires_at(), r.created_at(), max_lifetime, now);
@@ -88,20 +88,12 @@ fn live(key: &str, now: u64, max_lifetime: u64) -> Result<Option<Stored>, Sessio
 pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
     id::validate(&id)?;
     let settings = config::settings()?;
-    let (key, now) = (id::key(&id), now_unix());
-    let Some(stored) = kv_access::get_stored(&key)? else {
+    // A creation time ahead of the clock is reported as now, and kept from
+    // the next update or touch on. A load does not write it back: without
+    // compare-and-set, that write could undo an update landing meanwhile.
+    let Some(stored) = live(&id::key(&id), now_unix(), settings.max_lifetime_seconds)? else {
         return Ok(None);
     };
-    let ahead = stored.created_at() > now;
-    let Some(stored) = still_live(stored, now, settings.max_lifetime_seconds) else {
-        return Ok(None);
-    };
-    if ahead {
-        // Written under a clock that ran ahead: keep the creation time this
-        // load reports (rare, so the write costs nothing on the hot path),
-        // or the absolute cap would count from the next touch instead.
-        kv_access::put(&key, &stored, now, WriteMode::IfPresent)?;
-    }
     let r = stored.into_record().map_err(kv_access::corrupt)?;
     Ok(Some(SessionRecord {
         id,

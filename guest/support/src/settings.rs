@@ -135,8 +135,9 @@ pub fn shown(value: &str) -> String {
 
 /// A configuration key as error messages show it. Every key this project
 /// reads is well under 40 bytes, so a longer one is shown only by its first
-/// dotted segment and its length: a secret pasted into the key's name (with
-/// a wrong separator, say) never reaches a log.
+/// dotted segment and its length: a key (at least 32 bytes, so 43 or more
+/// characters of base64 or hex) pasted into a key's name with a wrong
+/// separator does not reach a log whole; at most 40 bytes of anything do.
 fn shown_key(key: &str) -> String {
     const SHOWN_BYTES: usize = 40;
     if key.len() <= SHOWN_BYTES {

@@ -89,18 +89,25 @@ fn instance_slots(threads: u16) -> u32 {
 /// stop a guest that spins, but with more workers than CPUs a call also
 /// waits for a CPU: 32 workers on 2 CPUs see a 250 ms call time out now and
 /// then with no fault in any store. So each call gets the default deadline
-/// once per worker sharing a CPU (`ceil(threads / cpus)` times it); with no
-/// more workers than CPUs the limits are the defaults.
+/// once per worker sharing a CPU (`ceil(threads / cpus)` times it), up to
+/// [`MAX_SCALED_DEADLINE`]; with no more workers than CPUs the limits are
+/// the defaults.
 fn soak_limits(threads: u16, cpus: usize) -> Limits {
     let defaults = Limits::default();
     let share = usize::from(threads).div_ceil(cpus.max(1)).max(1);
     let share = u32::try_from(share).unwrap_or(u32::MAX);
+    let scaled = |d: Duration| d.saturating_mul(share).min(MAX_SCALED_DEADLINE).max(d);
     Limits {
-        call_deadline: defaults.call_deadline.saturating_mul(share),
-        maintenance_deadline: defaults.maintenance_deadline.saturating_mul(share),
+        call_deadline: scaled(defaults.call_deadline),
+        maintenance_deadline: scaled(defaults.maintenance_deadline),
         ..defaults
     }
 }
+
+/// The longest deadline soak scales a call to: the harness's longest
+/// default (maintenance calls, 5 s), which a swap's wait for calls still
+/// running on a replaced store is sized to outlast.
+const MAX_SCALED_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Unexpected outcomes, with the first few messages kept for the report.
 #[derive(Default)]
@@ -296,8 +303,13 @@ mod tests {
         assert_eq!(soak_limits(1, 64), d);
         let l = soak_limits(5, 2);
         assert_eq!(l.call_deadline, d.call_deadline * 3);
-        assert_eq!(l.maintenance_deadline, d.maintenance_deadline * 3);
-        assert_eq!(soak_limits(256, 0).call_deadline, d.call_deadline * 256);
         assert_eq!(l.memory_bytes, d.memory_bytes);
+        // Never past the longest default, which swaps' drain waits outlast.
+        assert_eq!(l.maintenance_deadline, d.maintenance_deadline);
+        assert_eq!(soak_limits(256, 0).call_deadline, MAX_SCALED_DEADLINE);
+        assert_eq!(
+            soak_limits(256, 2).maintenance_deadline,
+            MAX_SCALED_DEADLINE
+        );
     }
 }
