@@ -26,6 +26,23 @@ fn hostile_with(h: &Harness, mode: &str, extra: &[(&str, &str)], limits: Limits)
 }
 
 /// The host goes on serving a well-behaved plugin.
+/// `times` creates on `bad` each trap with a message naming the plugin and
+/// saying `says`, and `good` serves after each.
+fn creates_trap_saying(bad: &Plugin, good: &Plugin, times: usize, says: &str) {
+    let name = bad.info().name.clone();
+    for _ in 0..times {
+        match bad.create(CreateOptions::new("{}")) {
+            Err(e @ CallError::Trap { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(&name), "{msg}");
+                assert!(msg.contains(says), "{msg}");
+            }
+            other => panic!("expected a trap, got {other:?}"),
+        }
+        still_serving(good);
+    }
+}
+
 fn still_serving(good: &Plugin) {
     let id = good.create(CreateOptions::new(r#"{"ok":true}"#)).unwrap();
     assert_eq!(good.load(&id).unwrap().unwrap().data, r#"{"ok":true}"#);
@@ -94,20 +111,7 @@ fn a_plugin_that_traps_in_every_call_is_contained() {
     let (h, _, _) = harness();
     let good = load_into(&h, "kv_session", &[]);
     let bad = hostile(&h, "trap", &[]);
-    for _ in 0..3 {
-        match bad.create(CreateOptions::new("{}")) {
-            Err(e @ CallError::Trap { .. }) => {
-                let msg = e.to_string();
-                assert!(msg.contains("hostile-trap"), "{msg}");
-                assert!(
-                    msg.contains("hostile plugin: trapping on purpose"),
-                    "the panic message: {msg}"
-                );
-            }
-            other => panic!("expected a trap, got {other:?}"),
-        }
-        still_serving(&good);
-    }
+    creates_trap_saying(&bad, &good, 3, "hostile plugin: trapping on purpose");
     assert!(matches!(bad.destroy("x"), Err(CallError::Trap { .. })));
     let stats = bad.stats();
     assert_eq!(stats.discarded, 4);
@@ -340,20 +344,7 @@ fn random_bytes_are_granted_in_small_amounts() {
     let (h, _, _) = harness();
     let good = load_into(&h, "kv_session", &[]);
     let bad = hostile(&h, "random", &[]);
-    for _ in 0..2 {
-        match bad.create(CreateOptions::new("{}")) {
-            Err(e @ CallError::Trap { .. }) => {
-                let msg = e.to_string();
-                assert!(msg.contains("hostile-random"), "{msg}");
-                assert!(
-                    msg.contains("requested len 1048576 exceeds limit 4096"),
-                    "{msg}"
-                );
-            }
-            other => panic!("expected a trap, got {other:?}"),
-        }
-        still_serving(&good);
-    }
+    creates_trap_saying(&bad, &good, 2, "requested len 1048576 exceeds limit 4096");
     assert_eq!(bad.stats().discarded, 2);
     // Up to the limit, the bytes come.
     let modest = hostile(&h, "random", &[("hostile.random-bytes", "4096")]);

@@ -17,13 +17,18 @@ fn cookie(h: &Harness) -> Plugin {
     load_into(h, "cookie_session", &[("cookie.keys", KEY_A)])
 }
 
-/// The hostile plugin in a mode that traps in every call but `info`.
-fn trapping(h: &Harness) -> Plugin {
+/// The hostile plugin in `mode` (`trap`: traps in every call but `info`;
+/// `loop`: spins until the deadline).
+fn hostile(h: &Harness, mode: &str) -> Plugin {
     h.load_file(
         guest_path("hostile"),
-        LoadOptions::default().config("hostile.mode", "trap"),
+        LoadOptions::default().config("hostile.mode", mode),
     )
     .unwrap()
+}
+
+fn trapping(h: &Harness) -> Plugin {
+    hostile(h, "trap")
 }
 
 fn swappable(h: &Harness, first: Plugin, options: SwapOptions) -> SwappableStore {
@@ -786,12 +791,7 @@ fn a_shared_namespace_with_a_shorter_cap_answers_gone() {
 #[test]
 fn a_retired_store_that_times_out_is_kept() {
     let (h, _, _) = harness();
-    let slow = h
-        .load_file(
-            guest_path("hostile"),
-            LoadOptions::default().config("hostile.mode", "loop"),
-        )
-        .unwrap();
+    let slow = hostile(&h, "loop");
     let store = swappable(&h, slow, SwapOptions::default());
     store.swap(kv(&h));
     for _ in 0..4 {
