@@ -515,3 +515,30 @@ fn a_plugin_cannot_pass_its_kv_quota() {
         .unwrap();
     still_serving(&other);
 }
+
+/// The CPU deadline is for the guest's own work: the time a call waits on a
+/// slow kv server is given back to it (up to 4 times the deadline), so a
+/// slow server makes calls slow rather than timeouts blamed on the plugin
+/// (which would also discard the instance mid-regenerate).
+#[test]
+fn waiting_on_a_slow_kv_server_does_not_use_up_the_deadline() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let limits = Limits {
+        call_deadline: std::time::Duration::from_millis(100),
+        ..Limits::default()
+    };
+    let p = h
+        .load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().limits(limits),
+        )
+        .unwrap();
+    let id = p.create(CreateOptions::new(r#"{"a":1}"#)).unwrap();
+    // regenerate reads, writes and deletes: 3 x 60 ms against 100 ms.
+    backend.delay_each_call(Some(std::time::Duration::from_millis(60)));
+    let new = p.regenerate(&id).expect("slow, not a timeout");
+    backend.delay_each_call(None);
+    assert_eq!(p.load(&new).unwrap().unwrap().data, r#"{"a":1}"#);
+    assert_eq!(p.load(&id).unwrap(), None);
+    assert_eq!(p.stats().discarded, 0);
+}

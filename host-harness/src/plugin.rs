@@ -7,7 +7,7 @@
 use crate::bindings::wit_types::SessionError as WitSessionError;
 use crate::bindings::{SessionHostPre, plugin_api};
 use crate::capabilities;
-use crate::engine::deadline_ticks;
+use crate::engine::{EPOCH_TICK, deadline_ticks};
 use crate::error::{CallError, SessionError};
 use crate::guest_log::GuestLog;
 use crate::harness::Shared;
@@ -20,7 +20,7 @@ use crate::types::{CreateOptions, PluginInfo, SessionId, SessionRecord};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
-use wasmtime::{Store, Trap};
+use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_config::WasiConfigVariables;
 
 /// Counters of one plugin's instance pool.
@@ -172,10 +172,22 @@ impl Plugin {
             config: inner.config.clone(),
             kv: inner.kv.clone(),
             limiter: MemoryLimiter::new(inner.limits.memory_bytes),
+            io_credit_left: Duration::ZERO,
         };
         let mut store = Store::new(&inner.shared.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.epoch_deadline_trap();
+        // At the deadline, time the call spent waiting on the kv backend
+        // (within a cap) is given back: the deadline is for the guest's own
+        // work, and a slow server is not a guest stuck in a loop.
+        store.epoch_deadline_callback(|mut ctx| {
+            let credit = ctx.data_mut().io_credit();
+            match credit.as_nanos() / EPOCH_TICK.as_nanos() {
+                0 => Ok(UpdateDeadline::Interrupt),
+                ticks => Ok(UpdateDeadline::Continue(
+                    u64::try_from(ticks).unwrap_or(u64::MAX / 2),
+                )),
+            }
+        });
         store.set_epoch_deadline(deadline_ticks(inner.limits.call_deadline));
         inner.instantiations.fetch_add(1, Ordering::Relaxed);
         match inner.pre.instantiate(&mut store) {
@@ -207,7 +219,7 @@ impl Plugin {
             Budget::Maintenance => self.inner.limits.maintenance_deadline,
         };
         let mut inst = self.checkout()?;
-        inst.store.data_mut().begin_call();
+        inst.store.data_mut().begin_call(deadline);
         inst.store.set_epoch_deadline(deadline_ticks(deadline));
         let result = match f(inst.api.session_plugin_session_plugin(), &mut inst.store) {
             Ok(r) => then(r),

@@ -36,6 +36,7 @@ pub struct FaultyBackend {
     refuse_if_absent: AtomicUsize,
     delete_before_if_present: AtomicBool,
     hold: Mutex<Option<HeldWrite>>,
+    delay: Mutex<Option<std::time::Duration>>,
     log: Mutex<Vec<KvCall>>,
 }
 
@@ -100,6 +101,16 @@ impl FaultyBackend {
     fn record(&self, call: KvCall) {
         if let Ok(mut l) = self.log.lock() {
             l.push(call);
+        }
+        if let Some(d) = self.delay.lock().ok().and_then(|d| *d) {
+            std::thread::sleep(d);
+        }
+    }
+
+    /// Makes every call take `delay` longer (a slow server), or not.
+    pub fn delay_each_call(&self, delay: Option<std::time::Duration>) {
+        if let Ok(mut d) = self.delay.lock() {
+            *d = delay;
         }
     }
 
@@ -173,6 +184,7 @@ pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, Manua
         refuse_if_absent: AtomicUsize::new(0),
         delete_before_if_present: AtomicBool::new(false),
         hold: Mutex::new(None),
+        delay: Mutex::new(None),
         log: Mutex::new(Vec::new()),
     });
     let harness = Harness::builder()
