@@ -419,16 +419,23 @@ impl SwappableStore {
             }
             g.next(plugin.clone(), retired)
         });
-        // Pooling follows what is active once the swap landed, which a
-        // concurrent swap may have changed: only the current plugin pools.
-        let now_active = self.inner.active.load();
-        let others = [&plugin, &replaced.current]
-            .into_iter()
-            .chain(now_active.retired.iter().map(|r| &r.plugin));
-        for p in others.filter(|p| !p.same_as(&now_active.current)) {
-            p.set_pooling(false);
+        // Pooling follows what is active once the swap landed: only the
+        // current plugin pools. A concurrent swap may land while the flags
+        // are being set, so they are set again until what is active held
+        // still throughout.
+        loop {
+            let now_active = self.inner.active.load();
+            let others = [&plugin, &replaced.current]
+                .into_iter()
+                .chain(now_active.retired.iter().map(|r| &r.plugin));
+            for p in others.filter(|p| !p.same_as(&now_active.current)) {
+                p.set_pooling(false);
+            }
+            now_active.current.set_pooling(true);
+            if std::ptr::eq(&**self.inner.active.load(), &**now_active) {
+                break;
+            }
         }
-        now_active.current.set_pooling(true);
         self.inner.swaps.fetch_add(1, Ordering::Relaxed);
     }
 
