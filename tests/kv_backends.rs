@@ -3,7 +3,11 @@
 //! server. Then kv-session on Redis as users run it: two hosts sharing one
 //! server, and a server that stalls or dies.
 
-use host_harness::{CallError, CreateOptions, KvBackend, ManualClock, SessionError};
+use host_harness::kv::RESERVED_NAMESPACE_PREFIX;
+use host_harness::{
+    CallError, CreateOptions, KvBackend, KvError, ManualClock, MemoryBackend, RedisBackend,
+    SessionError,
+};
 use session_tests::fixtures::{self, Kv};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -25,6 +29,19 @@ impl Subject {
             clock,
             which,
         }
+    }
+
+    /// A backend like [`Subject::new`]'s whose namespaces hold at most `quota`
+    /// bytes each.
+    fn with_quota(which: Kv, quota: usize) -> Self {
+        let clock = ManualClock::new(fixtures::T0);
+        let kv: Arc<dyn KvBackend> = match which {
+            Kv::Memory => {
+                Arc::new(MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(quota))
+            }
+            Kv::Redis => Arc::new(redis_with_quota(&fixtures::unique_redis_prefix(), quota)),
+        };
+        Self { kv, clock, which }
     }
 
     /// Lets `secs` seconds pass as the backend's ttls see them: the test clock
@@ -76,6 +93,27 @@ impl Subject {
 }
 
 use host_harness::WriteMode::{Always, IfAbsent, IfPresent};
+
+/// What a key with a `value_len`-byte value costs against its namespace's
+/// quota on `which`.
+fn entry_cost(which: Kv, key: &str, value_len: usize, has_ttl: bool) -> usize {
+    match which {
+        Kv::Memory => host_harness::kv::memory::entry_cost(key, value_len, has_ttl),
+        Kv::Redis => host_harness::kv::redis::entry_cost(key, value_len, has_ttl),
+    }
+}
+
+/// A backend on the test Redis server under key prefix `prefix` whose
+/// namespaces hold at most `quota` bytes each.
+fn redis_with_quota(prefix: &str, quota: usize) -> RedisBackend {
+    RedisBackend::builder(fixtures::redis_url())
+        .key_prefix(prefix)
+        .io_timeout(Duration::from_secs(2))
+        .checkout_timeout(Duration::from_secs(2))
+        .namespace_quota(quota)
+        .connect()
+        .unwrap_or_else(|e| panic!("{e} (is the server from SESSION_TEST_REDIS_URL running?)"))
+}
 
 fn round_trip_and_delete(s: Subject) {
     assert_eq!(s.get("a"), None);
@@ -324,6 +362,86 @@ fn namespaces_are_apart(s: Subject) {
     assert_eq!(s.kv.get("one", "b").unwrap(), Some(b"x".to_vec()));
 }
 
+/// One plugin cannot fill the backend: each namespace holds at most its quota
+/// of bytes, and a write past it is `too-large` and writes nothing.
+fn a_namespace_cannot_pass_its_quota(which: Kv) {
+    let c = |key: &str, n: usize, ttl: bool| entry_cost(which, key, n, ttl);
+    let quota = c("a", 49, false) + c("b", 39, false);
+    let s = Subject::with_quota(which, quota);
+    let set = |ns: &str, key: &str, n: usize, mode| s.kv.set(ns, key, vec![7; n], None, mode);
+    let refused = |r: Result<bool, KvError>, cost: usize| match r {
+        Err(KvError::TooLarge(m)) => {
+            assert!(m.contains(&format!("quota of {quota}")), "{m}");
+            assert!(m.contains(&format!("writing {cost} more")), "{m}");
+            m
+        }
+        other => panic!("expected a too-large error, got {other:?}"),
+    };
+    assert!(set("ns", "a", 49, Always).unwrap());
+    assert!(set("ns", "b", 39, Always).unwrap()); // full to the byte
+    let m = refused(set("ns", "c", 0, Always), c("c", 0, false));
+    assert!(m.contains(&format!("holds {quota} bytes")), "{m}");
+    assert_eq!(s.kv.get("ns", "c").unwrap(), None, "nothing written");
+    assert_eq!(s.all_keys("", 10), ["a", "b"]);
+    // A refused overwrite leaves the old value.
+    refused(set("ns", "a", 50, Always), c("a", 50, false));
+    assert_eq!(s.kv.get("ns", "a").unwrap(), Some(vec![7; 49]));
+    // Overwriting counts the difference.
+    assert!(set("ns", "a", 48, Always).unwrap());
+    assert!(set("ns", "a", 49, IfPresent).unwrap());
+    refused(set("ns", "a", 50, IfPresent), c("a", 50, false));
+    // A write mode that refuses writes and charges nothing, whatever the size.
+    assert!(!set("ns", "a", 0, IfAbsent).unwrap());
+    assert!(!set("ns", "a", 1000, IfAbsent).unwrap());
+    assert!(!set("ns", "c", 0, IfPresent).unwrap());
+    assert!(!set("ns", "c", 1000, IfPresent).unwrap());
+    assert_eq!(s.kv.get("ns", "a").unwrap(), Some(vec![7; 49]));
+    refused(set("ns", "a", 50, Always), c("a", 50, false));
+    assert!(set("ns", "a", 49, Always).unwrap());
+    // So does a bound namespace.
+    let bound = s.kv.bind("ns").expect("both backends bind");
+    assert!(matches!(
+        bound.set("c", vec![], None, Always),
+        Err(KvError::TooLarge(_))
+    ));
+    // A delete frees the room its key took.
+    assert!(s.kv.delete("ns", "b").unwrap());
+    assert!(set("ns", "d", 39, Always).unwrap());
+    refused(set("ns", "e", 0, Always), c("e", 0, false));
+    // Another namespace has a quota of its own.
+    let fill = quota - c("x", 0, false);
+    assert!(set("other", "x", fill, Always).unwrap());
+    refused(set("other", "y", 0, Always), c("y", 0, false));
+    // The harness's own namespaces (migration markers) have none.
+    let markers = format!("{RESERVED_NAMESPACE_PREFIX}quota-test");
+    for i in 0..4 {
+        assert!(set(&markers, &format!("m{i}"), quota, Always).unwrap());
+    }
+    assert_eq!(
+        s.kv.get(&markers, "m3").unwrap().map(|v| v.len()),
+        Some(quota)
+    );
+
+    // Expired keys count until reaped, and are reaped to make room: here one
+    // write needs the room of more of them than a write reaps as it goes by.
+    let expiring = 20;
+    let one = c("e:00", 0, true);
+    let s = Subject::with_quota(which, expiring * one);
+    for i in 0..expiring {
+        assert!(
+            s.kv.set("ns", &format!("e:{i:02}"), vec![], Some(1), Always)
+                .unwrap()
+        );
+    }
+    let full = s.kv.set("ns", "c", vec![], None, Always);
+    assert!(matches!(full, Err(KvError::TooLarge(_))), "{full:?}");
+    s.let_pass(1);
+    let big = expiring * one - c("big", 0, false);
+    assert!(s.kv.set("ns", "big", vec![1; big], None, Always).unwrap());
+    assert_eq!(s.kv.get("ns", "big").unwrap().map(|v| v.len()), Some(big));
+    assert_eq!(s.all_keys("", 100), ["big"]);
+}
+
 macro_rules! backend_suite {
     ($name:ident, $kv:expr) => {
         mod $name {
@@ -340,6 +458,11 @@ macro_rules! backend_suite {
                 a_listing_of_only_expired_keys_ends_without_a_cursor,
                 namespaces_are_apart,
             );
+
+            #[test]
+            fn a_namespace_cannot_pass_its_quota() {
+                super::a_namespace_cannot_pass_its_quota($kv);
+            }
         }
     };
     (@cases $kv:expr; $($case:ident),* $(,)?) => {
@@ -450,6 +573,145 @@ fn redis_key_indexes_shrink_as_expired_keys_are_reaped() {
     assert!(kv.delete("ns", "d").unwrap());
     assert_eq!(kv.expiring_keys("ns").unwrap(), 0);
     assert_eq!(kv.indexed_keys("ns").unwrap(), writes + 1);
+}
+
+/// Runs `redis-cli` on the test server; its output, trimmed.
+fn redis_cli(args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .arg("-u")
+        .arg(fixtures::redis_url())
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run redis-cli ({e}): run `make redis-up`"));
+    let text = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(
+        out.status.success() && !text.starts_with("ERR"),
+        "redis-cli {args:?}: {text} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The Redis quota's books (the byte counter `…/b` and the cost hash `…/l`)
+/// follow every way a key goes: its byte count is back at 0, and its cost
+/// hash gone, once every key is deleted, reaped after expiring, or dropped
+/// by a listing that passed it expired.
+#[test]
+fn redis_quota_books_return_to_zero() {
+    let prefix = fixtures::unique_redis_prefix();
+    let kv = redis_with_quota(&prefix, 1 << 20);
+    let cost = host_harness::kv::redis::entry_cost;
+    let bytes = || kv.namespace_bytes("ns").unwrap();
+    let costs_key = format!("{prefix}2:ns/l");
+    let set =
+        |key: &str, n: usize, ttl: Option<u64>, mode| kv.set("ns", key, vec![0; n], ttl, mode);
+    assert_eq!(bytes(), 0);
+    assert!(set("a", 10, None, Always).unwrap());
+    assert_eq!(bytes(), cost("a", 10, false) as u64);
+    assert!(set("a", 3, Some(100), Always).unwrap());
+    assert_eq!(
+        bytes(),
+        cost("a", 3, true) as u64,
+        "an overwrite counts the difference"
+    );
+    assert!(set("b", 5, None, IfAbsent).unwrap());
+    let both = (cost("a", 3, true) + cost("b", 5, false)) as u64;
+    assert_eq!(bytes(), both);
+    // Writes that write nothing charge nothing.
+    assert!(!set("b", 50, None, IfAbsent).unwrap());
+    assert!(!set("z", 50, None, IfPresent).unwrap());
+    assert!(matches!(
+        set("z", 2 << 20, None, Always),
+        Err(KvError::TooLarge(_))
+    ));
+    assert!(matches!(
+        set("a", 2 << 20, None, IfPresent),
+        Err(KvError::TooLarge(_))
+    ));
+    assert_eq!(bytes(), both);
+    assert!(kv.delete("ns", "a").unwrap());
+    assert_eq!(bytes(), cost("b", 5, false) as u64);
+    assert!(kv.delete("ns", "b").unwrap());
+    assert!(!kv.delete("ns", "b").unwrap());
+    assert_eq!(bytes(), 0, "everything deleted");
+    assert_eq!(redis_cli(&["EXISTS", &costs_key]), "0");
+
+    // Reaped by the writes that go by once expired (16 each).
+    let expiring = 40;
+    for i in 0..expiring {
+        assert!(set(&format!("e:{i:02}"), 1, Some(1), Always).unwrap());
+    }
+    assert_eq!(bytes(), (expiring * cost("e:00", 1, true)) as u64);
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(
+        bytes(),
+        (expiring * cost("e:00", 1, true)) as u64,
+        "expired keys count until reaped"
+    );
+    for i in 0..3 {
+        assert!(set(&format!("w:{i}"), 0, None, Always).unwrap());
+    }
+    assert_eq!(kv.indexed_keys("ns").unwrap(), 3, "all reaped");
+    assert_eq!(bytes(), (3 * cost("w:0", 0, false)) as u64);
+    for i in 0..3 {
+        assert!(kv.delete("ns", &format!("w:{i}")).unwrap());
+    }
+    assert_eq!(bytes(), 0, "everything reaped or deleted");
+    assert_eq!(redis_cli(&["EXISTS", &costs_key]), "0");
+
+    // Dropped by a listing.
+    for i in 0..30 {
+        assert!(set(&format!("l:{i:02}"), 2, Some(1), Always).unwrap());
+    }
+    std::thread::sleep(Duration::from_millis(1300));
+    assert!(kv.list_keys("ns", "", None, 100).unwrap().keys.is_empty());
+    assert_eq!(kv.indexed_keys("ns").unwrap(), 0);
+    assert_eq!(bytes(), 0, "every expired key passed by a listing");
+    assert_eq!(redis_cli(&["EXISTS", &costs_key]), "0");
+}
+
+/// Keys written before the Redis backend kept a quota have no charged cost:
+/// they count as nothing until rewritten, going takes nothing off, and the
+/// counter never goes below 0 even when it lost track.
+#[test]
+fn redis_keys_from_before_the_quota_are_charged_nothing() {
+    let prefix = fixtures::unique_redis_prefix();
+    let kv = redis_with_quota(&prefix, 1 << 20);
+    let cost = host_harness::kv::redis::entry_cost;
+    let bytes = || kv.namespace_bytes("ns").unwrap();
+    let base = format!("{prefix}2:ns");
+    // As the backend wrote them before: data key and index member only.
+    for key in ["old", "old2", "old3"] {
+        redis_cli(&["SET", &format!("{base}/k/{key}"), "value"]);
+        redis_cli(&["ZADD", &format!("{base}/i"), "0", key]);
+    }
+    redis_cli(&["SET", &format!("{base}/k/gone"), "v", "EX", "1"]);
+    redis_cli(&["ZADD", &format!("{base}/i"), "0", "gone"]);
+    assert_eq!(kv.get("ns", "old").unwrap(), Some(b"value".to_vec()));
+    assert_eq!(bytes(), 0);
+    assert!(kv.set("ns", "new", vec![0; 4], None, Always).unwrap());
+    let new = cost("new", 4, false) as u64;
+    assert_eq!(bytes(), new);
+    // Deleting an old key takes nothing off.
+    assert!(kv.delete("ns", "old").unwrap());
+    assert_eq!(bytes(), new);
+    // Rewriting one charges it in full, and then deleting it frees that.
+    assert!(kv.set("ns", "old2", vec![0; 9], None, IfPresent).unwrap());
+    assert_eq!(bytes(), new + cost("old2", 9, false) as u64);
+    assert!(kv.delete("ns", "old2").unwrap());
+    assert_eq!(bytes(), new);
+    // A listing that passes an old key that expired takes nothing off.
+    std::thread::sleep(Duration::from_millis(1300));
+    assert_eq!(
+        kv.list_keys("ns", "", None, 10).unwrap().keys,
+        ["new", "old3"]
+    );
+    assert_eq!(bytes(), new);
+    // The counter lost (say, evicted): a delete leaves it at 0, not below.
+    redis_cli(&["DEL", &format!("{base}/b")]);
+    assert!(kv.delete("ns", "new").unwrap());
+    assert_eq!(bytes(), 0);
+    assert_eq!(redis_cli(&["GET", &format!("{base}/b")]), "");
 }
 
 /// A `redis-server` of the test's own, on a unix socket in a fresh

@@ -9,20 +9,34 @@
 //! - `p{n}:ns/i`: a sorted set of every key written, all scores 0, so that
 //!   `ZRANGEBYLEX` lists keys in ascending byte order with a cursor;
 //! - `p{n}:ns/e`: a sorted set of the keys written with a ttl, scored by when
-//!   they expire (Unix milliseconds, server clock).
+//!   they expire (Unix milliseconds, server clock);
+//! - `p{n}:ns/l`: a hash of what each key in the index is charged against the
+//!   namespace's quota ([`entry_cost`]), and `p{n}:ns/b`: their sum, the
+//!   bytes the namespace holds (expired keys included until reaped).
 //!
 //! Writes, deletes and listings are Lua scripts, so the check and the write
-//! (`SET NX`/`SET XX`) and the index updates are one atomic step. Redis
-//! expires a key's data itself; its index members go when a later write
-//! reaps them (each write looks at up to 16 members of `…/e` that are due,
-//! `REAP_PER_WRITE`, and drops those whose key is gone from both sets, as the
-//! memory backend does), or when a listing passes them. So the index
+//! (`NX`/`XX`, the quota) and the index updates are one atomic step. Redis
+//! expires a key's data itself; its index members (and its charge) go when a
+//! later write reaps them (each write looks at up to 16 members of `…/e` that
+//! are due, `REAP_PER_WRITE`, and drops those whose key is gone from both
+//! sets and the cost hash, as the memory backend does), or when a listing
+//! passes them. So the index
 //! stays about as small as the live data even on a deployment that never
 //! lists. Ttls run on the server's clock, not the harness clock: moving a
 //! [`crate::ManualClock`] does not expire Redis keys (stores also check expiry
 //! against their own clock, so sessions still end on time as the guest sees
 //! it).
+//!
+//! Each namespace holds at most a quota of bytes (default
+//! [`DEFAULT_NAMESPACE_QUOTA`], as on the memory backend), so one plugin
+//! cannot fill a shared server, nor, under an eviction policy, have Redis
+//! evict other namespaces' sessions: a write past it is a `too-large` kv
+//! error and writes nothing. The check and the counting are in the same
+//! scripts, so they are atomic too. Keys written before the quota existed
+//! are charged nothing until rewritten. The harness's own namespaces
+//! (migration markers, written by the host) have no quota.
 
+use super::memory::DEFAULT_NAMESPACE_QUOTA;
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use redis::{Client, Connection, ConnectionLike, RedisError, Script};
 use std::sync::Arc;
@@ -42,68 +56,165 @@ const LIST_SCAN_SLACK: u32 = 256;
 /// backend's writes do, so a write never stalls on a backlog.
 const REAP_PER_WRITE: u32 = 16;
 
+/// Index members a write reaps at most on top of [`REAP_PER_WRITE`] when it
+/// would pass the namespace's quota (expired keys count until reaped). The
+/// memory backend reaps everything then; a Lua script blocks the whole
+/// server, so this one stops here: a write refused with more expired keys
+/// left to reap still reaps these, and the next one goes on from there.
+const REAP_OVER_QUOTA: u32 = 256;
+
+/// Fixed bytes charged per key (see [`entry_cost`]): Redis's own bookkeeping
+/// of the data key (its dictionary entry, key and value objects, the
+/// namespace prefix of its name), of its member of the key index (a skiplist
+/// node and a dictionary entry) and of its field in the cost hash.
+pub const ENTRY_OVERHEAD: usize = 192;
+
+/// Fixed bytes charged on top for a key with a ttl: its entry in Redis's
+/// expires dictionary and its member of the expiry set.
+pub const TTL_OVERHEAD: usize = 96;
+
+/// What a key costs against its namespace's quota (see
+/// [`RedisBackendBuilder::namespace_quota`]): its value, its key once for
+/// each copy the backend keeps (the data key's name, the index member, the
+/// cost hash field, and for a key with a ttl the expiry set member), and the
+/// fixed overheads [`ENTRY_OVERHEAD`] and, with a ttl, [`TTL_OVERHEAD`].
+pub fn entry_cost(key: &str, value_len: usize, has_ttl: bool) -> usize {
+    let ttl = if has_ttl { key.len() + TTL_OVERHEAD } else { 0 };
+    3 * key.len() + value_len + ENTRY_OVERHEAD + ttl
+}
+
+/// Lua shared by the scripts that drop index members: `uncharge(bytes,
+/// costs, m)` takes member `m`'s charged cost (hash `costs`) off the
+/// namespace's byte counter `bytes`. A member written before the quota
+/// existed has no cost and takes nothing off; the counter never goes below 0
+/// (at 0 it is deleted).
+macro_rules! uncharge_lua {
+    () => {
+        r"
+local function uncharge(bytes, costs, m)
+  local c = redis.call('HGET', costs, m)
+  if c then
+    redis.call('HDEL', costs, m)
+    local left = tonumber(redis.call('GET', bytes) or '0') - tonumber(c)
+    if left > 0 then
+      redis.call('SET', bytes, string.format('%d', left))
+    else
+      redis.call('DEL', bytes)
+    end
+  end
+end
+"
+    };
+}
+
 /// Writes `ARGV[1]` to `KEYS[1]` with ttl `ARGV[2]` (seconds; empty: none)
-/// under mode `ARGV[3]` (`NX`, `XX` or empty), and on success adds member
-/// `ARGV[4]` to the index `KEYS[2]`, and to the expiry set `KEYS[3]` scored
-/// by its expiry in server milliseconds (without a ttl, drops it from there).
-/// Then reaps: of up to `ARGV[6]` members of `KEYS[3]` that are due, those
-/// whose data key (`ARGV[5]` .. member) is gone leave both sets; one still
-/// there (rewritten by someone else, or due this very millisecond) is scored
-/// again by its real remaining ttl. Returns 1 when it wrote.
-const SET_SCRIPT: &str = r"
-local data, index, expiry = KEYS[1], KEYS[2], KEYS[3]
+/// under mode `ARGV[3]` (`NX`, `XX` or empty), charging it `ARGV[7]` bytes
+/// against the namespace's quota `ARGV[8]`.
+///
+/// First it reaps: of up to `ARGV[6]` members of the expiry set `KEYS[3]`
+/// that are due, those whose data key (`ARGV[5]` .. member) is gone leave
+/// both sets and the cost hash `KEYS[5]`, their cost taken off the byte
+/// counter `KEYS[4]`; one still there (rewritten by someone else, or due
+/// this very millisecond) is scored again by its real remaining ttl. Then,
+/// unless the mode refuses (which writes and charges nothing), it checks the
+/// quota: the counter, less what member `ARGV[4]` is charged already (its
+/// old value, live or not yet reaped), plus the new cost. Past the quota it
+/// reaps up to `ARGV[9]` more and checks again; still past it, it writes
+/// nothing. On a write it adds the member to the index `KEYS[2]`, and to the
+/// expiry set scored by its expiry in server milliseconds (without a ttl,
+/// drops it from there), and charges it.
+///
+/// Returns `{status, bytes}`: status 1 when it wrote, 0 when the mode
+/// refused, -1 when the quota did; bytes is the counter afterwards.
+const SET_SCRIPT: &str = concat!(
+    uncharge_lua!(),
+    r"
+local data, index, expiry, bytes, costs = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local member, mode, cost, quota = ARGV[4], ARGV[3], tonumber(ARGV[7]), tonumber(ARGV[8])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function held()
+  return tonumber(redis.call('GET', bytes) or '0')
+end
+local function reap(most)
+  local due = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, most)
+  for _, m in ipairs(due) do
+    local left = redis.call('PTTL', ARGV[5] .. m)
+    if left == -2 then
+      redis.call('ZREM', index, m)
+      redis.call('ZREM', expiry, m)
+      uncharge(bytes, costs, m)
+    elseif left == -1 then
+      redis.call('ZREM', expiry, m)
+    else
+      redis.call('ZADD', expiry, now + left, m)
+    end
+  end
+end
+reap(tonumber(ARGV[6]))
+if mode ~= '' then
+  local exists = redis.call('EXISTS', data) == 1
+  if (mode == 'NX' and exists) or (mode == 'XX' and not exists) then
+    return {0, held()}
+  end
+end
+local function after()
+  return held() - tonumber(redis.call('HGET', costs, member) or '0') + cost
+end
+if after() > quota then
+  reap(tonumber(ARGV[9]))
+  if after() > quota then
+    return {-1, held()}
+  end
+end
+local total = math.max(0, after())
 local args = {'SET', data, ARGV[1]}
 if ARGV[2] ~= '' then
   args[#args + 1] = 'EX'
   args[#args + 1] = ARGV[2]
 end
-if ARGV[3] ~= '' then
-  args[#args + 1] = ARGV[3]
+redis.call(unpack(args))
+redis.call('ZADD', index, 0, member)
+if ARGV[2] ~= '' then
+  redis.call('ZADD', expiry, now + tonumber(ARGV[2]) * 1000, member)
+else
+  redis.call('ZREM', expiry, member)
 end
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local wrote = 0
-if redis.call(unpack(args)) then
-  wrote = 1
-  redis.call('ZADD', index, 0, ARGV[4])
-  if ARGV[2] ~= '' then
-    redis.call('ZADD', expiry, now + tonumber(ARGV[2]) * 1000, ARGV[4])
-  else
-    redis.call('ZREM', expiry, ARGV[4])
-  end
+redis.call('HSET', costs, member, ARGV[7])
+if total > 0 then
+  redis.call('SET', bytes, string.format('%d', total))
+else
+  redis.call('DEL', bytes)
 end
-local due = redis.call('ZRANGEBYSCORE', expiry, '-inf', now, 'LIMIT', 0, tonumber(ARGV[6]))
-for _, m in ipairs(due) do
-  local left = redis.call('PTTL', ARGV[5] .. m)
-  if left == -2 then
-    redis.call('ZREM', index, m)
-    redis.call('ZREM', expiry, m)
-  elseif left == -1 then
-    redis.call('ZREM', expiry, m)
-  else
-    redis.call('ZADD', expiry, now + left, m)
-  end
-end
-return wrote
-";
+return {1, total}
+"
+);
 
-/// Deletes `KEYS[1]` and drops `ARGV[1]` from the index `KEYS[2]` and the
-/// expiry set `KEYS[3]`. Returns how many live keys it deleted.
-const DELETE_SCRIPT: &str = r"
+/// Deletes `KEYS[1]` and drops `ARGV[1]` from the index `KEYS[2]`, the
+/// expiry set `KEYS[3]` and the cost hash `KEYS[5]`, taking its cost off the
+/// byte counter `KEYS[4]`. Returns how many live keys it deleted.
+const DELETE_SCRIPT: &str = concat!(
+    uncharge_lua!(),
+    r"
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
+uncharge(KEYS[4], KEYS[5], ARGV[1])
 return n
-";
+"
+);
 
 /// Lists index `KEYS[1]` from lex bound `ARGV[1]`: members starting with
 /// `ARGV[2]` whose data key (`ARGV[3]` .. member) still exists, at most
 /// `ARGV[4]` + 1 of them, examining at most `ARGV[5]` members. Members whose
-/// key expired are removed from the index and the expiry set `KEYS[2]` on
-/// the way. Returns the live
+/// key expired are removed from the index, the expiry set `KEYS[2]` and the
+/// cost hash `KEYS[4]` on the way, their cost taken off the byte counter
+/// `KEYS[3]`. Returns the live
 /// members followed by one more element: the last member examined when the
 /// scan budget ran out first (the resume point), else an empty string.
-const LIST_SCRIPT: &str = r"
+const LIST_SCRIPT: &str = concat!(
+    uncharge_lua!(),
+    r"
 local index, expiry, from, prefix, data = KEYS[1], KEYS[2], ARGV[1], ARGV[2], ARGV[3]
 local want, budget = tonumber(ARGV[4]) + 1, tonumber(ARGV[5])
 local live, last, examined, done = {}, '', 0, false
@@ -120,6 +231,7 @@ while not done and #live < want and examined < budget do
     else
       redis.call('ZREM', index, m)
       redis.call('ZREM', expiry, m)
+      uncharge(KEYS[3], KEYS[4], m)
     end
   end
   from = '(' .. last
@@ -133,7 +245,8 @@ if not done and #live < want then
 end
 live[#live + 1] = resume
 return live
-";
+"
+);
 
 /// Connects to one server, with the backend's timeouts on every connection.
 #[derive(Debug)]
@@ -199,6 +312,7 @@ pub struct RedisBackendBuilder {
     pool_size: u32,
     io_timeout: Duration,
     checkout_timeout: Duration,
+    namespace_quota: usize,
 }
 
 impl std::fmt::Debug for RedisBackendBuilder {
@@ -209,6 +323,7 @@ impl std::fmt::Debug for RedisBackendBuilder {
             .field("pool_size", &self.pool_size)
             .field("io_timeout", &self.io_timeout)
             .field("checkout_timeout", &self.checkout_timeout)
+            .field("namespace_quota", &self.namespace_quota)
             .finish()
     }
 }
@@ -244,6 +359,18 @@ impl RedisBackendBuilder {
     /// How long a call waits for a free or new connection (default 100 ms).
     pub fn checkout_timeout(mut self, timeout: Duration) -> Self {
         self.checkout_timeout = timeout;
+        self
+    }
+
+    /// Bytes each namespace may hold, as [`entry_cost`] counts them (default
+    /// [`DEFAULT_NAMESPACE_QUOTA`], 256 MiB); a write past it is a
+    /// `too-large` kv error and writes nothing. Expired keys count until
+    /// reaped; a write that would pass the quota first reaps up to 272 due
+    /// keys (its usual 16 and 256 more), so with a larger backlog of expired
+    /// keys a write may be refused that a retry lets through. The harness's
+    /// own namespaces have no quota.
+    pub fn namespace_quota(mut self, bytes: usize) -> Self {
+        self.namespace_quota = bytes;
         self
     }
 
@@ -283,6 +410,7 @@ impl RedisBackendBuilder {
             url: shown,
             key_prefix: self.key_prefix.into(),
             checkout_timeout: self.checkout_timeout,
+            namespace_quota: self.namespace_quota,
             scripts: Arc::new(Scripts {
                 set: Script::new(SET_SCRIPT),
                 delete: Script::new(DELETE_SCRIPT),
@@ -389,6 +517,7 @@ pub struct RedisBackend {
     url: String,
     key_prefix: Arc<str>,
     checkout_timeout: Duration,
+    namespace_quota: usize,
     scripts: Arc<Scripts>,
 }
 
@@ -397,6 +526,7 @@ impl std::fmt::Debug for RedisBackend {
         f.debug_struct("RedisBackend")
             .field("url", &self.url)
             .field("key_prefix", &self.key_prefix)
+            .field("namespace_quota", &self.namespace_quota)
             .finish_non_exhaustive()
     }
 }
@@ -411,6 +541,7 @@ impl RedisBackend {
             pool_size: 16,
             io_timeout: Duration::from_millis(100),
             checkout_timeout: Duration::from_millis(100),
+            namespace_quota: DEFAULT_NAMESPACE_QUOTA,
         }
     }
 
@@ -438,6 +569,15 @@ impl RedisBackend {
         ns.with(|c| redis::cmd("ZCARD").arg(&ns.expiry).query(c))
     }
 
+    /// Bytes `namespace` holds against its quota (`…/b`): what its keys are
+    /// charged ([`entry_cost`]), expired ones included until reaped (for tests
+    /// and reports).
+    pub fn namespace_bytes(&self, namespace: &str) -> Result<u64, KvError> {
+        let ns = self.namespace(namespace);
+        ns.with(|c| redis::cmd("GET").arg(&ns.bytes).query::<Option<u64>>(c))
+            .map(Option::unwrap_or_default)
+    }
+
     fn namespace(&self, name: &str) -> RedisNamespace {
         let base = format!("{}{}:{name}", self.key_prefix, name.len());
         RedisNamespace {
@@ -451,6 +591,9 @@ impl RedisBackend {
             data_prefix: format!("{base}/k/"),
             index: format!("{base}/i"),
             expiry: format!("{base}/e"),
+            bytes: format!("{base}/b"),
+            costs: format!("{base}/l"),
+            quota: self.namespace_quota,
         }
     }
 }
@@ -505,6 +648,13 @@ struct RedisNamespace {
     index: String,
     /// The keys written with a ttl, scored by expiry (server milliseconds).
     expiry: String,
+    /// The bytes the namespace holds against its quota.
+    bytes: String,
+    /// Each indexed key's charged cost.
+    costs: String,
+    /// Bytes the namespace may hold (its keys are indexed: the harness's own
+    /// namespaces, which are not, have none).
+    quota: usize,
 }
 
 impl RedisNamespace {
@@ -566,21 +716,34 @@ impl KvNamespace for RedisNamespace {
                 cmd.query::<Option<String>>(c).map(|ok| ok.is_some())
             });
         }
-        self.with(|c| {
+        let cost = entry_cost(key, value.len(), !ttl.is_empty());
+        let (status, held): (i64, u64) = self.with(|c| {
             self.scripts
                 .set
                 .key(&data_key)
                 .key(&self.index)
                 .key(&self.expiry)
+                .key(&self.bytes)
+                .key(&self.costs)
                 .arg(value)
                 .arg(&ttl)
                 .arg(mode)
                 .arg(key)
                 .arg(&self.data_prefix)
                 .arg(REAP_PER_WRITE)
-                .invoke::<i64>(c)
-        })
-        .map(|wrote| wrote == 1)
+                .arg(cost)
+                .arg(self.quota)
+                .arg(REAP_OVER_QUOTA)
+                .invoke(c)
+        })?;
+        match status {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(KvError::TooLarge(format!(
+                "the namespace holds {held} bytes; writing {cost} more would pass its quota of {}",
+                self.quota
+            ))),
+        }
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {
@@ -591,6 +754,8 @@ impl KvNamespace for RedisNamespace {
                 .key(&data_key)
                 .key(&self.index)
                 .key(&self.expiry)
+                .key(&self.bytes)
+                .key(&self.costs)
                 .arg(key)
                 .invoke::<i64>(c)
         })
@@ -619,6 +784,8 @@ impl KvNamespace for RedisNamespace {
                 .list
                 .key(&self.index)
                 .key(&self.expiry)
+                .key(&self.bytes)
+                .key(&self.costs)
                 .arg(&from)
                 .arg(prefix)
                 .arg(&self.data_prefix)
