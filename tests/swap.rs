@@ -786,22 +786,25 @@ fn a_shared_namespace_with_a_shorter_cap_answers_gone() {
     assert_eq!(store.stats().migrated, 0);
 }
 
-/// Only traps and broken answers count towards dropping a retired store: a
-/// timeout can be a loaded machine, and the store stays.
+/// A retired store that times out on every lookup is dropped too, but only
+/// after 8 timeouts in a row (a timeout can be a loaded machine), against 3
+/// traps: until then each lookup is its timeout.
 #[test]
-fn a_retired_store_that_times_out_is_kept() {
+fn a_retired_store_that_keeps_timing_out_is_dropped_later_than_one_that_traps() {
     let (h, _, _) = harness();
-    let slow = hostile(&h, "loop");
-    let store = swappable(&h, slow, SwapOptions::default());
+    let store = swappable(&h, hostile(&h, "loop"), SwapOptions::default());
     store.swap(kv(&h));
-    for _ in 0..4 {
-        match store.load("unknownUnknownUnknownUnknown0000") {
+    let unknown = "unknownUnknownUnknownUnknown0000";
+    for _ in 0..7 {
+        match store.load(unknown) {
             Err(CallError::Timeout { .. }) => {}
             other => panic!("expected the old store's timeout, got {other:?}"),
         }
     }
-    assert_eq!(store.retired(), vec!["hostile"]);
-    assert_eq!(store.stats().retired_dropped, 0);
+    assert_eq!(store.retired(), vec!["hostile"], "kept after 7");
+    assert_eq!(store.load(unknown).unwrap(), None, "the 8th drops it");
+    assert!(store.retired().is_empty());
+    assert_eq!(store.stats().retired_dropped, 1);
 }
 
 /// A store swapped out because it broke does not fail every request that
@@ -902,4 +905,27 @@ fn a_destroy_during_a_move_begun_before_the_grace_period_ended_wins() {
         None,
         "logged out stays logged out"
     );
+}
+
+/// kv -> cookie -> kv: logging out by the first id ends the session even
+/// though its seal still opens in the retired cookie store: that seal must
+/// not migrate back either.
+#[test]
+fn destroy_by_the_first_id_ends_a_seal_still_open_in_a_retired_cookie_store() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, kv_ns(&h, "first"), SwapOptions::default());
+    let old = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(cookie(&h));
+    let seal = store.load(&old).unwrap().expect("moved to cookies").id;
+    let third = kv_ns(&h, "third");
+    store.swap(third.clone());
+    store.destroy(&old).unwrap();
+    assert_eq!(
+        store.load(&seal).unwrap(),
+        None,
+        "the seal stays logged out"
+    );
+    assert_eq!(store.load(&old).unwrap(), None);
+    assert_session_err!(store.update(&seal, DATA, None), SessionError::NotFound);
+    assert_eq!(third.count().unwrap(), 0);
 }

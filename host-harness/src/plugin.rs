@@ -172,21 +172,24 @@ impl Plugin {
             config: inner.config.clone(),
             kv: inner.kv.clone(),
             limiter: MemoryLimiter::new(inner.limits.memory_bytes),
-            io_credit_left: Duration::ZERO,
+            call: None,
         };
         let mut store = Store::new(&inner.shared.engine, state);
         store.limiter(|s| &mut s.limiter);
         // At the deadline, time the call spent waiting on the kv backend
         // (within a cap) is given back: the deadline is for the guest's own
         // work, and a slow server is not a guest stuck in a loop.
+        // (The new deadline counts from the current epoch, so what is left
+        // is measured on the wall clock, not added up from credits.)
         store.epoch_deadline_callback(|mut ctx| {
-            let credit = ctx.data_mut().io_credit();
-            match credit.as_nanos() / EPOCH_TICK.as_nanos() {
-                0 => Ok(UpdateDeadline::Interrupt),
-                ticks => Ok(UpdateDeadline::Continue(
-                    u64::try_from(ticks).unwrap_or(u64::MAX / 2),
-                )),
+            let left = ctx.data_mut().time_left();
+            if left.is_zero() {
+                return Ok(UpdateDeadline::Interrupt);
             }
+            let ticks = left.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
+            Ok(UpdateDeadline::Continue(
+                u64::try_from(ticks).unwrap_or(u64::MAX / 2),
+            ))
         });
         store.set_epoch_deadline(deadline_ticks(inner.limits.call_deadline));
         inner.instantiations.fetch_add(1, Ordering::Relaxed);

@@ -5,7 +5,7 @@ use crate::guest_log::GuestLog;
 use crate::kv::host::KvView;
 use crate::limits::MemoryLimiter;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use wasmtime::component::ResourceTable;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_config::WasiConfigVariables;
@@ -18,9 +18,17 @@ pub(crate) struct HostState {
     pub(crate) kv: KvView,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) log: GuestLog,
-    /// Backend wait the current call may still have given back to its
-    /// deadline (see [`HostState::io_credit`]).
-    pub(crate) io_credit_left: Duration,
+    /// The current call's clock, kept only when the kv backend does I/O
+    /// (see [`HostState::time_left`]).
+    pub(crate) call: Option<CallClock>,
+}
+
+/// When a call started, its deadline, and how long it has waited on the kv
+/// backend so far.
+pub(crate) struct CallClock {
+    started: Instant,
+    deadline: Duration,
+    waited: Duration,
 }
 
 impl HostState {
@@ -30,23 +38,36 @@ impl HostState {
     pub(crate) fn begin_call(&mut self, deadline: Duration) {
         self.limiter.hit = false;
         self.log.begin_call();
-        self.kv.take_waited();
-        self.io_credit_left = deadline.saturating_mul(IO_CREDIT_FACTOR);
+        self.call = self.kv.is_timed().then(|| {
+            self.kv.take_waited();
+            CallClock {
+                started: Instant::now(),
+                deadline,
+                waited: Duration::ZERO,
+            }
+        });
     }
 
-    /// Called when the call's deadline is reached: the time it has waited on
-    /// the kv backend since the last time, up to what is left of its credit,
-    /// to add to the deadline; zero means the guest itself used the time.
-    pub(crate) fn io_credit(&mut self) -> Duration {
-        let credit = self.kv.take_waited().min(self.io_credit_left);
-        self.io_credit_left -= credit;
-        credit
+    /// Called when the epoch deadline is reached: how much of the call's
+    /// deadline the guest has left, counting wall time since the call began
+    /// minus what it waited on the kv backend (that wait given back up to
+    /// [`IO_CREDIT_FACTOR`] times the deadline). Zero: the guest used it up
+    /// (always so without a call clock: an in-memory kv, or instantiation).
+    pub(crate) fn time_left(&mut self) -> Duration {
+        let Some(c) = self.call.as_mut() else {
+            return Duration::ZERO;
+        };
+        c.waited =
+            (c.waited + self.kv.take_waited()).min(c.deadline.saturating_mul(IO_CREDIT_FACTOR));
+        let used = c.started.elapsed().saturating_sub(c.waited);
+        c.deadline.saturating_sub(used)
     }
 }
 
 /// A call may have at most this many times its deadline given back for
 /// waiting on the kv backend: a slow server makes calls slower, but a
-/// plugin that loops on kv calls still meets a deadline.
+/// plugin that loops on kv calls still meets a deadline (its wall time is
+/// at most `1 + IO_CREDIT_FACTOR` deadlines, its own work at most one).
 pub(crate) const IO_CREDIT_FACTOR: u32 = 4;
 
 impl WasiView for HostState {

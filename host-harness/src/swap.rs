@@ -34,8 +34,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest wait for calls on a replaced plugin to finish before one of its
-/// sessions is moved or destroyed (every call is bounded by its deadline,
-/// 5 s at most by default; past this the move or destroy goes ahead).
+/// sessions is moved or destroyed (the calls waited for are the session
+/// calls, not `count`/`purge-expired`: each is bounded by its deadline,
+/// 250 ms of its own work by default and five times that in wall time when
+/// it waits on a slow kv server; past this the move or destroy goes ahead).
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why a swap did not happen. The active plugin is unchanged.
@@ -79,11 +81,17 @@ impl Default for SwapOptions {
     }
 }
 
-/// Faults (traps, answers that break the contract) in a row, while looking
-/// sessions up for migration, after which a retired plugin is dropped: a
-/// store swapped out because it broke must not fail every request with an
-/// unknown id until its grace period ends.
-const QUARANTINE_AFTER: u32 = 3;
+/// Faults in a row, while looking sessions up for migration, after which a
+/// retired plugin is dropped: a store swapped out because it broke must not
+/// fail (or stall) every request with an unknown id until its grace period
+/// ends. Counted in points: a trap or an answer that breaks the contract
+/// weighs [`FAULT_POINTS`], a timeout [`TIMEOUT_POINTS`] (a timeout can be a
+/// loaded machine, so it takes 8 in a row, against 3 traps).
+const QUARANTINE_POINTS: u32 = 24;
+/// See [`QUARANTINE_POINTS`].
+const FAULT_POINTS: u32 = 8;
+/// See [`QUARANTINE_POINTS`].
+const TIMEOUT_POINTS: u32 = 3;
 
 /// A replaced plugin still consulted for migration until `until`.
 #[derive(Clone)]
@@ -91,8 +99,8 @@ struct Retired {
     plugin: Plugin,
     /// Unix second (harness clock) after which it is dropped.
     until: u64,
-    /// Traps and broken answers in a row while migrating from it (shared by every
-    /// generation that keeps it).
+    /// Fault points in a row while migrating from it (see
+    /// [`QUARANTINE_POINTS`]; shared by every generation that keeps it).
     faults: Arc<AtomicU32>,
 }
 
@@ -306,6 +314,8 @@ struct Inner {
     migration_failures: AtomicU64,
     unmovable: AtomicU64,
     retired_dropped: AtomicU64,
+    /// Held while a swap sets the plugins' pooling flags.
+    pooling: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for SwappableStore {
@@ -354,6 +364,7 @@ impl SwappableStore {
                 migration_failures: AtomicU64::new(0),
                 unmovable: AtomicU64::new(0),
                 retired_dropped: AtomicU64::new(0),
+                pooling: std::sync::Mutex::new(()),
             }),
         }
     }
@@ -420,10 +431,15 @@ impl SwappableStore {
             g.next(plugin.clone(), retired)
         });
         // Pooling follows what is active once the swap landed: only the
-        // current plugin pools. A concurrent swap may land while the flags
-        // are being set, so they are set again until what is active held
-        // still throughout.
-        loop {
+        // current plugin pools. Swaps set the flags one at a time, each from
+        // what is active when it holds the lock, so the last one to set
+        // them saw every swap before it.
+        {
+            let _one_at_a_time = self
+                .inner
+                .pooling
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let now_active = self.inner.active.load();
             let others = [&plugin, &replaced.current]
                 .into_iter()
@@ -432,9 +448,6 @@ impl SwappableStore {
                 p.set_pooling(false);
             }
             now_active.current.set_pooling(true);
-            if std::ptr::eq(&**self.inner.active.load(), &**now_active) {
-                break;
-            }
         }
         self.inner.swaps.fetch_add(1, Ordering::Relaxed);
     }
@@ -619,13 +632,16 @@ impl SwappableStore {
                     retired.faults.store(0, Ordering::Relaxed);
                     continue;
                 }
-                // The old store broke (trapped, or broke the contract) once
-                // too often: it is dropped, and its sessions are lost either
-                // way. A timeout, the memory limit or no free instance slot
-                // can be the load or one session's size, not the store.
+                // The old store broke (trapped, broke the contract, timed
+                // out) too often in a row: it is dropped, and its sessions are
+                // lost either way. The memory limit or no free instance slot
+                // is one session's size or the host's load, not the store.
                 Err(CallError::Trap { .. } | CallError::Contract { .. })
-                    if self.quarantine(retired) =>
+                    if self.quarantine(retired, FAULT_POINTS) =>
                 {
+                    continue;
+                }
+                Err(CallError::Timeout { .. }) if self.quarantine(retired, TIMEOUT_POINTS) => {
                     continue;
                 }
                 // The old store failed: say so rather than log the user out.
@@ -647,10 +663,11 @@ impl SwappableStore {
         outcome
     }
 
-    /// Counts a fault of `retired` (a trap or a broken contract); true when
-    /// it was one too many and the plugin is now dropped.
-    fn quarantine(&self, retired: &Retired) -> bool {
-        if retired.faults.fetch_add(1, Ordering::Relaxed) + 1 < QUARANTINE_AFTER {
+    /// Counts a fault of `retired` worth `points`; true when it was one too
+    /// many and the plugin is now dropped.
+    fn quarantine(&self, retired: &Retired, points: u32) -> bool {
+        let before = retired.faults.fetch_add(points, Ordering::Relaxed);
+        if before.saturating_add(points) < QUARANTINE_POINTS {
             return false;
         }
         self.drop_retired_where(|r| r.plugin.same_as(&retired.plugin));
@@ -903,17 +920,24 @@ impl SwappableStore {
         let mut from = id.to_string();
         let mut hops = 0;
         while let Some(new_id) = moved.filter(|n| n != TOMBSTONE) {
-            match Self::destroy_everywhere(&g, &new_id).answer {
+            let copy = Self::destroy_everywhere(&g, &new_id);
+            match copy.answer {
                 // No store that is still kept knows the copy's id.
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e),
             }
             self.inner.markers.bury(&from, self.tombstone_ttl(&g))?;
             hops += 1;
+            moved = self.inner.markers.get(&new_id)?;
+            if moved.is_none() && (copy.stateless_knows || copy.retired_failed.is_some()) {
+                // The last copy's own id still opens in a retired stateless
+                // store (or a failed one may hold it): it must not migrate
+                // back to life either.
+                self.inner.markers.bury(&new_id, self.tombstone_ttl(&g))?;
+            }
             if hops > g.retired.len() {
                 break;
             }
-            moved = self.inner.markers.get(&new_id)?;
             from = new_id;
         }
         match (gone.answer, gone.retired_failed) {
@@ -963,7 +987,9 @@ impl SwappableStore {
     /// A plugin that fails does not stop the others from being purged; the
     /// first failure is then the answer.
     pub fn purge_expired(&self) -> Result<u64, CallError> {
-        let g = self.enter();
+        // Not counted as a call of this generation: it writes no session, so
+        // a move or destroy need not wait for it (it may run for seconds).
+        let g = self.generation();
         let mut removed = 0;
         let mut failed = None;
         let results = std::iter::once(&g.current)
@@ -982,7 +1008,8 @@ impl SwappableStore {
 
     /// Live sessions in the current plugin.
     pub fn count(&self) -> Result<u64, CallError> {
-        self.enter().current.count()
+        // Not counted, as `purge_expired`.
+        self.generation().current.count()
     }
 }
 

@@ -78,6 +78,11 @@ impl KvView {
         }
     }
 
+    /// Whether calls on this view are timed ([`KvBackend::waits_on_io`]).
+    pub(crate) fn is_timed(&self) -> bool {
+        self.timed
+    }
+
     /// The time spent waiting on the backend since the last take.
     pub(crate) fn take_waited(&mut self) -> Duration {
         std::mem::take(&mut self.waited)
