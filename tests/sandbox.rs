@@ -43,6 +43,23 @@ fn creates_trap_saying(bad: &Plugin, good: &Plugin, times: usize, says: &str) {
     }
 }
 
+/// The hostile plugin that allocates without end, under a 16 MiB memory
+/// limit, after its first create was refused with the memory limit.
+fn allocating_past_16_mib(h: &Harness) -> Plugin {
+    let limits = Limits {
+        memory_bytes: 16 * 1024 * 1024,
+        ..Limits::default()
+    };
+    let bad = hostile_with(h, "alloc", &[], limits);
+    match bad.create(CreateOptions::new("{}")) {
+        Err(e @ CallError::MemoryLimit { .. }) => {
+            assert!(e.to_string().contains("16777216-byte memory limit"), "{e}");
+        }
+        other => panic!("expected the memory limit, got {other:?}"),
+    }
+    bad
+}
+
 fn still_serving(good: &Plugin) {
     let id = good.create(CreateOptions::new(r#"{"ok":true}"#)).unwrap();
     assert_eq!(good.load(&id).unwrap().unwrap().data, r#"{"ok":true}"#);
@@ -91,17 +108,7 @@ fn an_endless_loop_times_out_and_the_host_moves_on() {
 fn endless_allocation_hits_the_memory_limit() {
     let (h, _, _) = harness();
     let good = load_into(&h, "kv_session", &[]);
-    let limits = Limits {
-        memory_bytes: 16 * 1024 * 1024,
-        ..Limits::default()
-    };
-    let bad = hostile_with(&h, "alloc", &[], limits);
-    match bad.create(CreateOptions::new("{}")) {
-        Err(e @ CallError::MemoryLimit { .. }) => {
-            assert!(e.to_string().contains("16777216-byte memory limit"), "{e}");
-        }
-        other => panic!("expected the memory limit, got {other:?}"),
-    }
+    let bad = allocating_past_16_mib(&h);
     still_serving(&good);
     assert!(matches!(bad.load("x"), Err(CallError::MemoryLimit { .. })));
 }
@@ -374,17 +381,7 @@ fn without_pooling_the_limits_still_hold() {
     still_serving(&good);
     let cookie = load_into(&h, "cookie_session", &[("cookie.keys", fixtures::KEY_A)]);
     still_serving(&cookie);
-    let limits = Limits {
-        memory_bytes: 16 * 1024 * 1024,
-        ..Limits::default()
-    };
-    let bad = hostile_with(&h, "alloc", &[], limits);
-    match bad.create(CreateOptions::new("{}")) {
-        Err(e @ CallError::MemoryLimit { .. }) => {
-            assert!(e.to_string().contains("16777216-byte memory limit"), "{e}");
-        }
-        other => panic!("expected the memory limit, got {other:?}"),
-    }
+    allocating_past_16_mib(&h);
     still_serving(&good);
 }
 

@@ -465,12 +465,9 @@ fn destroy_by_an_old_id_ends_the_migrated_copy() {
     assert_eq!(store.load(&moved.id).unwrap(), None);
 }
 
-/// A write that started on the old store before the swap and is still
-/// running there when the session is moved: the move waits for it, so the
-/// write is neither lost nor answered `not-found`.
-#[test]
-fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
-    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+/// Two kv-session stores (namespaces `a` and `b`) with a 30 s call deadline,
+/// for tests that hold a kv write in flight.
+fn patient_kv_stores(h: &Harness) -> (Plugin, Plugin) {
     let patient = Limits {
         call_deadline: Duration::from_secs(30),
         ..Limits::default()
@@ -482,7 +479,16 @@ fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
         )
         .unwrap()
     };
-    let (a, b) = (load_ns("a"), load_ns("b"));
+    (load_ns("a"), load_ns("b"))
+}
+
+/// A write that started on the old store before the swap and is still
+/// running there when the session is moved: the move waits for it, so the
+/// write is neither lost nor answered `not-found`.
+#[test]
+fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let (a, b) = patient_kv_stores(&h);
     let store = swappable(&h, a.clone(), SwapOptions::default());
     let id = store.create(CreateOptions::new(r#"{"v":1}"#)).unwrap();
 
@@ -857,18 +863,7 @@ fn a_retired_store_can_be_dropped_by_name() {
 #[test]
 fn a_destroy_during_a_move_begun_before_the_grace_period_ended_wins() {
     let (h, backend, clock) = session_tests::faulty::harness_with_faulty_kv_and_clock();
-    let patient = Limits {
-        call_deadline: Duration::from_secs(30),
-        ..Limits::default()
-    };
-    let load_ns = |ns: &str| {
-        h.load_file(
-            guest_path("kv_session"),
-            LoadOptions::default().namespace(ns).limits(patient.clone()),
-        )
-        .unwrap()
-    };
-    let (a, b) = (load_ns("a"), load_ns("b"));
+    let (a, b) = patient_kv_stores(&h);
     let options = SwapOptions {
         grace: Duration::from_secs(10),
         ..SwapOptions::default()
