@@ -13,15 +13,13 @@
 //! * `wasi:config/store`, holding only the settings given for this plugin.
 //! * At most [`MAX_RESOURCE_HANDLES`] resource handles at a time.
 
-use crate::bindings::kv_api;
 use crate::clock::{Clock, GuestWallClock};
 use crate::error::{SetupError, chain};
 use crate::guest_log::GuestLog;
-use crate::kv::host::KvView;
 use crate::state::HostState;
 use std::sync::Arc;
 use wasmtime::Engine;
-use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 use wasmtime_wasi_config::WasiConfig;
 
@@ -58,18 +56,12 @@ pub(crate) fn resource_table() -> ResourceTable {
     table
 }
 
-struct KvData;
-
-impl HasData for KvData {
-    type Data<'a> = &'a mut KvView;
-}
-
 /// The one linker every plugin of a harness is instantiated with.
 pub(crate) fn linker(engine: &Engine) -> Result<Linker<HostState>, SetupError> {
     let mut linker = Linker::new(engine);
     let err = |e: wasmtime::Error| SetupError::Linker(chain(&e));
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker).map_err(err)?;
-    kv_api::add_to_linker::<HostState, KvData>(&mut linker, |s| &mut s.kv).map_err(err)?;
+    crate::kv::host::add_to_linker(&mut linker).map_err(err)?;
     wasmtime_wasi_config::add_to_linker(&mut linker, |s| WasiConfig::from(&*s.config))
         .map_err(err)?;
     deny_blocking(&mut linker).map_err(err)?;

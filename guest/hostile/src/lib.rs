@@ -135,6 +135,18 @@ fn misbehave() -> Result<(), SessionError> {
                  deleted: {deleted:?}; planted: {planted:?}"
             )))
         }
+        "huge-kv" => {
+            // 24 MiB keys and a 24 MiB value: far over the host's limits.
+            let big = "k".repeat(24 << 20);
+            let get = kv::get(&big).map(|v| v.is_some());
+            let set = kv::set("small", big.as_bytes(), None, kv::WriteMode::Always);
+            let delete = kv::delete(&big);
+            let list = kv::list_keys(&big, None, 10).map(|p| p.keys.len());
+            let cursor = kv::list_keys("", Some(&big), 10).map(|p| p.keys.len());
+            Err(report(format!(
+                "get: {get:?}; set: {set:?}; delete: {delete:?}; list: {list:?}; cursor: {cursor:?}"
+            )))
+        }
         "exit" => std::process::exit(0),
         "loud" => Err(report("é".repeat(5 * 1024 * 1024))),
         "random" => {
