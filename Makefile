@@ -47,11 +47,12 @@ test-guests: setup
 
 # The test Redis is stopped however the run ends: pass, fail or Ctrl-C (the
 # exit code is the tests'). No $(MAKE) here, so `make -n` runs nothing.
+HOST_TESTS = SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace
 test-host: build redis-up
-	@echo "SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace"
+	@echo "$(HOST_TESTS)"
 	@trap 'rc=$$?; $(REDIS_STOP); exit $$rc' EXIT; \
 		trap 'exit 130' INT; trap 'exit 143' TERM; trap 'exit 129' HUP; \
-		SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace
+		$(HOST_TESTS)
 
 ## test-jco: the stores under jco (pinned in tests/jco/package-lock.json), and
 ## seals crossing between jco and our wasmtime host

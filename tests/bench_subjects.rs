@@ -2,12 +2,12 @@
 //! a plugin answering errors (or a session that is not there) would
 //! otherwise show up as a speed-up.
 
+use host_harness::CreateOptions;
 use host_harness::bench::subjects::{
     CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
 };
 use host_harness::bench::{Op, Subject};
-use host_harness::{CreateOptions, LoadOptions};
-use session_tests::fixtures::{KEY_A, guest_path, harness, load_into};
+use session_tests::fixtures::{KEY_A, harness, load_into};
 
 #[test]
 fn a_working_store_is_timed() {
@@ -80,12 +80,7 @@ fn failed_calls_are_an_error_not_a_time() {
 #[test]
 fn a_store_that_traps_is_an_error_not_a_time() {
     let (h, _, _) = harness();
-    let hostile = h
-        .load_file(
-            guest_path("hostile"),
-            LoadOptions::default().config("hostile.mode", "trap-on-update"),
-        )
-        .unwrap();
+    let hostile = load_into(&h, "hostile", &[("hostile.mode", "trap-on-update")]);
     let mut subject = PluginSubject::new(hostile, "{}".to_string(), "hostile");
     subject.run(Op::Load, 2).unwrap();
     let e = subject.run(Op::Update, 2).unwrap_err();

@@ -106,13 +106,7 @@ fn entry_cost(which: Kv, key: &str, value_len: usize, has_ttl: bool) -> usize {
 /// A backend on the test Redis server under key prefix `prefix` whose
 /// namespaces hold at most `quota` bytes each.
 fn redis_with_quota(prefix: &str, quota: usize) -> RedisBackend {
-    RedisBackend::builder(fixtures::redis_url())
-        .key_prefix(prefix)
-        .io_timeout(Duration::from_secs(2))
-        .checkout_timeout(Duration::from_secs(2))
-        .namespace_quota(quota)
-        .connect()
-        .unwrap_or_else(|e| panic!("{e} (is the server from SESSION_TEST_REDIS_URL running?)"))
+    fixtures::redis_backend_with(&fixtures::redis_url(), prefix, |b| b.namespace_quota(quota))
 }
 
 fn round_trip_and_delete(s: Subject) {

@@ -20,11 +20,7 @@ fn cookie(h: &Harness) -> Plugin {
 /// The hostile plugin in `mode` (`trap`: traps in every call but `info`;
 /// `loop`: spins until the deadline).
 fn hostile(h: &Harness, mode: &str) -> Plugin {
-    h.load_file(
-        guest_path("hostile"),
-        LoadOptions::default().config("hostile.mode", mode),
-    )
-    .unwrap()
+    load_into(h, "hostile", &[("hostile.mode", mode)])
 }
 
 fn trapping(h: &Harness) -> Plugin {
@@ -600,14 +596,7 @@ fn two_kv_stores_on_a_faulty_backend() -> (
     Plugin,
 ) {
     let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
-    let load_ns = |ns: &str| {
-        h.load_file(
-            guest_path("kv_session"),
-            LoadOptions::default().namespace(ns),
-        )
-        .unwrap()
-    };
-    let (a, b) = (load_ns("a"), load_ns("b"));
+    let (a, b) = (kv_ns(&h, "a"), kv_ns(&h, "b"));
     (h, backend, a, b)
 }
 

@@ -19,9 +19,9 @@
 //! one. The operation is `load` (default), `create`, `update` or `touch`.
 //! Guest code shows up as `[JIT]` (the guests are stripped).
 
-use host_harness::bench::loaded;
 use host_harness::bench::workload::session_data;
-use host_harness::{CallError, CreateOptions, Harness, LoadOptions};
+use host_harness::bench::{Tally, loaded};
+use host_harness::{CreateOptions, Harness, LoadOptions};
 use std::time::{Duration, Instant};
 
 const KEY: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
@@ -30,10 +30,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let what = args.get(1).map(String::as_str).unwrap_or("info");
     let threads: usize = args.get(2).and_then(|s| s.parse().ok()).unwrap_or(1);
-    let op = args.get(3).map(String::as_str).unwrap_or("load");
-    if !["load", "create", "update", "touch"].contains(&op) {
-        return Err(format!("unknown operation {op:?}: load, create, update or touch").into());
-    }
+    let asked = args.get(3).map(String::as_str).unwrap_or("load");
+    let Some(op) = ["load", "create", "update", "touch"]
+        .into_iter()
+        .find(|op| *op == asked)
+    else {
+        return Err(format!("unknown operation {asked:?}: load, create, update or touch").into());
+    };
     let dir = "target/wasm32-wasip2/release";
     let harness = Harness::new()?;
     let plugin = match what {
@@ -53,38 +56,33 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = session_data(1024);
     let id = plugin.create(CreateOptions::new(data.clone()))?;
     let end = Instant::now() + Duration::from_secs(4);
-    // Per thread: calls made, calls failed, the first failure.
-    let results: Vec<(u64, u64, Option<String>)> = std::thread::scope(|s| {
+    // Per thread: calls made, and the failures among them.
+    let results: Vec<(u64, Tally)> = std::thread::scope(|s| {
         let threads: Vec<_> = (0..threads)
             .map(|_| {
                 let (plugin, id, data) = (&plugin, &id, &data);
                 s.spawn(move || {
-                    let (mut calls, mut failed, mut first) = (0u64, 0u64, None);
+                    let (mut calls, mut tally) = (0u64, Tally::default());
                     while Instant::now() < end {
                         for _ in 0..100 {
-                            let text = |e: CallError| e.to_string();
-                            let outcome = match (what, op) {
-                                ("info", _) => plugin.fetch_info().map(drop).map_err(text),
+                            match (what, op) {
+                                ("info", _) => tally.check(plugin.fetch_info().map(drop)),
                                 (_, "create") => {
                                     let id = plugin.create(CreateOptions::new(data.clone()));
                                     // kv-session keeps what it creates: do not grow the map.
-                                    id.and_then(|id| plugin.destroy(&id)).map_err(text)
+                                    tally.check(id.and_then(|id| plugin.destroy(&id)))
                                 }
                                 (_, "update") => {
-                                    plugin.update(id, data, None).map(drop).map_err(text)
+                                    tally.check(plugin.update(id, data, None).map(drop))
                                 }
-                                (_, "touch") => plugin.touch(id, None).map(drop).map_err(text),
+                                (_, "touch") => tally.check(plugin.touch(id, None).map(drop)),
                                 // A load that finds nothing did not do its work either.
-                                _ => loaded(plugin.load(id)).map(drop),
+                                _ => tally.check(loaded(plugin.load(id)).map(drop)),
                             };
-                            if let Err(e) = outcome {
-                                failed += 1;
-                                first.get_or_insert(e);
-                            }
                         }
                         calls += 100;
                     }
-                    (calls, failed, first)
+                    (calls, tally)
                 })
             })
             .collect();
@@ -93,17 +91,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|t| t.join().expect("a profiling thread panicked"))
             .collect()
     });
-    let (mut calls, mut failed, mut first) = (0, 0, None);
-    for (c, f, e) in results {
+    let (mut calls, mut all) = (0, Tally::default());
+    for (c, tally) in results {
         println!("{c} calls");
-        (calls, failed) = (calls + c, failed + f);
-        first = first.or(e);
+        calls += c;
+        all.merge(tally);
     }
-    match first {
-        None => Ok(()),
-        Some(e) => {
-            let op = if what == "info" { "info" } else { op };
-            Err(format!("{failed} of {calls} {op} calls failed; the first: {e}").into())
-        }
-    }
+    let op = if what == "info" { "info" } else { op };
+    all.finish_as(plugin.name(), op, calls, ())?;
+    Ok(())
 }

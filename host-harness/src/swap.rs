@@ -572,19 +572,14 @@ impl SwappableStore {
         if new_id == TOMBSTONE {
             return Migration::Gone;
         }
-        match g.current.load(new_id) {
-            Ok(Some(record)) => Migration::Moved(record),
-            Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {
-                if hops < g.retired.len() {
-                    match self.migrate_from(g, new_id, hops + 1) {
-                        Migration::Unknown => Migration::Gone,
-                        other => other,
-                    }
-                } else {
-                    Migration::Gone
+        match Self::in_current(g, new_id) {
+            Migration::Gone if hops < g.retired.len() => {
+                match self.migrate_from(g, new_id, hops + 1) {
+                    Migration::Unknown => Migration::Gone,
+                    other => other,
                 }
             }
-            Err(e) => Migration::Failed(e),
+            other => other,
         }
     }
 

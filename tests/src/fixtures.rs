@@ -1,5 +1,6 @@
 //! Locating the built guests and standing plugins up for tests.
 
+use host_harness::kv::redis::RedisBackendBuilder;
 use host_harness::{
     CompileCache, EngineSettings, Harness, KvBackend, LoadOptions, ManualClock, MemoryBackend,
     Plugin, RedisBackend,
@@ -184,10 +185,21 @@ pub fn redis_backend() -> RedisBackend {
 /// A backend on the Redis server at `url` under key prefix `prefix`, with
 /// timeouts that suit many test threads on a loaded machine.
 pub fn redis_backend_at(url: &str, prefix: &str) -> RedisBackend {
-    RedisBackend::builder(url)
+    redis_backend_with(url, prefix, |b| b)
+}
+
+/// [`redis_backend_at`], with the builder changed by `configure` before it
+/// connects (a namespace quota, say).
+pub fn redis_backend_with(
+    url: &str,
+    prefix: &str,
+    configure: impl FnOnce(RedisBackendBuilder) -> RedisBackendBuilder,
+) -> RedisBackend {
+    let builder = RedisBackend::builder(url)
         .key_prefix(prefix)
         .io_timeout(Duration::from_secs(2))
-        .checkout_timeout(Duration::from_secs(2))
+        .checkout_timeout(Duration::from_secs(2));
+    configure(builder)
         .connect()
         .unwrap_or_else(|e| panic!("{e} (is the server from {REDIS_URL_VAR} running?)"))
 }

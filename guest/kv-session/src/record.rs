@@ -156,7 +156,8 @@ impl Stored {
         &self.bytes
     }
 
-    /// The decoded record; fails when the data is not UTF-8.
+    /// The decoded record; fails when the data is not UTF-8 or not shaped
+    /// like a JSON object ([`Stored::check_data`]).
     pub fn into_record(mut self) -> Result<Record, String> {
         let (created_at, expires_at, ttl_seconds) =
             (self.created_at(), self.expires_at(), self.ttl_seconds());
@@ -164,10 +165,11 @@ impl Stored {
         // UTF-8 since `parse` checked it: lossy never replaces here.
         let user_id = user_len(&self.bytes)
             .map(|_| String::from_utf8_lossy(&self.bytes[HEADER..data_start]).into_owned());
-        check_data_bytes(&self.bytes[data_start..])?;
-        // Reuse the value's allocation for the data: drop the header in place.
+        // Reuse the value's allocation for the data: drop the header in place
+        // (the UTF-8 check is `from_utf8`'s, done once).
         self.bytes.drain(..data_start);
         let data = String::from_utf8(self.bytes).map_err(|_| not_utf8_data())?;
+        check_object_shape(data.as_bytes())?;
         Ok(Record {
             created_at,
             expires_at,
@@ -184,10 +186,15 @@ fn not_utf8_data() -> String {
 
 /// See [`Stored::check_data`].
 fn check_data_bytes(data: &[u8]) -> Result<(), String> {
+    std::str::from_utf8(data).map_err(|_| not_utf8_data())?;
+    check_object_shape(data)
+}
+
+/// `{` ... `}` around the data, JSON whitespace aside.
+fn check_object_shape(data: &[u8]) -> Result<(), String> {
     let json_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
     let first = data.iter().position(|b| !json_space(b));
     let last = data.iter().rposition(|b| !json_space(b));
-    std::str::from_utf8(data).map_err(|_| not_utf8_data())?;
     match (first.map(|i| data[i]), last.map(|i| data[i])) {
         (Some(b'{'), Some(b'}')) if first < last => Ok(()),
         _ => Err("record data is not a JSON object".to_string()),

@@ -167,11 +167,8 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
     kv.func_wrap(
         "get",
         |mut store: StoreContextMut<'_, HostState>, (key,): (WasmStr,)| {
-            let answer = match bounded("key", &key, &store)? {
-                Ok(key) => store.data_mut().kv.get(key),
-                Err(e) => Err(e),
-            };
-            Ok((answer,))
+            let key = bounded("key", &key, &store)?;
+            Ok((key.and_then(|key| store.data_mut().kv.get(key)),))
         },
     )?;
     kv.func_wrap(
@@ -179,25 +176,21 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         |mut store: StoreContextMut<'_, HostState>,
          (key, value, ttl, mode): (WasmStr, WasmList<u8>, Option<u64>, kv_api::WriteMode)| {
             let key = bounded("key", &key, &store)?;
-            let answer = match (key, value.len()) {
-                (Err(e), _) => Err(e),
-                (Ok(_), n) if n > MAX_VALUE_BYTES => Err(to_wit(value_too_large(n))),
-                (Ok(key), _) => {
+            let answer = key.and_then(|key| match value.len() {
+                n if n > MAX_VALUE_BYTES => Err(to_wit(value_too_large(n))),
+                _ => {
                     let value = value.as_le_slice(&store).to_vec();
                     store.data_mut().kv.set(key, value, ttl, mode)
                 }
-            };
+            });
             Ok((answer,))
         },
     )?;
     kv.func_wrap(
         "delete",
         |mut store: StoreContextMut<'_, HostState>, (key,): (WasmStr,)| {
-            let answer = match bounded("key", &key, &store)? {
-                Ok(key) => store.data_mut().kv.delete(key),
-                Err(e) => Err(e),
-            };
-            Ok((answer,))
+            let key = bounded("key", &key, &store)?;
+            Ok((key.and_then(|key| store.data_mut().kv.delete(key)),))
         },
     )?;
     kv.func_wrap(
@@ -205,14 +198,11 @@ pub(crate) fn add_to_linker(linker: &mut Linker<HostState>) -> wasmtime::Result<
         |mut store: StoreContextMut<'_, HostState>,
          (prefix, cursor, limit): (WasmStr, Option<WasmStr>, u32)| {
             let prefix = bounded("prefix", &prefix, &store)?;
-            let cursor = match &cursor {
-                Some(c) => Some(bounded("cursor", c, &store)?),
-                None => None,
-            };
-            let answer = match (prefix, cursor.transpose()) {
-                (Ok(prefix), Ok(cursor)) => store.data_mut().kv.list_keys(prefix, cursor, limit),
-                (Err(e), _) | (_, Err(e)) => Err(e),
-            };
+            let cursor = cursor.map(|c| bounded("cursor", &c, &store)).transpose()?;
+            let answer = prefix.and_then(|prefix| {
+                let cursor = cursor.transpose()?;
+                store.data_mut().kv.list_keys(prefix, cursor, limit)
+            });
             Ok((answer,))
         },
     )?;

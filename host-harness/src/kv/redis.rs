@@ -469,24 +469,19 @@ pub fn redact_url(url: &str) -> String {
     secrets.sort_by_key(|r| (r.start, r.end));
     let mut out = String::with_capacity(url.len());
     out.push_str(&url[..start]);
-    let mut shown_to = 0;
-    let mut pending: Option<std::ops::Range<usize>> = None;
+    // Overlapping ranges (one password under both readings) are one.
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::new();
     for r in secrets {
-        match &mut pending {
+        match merged.last_mut() {
             Some(p) if r.start <= p.end => p.end = p.end.max(r.end),
-            _ => {
-                if let Some(p) = pending.replace(r) {
-                    out.push_str(&rest[shown_to..p.start]);
-                    out.push_str("***");
-                    shown_to = p.end;
-                }
-            }
+            _ => merged.push(r),
         }
     }
-    if let Some(p) = pending {
-        out.push_str(&rest[shown_to..p.start]);
+    let mut shown_to = 0;
+    for r in merged {
+        out.push_str(&rest[shown_to..r.start]);
         out.push_str("***");
-        shown_to = p.end;
+        shown_to = r.end;
     }
     out.push_str(&rest[shown_to..]);
     out
