@@ -36,6 +36,26 @@ fn a_non_plugin_file_is_one_line_and_exit_code_2() {
     assert!(err.contains("not a WebAssembly file"), "{err}");
 }
 
+/// A key pasted with the wrong separator is refused without being echoed
+/// (clap's own error quotes the whole value); a short mistake is quoted.
+#[test]
+fn a_malformed_config_pair_is_refused_without_echoing_it() {
+    let kv = guest_path("kv_session");
+    let pasted = format!("cookie.keys:{}", session_tests::fixtures::KEY_A);
+    for (arg, said) in [
+        (&pasted[..], "an argument of 76 bytes without '='"),
+        ("ttl", "\"ttl\" without '='"),
+        ("=5", "with an empty key"),
+    ] {
+        let out = cli(&["exercise", kv.to_str().unwrap(), "--config", arg]);
+        assert_eq!(out.status.code(), Some(2), "{arg}");
+        let err = text(&out.stderr);
+        assert!(err.contains(said), "{arg}: {err}");
+        assert!(err.contains("--config"), "{arg}: {err}");
+        assert!(!err.contains(session_tests::fixtures::KEY_A), "{err}");
+    }
+}
+
 #[test]
 fn info_prints_what_the_plugin_says() {
     let out = cli(&["info", guest_path("kv_session").to_str().unwrap()]);

@@ -216,3 +216,18 @@ fn settings_beyond_the_output_limits_are_refused_at_load() {
     )
     .unwrap();
 }
+
+/// A host that logs its load options (`{:?}`) does not log its cookie keys.
+#[test]
+fn load_options_debug_names_settings_without_their_values() {
+    let o = LoadOptions::default()
+        .name("cookie")
+        .config("cookie.keys", session_tests::fixtures::KEY_A);
+    let shown = format!("{o:?}");
+    assert!(!shown.contains(session_tests::fixtures::KEY_A), "{shown}");
+    assert!(
+        shown.contains("cookie.keys") && shown.contains("<64 bytes>"),
+        "{shown}"
+    );
+    assert!(shown.contains("\"cookie\""), "{shown}");
+}

@@ -463,6 +463,10 @@ fn a_creation_time_ahead_of_the_clock_is_capped_from_the_first_write() {
     let r = p.load(&id).unwrap().expect("live");
     assert!(r.created_at <= t0, "created in the future: {r:?}");
     assert!(r.expires_at <= t0 + 300, "past the absolute cap: {r:?}");
+    assert!(
+        r.expires_at <= t0 + 100,
+        "more than its ttl from now: {r:?}"
+    );
     assert!(r.created_at <= r.expires_at, "{r:?}");
     assert!(
         backend

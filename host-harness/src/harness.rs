@@ -116,8 +116,9 @@ impl HarnessBuilder {
     }
 }
 
-/// How to load one plugin.
-#[derive(Debug, Clone, Default)]
+/// How to load one plugin. Its `Debug` output names the configuration keys
+/// but not their values (`cookie.keys` holds secrets).
+#[derive(Clone, Default)]
 pub struct LoadOptions {
     /// Name used in messages (default: the file stem, or `plugin-<hash>` for bytes).
     pub name: Option<String>,
@@ -131,6 +132,29 @@ pub struct LoadOptions {
     pub config: Vec<(String, String)>,
     /// Limits (default: the harness defaults).
     pub limits: Option<Limits>,
+}
+
+impl std::fmt::Debug for LoadOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        /// A setting with its value shown by length only.
+        struct Redacted<'a>(&'a str, usize);
+        impl std::fmt::Debug for Redacted<'_> {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "({:?}, <{} bytes>)", self.0, self.1)
+            }
+        }
+        let config: Vec<Redacted<'_>> = self
+            .config
+            .iter()
+            .map(|(k, v)| Redacted(k, v.len()))
+            .collect();
+        f.debug_struct("LoadOptions")
+            .field("name", &self.name)
+            .field("namespace", &self.namespace)
+            .field("config", &config)
+            .field("limits", &self.limits)
+            .finish()
+    }
 }
 
 impl LoadOptions {

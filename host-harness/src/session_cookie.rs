@@ -118,7 +118,8 @@ pub enum CookieError {
 }
 
 impl Default for CookiePolicy {
-    /// Cookie `id` (the `cookie.name` default) with the OWASP defaults.
+    /// Cookie `id` (the `cookie.name` default) with the OWASP defaults; see
+    /// [`CookiePolicy::builder`] for why a `__Host-` name is safer.
     fn default() -> Self {
         Self {
             name: "id".to_string(),
@@ -133,7 +134,11 @@ impl Default for CookiePolicy {
 }
 
 impl CookiePolicy {
-    /// Starts a policy for cookie `name` with the defaults.
+    /// Starts a policy for cookie `name` with the defaults. Prefer a
+    /// `__Host-` name (e.g. `__Host-id`): browsers then accept the cookie
+    /// only from this host, over HTTPS, for `Path=/`, so a sibling subdomain
+    /// or a plain-HTTP response cannot plant a session id of its choosing
+    /// (session fixation), which a plain name like `id` does not prevent.
     pub fn builder(name: impl Into<String>) -> CookiePolicyBuilder {
         CookiePolicyBuilder {
             policy: CookiePolicy {
@@ -168,6 +173,13 @@ impl CookiePolicy {
     /// seconds), as seen at `now`: `Max-Age` is the time left, and `Expires`
     /// the same instant for clients that ignore `Max-Age`. A session-only
     /// policy writes neither.
+    ///
+    /// `update` and `touch` return only the id: the expiry they set is
+    /// `now` plus the session's ttl (the one just given to `touch`, else the
+    /// one it was created with), never past its absolute cap; `regenerate`
+    /// keeps the expiry it had. A host that does not track these calls
+    /// `load` on the new id and sends [`CookiePolicy::issue_record`] of what
+    /// it returns.
     pub fn issue(
         &self,
         id: &str,
@@ -297,16 +309,27 @@ impl CookiePolicyBuilder {
         if !p.path.starts_with('/') || p.path.bytes().any(|b| b == b';' || b.is_ascii_control()) {
             return Err(CookiePolicyError::Path(p.path));
         }
-        if let Some(d) = &p.domain {
-            let ok = !d.is_empty()
-                && d.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-            if !ok {
-                return Err(CookiePolicyError::Domain(d.clone()));
-            }
+        if let Some(d) = &p.domain
+            && !is_host_name(d)
+        {
+            return Err(CookiePolicyError::Domain(d.clone()));
         }
         Ok(p)
     }
+}
+
+/// A DNS host name as a cookie's `Domain` (one leading `.` allowed, which
+/// browsers ignore): at most 253 bytes of dot-separated labels, each 1 to 63
+/// letters, digits and inner hyphens.
+fn is_host_name(domain: &str) -> bool {
+    let d = domain.strip_prefix('.').unwrap_or(domain);
+    let label = |l: &str| {
+        (1..=63).contains(&l.len())
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    !d.is_empty() && d.len() <= 253 && d.split('.').all(label)
 }
 
 /// RFC 6265 cookie-name: an RFC 2616 token, 1 to 255 bytes (the `cookie.name`
@@ -526,9 +549,29 @@ mod tests {
             CookiePolicy::builder("id").path("app").build(),
             Err(CookiePolicyError::Path(_))
         ));
-        assert!(matches!(
-            CookiePolicy::builder("id").domain("a;b").build(),
-            Err(CookiePolicyError::Domain(_))
-        ));
+        for bad in [
+            "a;b", "", ".", "..", "-", "a..b", "-a.com", "a-.com", "a.com.", "é.com",
+        ] {
+            assert!(
+                matches!(
+                    CookiePolicy::builder("id").domain(bad).build(),
+                    Err(CookiePolicyError::Domain(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let long_label = format!("{}.com", "a".repeat(64));
+        assert!(
+            CookiePolicy::builder("id")
+                .domain(long_label)
+                .build()
+                .is_err()
+        );
+        for good in ["example.com", ".example.com", "localhost", "a-b.x1.io"] {
+            assert!(
+                CookiePolicy::builder("id").domain(good).build().is_ok(),
+                "{good:?}"
+            );
+        }
     }
 }

@@ -93,8 +93,9 @@ fn max_bytes(map: &ConfigMap, name: &str) -> Result<usize, Invalid> {
     if value > MAX_SEAL_BYTES as u64 {
         return Err(Invalid::Config(format!(
             "cookie.max-bytes must be at most {MAX_SEAL_BYTES}, got {value} (one cookie holds \
-             {one_cookie} bytes of seal with cookie.name {name:?}; more needs the host to \
-             split the seal over several cookies)"
+             {one_cookie} bytes of seal with a cookie.name of {} bytes; more needs the host to \
+             split the seal over several cookies)",
+            name.len()
         )));
     }
     Ok(value as usize)
@@ -180,6 +181,16 @@ mod tests {
             (
                 vec![("cookie.keys", KEY), ("cookie.key", KEY)],
                 "unknown configuration key",
+            ),
+            // A key pasted under cookie.name is a valid name: the max-bytes
+            // error about it gives its length, not the name.
+            (
+                vec![
+                    ("cookie.keys", KEY),
+                    ("cookie.name", KEY),
+                    ("cookie.max-bytes", "70000"),
+                ],
+                "a cookie.name of 64 bytes",
             ),
         ] {
             match from_map(&map(&pairs)) {

@@ -132,6 +132,19 @@ impl KeyRing {
             if entry.is_empty() {
                 return Err(format!("cookie.keys entry {n} is empty"));
             }
+            if let Some(rest) = entry
+                .strip_prefix("0x")
+                .or_else(|| entry.strip_prefix("0X"))
+                && rest.bytes().all(|b| b.is_ascii_hexdigit())
+            {
+                // `0x` + hex is a hex key to its writer, but also valid
+                // base64 when the digits end right: refused rather than
+                // quietly read as a different key.
+                return Err(format!(
+                    "cookie.keys entry {n} starts with 0x: write hex keys without it \
+                     (or with the hex: prefix)"
+                ));
+            }
             if !entry.len().is_multiple_of(2) && entry.bytes().all(|b| b.is_ascii_hexdigit()) {
                 // Most likely a hex key with a digit lost in copying; as
                 // base64 it would quietly become a different key.
@@ -238,6 +251,12 @@ mod tests {
                 "entry 1 looks like hex but has an odd number of digits (63)",
             ),
             (Some("!!!not base64!!!"), "neither hex nor base64"),
+            (Some(&format!("0x{HEX}")[..]), "entry 1 starts with 0x"),
+            // Also valid base64 (49 bytes): it used to open as that key.
+            (
+                Some(&format!("{HEX},0X{}A", &HEX.to_uppercase()[1..])[..]),
+                "entry 2 starts with 0x",
+            ),
             (
                 Some(&format!("{HEX},hex:{HEX}")[..]),
                 "entry 2 repeats entry 1",

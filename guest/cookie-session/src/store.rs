@@ -17,16 +17,30 @@ use session_guest_support::lifetime::{
 /// alone: checked before the data is parsed or anything is sealed, so data
 /// far over `cookie.max-bytes` costs no more than data just over it.
 fn check_fits(settings: &Settings, user_id: Option<&str>, data: &str) -> Result<(), SessionError> {
-    let sealed = settings
-        .sealer
-        .sealed_len(Payload::encoded_len_of(user_id, data));
-    if sealed > settings.sealer.max_bytes() {
-        return Err(SessionError::TooLarge(format!(
-            "the sealed session would be {sealed} bytes, over cookie.max-bytes ({}); store less data in it",
-            settings.sealer.max_bytes()
-        )));
+    let max = settings.sealer.max_bytes();
+    // A seal is longer than what it seals, so inputs longer than the limit
+    // cannot fit: refused before the length arithmetic, which they could
+    // overflow (on wasm32, gigabytes of data).
+    let inputs = data.len().saturating_add(user_id.map_or(0, str::len));
+    let sealed = if inputs > max {
+        None
+    } else {
+        Some(
+            settings
+                .sealer
+                .sealed_len(Payload::encoded_len_of(user_id, data)),
+        )
+    };
+    match sealed {
+        Some(sealed) if sealed <= max => Ok(()),
+        Some(sealed) => Err(SessionError::TooLarge(format!(
+            "the sealed session would be {sealed} bytes, over cookie.max-bytes ({max}); store less data in it"
+        ))),
+        None => Err(SessionError::TooLarge(format!(
+            "the session's data and user id are {inputs} bytes, more than cookie.max-bytes ({max}) \
+             before sealing; store less data in it"
+        ))),
     }
-    Ok(())
 }
 
 /// Seals `payload`, refusing a seal that would not fit the cookie.
@@ -48,12 +62,14 @@ fn open_live(
     let mut opened = settings.sealer.open(id).map_err(SessionError::InvalidId)?;
     let p = &mut opened.payload;
     // A seal made under a clock that ran ahead counts as made now: its
-    // lifetime cap runs from here, and every re-seal carries the clamped time.
-    let ahead = p.created_at > now;
+    // lifetime cap runs from here, its expiry is at most its ttl away, and
+    // every re-seal carries the clamped times.
+    let ahead = p.created_at > now || p.expires_at > now.saturating_add(p.ttl_seconds);
     p.created_at = clamp_created_at(p.created_at, now);
     p.expires_at = effective_expiry(
         p.expires_at,
         p.created_at,
+        p.ttl_seconds,
         settings.session.max_lifetime_seconds,
         now,
     );
@@ -187,4 +203,47 @@ pub fn count() -> Result<u64, SessionError> {
     Err(SessionError::Unsupported(
         "cookie-session is stateless: no sessions are kept on the server to count".to_string(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use session_guest_support::settings::ConfigMap;
+
+    fn settings(max_bytes: &str) -> Settings {
+        let pairs = [
+            ("cookie.keys", "00".repeat(32)),
+            ("cookie.max-bytes", max_bytes.to_string()),
+        ];
+        config::from_map(&ConfigMap::new(
+            pairs.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+        ))
+        .unwrap()
+    }
+
+    /// Inputs longer than `cookie.max-bytes` are refused before the seal's
+    /// length is computed: that arithmetic overflows (a trap) for inputs of
+    /// gigabytes on wasm32, which a host without a memory cap can pass.
+    #[test]
+    fn inputs_longer_than_the_limit_are_refused_before_the_length_arithmetic() {
+        let s = settings("1024");
+        let data = format!(r#"{{"x":"{}"}}"#, "y".repeat(1024));
+        match check_fits(&s, None, &data) {
+            Err(SessionError::TooLarge(m)) => assert!(m.contains("before sealing"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+        let user = "u".repeat(600);
+        let data = format!(r#"{{"x":"{}"}}"#, "y".repeat(500));
+        assert!(matches!(
+            check_fits(&s, Some(&user), &data),
+            Err(SessionError::TooLarge(m)) if m.contains("before sealing")
+        ));
+        // Under the limit, the exact seal length decides.
+        let data = format!(r#"{{"x":"{}"}}"#, "y".repeat(900));
+        assert!(matches!(
+            check_fits(&s, None, &data),
+            Err(SessionError::TooLarge(m)) if m.contains("would be")
+        ));
+        assert!(check_fits(&s, None, "{}").is_ok());
+    }
 }

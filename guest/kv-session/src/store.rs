@@ -74,7 +74,13 @@ fn insert_fresh(record: &Stored, now: u64) -> Result<SessionId, SessionError> {
 /// is read as `now`, and written so by the next update or touch.
 fn still_live(mut r: Stored, now: u64, max_lifetime: u64) -> Option<Stored> {
     r.set_created_at(clamp_created_at(r.created_at(), now));
-    let expires_at = effective_expiry(r.expires_at(), r.created_at(), max_lifetime, now);
+    let expires_at = effective_expiry(
+        r.expires_at(),
+        r.created_at(),
+        r.ttl_seconds(),
+        max_lifetime,
+        now,
+    );
     r.set_expires_at(expires_at);
     is_live(now, expires_at).then_some(r)
 }

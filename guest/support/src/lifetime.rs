@@ -48,9 +48,19 @@ pub fn is_live(now: u64, expires_at: u64) -> bool {
 /// The expiry in force at `now` for a stored session under the current
 /// settings: its stored expiry, but never past the [`absolute_cap`] (so
 /// lowering `session.max-lifetime-seconds` also shortens sessions already
-/// issued).
-pub fn effective_expiry(expires_at: u64, created_at: u64, max_lifetime: u64, now: u64) -> u64 {
-    expires_at.min(absolute_cap(created_at, max_lifetime, now))
+/// issued), nor more than its `ttl` from now. A session refreshed under an
+/// honest clock always expires within `ttl` of now; one written under a
+/// clock that ran ahead would otherwise get the whole gap as idle time.
+pub fn effective_expiry(
+    expires_at: u64,
+    created_at: u64,
+    ttl: u64,
+    max_lifetime: u64,
+    now: u64,
+) -> u64 {
+    expires_at
+        .min(now.saturating_add(ttl))
+        .min(absolute_cap(created_at, max_lifetime, now))
 }
 
 #[cfg(test)]
@@ -66,15 +76,30 @@ mod tests {
 
     #[test]
     fn a_lowered_cap_shortens_stored_sessions() {
-        assert_eq!(effective_expiry(500, 100, 1000, 200), 500);
-        assert_eq!(effective_expiry(5000, 100, 1000, 200), 1100);
-        assert_eq!(effective_expiry(u64::MAX, u64::MAX, 10, u64::MAX), u64::MAX);
+        assert_eq!(effective_expiry(500, 100, 5000, 1000, 200), 500);
+        assert_eq!(effective_expiry(5000, 100, 5000, 1000, 200), 1100);
+        assert_eq!(
+            effective_expiry(u64::MAX, u64::MAX, u64::MAX, 10, u64::MAX),
+            u64::MAX
+        );
+    }
+
+    #[test]
+    fn an_expiry_ahead_of_the_clock_keeps_only_the_ttl() {
+        // Refreshed at 10_000 by a clock that ran ahead, read at 200 with a
+        // ttl of 100: idle for at most 100 s more, not until 10_100.
+        assert_eq!(effective_expiry(10_100, 100, 100, 1000, 200), 300);
+        // An honest expiry (refreshed at 150) is untouched.
+        assert_eq!(effective_expiry(250, 100, 100, 1000, 200), 250);
     }
 
     #[test]
     fn a_creation_time_in_the_future_does_not_stretch_the_cap() {
         // Created "in an hour", expiring never: at most max_lifetime from now.
-        assert_eq!(effective_expiry(u64::MAX, 3_600 + 100, 1000, 100), 1100);
+        assert_eq!(
+            effective_expiry(u64::MAX, 3_600 + 100, u64::MAX, 1000, 100),
+            1100
+        );
         assert_eq!(expiry(100, 5000, 3_600 + 100, 1000), 1100);
         assert_eq!(absolute_cap(50, 1000, 100), 1050);
     }

@@ -5,7 +5,7 @@
 //! `--kv redis://...` they persist on the server, so a session created by one
 //! invocation can be loaded by the next. Stateless stores need neither.
 
-use crate::{Failure, load, parse_kv};
+use crate::{ConfigPair, Failure, load};
 use clap::{Args, Subcommand};
 use host_harness::{CreateOptions, HarnessBuilder};
 use std::path::PathBuf;
@@ -16,7 +16,7 @@ pub(crate) struct CallArgs {
     /// The plugin's `.wasm` file.
     wasm: PathBuf,
     /// A `wasi:config` setting, `key=value` (repeatable).
-    #[arg(long = "config", value_parser = parse_kv, global = true)]
+    #[arg(long = "config", value_parser = ConfigPair, global = true)]
     config: Vec<(String, String)>,
     #[command(subcommand)]
     op: Op,

@@ -55,7 +55,7 @@ enum Command {
         /// The plugin's `.wasm` file.
         wasm: PathBuf,
         /// A `wasi:config` setting for the plugin, `key=value` (repeatable).
-        #[arg(long = "config", value_parser = parse_kv)]
+        #[arg(long = "config", value_parser = ConfigPair)]
         config: Vec<(String, String)>,
     },
     /// Walk plugins through every operation and print what happened.
@@ -64,7 +64,7 @@ enum Command {
         #[arg(required = true)]
         wasm: Vec<PathBuf>,
         /// A `wasi:config` setting, `key=value` (repeatable; every plugin gets all).
-        #[arg(long = "config", value_parser = parse_kv)]
+        #[arg(long = "config", value_parser = ConfigPair)]
         config: Vec<(String, String)>,
     },
     /// Call one operation once and print the result.
@@ -75,12 +75,55 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
-/// Parses `key=value`.
-pub(crate) fn parse_kv(s: &str) -> Result<(String, String), String> {
-    s.split_once('=')
-        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
-        .filter(|(k, _)| !k.is_empty())
-        .ok_or_else(|| format!("expected key=value, got {s:?}"))
+/// The `--config key=value` parser. clap's own error for a refused value
+/// quotes the value whole; this one says only what [`parse_kv`] says.
+#[derive(Clone, Copy)]
+pub(crate) struct ConfigPair;
+
+impl clap::builder::TypedValueParser for ConfigPair {
+    type Value = (String, String);
+
+    fn parse_ref(
+        &self,
+        cmd: &clap::Command,
+        arg: Option<&clap::Arg>,
+        value: &std::ffi::OsStr,
+    ) -> Result<Self::Value, clap::Error> {
+        let refused = |m: String| {
+            let flag = arg.map_or_else(|| "--config".to_string(), |a| a.to_string());
+            clap::Error::raw(
+                clap::error::ErrorKind::ValueValidation,
+                format!("invalid value for '{flag}': {m}\n"),
+            )
+            .with_cmd(cmd)
+        };
+        let s = value
+            .to_str()
+            .ok_or_else(|| refused("the argument is not UTF-8".to_string()))?;
+        parse_kv(s).map_err(refused)
+    }
+}
+
+/// Parses `key=value`. A malformed argument is quoted only when short: a
+/// long one may be a key pasted with the wrong separator
+/// (`cookie.keys:<key>`), and errors never echo secrets.
+fn parse_kv(s: &str) -> Result<(String, String), String> {
+    const QUOTED_BYTES: usize = 16;
+    let shown = || {
+        if s.len() <= QUOTED_BYTES {
+            format!("{s:?}")
+        } else {
+            format!("an argument of {} bytes", s.len())
+        }
+    };
+    match s.split_once('=') {
+        None => Err(format!("expected key=value, got {} without '='", shown())),
+        Some((k, _)) if k.trim().is_empty() => Err(format!(
+            "expected key=value, got {} with an empty key",
+            shown()
+        )),
+        Some((k, v)) => Ok((k.trim().to_string(), v.to_string())),
+    }
 }
 
 /// Why the CLI stopped, and with which exit code.

@@ -7,7 +7,7 @@
 //! ends the run: the workers stop, the line is printed, then the load error
 //! (exit code 2).
 
-use crate::{Failure, load, parse_kv};
+use crate::{ConfigPair, Failure, load};
 use anyhow::anyhow;
 use clap::Args;
 use host_harness::{
@@ -37,7 +37,7 @@ pub(crate) struct SoakArgs {
     #[arg(long, default_value_t = 10)]
     swaps: u64,
     /// A `wasi:config` setting for every plugin, `key=value` (repeatable).
-    #[arg(long = "config", value_parser = parse_kv)]
+    #[arg(long = "config", value_parser = ConfigPair)]
     config: Vec<(String, String)>,
 }
 
