@@ -719,11 +719,12 @@ struct OwnServer {
 
 impl OwnServer {
     fn start() -> Self {
-        let dir = fixtures::target_dir().join("tmp").join(format!(
-            "redis-{}-{}",
-            std::process::id(),
-            line!()
-        ));
+        // Tests run in parallel: each server gets its own directory.
+        static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = fixtures::target_dir()
+            .join("tmp")
+            .join(format!("redis-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("redis.sock");
         let child = Command::new("redis-server")
@@ -829,6 +830,52 @@ fn a_stalled_or_dead_server_is_a_backend_error_and_nothing_is_lost() {
     }
     // The plugin itself is fine: a stateless answer still comes back.
     assert!(plugin.fetch_info().is_ok());
+}
+
+/// A write cut off by the I/O timeout (a large value while the server
+/// stalls) leaves the server waiting for the rest of the command. The
+/// connection must not be reused: the next command on it, from any
+/// namespace, would be read as that rest, its bytes stored in the first
+/// namespace's key (another plugin's session data, leaked) and its own write
+/// reported done or failed by whatever the server makes of the mix.
+#[test]
+fn a_command_cut_off_by_a_timeout_does_not_poison_the_next_one() {
+    use host_harness::WriteMode::{Always, IfAbsent};
+    let server = OwnServer::start();
+    let kv = fixtures::redis_backend_with(&server.url, "cutoff:", |b| {
+        b.pool_size(1)
+            .io_timeout(Duration::from_millis(300))
+            .checkout_timeout(Duration::from_secs(2))
+    });
+    server.signal("STOP");
+    // Far more than a socket buffer: the write blocks, then times out.
+    let cut = kv.set("attacker", "k", vec![b'A'; 4 << 20], None, Always);
+    server.signal("CONT");
+    assert!(cut.is_err(), "a write to a stopped server succeeded");
+    let secret = format!(
+        r#"{{"card":"4111-1111-1111-1111","pad":"{}"}}"#,
+        "p".repeat(8000)
+    );
+    assert_eq!(
+        kv.set(
+            "victim",
+            "s:v",
+            secret.clone().into_bytes(),
+            Some(3600),
+            IfAbsent
+        ),
+        Ok(true),
+        "the next write, on the one pooled connection"
+    );
+    assert_eq!(
+        kv.get("victim", "s:v").unwrap().as_deref(),
+        Some(secret.as_bytes())
+    );
+    let theirs = kv.get("attacker", "k").unwrap().unwrap_or_default();
+    assert!(
+        !String::from_utf8_lossy(&theirs).contains("4111-1111"),
+        "the victim's write landed in the attacker's key"
+    );
 }
 
 /// The backend is chosen by name in one place; an unknown name says what

@@ -255,23 +255,50 @@ struct Connector {
     io_timeout: Duration,
 }
 
+/// A pooled connection, and whether a failed command may have left it in
+/// the middle of an exchange.
+///
+/// redis-rs keeps a connection open after a write or read timeout, but a
+/// command cut off halfway (a large value while the server stalls) leaves
+/// the server waiting for the rest of it: the next command sent would be
+/// read as that rest, landing in another key, maybe another namespace's.
+/// So a connection goes back to the pool only after commands that ended in
+/// a whole reply.
+struct PooledConnection {
+    conn: Connection,
+    broken: bool,
+}
+
+/// Whether the connection that gave `e` is still in step with the server:
+/// only when the server's whole reply was read (an error reply, or a reply
+/// of an unexpected type). Any I/O, parse or client failure discards it.
+fn leaves_connection_in_step(e: &RedisError) -> bool {
+    matches!(
+        e.kind(),
+        redis::ErrorKind::Server(_) | redis::ErrorKind::UnexpectedReturnType
+    )
+}
+
 impl r2d2::ManageConnection for Connector {
-    type Connection = Connection;
+    type Connection = PooledConnection;
     type Error = RedisError;
 
-    fn connect(&self) -> Result<Connection, RedisError> {
+    fn connect(&self) -> Result<PooledConnection, RedisError> {
         let conn = self.client.get_connection_with_timeout(self.io_timeout)?;
         conn.set_read_timeout(Some(self.io_timeout))?;
         conn.set_write_timeout(Some(self.io_timeout))?;
-        Ok(conn)
+        Ok(PooledConnection {
+            conn,
+            broken: false,
+        })
     }
 
-    fn is_valid(&self, conn: &mut Connection) -> Result<(), RedisError> {
-        redis::cmd("PING").query::<()>(conn)
+    fn is_valid(&self, c: &mut PooledConnection) -> Result<(), RedisError> {
+        redis::cmd("PING").query::<()>(&mut c.conn)
     }
 
-    fn has_broken(&self, conn: &mut Connection) -> bool {
-        !conn.is_open()
+    fn has_broken(&self, c: &mut PooledConnection) -> bool {
+        c.broken || !c.conn.is_open()
     }
 }
 
@@ -666,11 +693,16 @@ impl RedisNamespace {
         &self,
         f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
     ) -> Result<T, KvError> {
-        let mut conn = self
+        let mut pooled = self
             .pool
             .get_timeout(self.checkout_timeout)
             .map_err(|e| KvError::Backend(format!("redis at {}: no connection: {e}", self.url)))?;
-        f(&mut conn).map_err(|e| KvError::Backend(format!("redis at {}: {e}", self.url)))
+        f(&mut pooled.conn).map_err(|e| {
+            if !leaves_connection_in_step(&e) {
+                pooled.broken = true;
+            }
+            KvError::Backend(format!("redis at {}: {e}", self.url))
+        })
     }
 }
 
