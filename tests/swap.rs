@@ -514,6 +514,79 @@ fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
     assert_eq!(a.load(&id).unwrap(), None);
 }
 
+/// A regenerate (at login) while a move of the same id is between copying
+/// the session into the new store and deleting it from the old one: the
+/// old id must stop working at once, as on any server-side store. Before
+/// the swap layer ended the old id everywhere after a regenerate, a second
+/// request with the old id found it missing from the new store but still
+/// in the old one, and moved it again: the fixed id lived on beside the
+/// new one.
+#[test]
+fn a_regenerate_during_a_move_kills_the_old_id_everywhere() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let (a, b) = patient_kv_stores(&h);
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store
+        .create(CreateOptions::new(r#"{"before":"login"}"#))
+        .unwrap();
+    store.swap(b.clone());
+    let held = backend.hold_next_delete("a", &format!("s:{id}"));
+    let mover = {
+        let store = store.clone();
+        let id = id.clone();
+        std::thread::spawn(move || store.load(&id))
+    };
+    if held.entered.recv_timeout(Duration::from_secs(20)).is_err() {
+        panic!("the move never deleted the old copy: {:?}", mover.join());
+    }
+    // The copy is in `b`; the old one in `a` is being deleted.
+    let fresh = store.regenerate(&id).unwrap();
+    assert_ne!(fresh, id);
+    assert_eq!(store.load(&id).unwrap(), None, "the old id right after");
+    held.release.send(()).unwrap();
+    let _ = mover.join().unwrap();
+    assert_eq!(store.load(&id).unwrap(), None, "the old id afterwards");
+    assert_eq!(b.load(&id).unwrap(), None);
+    assert_eq!(a.load(&id).unwrap(), None);
+    let r = store.load(&fresh).unwrap().expect("the new id works");
+    assert_eq!(r.data, r#"{"before":"login"}"#);
+    assert_eq!(b.count().unwrap(), 1, "one session, not two");
+}
+
+/// While a retired store fails, a logout leaves a tombstone (the failed
+/// store may still hold the session). Its failures count toward its
+/// quarantine, so a broken retired store is dropped after a few, instead of
+/// letting every destroy of any made-up id write a marker into the
+/// harness's namespace, which has no quota, for the whole grace period.
+#[test]
+fn destroys_that_meet_a_failing_retired_store_quarantine_it() {
+    let (h, _, kv) = harness();
+    let store = swappable(&h, trapping(&h), SwapOptions::default());
+    store.swap(kv_ns(&h, "current"));
+    for i in 0..50 {
+        let _ = store.destroy(&format!("made-up-{i}"));
+    }
+    assert!(
+        store.retired().is_empty(),
+        "the trapping store is still kept"
+    );
+    let markers = host_harness::KvBackend::list_keys(
+        &*kv,
+        host_harness::swap::MARKER_NAMESPACE,
+        "",
+        None,
+        1000,
+    )
+    .unwrap()
+    .keys
+    .len();
+    assert!(markers <= 3, "{markers} tombstones for made-up ids");
+    assert!(matches!(
+        store.destroy("made-up-again"),
+        Err(CallError::Session(SessionError::InvalidId(_)))
+    ));
+}
+
 #[test]
 fn swappable_stores_are_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}

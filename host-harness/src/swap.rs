@@ -872,25 +872,61 @@ impl SwappableStore {
         self.write(id, |p, id| p.touch(id, ttl_seconds))
     }
 
-    /// Gives a session a new id (migrating it first when needed).
+    /// Gives a session a new id (migrating it first when needed). While
+    /// plugins are retired, the old id is then ended everywhere, as by
+    /// [`Self::destroy`]: a move of it still in flight (copied into the
+    /// current store, not yet deleted from the old one) must not bring it
+    /// back beside the new id.
     pub fn regenerate(&self, id: &str) -> Result<SessionId, CallError> {
-        self.write(id, |p, id| p.regenerate(id))
+        let g = self.enter();
+        let first = g.current.regenerate(id);
+        if g.retired.is_empty() {
+            return first;
+        }
+        let (old, regenerated) = if unknown_for_write(&first) {
+            match self.migrate(&g, id) {
+                Migration::Moved(record) => {
+                    let r = g.current.regenerate(&record.id);
+                    (record.id, r)
+                }
+                Migration::Gone => return Err(SessionError::NotFound.into()),
+                Migration::Failed(e) => return Err(e),
+                Migration::Unknown => return first,
+            }
+        } else {
+            (id.to_string(), first)
+        };
+        let new_id = regenerated?;
+        if let Err(e) = self.end(&g, &old) {
+            // The old id may live on somewhere: hand out no second one.
+            let _ = g.current.destroy(&new_id);
+            return Err(e);
+        }
+        Ok(new_id)
     }
 
     /// Ends a session in the current plugin and in every retired one, and,
     /// when it migrated under a new id, that copy too.
     pub fn destroy(&self, id: &str) -> Result<(), CallError> {
         let g = self.enter();
+        if g.retired.is_empty() && !self.inner.options.migrate {
+            return g.current.destroy(id);
+        }
+        self.end(&g, id)
+    }
+
+    /// [`Self::destroy`] within the generation `g` of this call.
+    fn end(&self, g: &Generation, id: &str) -> Result<(), CallError> {
         // A migration that started before the last swap (or before the
         // grace period ended) may still be copying this session into a
         // store this destroy is about to pass: let it land first.
         if self.inner.options.migrate {
-            Self::wait_for_earlier_calls(&g);
+            Self::wait_for_earlier_calls(g);
         }
         if g.retired.is_empty() {
             return g.current.destroy(id);
         }
-        let gone = Self::destroy_everywhere(&g, id);
+        let gone = self.destroy_everywhere(g, id);
         // Read after the stores forgot `id`: a migration records its move
         // before it checks the old store again, so either the marker is seen
         // here or the migration sees the session gone and drops its copy.
@@ -903,7 +939,7 @@ impl SwappableStore {
             if !self
                 .inner
                 .markers
-                .claim(id, TOMBSTONE, self.tombstone_ttl(&g))?
+                .claim(id, TOMBSTONE, self.tombstone_ttl(g))?
             {
                 // A migration recorded its move first: end the copy too.
                 moved = self.inner.markers.get(id)?;
@@ -915,20 +951,20 @@ impl SwappableStore {
         let mut from = id.to_string();
         let mut hops = 0;
         while let Some(new_id) = moved.filter(|n| n != TOMBSTONE) {
-            let copy = Self::destroy_everywhere(&g, &new_id);
+            let copy = self.destroy_everywhere(g, &new_id);
             match copy.answer {
                 // No store that is still kept knows the copy's id.
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e),
             }
-            self.inner.markers.bury(&from, self.tombstone_ttl(&g))?;
+            self.inner.markers.bury(&from, self.tombstone_ttl(g))?;
             hops += 1;
             moved = self.inner.markers.get(&new_id)?;
             if moved.is_none() && (copy.stateless_knows || copy.retired_failed.is_some()) {
                 // The last copy's own id still opens in a retired stateless
                 // store (or a failed one may hold it): it must not migrate
                 // back to life either.
-                self.inner.markers.bury(&new_id, self.tombstone_ttl(&g))?;
+                self.inner.markers.bury(&new_id, self.tombstone_ttl(g))?;
             }
             if hops > g.retired.len() {
                 break;
@@ -946,7 +982,10 @@ impl SwappableStore {
 
     /// Destroys `id` in the current and every retired plugin, going on past
     /// a retired plugin that fails (the caller decides what that means).
-    fn destroy_everywhere(g: &Generation, id: &str) -> Destroyed {
+    /// Its faults count toward its quarantine, as in a migration: a broken
+    /// retired store would otherwise make every logout, of any id at all,
+    /// leave a tombstone for as long as it is kept.
+    fn destroy_everywhere(&self, g: &Generation, id: &str) -> Destroyed {
         // Retired stores first, oldest first (sessions migrate from older to
         // newer): a migration that read the session before this then finds
         // it gone when it checks again (see `copy`).
@@ -956,11 +995,22 @@ impl SwappableStore {
         for r in g.retired.iter().rev() {
             match r.plugin.destroy(id) {
                 Ok(()) => {
+                    r.faults.store(0, Ordering::Relaxed);
                     known_somewhere = true;
                     stateless_knows |= !r.plugin.info().server_side;
                 }
-                Err(CallError::Session(SessionError::InvalidId(_))) => {}
+                Err(CallError::Session(SessionError::InvalidId(_))) => {
+                    r.faults.store(0, Ordering::Relaxed);
+                }
                 Err(e) => {
+                    let points = match e {
+                        CallError::Trap { .. } | CallError::Contract { .. } => FAULT_POINTS,
+                        CallError::Timeout { .. } => TIMEOUT_POINTS,
+                        _ => 0,
+                    };
+                    if points > 0 {
+                        self.quarantine(r, points);
+                    }
                     retired_failed.get_or_insert(e);
                 }
             }

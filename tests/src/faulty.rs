@@ -36,6 +36,7 @@ pub struct FaultyBackend {
     refuse_if_absent: AtomicUsize,
     delete_before_if_present: AtomicBool,
     hold: Mutex<Option<HeldWrite>>,
+    hold_delete: Mutex<Option<HeldDelete>>,
     delay: Mutex<Option<std::time::Duration>>,
     log: Mutex<Vec<KvCall>>,
 }
@@ -44,6 +45,14 @@ pub struct FaultyBackend {
 struct HeldWrite {
     mode: WriteMode,
     namespace: Option<String>,
+    entered: Sender<()>,
+    release: Receiver<()>,
+}
+
+/// Which delete to hold, and the backend's end of [`Held`].
+struct HeldDelete {
+    namespace: String,
+    key: String,
     entered: Sender<()>,
     release: Receiver<()>,
 }
@@ -83,6 +92,22 @@ impl FaultyBackend {
             *h = Some(HeldWrite {
                 mode,
                 namespace: ns.map(str::to_string),
+                entered: entered_tx,
+                release: release_rx,
+            });
+        }
+        Held { entered, release }
+    }
+
+    /// Makes the next delete of `key` in namespace `ns` wait, once it has
+    /// started, until the test releases it (then it runs).
+    pub fn hold_next_delete(&self, ns: &str, key: &str) -> Held {
+        let (entered_tx, entered) = channel();
+        let (release, release_rx) = channel();
+        if let Ok(mut h) = self.hold_delete.lock() {
+            *h = Some(HeldDelete {
+                namespace: ns.to_string(),
+                key: key.to_string(),
                 entered: entered_tx,
                 release: release_rx,
             });
@@ -184,6 +209,7 @@ pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, Manua
         refuse_if_absent: AtomicUsize::new(0),
         delete_before_if_present: AtomicBool::new(false),
         hold: Mutex::new(None),
+        hold_delete: Mutex::new(None),
         delay: Mutex::new(None),
         log: Mutex::new(Vec::new()),
     });
@@ -249,6 +275,15 @@ impl KvBackend for FaultyBackend {
 
     fn delete(&self, ns: &str, key: &str) -> Result<bool, KvError> {
         self.record(KvCall::Delete(key.to_string()));
+        let held = self
+            .hold_delete
+            .lock()
+            .ok()
+            .and_then(|mut h| h.take_if(|h| h.namespace == ns && h.key == key));
+        if let Some(h) = held {
+            let _ = h.entered.send(());
+            let _ = h.release.recv();
+        }
         if names(&self.fail_delete_of, key) {
             return Err(KvError::Backend("connection reset by peer".into()));
         }
