@@ -24,6 +24,25 @@ fn a_bad_path_is_one_line_and_exit_code_2() {
     assert!(err.contains("/no/such/plugin.wasm"), "{err}");
 }
 
+/// Only regular files are read, and `exercise` reads them all before the
+/// first table: `/dev/zero` filled memory until killed, and a missing
+/// second file was found after the first store's whole table.
+#[test]
+fn only_regular_files_are_read_and_all_before_any_work() {
+    let out = cli(&["info", "/dev/zero"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("not a regular file"),
+        "{}",
+        text(&out.stderr)
+    );
+    let kv = guest_path("kv_session");
+    let out = cli(&["exercise", kv.to_str().unwrap(), "/no/such/second.wasm"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stdout).is_empty(), "{}", text(&out.stdout));
+    assert!(text(&out.stderr).contains("/no/such/second.wasm"));
+}
+
 #[test]
 fn a_non_plugin_file_is_one_line_and_exit_code_2() {
     let file = target_dir().join(format!("not-a-plugin-{}.wasm", std::process::id()));
@@ -54,6 +73,29 @@ fn a_malformed_config_pair_is_refused_without_echoing_it() {
         assert!(err.contains("--config"), "{arg}: {err}");
         assert!(!err.contains(session_tests::fixtures::KEY_A), "{err}");
     }
+}
+
+/// `info` with settings checks them (a store reads its configuration on
+/// first use, which `info` alone never reaches); a configuration the store
+/// refuses, like an unknown backend, is a usage error: exit code 2.
+#[test]
+fn info_checks_the_configuration_it_is_given() {
+    let kv = guest_path("kv_session");
+    let kv = kv.to_str().unwrap();
+    let out = cli(&["info", kv, "--config", "session.ttl-seconds=10"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("configuration: ok"));
+    let out = cli(&["info", kv, "--config", "session.ttl-second=10"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("unknown configuration key \"session.ttl-second\""),
+        "{err}"
+    );
+    let out = cli(&["call", kv, "--config", "session.ttl-seconds=0", "create"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let out = cli(&["--kv", "bogus", "info", kv]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
 #[test]
@@ -230,6 +272,40 @@ fn soak_refuses_a_duration_that_is_not_a_positive_finite_number() {
 }
 
 /// A bad second plugin is found before the run, even with no swap to it.
+/// The plugin that serves from the start is checked first: one whose
+/// configuration is refused ends the soak at once with that error, instead
+/// of running the whole time with every operation failing.
+#[test]
+fn soak_checks_the_first_plugin_before_it_starts() {
+    let plugins = format!(
+        "{},{}",
+        guest_path("cookie_session").display(),
+        guest_path("kv_session").display()
+    );
+    let out = cli(&[
+        "soak",
+        "--plugins",
+        &plugins,
+        "--seconds",
+        "30",
+        "--swaps",
+        "2",
+        "--config",
+        "cookie.keys=short",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stdout).is_empty(),
+        "it ran: {}",
+        text(&out.stdout)
+    );
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("cookie.keys") && err.contains("throwaway session"),
+        "{err}"
+    );
+}
+
 #[test]
 fn soak_loads_every_plugin_before_it_starts() {
     let plugins = format!("{},/no/such/store.wasm", guest_path("kv_session").display());
@@ -257,6 +333,27 @@ fn bench_from_the_repo_root(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("session-harness runs")
+}
+
+/// A store given under the other store's flag is refused before anything
+/// is timed: a kv-session as --cookie-wasm was timed and labelled as a
+/// cookie store.
+#[test]
+fn bench_refuses_a_store_of_the_wrong_kind() {
+    let (kv, cookie) = (guest_path("kv_session"), guest_path("cookie_session"));
+    for (flag, wasm, said) in [
+        ("--cookie-wasm", &kv, "expected a stateless store"),
+        ("--kv-wasm", &cookie, "expected a server-side store"),
+    ] {
+        let out = bench_from_the_repo_root(&["bench", "--quick", flag, wasm.to_str().unwrap()]);
+        assert!(!out.status.success(), "{flag}");
+        let err = text(&out.stderr);
+        assert!(err.contains(flag) && err.contains(said), "{flag}: {err}");
+        assert!(
+            text(&out.stdout).is_empty(),
+            "{flag}: timed before refusing"
+        );
+    }
 }
 
 #[test]

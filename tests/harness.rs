@@ -142,6 +142,38 @@ fn the_disk_cache_serves_the_second_load() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
+/// An entry copied under another wasm's entry name (a restore or sync
+/// mistake) is not loaded as that wasm: its digest covers its key.
+#[test]
+fn a_cache_entry_under_another_name_is_replaced_not_run() {
+    let dir = session_tests::fixtures::scratch_cache_dir("cache-swap-test");
+    let _ = std::fs::remove_dir_all(&dir);
+    let h = Harness::builder().cache_dir(&dir).build().unwrap();
+    let entries = || -> std::collections::BTreeSet<_> {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .collect()
+    };
+    h.load_bytes_with_report(&guest_bytes("kv_session"), LoadOptions::default())
+        .unwrap();
+    let kv_entry = entries().into_iter().next().unwrap();
+    let cookie = guest_bytes("cookie_session");
+    h.load_bytes_with_report(&cookie, LoadOptions::default())
+        .unwrap();
+    let cookie_entry = entries().into_iter().find(|p| *p != kv_entry).unwrap();
+    std::fs::copy(&kv_entry, &cookie_entry).unwrap();
+    let (p, report) = h
+        .load_bytes_with_report(&cookie, LoadOptions::default())
+        .unwrap();
+    assert!(
+        matches!(report.cache, CacheOutcome::Replaced(_)),
+        "{report:?}"
+    );
+    assert_eq!(p.info().name, "cookie-session");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
 #[test]
 fn one_handle_serves_many_threads() {
     fn assert_send_sync_clone<T: Send + Sync + Clone>() {}
@@ -230,4 +262,26 @@ fn load_options_debug_names_settings_without_their_values() {
         "{shown}"
     );
     assert!(shown.contains("\"cookie\""), "{shown}");
+}
+
+/// A setting given twice is refused at load, naming the key: the guest's
+/// own check cannot see it (the host hands it one value per key), and
+/// keeping only the last `cookie.keys` would drop the key being rotated out.
+#[test]
+fn a_setting_given_twice_is_a_config_error() {
+    let (h, _, _) = harness();
+    let e = h
+        .load_file(
+            guest_path("cookie_session"),
+            LoadOptions::default()
+                .config("cookie.keys", session_tests::fixtures::KEY_A)
+                .config("cookie.keys", session_tests::fixtures::KEY_B),
+        )
+        .unwrap_err();
+    assert!(matches!(e, LoadError::Config { .. }), "{e:?}");
+    let m = e.to_string();
+    assert!(m.contains("\"cookie.keys\" is given more than once"), "{m}");
+    assert!(
+        !m.contains(session_tests::fixtures::KEY_A) && !m.contains(session_tests::fixtures::KEY_B)
+    );
 }

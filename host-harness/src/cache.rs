@@ -111,13 +111,16 @@ impl CompileCache {
         Ok(bytes)
     }
 
-    fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> PathBuf {
+    /// The entry for `wasm` under `engine`: its key (the wasm's SHA-256 and
+    /// a hash of the engine's settings) and the file named by it.
+    fn entry_path(&self, engine: &Engine, wasm: &[u8]) -> (String, PathBuf) {
         let mut h = std::hash::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         env!("CARGO_PKG_VERSION").hash(&mut h);
         let wasm_hash = hex(&Sha256::digest(wasm));
-        self.dir
-            .join(format!("{wasm_hash}-{:016x}.cwasm", h.finish()))
+        let key = format!("{wasm_hash}-{:016x}", h.finish());
+        let path = self.dir.join(format!("{key}.cwasm"));
+        (key, path)
     }
 
     /// The compiled component for `wasm`, from the cache or freshly compiled.
@@ -126,13 +129,14 @@ impl CompileCache {
         engine: &Engine,
         wasm: &[u8],
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        let path = self.entry_path(engine, wasm);
+        let (key, path) = self.entry_path(engine, wasm);
         let mut replaced = None;
         match self.read_entry(&path) {
-            Ok(bytes) => match verified_payload(&bytes) {
+            Ok(bytes) => match verified_payload(&key, &bytes) {
                 Some(payload) => {
                     // SAFETY: the payload is byte for byte what `serialize`
-                    // wrote (the digest above catches corruption), the file
+                    // wrote for this key (the digest above catches
+                    // corruption and an entry copied under another name), the file
                     // is this user's and lives in a directory only this user
                     // can write (checked in `read_entry` and `new`), and
                     // wasmtime checks its version header and engine
@@ -142,14 +146,16 @@ impl CompileCache {
                         Err(e) => replaced = Some(format!("cannot deserialize: {e}")),
                     }
                 }
-                None => replaced = Some("checksum mismatch".to_string()),
+                None => {
+                    replaced = Some("checksum mismatch (corrupt, or another entry's)".to_string())
+                }
             },
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => replaced = Some(format!("cannot use: {e}")),
         }
         let component = Component::new(engine, wasm)?;
         let outcome = match component.serialize() {
-            Ok(bytes) => match write_entry(&path, &bytes) {
+            Ok(bytes) => match write_entry(&path, &key, &bytes) {
                 Ok(()) => match replaced {
                     Some(why) => CacheOutcome::Replaced(why),
                     None => CacheOutcome::Stored,
@@ -162,9 +168,20 @@ impl CompileCache {
     }
 }
 
-fn verified_payload(bytes: &[u8]) -> Option<&[u8]> {
+/// The digest an entry starts with: SHA-256 of its key and its payload, so
+/// an entry copied under another entry's name (a restore or sync mistake)
+/// is not loaded as that wasm.
+fn entry_digest(key: &str, payload: &[u8]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update((key.len() as u64).to_le_bytes());
+    h.update(key.as_bytes());
+    h.update(payload);
+    h.finalize().into()
+}
+
+fn verified_payload<'a>(key: &str, bytes: &'a [u8]) -> Option<&'a [u8]> {
     let (digest, payload) = bytes.split_at_checked(32)?;
-    (Sha256::digest(payload).as_slice() == digest).then_some(payload)
+    (entry_digest(key, payload).as_slice() == digest).then_some(payload)
 }
 
 /// Creates `dir` and its parents; the last component with mode 0700.
@@ -246,7 +263,7 @@ fn random_suffix() -> String {
 }
 
 /// Writes atomically: a new, uniquely named file renamed into place.
-fn write_entry(path: &Path, payload: &[u8]) -> std::io::Result<()> {
+fn write_entry(path: &Path, key: &str, payload: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("tmp-{}", random_suffix()));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -254,7 +271,7 @@ fn write_entry(path: &Path, payload: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(&tmp)?;
-    f.write_all(&Sha256::digest(payload))?;
+    f.write_all(&entry_digest(key, payload))?;
     f.write_all(payload)?;
     f.sync_all()?;
     drop(f);
@@ -333,12 +350,14 @@ mod tests {
 
     #[test]
     fn corrupt_entries_are_detected() {
-        let mut entry = Sha256::digest(b"payload").to_vec();
+        let mut entry = entry_digest("k1", b"payload").to_vec();
         entry.extend_from_slice(b"payload");
-        assert_eq!(verified_payload(&entry), Some(&b"payload"[..]));
+        assert_eq!(verified_payload("k1", &entry), Some(&b"payload"[..]));
+        // Copied under another entry's name: not that entry.
+        assert_eq!(verified_payload("k2", &entry), None);
         let last = entry.len() - 1;
         entry[last] ^= 1;
-        assert_eq!(verified_payload(&entry), None);
-        assert_eq!(verified_payload(b"short"), None);
+        assert_eq!(verified_payload("k1", &entry), None);
+        assert_eq!(verified_payload("k1", b"short"), None);
     }
 }

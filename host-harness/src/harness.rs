@@ -253,10 +253,7 @@ impl Harness {
         mut options: LoadOptions,
     ) -> Result<(Plugin, LoadReport), LoadError> {
         let path = path.as_ref();
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Io {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let bytes = read_plugin(path)?;
         if options.name.is_none() {
             options.name = path
                 .file_stem()
@@ -343,6 +340,12 @@ impl Harness {
                 ),
             });
         }
+        if let Some(message) = repeated_setting(&options.config) {
+            return Err(LoadError::Config {
+                plugin: name,
+                message,
+            });
+        }
         let limits = options.limits.unwrap_or_else(|| self.shared.limits.clone());
         check_settings_fit_limits(&options.config, &limits).map_err(|message| {
             LoadError::Config {
@@ -364,6 +367,65 @@ impl Harness {
             source: Box::new(e),
         })
     }
+}
+
+/// Largest plugin file [`read_plugin`] reads: far above any session store
+/// (ours are under 200 KiB), far below what would strain the host.
+pub const MAX_PLUGIN_FILE_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Reads a plugin file: a regular file of at most [`MAX_PLUGIN_FILE_BYTES`].
+/// A directory, a FIFO (reading one waits for a writer) or a device such
+/// as `/dev/zero` (endless) is refused before it is opened.
+pub fn read_plugin(path: &Path) -> Result<Vec<u8>, LoadError> {
+    use std::io::Read;
+    let io = |source: std::io::Error| LoadError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let refuse = |why: String| io(std::io::Error::new(std::io::ErrorKind::InvalidInput, why));
+    let checked = |meta: std::fs::Metadata| {
+        if !meta.is_file() {
+            return Err(refuse("not a regular file".to_string()));
+        }
+        if meta.len() > MAX_PLUGIN_FILE_BYTES {
+            return Err(refuse(format!(
+                "it is {} bytes, over the {MAX_PLUGIN_FILE_BYTES} a plugin may be",
+                meta.len()
+            )));
+        }
+        Ok(meta.len())
+    };
+    checked(std::fs::metadata(path).map_err(io)?)?;
+    let file = std::fs::File::open(path).map_err(io)?;
+    // Checked again on the open file, which cannot be swapped any more.
+    let len = checked(file.metadata().map_err(io)?)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    file.take(MAX_PLUGIN_FILE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_PLUGIN_FILE_BYTES {
+        return Err(refuse(format!(
+            "it grew past the {MAX_PLUGIN_FILE_BYTES} bytes a plugin may be while being read"
+        )));
+    }
+    Ok(bytes)
+}
+
+/// A setting given twice: refused rather than one silently dropped (two
+/// `cookie.keys` given to rotate would otherwise lose the first key). A key
+/// longer than any real setting's name is shown by its length only.
+fn repeated_setting(config: &[(String, String)]) -> Option<String> {
+    let mut seen = std::collections::HashSet::with_capacity(config.len());
+    let key = config.iter().map(|(k, _)| k).find(|k| !seen.insert(*k))?;
+    let shown = if key.len() <= 40 {
+        format!("{key:?}")
+    } else {
+        format!("of {} bytes", key.len())
+    };
+    Some(format!(
+        "configuration key {shown} is given more than once; give it once (several \
+         cookie keys go comma-separated in one cookie.keys)"
+    ))
 }
 
 /// The contract's size settings must fit the host's output limits, or a

@@ -46,7 +46,9 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use data::{empty_data_json, encode_data_map};
 pub use engine::EngineSettings;
 pub use error::{CallError, LoadError, SessionError, SetupError};
-pub use harness::{Harness, HarnessBuilder, LoadOptions, LoadReport};
+pub use harness::{
+    Harness, HarnessBuilder, LoadOptions, LoadReport, MAX_PLUGIN_FILE_BYTES, read_plugin,
+};
 pub use kv::memory::MemoryBackend;
 pub use kv::redis::RedisBackend;
 pub use kv::{KeyPage, KvBackend, KvError, KvNamespace, KvSetupError, WriteMode};

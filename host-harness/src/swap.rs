@@ -48,7 +48,7 @@ pub enum SwapError {
     Load(#[from] LoadError),
     /// The new plugin loaded but failed its check (create, load, destroy of
     /// a throwaway session), e.g. a cookie store without keys.
-    #[error("plugin {plugin} failed its check before going live ({step}): {error}")]
+    #[error("plugin {plugin} failed its check with a throwaway session ({step}): {error}")]
     Check {
         /// Plugin name.
         plugin: String,
@@ -498,7 +498,7 @@ impl SwappableStore {
 
     /// Checks `plugin` with a throwaway session, then swaps it in.
     pub fn swap_checked(&self, plugin: Plugin) -> Result<Plugin, SwapError> {
-        check(&plugin)?;
+        check_serves(&plugin)?;
         self.swap(plugin.clone());
         Ok(plugin)
     }
@@ -1058,8 +1058,11 @@ impl SwappableStore {
     }
 }
 
-/// A throwaway session through `plugin`: created, loaded, destroyed.
-fn check(plugin: &Plugin) -> Result<(), SwapError> {
+/// Checks that `plugin` serves, with its configuration, by one throwaway
+/// session: created (60 s ttl), loaded back, destroyed. [`SwappableStore`]
+/// runs this before swapping a plugin in; a host can run it after loading,
+/// since a store reads its configuration on first use.
+pub fn check_serves(plugin: &Plugin) -> Result<(), SwapError> {
     let failed = |step: &'static str| {
         move |error: CallError| SwapError::Check {
             plugin: plugin.name().to_string(),

@@ -179,17 +179,38 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
             cached_loads: 20,
         }
     };
-    let read = |p: &PathBuf| {
-        std::fs::read(p).map_err(|source| {
-            Failure::Load(host_harness::LoadError::Io {
-                path: p.clone(),
-                source,
-            })
-        })
-    };
+    let read = |p: &PathBuf| host_harness::read_plugin(p).map_err(Failure::Load);
     let (kv_wasm, cookie_wasm) = (read(&args.kv)?, read(&args.cookie)?);
     // The comparisons run without the disk cache; it is measured on its own.
     let harness = Harness::new()?;
+    // Each flag must name the kind of store its comparisons are about: a
+    // kv-session given as --cookie-wasm would be timed and labelled as a
+    // cookie store.
+    for (wasm, flag, config, server_side) in [
+        (&kv_wasm, "--kv-wasm", &[][..], true),
+        (
+            &cookie_wasm,
+            "--cookie-wasm",
+            &[("cookie.keys", KEY_HEX)][..],
+            false,
+        ),
+    ] {
+        let plugin = load(&harness, wasm, flag.trim_start_matches('-'), config)?;
+        let info = plugin.info();
+        if info.server_side != server_side {
+            let (is, expected) = match server_side {
+                true => ("stateless", "a server-side store such as kv-session"),
+                false => ("server-side", "a stateless store such as cookie-session"),
+            };
+            return Err(anyhow!(
+                "{flag}: {} {} is {is} (info.server-side = {}); expected {expected}",
+                info.name,
+                info.version,
+                info.server_side
+            )
+            .into());
+        }
+    }
     let master: Vec<u8> = (0u8..32).collect();
     let mut report = Report {
         json: args.json,

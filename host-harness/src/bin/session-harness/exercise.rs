@@ -84,9 +84,17 @@ pub(crate) fn run(
         .rev()
         .find(|(k, _)| k == "session.max-lifetime-seconds")
         .and_then(|(_, v)| v.trim().parse::<u64>().ok());
-    let mut failures = 0;
+    // Every plugin loads before the first is exercised: a bad path or file
+    // is found now, not after the tables of those before it.
+    let mut loaded = Vec::with_capacity(wasm.len());
     for path in wasm {
-        failures += exercise_one(&harness, &clock, path, config, max_lifetime)?;
+        let started = Instant::now();
+        let p = load(&harness, path, config)?;
+        loaded.push((path, p, started.elapsed()));
+    }
+    let mut failures = 0;
+    for (path, p, load_time) in loaded {
+        failures += exercise_one(&harness, &clock, path, p, load_time, max_lifetime)?;
     }
     if failures > 0 {
         return Err(Failure::Other(anyhow::anyhow!(
@@ -100,12 +108,10 @@ fn exercise_one(
     harness: &Harness,
     clock: &ManualClock,
     path: &Path,
-    config: &[(String, String)],
+    p: Plugin,
+    load_time: Duration,
     max_lifetime: Option<u64>,
 ) -> Result<usize, Failure> {
-    let started = Instant::now();
-    let p = load(harness, path, config)?;
-    let load_time = started.elapsed();
     let info = p.info().clone();
     println!(
         "\n== {} {} from {} (server-side: {}; kv: {}; loaded in {:.1} ms)",

@@ -10,7 +10,8 @@ mod table;
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 use host_harness::{
-    CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin, RedisBackend,
+    CallError, CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin, RedisBackend,
+    SessionError, SwapError,
 };
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -130,8 +131,28 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 pub(crate) enum Failure {
     /// The plugin could not be loaded (exit code 2).
     Load(LoadError),
+    /// The command line asks for something that cannot work: an unknown
+    /// backend, a configuration the store refuses (exit code 2).
+    Usage(anyhow::Error),
     /// Anything else (exit code 1).
     Other(anyhow::Error),
+}
+
+/// Whether `e` is a store refusing the configuration it was given (which on
+/// this CLI comes from `--config`): a usage error, like a bad path.
+fn is_config_error(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        matches!(
+            c.downcast_ref::<CallError>(),
+            Some(CallError::Session(SessionError::Config(_)))
+        ) || matches!(
+            c.downcast_ref::<SwapError>(),
+            Some(SwapError::Check {
+                error: CallError::Session(SessionError::Config(_)),
+                ..
+            })
+        )
+    })
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
@@ -182,7 +203,7 @@ pub(crate) fn with_kv(
         let backend = RedisBackend::builder(spec).key_prefix(prefix).connect()?;
         return Ok(builder.kv_backend(Arc::new(backend)));
     }
-    Err(Failure::Other(anyhow::anyhow!(
+    Err(Failure::Usage(anyhow::anyhow!(
         "unknown kv backend {:?}: expected `memory` or a `redis://` URL",
         host_harness::kv::redis::redact_url(spec)
     )))
@@ -235,6 +256,14 @@ fn run(cli: Cli) -> Result<Option<String>, Failure> {
                 "{} {} (server-side: {})",
                 info.name, info.version, info.server_side
             );
+            // A store reads its configuration on first use: with settings
+            // given, one throwaway session shows whether they work.
+            if !config.is_empty() {
+                host_harness::swap::check_serves(&plugin)?;
+                println!(
+                    "configuration: ok (a throwaway session was created, loaded and destroyed)"
+                );
+            }
         }
         Command::Exercise { wasm, config } => exercise::run(builder, &wasm, &config)?,
         Command::Call(args) => call::run(builder, args)?,
@@ -257,9 +286,13 @@ fn main() -> ExitCode {
             eprintln!("session-harness: {e}");
             ExitCode::from(2)
         }
+        Err(Failure::Usage(e)) => {
+            eprintln!("session-harness: {e:#}");
+            ExitCode::from(2)
+        }
         Err(Failure::Other(e)) => {
             eprintln!("session-harness: {e:#}");
-            ExitCode::from(1)
+            ExitCode::from(if is_config_error(&e) { 2 } else { 1 })
         }
     }
 }

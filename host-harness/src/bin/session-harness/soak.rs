@@ -183,11 +183,11 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     }
     let duration = args.seconds;
     let mut config = args.config.clone();
-    if !config.iter().any(|(k, _)| k == "cookie.keys") {
+    let random_key = !config.iter().any(|(k, _)| k == "cookie.keys");
+    if random_key {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| anyhow!("no random source for a key: {e}"))?;
         let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-        eprintln!("soak: no cookie.keys given; using a random key for this run");
         config.push(("cookie.keys".to_string(), hex));
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
@@ -201,9 +201,17 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     let first = load(&harness, &args.plugins[0], &config)?;
     // Every plugin loads before the run starts: a bad path is found now, not
     // at its first swap (or never, with fewer swaps than plugins).
+    let mut stateless = !first.info().server_side;
     for path in &args.plugins[1..] {
-        load(&harness, path, &config)?;
+        stateless |= !load(&harness, path, &config)?.info().server_side;
     }
+    if random_key && stateless {
+        eprintln!("soak: no cookie.keys given; using a random key for this run");
+    }
+    // The first plugin serves from the start: one that cannot (a refused
+    // configuration, say) ends the run now, not after every operation of it
+    // failed. The others are checked as each is swapped in.
+    host_harness::swap::check_serves(&first)?;
     let store = SwappableStore::new(&harness, first, SwapOptions::default());
     let ops = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(Failures::default());
@@ -228,6 +236,17 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         let at = duration.mul_f64(k as f64 / (args.swaps as f64 + 1.0));
         if let Some(wait) = at.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
+        }
+        // `--seconds` bounds the run: swaps that took longer than their
+        // share leave the rest undone (the summary counts those made).
+        if started.elapsed() >= duration {
+            eprintln!(
+                "soak: {} of {} swaps fitted in {:?}; the rest were not made",
+                k - 1,
+                args.swaps,
+                duration
+            );
+            break;
         }
         // Each swap loads its plugin afresh (a cached compile) and checks it
         // before it goes live, as a host deploying a new store would.
