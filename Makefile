@@ -4,14 +4,18 @@ WASM_DIR    := target/wasm32-wasip2/release
 GUESTS      := $(WASM_DIR)/kv_session.wasm $(WASM_DIR)/cookie_session.wasm
 HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 # The Redis server the tests use: installed with apt-get when missing, started
-# on this port for the test run and stopped after it.
-REDIS_PORT  ?= 6390
+# for the test run and stopped after it. Each checkout has its own port (from
+# a hash of its path), so two checkouts on one machine do not share a server;
+# one answering on the port from another directory is refused, not reused.
+REDIS_PORT  ?= $(shell echo $$(( 20000 + $$(printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1) % 10000 )))
 REDIS_DIR   := target/redis
 REDIS_URL   := redis://127.0.0.1:$(REDIS_PORT)/
 # Stops the server redis-up started (shell text, shared by redis-down and the
-# trap in test-host).
+# trap in test-host): only a redis-server still running under the recorded pid.
 REDIS_STOP   = if [ -f $(REDIS_DIR)/redis.pid ]; then \
-	kill $$(cat $(REDIS_DIR)/redis.pid) 2>/dev/null || true; rm -f $(REDIS_DIR)/redis.pid; fi
+	pid=$$(cat $(REDIS_DIR)/redis.pid); \
+	case "$$(ps -p $$pid -o comm= 2>/dev/null)" in redis-server*) kill $$pid 2>/dev/null || true;; esac; \
+	rm -f $(REDIS_DIR)/redis.pid; fi
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A throwaway key for the demo run only: 32 random bytes, hex.
 DEMO_KEY     = $(shell od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
@@ -22,6 +26,8 @@ all: build
 
 ## setup: install the wasm32-wasip2 target when it is missing
 setup:
+	@command -v rustup >/dev/null || { \
+		echo "rustup not found: the guests need the wasm32-wasip2 target, which rustup installs (https://rustup.rs)"; exit 1; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 \
 		|| rustup target add wasm32-wasip2
 
@@ -73,6 +79,11 @@ redis-up:
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
 	@mkdir -p $(REDIS_DIR)
+	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
+		dir=$$(redis-cli -p $(REDIS_PORT) config get dir | tail -n 1); \
+		[ "$$dir" = "$(CURDIR)/$(REDIS_DIR)" ] || { \
+			echo "port $(REDIS_PORT) is taken by another redis-server (dir $$dir); run with REDIS_PORT=<free port>"; exit 1; }; \
+	fi
 	@redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || { \
 		redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --save '' --appendonly no \
 			--daemonize yes --dir $(CURDIR)/$(REDIS_DIR) \
