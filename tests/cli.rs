@@ -144,7 +144,7 @@ fn call_runs_one_operation() {
     let out = cli(&["call", wasm.to_str().unwrap(), "create", "--data", "[1]"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
-        text(&out.stderr).contains("invalid session data"),
+        text(&out.stderr).contains("invalid data or argument"),
         "{}",
         text(&out.stderr)
     );

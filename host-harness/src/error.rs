@@ -21,8 +21,9 @@ pub enum SessionError {
     /// Malformed, tampered or foreign id.
     #[error("invalid session id: {0}")]
     InvalidId(String),
-    /// Data that is not the text of a JSON object.
-    #[error("invalid session data: {0}")]
+    /// Data that is not the text of a JSON object, or another argument out
+    /// of range (a ttl of zero or beyond the store's limit).
+    #[error("invalid data or argument: {0}")]
     InvalidData(String),
     /// An input or the produced id exceeds a configured limit.
     #[error("too large: {0}")]

@@ -24,59 +24,62 @@ pub(crate) struct CallArgs {
 
 #[derive(Subcommand)]
 enum Op {
-    /// `info`
+    /// What the plugin says about itself (name, version, server-side).
     Info,
-    /// `create`
+    /// Start a session; prints its id.
     Create {
         /// Session data (a JSON object).
         #[arg(long, default_value = "{}")]
         data: String,
-        /// Logged-in user.
+        /// Logged-in user (none when omitted).
         #[arg(long)]
         user: Option<String>,
-        /// Lifetime in seconds.
-        #[arg(long)]
+        /// Lifetime in seconds (the store's session.ttl-seconds when omitted).
+        #[arg(long, allow_negative_numbers = true)]
         ttl: Option<u64>,
-        /// Import this id.
+        /// Import this id (server-side stores only).
         #[arg(long)]
         id: Option<String>,
     },
-    /// `load`
+    /// Load a session; prints its record, or `none`.
     Load {
         /// Session id.
         id: String,
     },
-    /// `update`
+    /// Replace a session's data and user and slide its expiry; prints the id
+    /// to hold.
     Update {
         /// Session id.
         id: String,
         /// New data (a JSON object).
         data: String,
-        /// Logged-in user.
+        /// Logged-in user after the update: update replaces the user too, so
+        /// omitting it logs the session out of its user.
         #[arg(long)]
         user: Option<String>,
     },
-    /// `touch`
+    /// Slide a session's expiry; prints the id to hold.
     Touch {
         /// Session id.
         id: String,
-        /// New lifetime in seconds.
-        #[arg(long)]
+        /// New lifetime in seconds (the session's own when omitted).
+        #[arg(long, allow_negative_numbers = true)]
         ttl: Option<u64>,
     },
-    /// `regenerate`
+    /// Give a session a new id (the old one dies on server-side stores);
+    /// prints it.
     Regenerate {
         /// Session id.
         id: String,
     },
-    /// `destroy`
+    /// End a session (ok for an unknown id).
     Destroy {
         /// Session id.
         id: String,
     },
-    /// `purge-expired`
+    /// Remove expired sessions; prints how many.
     PurgeExpired,
-    /// `count`
+    /// Count live sessions (`unsupported` on stateless stores).
     Count,
 }
 
@@ -107,7 +110,11 @@ pub(crate) fn run(builder: HarnessBuilder, args: CallArgs) -> Result<(), Failure
             Some(r) => format!(
                 "id={}\nuser-id={}\ncreated-at={}\nexpires-at={}\ndata={}",
                 r.id,
-                r.user_id.as_deref().unwrap_or(""),
+                match r.user_id.as_deref() {
+                    None => "(none)",
+                    Some("") => "\"\"",
+                    Some(u) => u,
+                },
                 r.created_at,
                 r.expires_at,
                 r.data

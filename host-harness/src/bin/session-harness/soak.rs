@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 #[derive(Args)]
 pub(crate) struct SoakArgs {
     /// The plugins to swap between, comma-separated (the first starts active).
-    #[arg(long, value_delimiter = ',', required = true)]
+    #[arg(long, value_delimiter = ',', required = true, value_parser = plugin_path)]
     plugins: Vec<PathBuf>,
     /// Worker threads (1 to 256). The engine gets instance slots for them;
     /// with more threads than CPUs, each call's deadline is the default times
@@ -175,6 +175,14 @@ fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failure
             store.destroy(&id).map(|()| String::new()).map_err(text),
         )
     })();
+}
+
+/// One entry of `--plugins`: a path, not empty (`a.wasm,` or `a.wasm,,b.wasm`).
+fn plugin_path(s: &str) -> Result<PathBuf, String> {
+    if s.trim().is_empty() {
+        return Err("an entry of the list is empty (a stray comma?)".to_string());
+    }
+    Ok(PathBuf::from(s))
 }
 
 pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure> {
