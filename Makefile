@@ -7,14 +7,17 @@ HOST_TRIPLE := $(shell rustc -vV | sed -n 's/^host: //p')
 # for the test run and stopped after it. Each checkout has its own port (from
 # a hash of its path), so two checkouts on one machine do not share a server;
 # one answering on the port from another directory is refused, not reused.
-REDIS_PORT  ?= $(shell echo $$(( 20000 + $$(printf '%s' '$(CURDIR)' | cksum | cut -d' ' -f1) % 10000 )))
+ifndef REDIS_PORT
+REDIS_PORT  := $(shell echo $$(( 20000 + $$(pwd -P | cksum | cut -d' ' -f1) % 10000 )))
+endif
 REDIS_DIR   := target/redis
 REDIS_URL   := redis://127.0.0.1:$(REDIS_PORT)/
 # Stops the server redis-up started (shell text, shared by redis-down and the
 # trap in test-host): only a redis-server still running under the recorded pid.
 REDIS_STOP   = if [ -f $(REDIS_DIR)/redis.pid ]; then \
 	pid=$$(cat $(REDIS_DIR)/redis.pid); \
-	case "$$(ps -p $$pid -o comm= 2>/dev/null)" in redis-server*) kill $$pid 2>/dev/null || true;; esac; \
+	comm=$$(cat /proc/$$pid/comm 2>/dev/null || ps -p $$pid -o comm= 2>/dev/null); \
+	case "$$comm" in redis-server*) kill $$pid 2>/dev/null || true;; esac; \
 	rm -f $(REDIS_DIR)/redis.pid; fi
 SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A throwaway key for the demo run only: 32 random bytes, hex.

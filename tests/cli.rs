@@ -271,7 +271,6 @@ fn soak_refuses_a_duration_that_is_not_a_positive_finite_number() {
     }
 }
 
-/// A bad second plugin is found before the run, even with no swap to it.
 /// The plugin that serves from the start is checked first: one whose
 /// configuration is refused ends the soak at once with that error, instead
 /// of running the whole time with every operation failing.
@@ -306,6 +305,7 @@ fn soak_checks_the_first_plugin_before_it_starts() {
     );
 }
 
+/// A bad second plugin is found before the run, even with no swap to it.
 #[test]
 fn soak_loads_every_plugin_before_it_starts() {
     let plugins = format!("{},/no/such/store.wasm", guest_path("kv_session").display());

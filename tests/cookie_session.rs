@@ -315,6 +315,10 @@ fn a_seal_from_a_clock_that_ran_ahead_keeps_the_absolute_cap() {
             r.expires_at.saturating_sub(t0)
         );
         assert_ne!(r.id, ahead, "{mode}: re-issued with the clamped times");
+        // The re-issued seal idles out after its ttl.
+        clock.set(T0 + Duration::from_secs(150));
+        assert_eq!(p.load(&r.id).unwrap(), None, "{mode}: idle past its ttl");
+        clock.set(T0);
         assert!(r.created_at <= r.expires_at, "{mode}: {r:?}");
         assert_eq!(r.data, r#"{"cart":"3 items","role":"admin"}"#);
         let created_at = r.created_at;
@@ -352,6 +356,24 @@ fn a_seal_from_a_clock_that_ran_ahead_keeps_the_absolute_cap() {
             }
         }
         assert!(gone, "{mode}: still live after six touches");
+    }
+}
+
+/// Replicas' clocks differ by seconds: a seal from one a few seconds ahead
+/// is served as it is, not re-sealed on every request of a lagging one.
+#[test]
+fn a_seal_from_a_clock_a_few_seconds_ahead_is_not_reissued() {
+    for mode in MODES {
+        let (p, clock, _h) = load(
+            "cookie_session",
+            &[("cookie.keys", KEY_A), ("cookie.mode", mode)],
+        );
+        clock.set(T0 + Duration::from_secs(5));
+        let seal = p.create(sample()).unwrap();
+        clock.set(T0);
+        let r = p.load(&seal).unwrap().expect("live");
+        assert_eq!(r.id, seal, "{mode}: re-issued for 5 s of skew");
+        assert!(r.created_at <= T0.as_secs(), "{mode}: {r:?}");
     }
 }
 

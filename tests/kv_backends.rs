@@ -753,6 +753,28 @@ impl OwnServer {
         }
     }
 
+    /// Runs `redis-cli` against this server; its output.
+    fn cli(&self, args: &[&str]) -> String {
+        let socket = self.url.trim_start_matches("redis+unix://");
+        let out = Command::new("redis-cli")
+            .arg("-s")
+            .arg(socket)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "redis-cli {args:?}");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Connections the server has accepted so far.
+    fn connections_received(&self) -> u64 {
+        self.cli(&["info", "stats"])
+            .lines()
+            .find_map(|l| l.strip_prefix("total_connections_received:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("INFO stats has total_connections_received")
+    }
+
     fn signal(&self, sig: &str) {
         let status = Command::new("kill")
             .arg(format!("-{sig}"))
@@ -876,6 +898,33 @@ fn a_command_cut_off_by_a_timeout_does_not_poison_the_next_one() {
         !String::from_utf8_lossy(&theirs).contains("4111-1111"),
         "the victim's write landed in the attacker's key"
     );
+}
+
+/// A server refusing writes with an error reply (here `OOM`, with no memory
+/// to spare and no eviction) answers in step: the connection is kept, not
+/// replaced for every refused write (a reconnect storm exactly when the
+/// server is under pressure).
+#[test]
+fn error_replies_keep_the_connection() {
+    use host_harness::WriteMode::Always;
+    let server = OwnServer::start();
+    let kv = fixtures::redis_backend_with(&server.url, "oom:", |b| b.pool_size(1));
+    assert_eq!(kv.set("ns", "k", b"v".to_vec(), None, Always), Ok(true));
+    server.cli(&["config", "set", "maxmemory", "1"]);
+    let before = server.connections_received();
+    for _ in 0..20 {
+        match kv.set("ns", "k", vec![b'x'; 1000], None, Always) {
+            Err(KvError::Backend(m)) => assert!(m.contains("OOM"), "{m}"),
+            other => panic!("a write past maxmemory: {other:?}"),
+        }
+    }
+    assert!(
+        server.connections_received() - before <= 1,
+        "{} connections for 20 refused writes",
+        server.connections_received() - before
+    );
+    server.cli(&["config", "set", "maxmemory", "0"]);
+    assert_eq!(kv.get("ns", "k").unwrap().as_deref(), Some(&b"v"[..]));
 }
 
 /// The backend is chosen by name in one place; an unknown name says what

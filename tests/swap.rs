@@ -587,6 +587,46 @@ fn destroys_that_meet_a_failing_retired_store_quarantine_it() {
     ));
 }
 
+/// A retired store that traps on `load` but destroys fine is still dropped
+/// after a few traps: a logout in between (which it answers well) does not
+/// reset its count of faults in a row. When destroy reset it, such a store
+/// failed every request with an unknown id for the whole grace period.
+#[test]
+fn a_retired_store_that_traps_on_load_is_dropped_though_it_destroys() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, hostile(&h, "trap-on-load"), SwapOptions::default());
+    store.swap(kv_ns(&h, "current"));
+    let mut traps = 0;
+    for i in 0..30 {
+        // Ok while the hostile store is kept (it knows every id), then
+        // invalid-id from the current store alone.
+        let _ = store.destroy(&format!("logout-{i}"));
+        if let Err(CallError::Trap { .. }) = store.load(&format!("unknown-{i}")) {
+            traps += 1;
+        }
+    }
+    assert!(store.retired().is_empty(), "still kept after {traps} traps");
+    assert!(traps <= 3, "{traps} requests failed");
+}
+
+/// kv -> cookie: regenerating by the kv id moves the session into a seal,
+/// then re-seals it. The kv id must not lead on to the pre-regenerate seal
+/// (which, stateless, still opens): its record of the move is buried.
+#[test]
+fn a_regenerate_by_an_id_moved_into_a_stateless_store_leaves_it_leading_nowhere() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, kv(&h), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(cookie(&h));
+    let fresh = store.regenerate(&id).unwrap();
+    assert_eq!(store.load(&fresh).unwrap().unwrap().data, DATA);
+    assert_eq!(
+        store.load(&id).unwrap(),
+        None,
+        "the kv id still leads to a seal"
+    );
+}
+
 #[test]
 fn swappable_stores_are_send_sync_and_clone() {
     fn assert_traits<T: Send + Sync + Clone + 'static>() {}

@@ -158,13 +158,15 @@ impl std::fmt::Debug for LoadOptions {
 }
 
 impl LoadOptions {
-    /// Adds one `wasi:config` setting.
+    /// Adds one `wasi:config` setting. Each key may be given once: loading
+    /// refuses a key given twice (`LoadError::Config`) rather than keep one.
     pub fn config(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
         self.config.push((key.into(), value.into()));
         self
     }
 
-    /// Adds several `wasi:config` settings.
+    /// Adds several `wasi:config` settings (each key once, as
+    /// [`LoadOptions::config`]).
     pub fn configs<K, V>(mut self, pairs: impl IntoIterator<Item = (K, V)>) -> Self
     where
         K: Into<String>,
@@ -397,7 +399,8 @@ pub fn read_plugin(path: &Path) -> Result<Vec<u8>, LoadError> {
     };
     checked(std::fs::metadata(path).map_err(io)?)?;
     let file = std::fs::File::open(path).map_err(io)?;
-    // Checked again on the open file, which cannot be swapped any more.
+    // Checked again on the open file, which cannot be swapped any more (a
+    // FIFO swapped in between the two checks would still block in `open`).
     let len = checked(file.metadata().map_err(io)?)?;
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(MAX_PLUGIN_FILE_BYTES + 1)

@@ -873,10 +873,13 @@ impl SwappableStore {
     }
 
     /// Gives a session a new id (migrating it first when needed). While
-    /// plugins are retired, the old id is then ended everywhere, as by
-    /// [`Self::destroy`]: a move of it still in flight (copied into the
-    /// current store, not yet deleted from the old one) must not bring it
-    /// back beside the new id.
+    /// plugins are retired and the current store is server-side, the old id
+    /// is then ended everywhere, as by [`Self::destroy`]: a move of it still
+    /// in flight (copied into the current store, not yet deleted from the
+    /// old one) must not bring it back beside the new id. If that fails, the
+    /// new id is destroyed too and the error returned: the session ends
+    /// rather than live on under two ids. (A stateless current store cannot
+    /// kill the old id anyway, and a move into it always makes a new one.)
     pub fn regenerate(&self, id: &str) -> Result<SessionId, CallError> {
         let g = self.enter();
         let first = g.current.regenerate(id);
@@ -897,6 +900,15 @@ impl SwappableStore {
             (id.to_string(), first)
         };
         let new_id = regenerated?;
+        if !g.current.info().server_side {
+            // The caller's id led to the regenerated seal through a marker:
+            // it should lead nowhere now (best effort; the old seal itself
+            // stays valid, as every seal of a stateless store does).
+            if old != id {
+                let _ = self.inner.markers.bury(id, self.tombstone_ttl(&g));
+            }
+            return Ok(new_id);
+        }
         if let Err(e) = self.end(&g, &old) {
             // The old id may live on somewhere: hand out no second one.
             let _ = g.current.destroy(&new_id);
@@ -993,15 +1005,15 @@ impl SwappableStore {
         let mut stateless_knows = false;
         let mut retired_failed = None;
         for r in g.retired.iter().rev() {
+            // A good answer here does not reset the count: it counts faults
+            // in a row while migrating, and a store that breaks on `load`
+            // but destroys fine must still be dropped.
             match r.plugin.destroy(id) {
                 Ok(()) => {
-                    r.faults.store(0, Ordering::Relaxed);
                     known_somewhere = true;
                     stateless_knows |= !r.plugin.info().server_side;
                 }
-                Err(CallError::Session(SessionError::InvalidId(_))) => {
-                    r.faults.store(0, Ordering::Relaxed);
-                }
+                Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => {
                     let points = match e {
                         CallError::Trap { .. } | CallError::Contract { .. } => FAULT_POINTS,

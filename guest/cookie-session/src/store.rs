@@ -10,7 +10,7 @@ use crate::payload::Payload;
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
 use session_guest_support::lifetime::{
-    clamp_created_at, effective_expiry, expiry, is_live, validate_ttl,
+    CLOCK_SKEW_TOLERANCE_SECONDS, clamp_created_at, effective_expiry, expiry, is_live, validate_ttl,
 };
 
 /// Refuses a session whose seal would not fit the cookie, from the lengths
@@ -62,9 +62,13 @@ fn open_live(
     let mut opened = settings.sealer.open(id).map_err(SessionError::InvalidId)?;
     let p = &mut opened.payload;
     // A seal made under a clock that ran ahead counts as made now: its
-    // lifetime cap runs from here, its expiry is at most its ttl away, and
-    // every re-seal carries the clamped times.
-    let ahead = p.created_at > now || p.expires_at > now.saturating_add(p.ttl_seconds);
+    // lifetime cap runs from here, its expiry is reported at most its ttl
+    // away, and every re-seal carries the clamped times. Beyond the skew
+    // replicas' clocks always have, `load` re-issues it so: the seal it
+    // hands back idles out after its ttl (the old one, like every seal,
+    // stays valid until its own expiry).
+    let late = now.saturating_add(CLOCK_SKEW_TOLERANCE_SECONDS);
+    let ahead = p.created_at > late || p.expires_at > late.saturating_add(p.ttl_seconds);
     p.created_at = clamp_created_at(p.created_at, now);
     p.expires_at = effective_expiry(
         p.expires_at,

@@ -19,6 +19,7 @@
 //! | `loud` | answers a backend error with a 10 MB message |
 //! | `random` | asks `wasi:random` for `hostile.random-bytes` bytes (default 1 MiB) in one `get-random-bytes` call |
 //! | `trap-on-update` | a working store for create, load and destroy (so it passes a swap's check), over the kv; update, touch, regenerate, purge-expired and count trap |
+//! | `trap-on-load` | `load` traps; `destroy` answers ok for any id; the rest as the harmless default |
 //! | anything else | behaves: every call answers `unsupported` |
 #![deny(missing_docs)]
 
@@ -205,6 +206,7 @@ impl Guest for Hostile {
         match mode().as_str() {
             "huge" => Ok(Some(record(huge(), u64::MAX))),
             "trap-on-update" => working::load(id),
+            "trap-on-load" => panic!("hostile plugin: trapping on a load on purpose"),
             // The id picks the lie.
             "liar" => Ok(Some(match id.as_str() {
                 "array" => record("[1,2,3]".to_string(), u64::MAX),
@@ -243,6 +245,7 @@ impl Guest for Hostile {
     fn destroy(id: SessionId) -> Result<(), SessionError> {
         match mode().as_str() {
             "trap-on-update" => working::destroy(&id),
+            "trap-on-load" => Ok(()),
             _ => misbehave(),
         }
     }

@@ -71,7 +71,9 @@ fn insert_fresh(record: &Stored, now: u64) -> Result<SessionId, SessionError> {
 
 /// Applies the current absolute cap to a stored record and keeps it only if
 /// it is still live. A creation time ahead of `now` (another replica's clock)
-/// is read as `now`, and written so by the next update or touch.
+/// is read as `now`, and an expiry more than the record's ttl away as a ttl
+/// from now; the next update or touch writes them so (until then the stored
+/// expiry stays in force: each read reports a ttl from its own now).
 fn still_live(mut r: Stored, now: u64, max_lifetime: u64) -> Option<Stored> {
     r.set_created_at(clamp_created_at(r.created_at(), now));
     let expires_at = effective_expiry(

@@ -40,6 +40,11 @@ pub fn clamp_created_at(created_at: u64, now: u64) -> u64 {
     created_at.min(now)
 }
 
+/// How far ahead of the clock a seal's times may be before `load` re-issues
+/// it with clamped ones: replicas' clocks differ by a second or two, and
+/// re-sealing on every request for that would be work for nothing.
+pub const CLOCK_SKEW_TOLERANCE_SECONDS: u64 = 60;
+
 /// A session is live while `now < expires_at`.
 pub fn is_live(now: u64, expires_at: u64) -> bool {
     now < expires_at

@@ -270,12 +270,14 @@ struct PooledConnection {
 }
 
 /// Whether the connection that gave `e` is still in step with the server:
-/// only when the server's whole reply was read (an error reply, or a reply
-/// of an unexpected type). Any I/O, parse or client failure discards it.
+/// only when the error is the server's own whole reply, with a code redis-rs
+/// knows (`Server`) or not (`Extension`: `OOM`, `BUSY`, `MISCONF`, ...), so a
+/// server refusing writes under memory pressure does not cost a reconnect
+/// per write. Any I/O, parse or client failure discards it.
 fn leaves_connection_in_step(e: &RedisError) -> bool {
     matches!(
         e.kind(),
-        redis::ErrorKind::Server(_) | redis::ErrorKind::UnexpectedReturnType
+        redis::ErrorKind::Server(_) | redis::ErrorKind::Extension
     )
 }
 

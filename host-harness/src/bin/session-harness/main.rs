@@ -252,14 +252,17 @@ fn run(cli: Cli) -> Result<Option<String>, Failure> {
             let harness = builder.build()?;
             let plugin = load(&harness, &wasm, &config)?;
             let info = plugin.info();
+            // A store reads its configuration on first use: with settings
+            // given, one throwaway session (in the configured kv) shows
+            // whether they work, before anything is printed.
+            if !config.is_empty() {
+                host_harness::swap::check_serves(&plugin)?;
+            }
             println!(
                 "{} {} (server-side: {})",
                 info.name, info.version, info.server_side
             );
-            // A store reads its configuration on first use: with settings
-            // given, one throwaway session shows whether they work.
             if !config.is_empty() {
-                host_harness::swap::check_serves(&plugin)?;
                 println!(
                     "configuration: ok (a throwaway session was created, loaded and destroyed)"
                 );
