@@ -713,6 +713,26 @@ fn two_kv_stores_on_a_faulty_backend() -> (
     (h, backend, a, b)
 }
 
+/// The old store fails when the move first reads the session: the caller
+/// gets its backend error, naming it as the retired plugin.
+#[test]
+fn a_retired_stores_backend_error_names_it() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b);
+    backend.fail_reads_of(Some(("a", &format!("s:{id}"), 0)));
+    match store.load(&id) {
+        Err(CallError::Session(SessionError::Backend(m))) => {
+            assert!(
+                m.starts_with(&format!("retired plugin {} (", a.name())),
+                "{m}"
+            )
+        }
+        other => panic!("expected the old store's backend error, got {other:?}"),
+    }
+}
+
 /// The old store fails when the move checks it a second time (whether the
 /// session was destroyed meanwhile): the caller gets that error, not
 /// "none", and the move is undone, so the next call moves the session.
@@ -727,7 +747,10 @@ fn a_failure_while_a_move_rechecks_the_old_store_is_an_error_not_a_logout() {
     backend.fail_reads_of(Some(("a", &format!("s:{id}"), 1)));
     match store.load(&id) {
         Err(CallError::Session(SessionError::Backend(m))) => {
-            assert!(m.contains("read timed out"), "{m}")
+            assert!(m.contains("read timed out"), "{m}");
+            // Named: it would otherwise read as the current store's error.
+            let named = format!("retired plugin {} (consulted", a.name());
+            assert!(m.starts_with(&named), "{m}");
         }
         other => panic!("expected the old store's backend error, got {other:?}"),
     }

@@ -60,6 +60,21 @@ impl From<wit::SessionError> for SessionError {
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
 
 impl SessionError {
+    /// The same error with `prefix` before its message (variants without a
+    /// message are returned as they are).
+    pub(crate) fn prefixed(self, prefix: &str) -> Self {
+        let p = |m: String| format!("{prefix}{m}");
+        match self {
+            Self::InvalidId(m) => Self::InvalidId(p(m)),
+            Self::InvalidData(m) => Self::InvalidData(p(m)),
+            Self::TooLarge(m) => Self::TooLarge(p(m)),
+            Self::Unsupported(m) => Self::Unsupported(p(m)),
+            Self::Config(m) => Self::Config(p(m)),
+            Self::Backend(m) => Self::Backend(p(m)),
+            other => other,
+        }
+    }
+
     /// The message cut to [`MAX_ERROR_MESSAGE_BYTES`] (at a character
     /// boundary), saying how much was cut.
     pub(crate) fn bounded(self) -> Self {

@@ -640,7 +640,7 @@ impl SwappableStore {
                     continue;
                 }
                 // The old store failed: say so rather than log the user out.
-                Err(e) => return Migration::Failed(e),
+                Err(e) => return Migration::Failed(from_retired(&retired.plugin, e)),
             };
             retired.faults.store(0, Ordering::Relaxed);
             return self.copy(g, retired, id, old, hops);
@@ -773,7 +773,9 @@ impl SwappableStore {
                 // where it was, for a later call to move) and report it,
                 // rather than keep a copy that may have been logged out or
                 // answer "gone" for one that was not.
-                Err(e) => return self.undo_copy(g, id, &new_id, e),
+                Err(e) => {
+                    return self.undo_copy(g, id, &new_id, from_retired(&retired.plugin, e));
+                }
             }
             // The new plugin did not see the id, so the two do not share
             // storage: remove the old copy so it cannot migrate twice.
@@ -1067,6 +1069,19 @@ impl SwappableStore {
     pub fn count(&self) -> Result<u64, CallError> {
         // Not counted, as `purge_expired`.
         self.generation().current.count()
+    }
+}
+
+/// A retired plugin's failure, as the caller of a migration gets it: a
+/// session answer names the plugin (it would otherwise read as the current
+/// store's); traps, timeouts and contract errors name it already.
+fn from_retired(plugin: &Plugin, e: CallError) -> CallError {
+    match e {
+        CallError::Session(s) => CallError::Session(s.prefixed(&format!(
+            "retired plugin {} (consulted to migrate the session): ",
+            plugin.name()
+        ))),
+        other => other,
     }
 }
 
