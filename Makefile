@@ -89,8 +89,8 @@ redis-up:
 	fi
 	@redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 || { \
 		redis-server --bind 127.0.0.1 --port $(REDIS_PORT) --save '' --appendonly no \
-			--daemonize yes --dir $(CURDIR)/$(REDIS_DIR) \
-			--pidfile $(CURDIR)/$(REDIS_DIR)/redis.pid --logfile $(CURDIR)/$(REDIS_DIR)/redis.log; \
+			--daemonize yes --dir "$(CURDIR)/$(REDIS_DIR)" \
+			--pidfile "$(CURDIR)/$(REDIS_DIR)/redis.pid" --logfile "$(CURDIR)/$(REDIS_DIR)/redis.log"; \
 		for i in $$(seq 50); do redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1 && break; sleep 0.1; done; }
 	@redis-cli -p $(REDIS_PORT) ping >/dev/null || { echo "redis-server did not start; see $(REDIS_DIR)/redis.log"; exit 1; }
 	@echo "redis for tests at $(REDIS_URL)"
