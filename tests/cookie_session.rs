@@ -348,6 +348,11 @@ fn a_seal_from_a_clock_that_ran_ahead_keeps_the_absolute_cap() {
                     id = next;
                 }
                 Err(CallError::Session(SessionError::NotFound)) => {
+                    assert!(
+                        now >= t0 + 300,
+                        "{mode}: gone at T0+{}, before the absolute cap T0+300",
+                        now - t0
+                    );
                     assert_eq!(p.load(&id).unwrap(), None, "{mode}");
                     gone = true;
                     break;
@@ -984,6 +989,29 @@ proptest! {
     ) {
         let (p, seal) = shared(MODES[mode]);
         check_load(p, seal, &s)?;
+    }
+
+    /// Strings that pass every check before the crypto (the mode's prefix,
+    /// canonical base64url of a body long enough to hold a nonce and a tag,
+    /// in signed mode a 32-byte tag): the MAC or the AEAD must refuse them.
+    #[test]
+    fn strings_that_reach_the_crypto_are_invalid_id(
+        body in prop::collection::vec(any::<u8>(), 66..240),
+        tag in prop::array::uniform32(any::<u8>()),
+        mode in 0usize..2,
+    ) {
+        let (p, _) = shared(MODES[mode]);
+        let body = URL_SAFE_NO_PAD.encode(&body);
+        let input = match MODES[mode] {
+            "private" => format!("v1.p.{body}"),
+            _ => format!("v1.s.{body}.{}", URL_SAFE_NO_PAD.encode(tag)),
+        };
+        match p.load(&input) {
+            Err(CallError::Session(SessionError::InvalidId(m))) => {
+                prop_assert!(m.contains("failed authentication"), "not the crypto: {}", m)
+            }
+            other => prop_assert!(false, "{:?} gave {:?}", input, other),
+        }
     }
 
     #[test]

@@ -172,6 +172,7 @@ macro_rules! conformance_suite {
                 ten_thousand_ids_are_distinct,
                 bad_config_is_a_config_error,
                 a_lowered_absolute_lifetime_applies_to_existing_sessions,
+                documented_defaults_hold,
             );
         }
     };
@@ -183,6 +184,36 @@ macro_rules! conformance_suite {
             }
         )*
     };
+}
+
+/// With no `session.*` settings, the defaults the README documents hold:
+/// a 24 h ttl, a 7-day absolute cap and (on server-side stores, where no
+/// cookie limit comes first) 64 KiB of data.
+pub fn documented_defaults_hold(s: &StoreUnderTest) {
+    let clock = ManualClock::new(fixtures::T0);
+    let harness = fixtures::harness_on(s.kv.backend(&clock), &clock);
+    let plugin = fixtures::load_into(&harness, s.stem, &s.base_config);
+    let now = fixtures::T0.as_secs();
+    let load = |id: &str| plugin.load(id).unwrap().expect("live");
+    let id = plugin.create(CreateOptions::new("{}")).unwrap();
+    assert_eq!(load(&id).expires_at, now + 86_400, "session.ttl-seconds");
+    let id = plugin
+        .create(CreateOptions::new("{}").ttl(10_000_000))
+        .unwrap();
+    assert_eq!(
+        load(&id).expires_at,
+        now + 604_800,
+        "session.max-lifetime-seconds"
+    );
+    if s.caps.invalidates_ids {
+        let data = |len: usize| format!(r#"{{"x":"{}"}}"#, "y".repeat(len - 8));
+        assert_eq!(data(65_536).len(), 65_536);
+        plugin.create(CreateOptions::new(data(65_536))).unwrap();
+        assert_session_err!(
+            plugin.create(CreateOptions::new(data(65_537))),
+            SessionError::TooLarge(_)
+        );
+    }
 }
 
 /// `info.server-side` says whether ids are really invalidated.

@@ -164,6 +164,15 @@ mod tests {
             validate_data("{\"a\":1}", 3),
             Err(Invalid::TooLarge(_))
         ));
+        // Broken (and far too deep) as well as too large: the size answers,
+        // so oversized input is refused without being parsed.
+        for both in ["[[[[[", "{\"a\":", &"[".repeat(1 << 16)] {
+            assert!(
+                matches!(validate_data(both, 3), Err(Invalid::TooLarge(_))),
+                "{}",
+                &both[..5]
+            );
+        }
     }
 
     #[test]
