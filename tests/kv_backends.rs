@@ -719,12 +719,12 @@ struct OwnServer {
 
 impl OwnServer {
     fn start() -> Self {
-        // Tests run in parallel: each server gets its own directory.
+        // Tests run in parallel: each server gets its own directory, short
+        // (a unix socket's path holds at most 107 bytes; a deep checkout's
+        // target/ could pass that).
         static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = fixtures::target_dir()
-            .join("tmp")
-            .join(format!("redis-{}-{n}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("sh-redis-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let socket = dir.join("redis.sock");
         let child = Command::new("redis-server")

@@ -238,6 +238,12 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         })
         .collect();
     let started = Instant::now();
+    // Everything is loaded and serving from here on (a script, or a test,
+    // can wait for this line).
+    eprintln!(
+        "soak: {} workers running, {} swaps over {:?}",
+        args.threads, args.swaps, duration
+    );
     // A plugin that no longer loads ends the run, after the summary.
     let mut load_failed = None;
     for k in 1..=args.swaps {
