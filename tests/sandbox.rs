@@ -320,6 +320,28 @@ fn files_are_out_of_reach() {
     still_serving(&good);
 }
 
+/// The host's standard input is not the guest's: a plugin reading it gets
+/// an empty stream, not what the host process was given.
+#[test]
+fn standard_input_is_not_inherited() {
+    use std::io::Write;
+    let mut child = session_tests::fixtures::harness_cli()
+        .args(["call", guest_path("hostile").to_str().unwrap()])
+        .args(["--config", "hostile.mode=stdin", "create"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("session-harness runs");
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"HOST-SECRET-ON-STDIN\n").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stdin: 0 bytes (end of input)"), "{err}");
+    assert!(!err.contains("HOST-SECRET"), "{err}");
+}
+
 #[test]
 fn environment_and_arguments_are_empty() {
     let (h, _, _) = harness();

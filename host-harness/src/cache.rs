@@ -348,6 +348,28 @@ mod tests {
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
+    /// An entry is keyed by the wasm and the engine's settings: a change of
+    /// either (here the optimisation level) is another entry, never this one.
+    #[test]
+    fn entries_are_keyed_by_the_wasm_and_the_engine_settings() {
+        let dir = std::env::temp_dir().join(format!("cache-key-test-{}", random_suffix()));
+        let cache = CompileCache::new(&dir).unwrap();
+        let engine = |level| {
+            let mut config = wasmtime::Config::new();
+            config.cranelift_opt_level(level);
+            Engine::new(&config).unwrap()
+        };
+        let (speed, none) = (
+            engine(wasmtime::OptLevel::Speed),
+            engine(wasmtime::OptLevel::None),
+        );
+        let (key, path) = cache.entry_path(&speed, b"wasm one");
+        assert_eq!(cache.entry_path(&speed, b"wasm one"), (key.clone(), path));
+        assert_ne!(cache.entry_path(&none, b"wasm one").0, key);
+        assert_ne!(cache.entry_path(&speed, b"wasm two").0, key);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
     #[test]
     fn corrupt_entries_are_detected() {
         let mut entry = entry_digest("k1", b"payload").to_vec();

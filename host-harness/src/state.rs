@@ -57,10 +57,20 @@ impl HostState {
         let Some(c) = self.call.as_mut() else {
             return Duration::ZERO;
         };
-        c.waited =
-            (c.waited + self.kv.take_waited()).min(c.deadline.saturating_mul(IO_CREDIT_FACTOR));
-        let used = c.started.elapsed().saturating_sub(c.waited);
-        c.deadline.saturating_sub(used)
+        let (waited, elapsed) = (self.kv.take_waited(), c.started.elapsed());
+        c.left(waited, elapsed)
+    }
+}
+
+impl CallClock {
+    /// What is left of the deadline `elapsed` into the call, `new_wait`
+    /// more having been spent waiting on the kv since the last look: each
+    /// wait is counted once, and at most [`IO_CREDIT_FACTOR`] deadlines of
+    /// waiting are given back in all.
+    fn left(&mut self, new_wait: Duration, elapsed: Duration) -> Duration {
+        self.waited = (self.waited + new_wait).min(self.deadline.saturating_mul(IO_CREDIT_FACTOR));
+        self.deadline
+            .saturating_sub(elapsed.saturating_sub(self.waited))
     }
 }
 
@@ -76,5 +86,49 @@ impl WasiView for HostState {
             ctx: &mut self.wasi,
             table: &mut self.table,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn clock(deadline_ms: u64) -> CallClock {
+        CallClock {
+            started: Instant::now(),
+            deadline: Duration::from_millis(deadline_ms),
+            waited: Duration::ZERO,
+        }
+    }
+
+    const fn ms(n: u64) -> Duration {
+        Duration::from_millis(n)
+    }
+
+    #[test]
+    fn without_waits_the_wall_clock_counts() {
+        let mut c = clock(100);
+        assert_eq!(c.left(ms(0), ms(30)), ms(70));
+        assert_eq!(c.left(ms(0), ms(120)), ms(0));
+    }
+
+    /// Each wait is credited once, however often the deadline is looked at
+    /// (crediting the running total again at every look let a guest that
+    /// alternated kv calls and spinning run for several deadlines).
+    #[test]
+    fn each_wait_is_credited_once() {
+        let mut c = clock(100);
+        assert_eq!(c.left(ms(40), ms(60)), ms(80));
+        assert_eq!(c.left(ms(0), ms(60)), ms(80), "looked at again");
+        assert_eq!(c.left(ms(40), ms(150)), ms(30));
+        assert_eq!(c.left(ms(0), ms(200)), ms(0));
+    }
+
+    #[test]
+    fn waits_are_credited_up_to_four_deadlines() {
+        let mut c = clock(100);
+        assert_eq!(c.left(ms(1000), ms(1000)), ms(0), "600 ms of own work");
+        let mut c = clock(100);
+        assert_eq!(c.left(ms(1000), ms(450)), ms(50), "credit 400 of the 1000");
     }
 }

@@ -415,7 +415,11 @@ pub fn oversized_data_is_too_large(s: &StoreUnderTest) {
 pub fn oversized_user_id_is_too_large(s: &StoreUnderTest) {
     let sub = s.start(&[]);
     let id = sub.create(CreateOptions::new(r#"{"keep":1}"#));
-    for big in ["u".repeat(4096), "u".repeat(1 << 20)] {
+    // The limit is 1 KiB: 1024 bytes fit, 1025 do not.
+    let longest = "u".repeat(1024);
+    let at_limit = sub.create(CreateOptions::new("{}").user(longest.clone()));
+    assert_eq!(sub.live(&at_limit).user_id.as_deref(), Some(&longest[..]));
+    for big in ["u".repeat(1025), "u".repeat(4096), "u".repeat(1 << 20)] {
         let what = format!("user id of {} bytes", big.len());
         assert_session_err!(
             sub.plugin

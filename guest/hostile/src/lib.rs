@@ -12,6 +12,7 @@
 //! | `liar` | returns ids and records that break the contract |
 //! | `fs` | tries to read files; reports what happened as a backend error |
 //! | `env` | tries to read environment variables and arguments |
+//! | `stdin` | reads standard input to its end and reports what it got |
 //! | `net` | tries to connect to `hostile.port` on 127.0.0.1 |
 //! | `snoop` | lists, reads, deletes and overwrites the kv, going for kv-session's record of session `hostile.target` |
 //! | `exit` | calls `exit(0)` |
@@ -110,6 +111,16 @@ fn misbehave() -> Result<(), SessionError> {
             let cwd = std::env::current_dir().is_ok();
             Err(report(format!(
                 "env vars: {vars}; args: {args}; HOME visible: {home}; cwd known: {cwd}"
+            )))
+        }
+        "stdin" => {
+            let mut got = Vec::new();
+            let outcome = std::io::Read::read_to_end(&mut std::io::stdin(), &mut got);
+            Err(report(format!(
+                "stdin: {} bytes ({}): {:?}",
+                got.len(),
+                outcome.map_or_else(|e| format!("error {e}"), |_| "end of input".to_string()),
+                String::from_utf8_lossy(&got)
             )))
         }
         "net" => {
