@@ -507,6 +507,23 @@ fn raw_record(version: u8, times: [u64; 3], user_len: u32, rest: &[u8]) -> Vec<u
     v
 }
 
+/// `load` hands the data back as stored, without parsing it: a record
+/// planted with text shaped like an object but not valid JSON comes back
+/// byte for byte (the data was checked once, when it was written).
+#[test]
+fn load_returns_the_stored_data_without_parsing_it() {
+    let (h, _, kv) = harness();
+    let p = load_into(&h, "kv_session", &[]);
+    let id = "plantedPlantedPlantedPlanted0000";
+    let t0 = T0.as_secs();
+    let unparsable = br#"{"a": , "b" [}"#;
+    let value = raw_record(1, [t0, t0 + 100, 100], u32::MAX, unparsable);
+    kv.set(NS, &format!("s:{id}"), value, None, WriteMode::Always)
+        .unwrap();
+    let r = p.load(id).unwrap().expect("live");
+    assert_eq!(r.data.as_bytes(), unparsable);
+}
+
 /// Values with well-formed headers but impossible contents: every operation
 /// answers with a session error (or a value) and no instance traps.
 #[test]

@@ -81,8 +81,12 @@ fn the_cookie_a_browser_returns_finds_the_same_session() {
             "{what}"
         );
 
-        // Logout: the store forgets it and the browser is told to.
+        // Logout: the store forgets it (a server-side one: a seal stays
+        // valid until it expires) and the browser is told to.
         store.destroy(sent).unwrap();
+        if store.info().server_side {
+            assert_eq!(store.load(sent).unwrap(), None, "{what}: live after logout");
+        }
         let removal = policy.removal().to_string();
         assert!(
             removal.starts_with(&format!("{NAME}=;")) && removal.contains("Max-Age=0"),

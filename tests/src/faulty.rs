@@ -1,9 +1,7 @@
 //! A kv backend that fails and races on demand and logs every call, for tests
 //! of what stores write and how they report backend failures.
 
-use host_harness::{
-    EngineSettings, Harness, KeyPage, KvBackend, KvError, ManualClock, MemoryBackend, WriteMode,
-};
+use host_harness::{Harness, KeyPage, KvBackend, KvError, ManualClock, MemoryBackend, WriteMode};
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -213,15 +211,9 @@ pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, Manua
         delay: Mutex::new(None),
         log: Mutex::new(Vec::new()),
     });
-    let harness = Harness::builder()
-        .clock(Arc::new(clock.clone()))
-        .kv_backend(backend.clone())
-        .engine_settings(EngineSettings {
-            max_instances: 8,
-            ..EngineSettings::default()
-        })
-        .build()
-        .expect("harness builds");
+    // The shared test harness (with the test compile cache, so each test
+    // does not compile the guests again).
+    let harness = crate::fixtures::harness_on(backend.clone(), &clock);
     (harness, backend, clock)
 }
 
