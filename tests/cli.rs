@@ -121,10 +121,18 @@ fn exercise_walks_every_operation() {
         "purge-expired",
         "count",
     ] {
-        assert!(
-            table.lines().any(|l| l.starts_with(op)),
-            "no {op} row in\n{table}"
-        );
+        let rows: Vec<&str> = table.lines().filter(|l| l.starts_with(op)).collect();
+        assert!(!rows.is_empty(), "no {op} row in\n{table}");
+        // Each row ends with the call's latency and the check's verdict.
+        for row in rows {
+            let cells: Vec<&str> = row.split_whitespace().collect();
+            let [.., latency, unit, check] = cells[..] else {
+                panic!("short row: {row}");
+            };
+            assert!(latency.parse::<f64>().is_ok(), "no latency: {row}");
+            assert!(["ns", "µs", "ms", "s"].contains(&unit), "no unit: {row}");
+            assert_eq!(check, "ok", "{row}");
+        }
     }
     assert!(!table.contains("UNEXPECTED"), "{table}");
 }

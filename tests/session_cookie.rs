@@ -127,13 +127,21 @@ fn data_of(len: usize) -> String {
 
 #[test]
 fn the_largest_seal_under_the_default_limit_fits_the_cookie() {
-    let policy = CookiePolicy::builder(NAME).build().unwrap();
-    for mode in ["private", "signed"] {
+    // The default limit depends on the name: the longest name allowed
+    // (255 bytes) leaves 3840 bytes of seal.
+    let longest = "n".repeat(255);
+    for (name, mode) in [
+        (NAME, "private"),
+        (NAME, "signed"),
+        (&longest[..], "private"),
+        (&longest[..], "signed"),
+    ] {
+        let policy = CookiePolicy::builder(name).build().unwrap();
         let (store, clock, _h) = load(
             "cookie_session",
             &[
                 ("cookie.keys", KEY_A),
-                ("cookie.name", NAME),
+                ("cookie.name", name),
                 ("cookie.mode", mode),
                 ("session.max-data-bytes", "16384"),
             ],

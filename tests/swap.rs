@@ -204,10 +204,12 @@ fn no_call_fails_while_stores_are_swapped_under_load() {
     let (a, b) = (kv(&h), cookie(&h));
     let store = swappable(&h, a.clone(), SwapOptions::default());
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let rounds = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let workers: Vec<_> = (0..3)
         .map(|t| {
             let store = store.clone();
             let stop = stop.clone();
+            let rounds = rounds.clone();
             std::thread::spawn(move || {
                 let mut ops = 0;
                 while !stop.load(std::sync::atomic::Ordering::Relaxed) {
@@ -220,20 +222,33 @@ fn no_call_fails_while_stores_are_swapped_under_load() {
                     assert_eq!(store.load(&id).unwrap().expect("regenerated").data, data);
                     store.destroy(&id).unwrap();
                     ops += 6;
+                    rounds.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 }
                 ops
             })
         })
         .collect();
     for i in 0..40 {
-        std::thread::sleep(Duration::from_millis(5));
+        // Each swap lands while the workers are busy: after they have done
+        // more rounds since the last one (not after a fixed sleep).
+        let seen = rounds.load(std::sync::atomic::Ordering::SeqCst);
+        while rounds.load(std::sync::atomic::Ordering::SeqCst) < seen + 6 {
+            // A worker that stopped failed: its join below says how.
+            if workers.iter().any(|w| w.is_finished()) {
+                break;
+            }
+            std::thread::yield_now();
+        }
         store.swap(if i % 2 == 0 { b.clone() } else { a.clone() });
     }
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let ops: usize = workers.into_iter().map(|w| w.join().unwrap()).sum();
-    assert!(ops > 0);
-    assert_eq!(store.stats().swaps, 40);
-    assert_eq!(store.stats().migration_failures, 0);
+    assert!(ops >= 40 * 6 * 6, "{ops} operations");
+    let stats = store.stats();
+    assert_eq!(stats.swaps, 40);
+    assert_eq!(stats.migration_failures, 0);
+    // Sessions created before a swap were used after it.
+    assert!(stats.migrated > 0, "{stats:?}");
 }
 
 #[test]
