@@ -179,28 +179,13 @@ fn a_record_whose_data_is_not_utf8_fails_to_load_and_an_update_replaces_it() {
 #[test]
 fn two_plugins_in_different_namespaces_do_not_share_sessions() {
     let (h, _, _) = harness();
-    let a = h
-        .load_file(
-            session_tests::fixtures::guest_path("kv_session"),
-            host_harness::LoadOptions::default().namespace("tenant-a"),
-        )
-        .unwrap();
-    let b = h
-        .load_file(
-            session_tests::fixtures::guest_path("kv_session"),
-            host_harness::LoadOptions::default().namespace("tenant-b"),
-        )
-        .unwrap();
+    let a = session_tests::fixtures::load_in_namespace(&h, "kv_session", "tenant-a");
+    let b = session_tests::fixtures::load_in_namespace(&h, "kv_session", "tenant-b");
     let id = a.create(CreateOptions::new("{}")).unwrap();
     assert_eq!(b.load(&id).unwrap(), None);
     assert_eq!(b.count().unwrap(), 0);
     // Same namespace: a new load of the store sees the old sessions.
-    let a2 = h
-        .load_file(
-            session_tests::fixtures::guest_path("kv_session"),
-            host_harness::LoadOptions::default().namespace("tenant-a"),
-        )
-        .unwrap();
+    let a2 = session_tests::fixtures::load_in_namespace(&h, "kv_session", "tenant-a");
     assert!(a2.load(&id).unwrap().is_some());
 }
 

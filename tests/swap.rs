@@ -115,18 +115,7 @@ fn writes_on_old_ids_migrate_first() {
 #[test]
 fn between_two_kv_stores_the_id_is_kept() {
     let (h, _, _) = harness();
-    let a = h
-        .load_file(
-            guest_path("kv_session"),
-            host_harness::LoadOptions::default().namespace("old"),
-        )
-        .unwrap();
-    let b = h
-        .load_file(
-            guest_path("kv_session"),
-            host_harness::LoadOptions::default().namespace("new"),
-        )
-        .unwrap();
+    let (a, b) = (kv_ns(&h, "old"), kv_ns(&h, "new"));
     let store = swappable(&h, a.clone(), SwapOptions::default());
     let id = store.create(CreateOptions::new(DATA)).unwrap();
     store.swap(b.clone());
@@ -179,11 +168,7 @@ fn the_old_store_is_dropped_after_the_grace_period() {
 }
 
 fn kv_ns(h: &Harness, ns: &str) -> Plugin {
-    h.load_file(
-        guest_path("kv_session"),
-        host_harness::LoadOptions::default().namespace(ns),
-    )
-    .unwrap()
+    session_tests::fixtures::load_in_namespace(h, "kv_session", ns)
 }
 
 #[test]

@@ -242,6 +242,13 @@ pub fn load_into(harness: &Harness, stem: &str, config: &[(&str, &str)]) -> Plug
         .unwrap_or_else(|e| panic!("loading {stem}: {e}"))
 }
 
+/// Loads guest `stem` into `harness` under kv namespace `ns` (no config).
+pub fn load_in_namespace(harness: &Harness, stem: &str, ns: &str) -> Plugin {
+    harness
+        .load_file(guest_path(stem), LoadOptions::default().namespace(ns))
+        .unwrap_or_else(|e| panic!("loading {stem} in namespace {ns}: {e}"))
+}
+
 /// Two fixed 32-byte keys, hex, for cookie-session tests.
 pub const KEY_A: &str = "000102030405060708090a0b0c0d0e0f101112131415161718191a1b1c1d1e1f";
 /// See [`KEY_A`].
