@@ -63,14 +63,18 @@ impl SessionError {
     /// The same error with `prefix` before its message (variants without a
     /// message are returned as they are).
     pub(crate) fn prefixed(self, prefix: &str) -> Self {
-        let p = |m: String| format!("{prefix}{m}");
+        self.map_message(|m| format!("{prefix}{m}"))
+    }
+
+    /// The same error with `f` applied to its message, if it has one.
+    fn map_message(self, f: impl FnOnce(String) -> String) -> Self {
         match self {
-            Self::InvalidId(m) => Self::InvalidId(p(m)),
-            Self::InvalidData(m) => Self::InvalidData(p(m)),
-            Self::TooLarge(m) => Self::TooLarge(p(m)),
-            Self::Unsupported(m) => Self::Unsupported(p(m)),
-            Self::Config(m) => Self::Config(p(m)),
-            Self::Backend(m) => Self::Backend(p(m)),
+            Self::InvalidId(m) => Self::InvalidId(f(m)),
+            Self::InvalidData(m) => Self::InvalidData(f(m)),
+            Self::TooLarge(m) => Self::TooLarge(f(m)),
+            Self::Unsupported(m) => Self::Unsupported(f(m)),
+            Self::Config(m) => Self::Config(f(m)),
+            Self::Backend(m) => Self::Backend(f(m)),
             other => other,
         }
     }
@@ -92,15 +96,7 @@ impl SessionError {
                 m.len() - end
             )
         };
-        match self {
-            Self::InvalidId(m) => Self::InvalidId(cut(m)),
-            Self::InvalidData(m) => Self::InvalidData(cut(m)),
-            Self::TooLarge(m) => Self::TooLarge(cut(m)),
-            Self::Unsupported(m) => Self::Unsupported(cut(m)),
-            Self::Config(m) => Self::Config(cut(m)),
-            Self::Backend(m) => Self::Backend(cut(m)),
-            other => other,
-        }
+        self.map_message(cut)
     }
 }
 
