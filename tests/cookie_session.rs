@@ -23,6 +23,14 @@ fn store(keys: &str, mode: &str) -> Plugin {
     .0
 }
 
+/// The cookie store with key A in `mode`.
+fn in_mode(mode: &str) -> (Plugin, host_harness::ManualClock, host_harness::Harness) {
+    load(
+        "cookie_session",
+        &[("cookie.keys", KEY_A), ("cookie.mode", mode)],
+    )
+}
+
 fn sample() -> CreateOptions {
     CreateOptions::new(r#"{"cart":"3 items","role":"admin"}"#).user("alice")
 }
@@ -204,10 +212,7 @@ fn rotation_reissues_and_a_removed_key_opens_nothing() {
 fn an_expired_seal_replayed_is_none() {
     let t0 = T0.as_secs();
     for mode in MODES {
-        let (p, clock, _) = load(
-            "cookie_session",
-            &[("cookie.keys", KEY_A), ("cookie.mode", mode)],
-        );
+        let (p, clock, _) = in_mode(mode);
         let seal = p.create(sample().ttl(60)).unwrap();
         // Touched half-way: the new seal expires at t=90, the old one still
         // at t=60. Each seal keeps the expiry sealed into it.
@@ -246,10 +251,7 @@ fn an_expired_seal_replayed_is_none() {
 #[test]
 fn update_and_touch_issue_a_new_seal_and_the_old_one_still_opens() {
     for mode in MODES {
-        let (p, clock, _h) = load(
-            "cookie_session",
-            &[("cookie.keys", KEY_A), ("cookie.mode", mode)],
-        );
+        let (p, clock, _h) = in_mode(mode);
         let id = p.create(sample().ttl(600)).unwrap();
         clock.advance(Duration::from_secs(10));
         let updated = p.update(&id, r#"{"cart":"4 items"}"#, Some("bob")).unwrap();
@@ -370,10 +372,7 @@ fn a_seal_from_a_clock_that_ran_ahead_keeps_the_absolute_cap() {
 #[test]
 fn a_seal_from_a_clock_up_to_a_minute_ahead_is_not_reissued() {
     for mode in MODES {
-        let (p, clock, _h) = load(
-            "cookie_session",
-            &[("cookie.keys", KEY_A), ("cookie.mode", mode)],
-        );
+        let (p, clock, _h) = in_mode(mode);
         for (ahead, reissued) in [(5, false), (60, false), (61, true)] {
             clock.set(T0 + Duration::from_secs(ahead));
             let seal = p.create(sample()).unwrap();

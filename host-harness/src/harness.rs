@@ -434,10 +434,10 @@ fn repeated_setting(config: &[(String, String)]) -> Option<String> {
 /// The contract's size settings must fit the host's output limits, or a
 /// session could be stored and then never be returned.
 fn check_settings_fit_limits(config: &[(String, String)], limits: &Limits) -> Result<(), String> {
+    // Each key is given once (`repeated_setting` runs first).
     let setting = |key: &str| {
         config
             .iter()
-            .rev()
             .find(|(k, _)| k == key)
             .and_then(|(_, v)| v.trim().parse::<u64>().ok())
     };

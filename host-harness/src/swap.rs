@@ -244,27 +244,23 @@ impl Markers {
     /// a move (the copy was destroyed, but a stateless store still opens its
     /// id).
     fn bury(&self, id: &str, ttl: u64) -> Result<(), CallError> {
-        self.kv
-            .set(
-                MARKER_NAMESPACE,
-                &Self::key(id),
-                TOMBSTONE.as_bytes().to_vec(),
-                Some(ttl),
-                WriteMode::Always,
-            )
-            .map(drop)
-            .map_err(marker_error)
+        self.put(id, TOMBSTONE, ttl, WriteMode::Always).map(drop)
     }
 
     /// Records `id -> new_id`; false when another migration recorded it first.
     fn claim(&self, id: &str, new_id: &str, ttl: u64) -> Result<bool, CallError> {
+        self.put(id, new_id, ttl, WriteMode::IfAbsent)
+    }
+
+    /// Writes the record of `id` with `mode`; whether it was written.
+    fn put(&self, id: &str, value: &str, ttl: u64, mode: WriteMode) -> Result<bool, CallError> {
         self.kv
             .set(
                 MARKER_NAMESPACE,
                 &Self::key(id),
-                new_id.as_bytes().to_vec(),
+                value.as_bytes().to_vec(),
                 Some(ttl),
-                WriteMode::IfAbsent,
+                mode,
             )
             .map_err(marker_error)
     }

@@ -79,9 +79,9 @@ pub(crate) fn run(
     let clock = ManualClock::starting_now();
     let harness = builder.clock(Arc::new(clock.clone())).build()?;
     // The absolute cap a `touch` cannot pass, when the run sets one.
+    // (A key given twice fails the loads below.)
     let max_lifetime = config
         .iter()
-        .rev()
         .find(|(k, _)| k == "session.max-lifetime-seconds")
         .and_then(|(_, v)| v.trim().parse::<u64>().ok());
     // Every plugin loads before the first is exercised: a bad path or file
