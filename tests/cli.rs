@@ -98,6 +98,30 @@ fn info_checks_the_configuration_it_is_given() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// The check `info` runs passes at the smallest limits each store accepts
+/// (it once created a 27-byte session, refusing `session.max-data-bytes`
+/// below 27 and `cookie.max-bytes=128`, valid settings both).
+#[test]
+fn info_accepts_the_smallest_limits_a_store_accepts() {
+    let kv = guest_path("kv_session");
+    let cookie = guest_path("cookie_session");
+    let key = format!("cookie.keys={}", "ab".repeat(32));
+    for args in [
+        vec![kv.to_str().unwrap(), "--config", "session.max-data-bytes=2"],
+        vec![
+            cookie.to_str().unwrap(),
+            "--config",
+            &key,
+            "--config",
+            "cookie.max-bytes=128",
+        ],
+    ] {
+        let out = cli(&[&["info"], &args[..]].concat());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        assert!(text(&out.stdout).contains("configuration: ok"), "{args:?}");
+    }
+}
+
 #[test]
 fn info_prints_what_the_plugin_says() {
     let out = cli(&["info", guest_path("kv_session").to_str().unwrap()]);
@@ -279,38 +303,40 @@ fn soak_refuses_a_duration_that_is_not_a_positive_finite_number() {
     }
 }
 
-/// The plugin that serves from the start is checked first: one whose
-/// configuration is refused ends the soak at once with that error, instead
-/// of running the whole time with every operation failing.
+/// Every plugin is checked before the run: one whose configuration is
+/// refused ends the soak at once with that error (exit code 2), instead of
+/// running the whole time with every operation, or every swap to it,
+/// failing. Either place in the list (second, it once ran and failed each
+/// swap: exit code 1 after the run).
 #[test]
-fn soak_checks_the_first_plugin_before_it_starts() {
-    let plugins = format!(
-        "{},{}",
-        guest_path("cookie_session").display(),
-        guest_path("kv_session").display()
-    );
-    let out = cli(&[
-        "soak",
-        "--plugins",
-        &plugins,
-        "--seconds",
-        "30",
-        "--swaps",
-        "2",
-        "--config",
-        "cookie.keys=short",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
-    assert!(
-        text(&out.stdout).is_empty(),
-        "it ran: {}",
-        text(&out.stdout)
-    );
-    let err = text(&out.stderr);
-    assert!(
-        err.contains("cookie.keys") && err.contains("throwaway session"),
-        "{err}"
-    );
+fn soak_checks_every_plugins_configuration_before_it_starts() {
+    let (kv, cookie) = (guest_path("kv_session"), guest_path("cookie_session"));
+    for (a, b) in [(&cookie, &kv), (&kv, &cookie)] {
+        let plugins = format!("{},{}", a.display(), b.display());
+        let out = cli(&[
+            "soak",
+            "--plugins",
+            &plugins,
+            "--seconds",
+            "30",
+            "--swaps",
+            "2",
+            "--config",
+            "cookie.keys=short",
+        ]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{plugins}: {err}");
+        assert!(
+            text(&out.stdout).is_empty(),
+            "{plugins}: it ran: {}",
+            text(&out.stdout)
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{plugins}: {err}");
+        assert!(
+            err.contains("cookie.keys") && err.contains("throwaway session"),
+            "{plugins}: {err}"
+        );
+    }
 }
 
 /// A bad second plugin is found before the run, even with no swap to it.

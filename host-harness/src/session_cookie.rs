@@ -223,12 +223,15 @@ impl CookiePolicy {
     /// The session id in a request's `Cookie` header: the first non-empty
     /// value under this name (browsers send the most specific path first).
     /// Malformed pairs elsewhere in the header are skipped, not fatal. The
-    /// value is returned as sent; the store decides whether it is valid.
+    /// value is returned as sent, without the double quotes RFC 6265 allows
+    /// around it (`id="…"`, as some proxies and clients send it); the store
+    /// decides whether it is valid.
     pub fn find_id<'h>(&self, cookie_header: &'h str) -> Option<&'h str> {
         Cookie::split_parse(cookie_header)
             .filter_map(Result::ok)
             .filter(|c| c.name_raw() == Some(self.name.as_str()))
             .filter_map(|c| c.value_raw())
+            .map(unquoted)
             .find(|v| !v.is_empty())
     }
 
@@ -243,6 +246,17 @@ impl CookiePolicy {
         }
         b.build()
     }
+}
+
+/// A cookie value without the pair of double quotes RFC 6265 section 4.1.1
+/// allows around it (`cookie-value = *cookie-octet / ( DQUOTE *cookie-octet
+/// DQUOTE )`), as [`Cookie::value_trimmed`] takes them off, but borrowed
+/// from the header.
+fn unquoted(value: &str) -> &str {
+    value
+        .strip_prefix('"')
+        .and_then(|v| v.strip_suffix('"'))
+        .unwrap_or(value)
 }
 
 impl CookiePolicyBuilder {
@@ -507,6 +521,19 @@ mod tests {
         );
         assert_eq!(p.find_id("SID=nope; sidx=nope; xsid=nope"), None);
         assert_eq!(p.find_id(""), None);
+    }
+
+    /// RFC 6265 lets a cookie value be sent in double quotes: the id is
+    /// what is inside them (a quoted seal was once handed to the store with
+    /// its quotes, an `invalid-id`, and the user got a new session). A lone
+    /// quote is part of the value.
+    #[test]
+    fn a_quoted_id_is_found_without_its_quotes() {
+        let p = CookiePolicy::builder("sid").build().unwrap();
+        assert_eq!(p.find_id(r#"a=1; sid="v1.s.xyz"; b=2"#), Some("v1.s.xyz"));
+        assert_eq!(p.find_id(r#"sid=""; sid=second"#), Some("second"));
+        assert_eq!(p.find_id(r#"sid="abc"#), Some(r#""abc"#));
+        assert_eq!(p.find_id(r#"sid=""#), Some(r#"""#));
     }
 
     #[test]

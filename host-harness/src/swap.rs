@@ -1082,7 +1082,8 @@ fn from_retired(plugin: &Plugin, e: CallError) -> CallError {
 }
 
 /// Checks that `plugin` serves, with its configuration, by one throwaway
-/// session: created (60 s ttl), loaded back, destroyed. [`SwappableStore`]
+/// session: the empty session (`{}`, no user, so the smallest limits a store
+/// accepts still pass) created (60 s ttl), loaded back, destroyed. [`SwappableStore`]
 /// runs this before swapping a plugin in; a host can run it after loading,
 /// since a store reads its configuration on first use.
 pub fn check_serves(plugin: &Plugin) -> Result<(), SwapError> {
@@ -1093,11 +1094,12 @@ pub fn check_serves(plugin: &Plugin) -> Result<(), SwapError> {
             error,
         }
     };
+    let data = crate::data::empty_data_json();
     let id = plugin
-        .create(CreateOptions::new(r#"{"session-harness":"check"}"#).ttl(60))
+        .create(CreateOptions::new(data.clone()).ttl(60))
         .map_err(failed("create"))?;
     match plugin.load(&id).map_err(failed("load"))? {
-        Some(r) if r.data == r#"{"session-harness":"check"}"# => {}
+        Some(r) if r.data == data => {}
         other => {
             return Err(failed("load")(CallError::Contract {
                 plugin: plugin.name().to_string(),

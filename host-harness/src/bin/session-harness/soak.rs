@@ -11,8 +11,8 @@ use crate::{ConfigPair, Failure, load};
 use anyhow::anyhow;
 use clap::Args;
 use host_harness::{
-    CallError, CreateOptions, EngineSettings, HarnessBuilder, Limits, LoadOptions, SessionRecord,
-    SwapError, SwapOptions, SwappableStore,
+    CallError, CreateOptions, EngineSettings, HarnessBuilder, Limits, LoadOptions, SessionError,
+    SessionRecord, SwapError, SwapOptions, SwappableStore,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -211,14 +211,28 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     // at its first swap (or never, with fewer swaps than plugins).
     let mut stateless = !first.info().server_side;
     for path in &args.plugins[1..] {
-        stateless |= !load(&harness, path, &config)?.info().server_side;
+        let plugin = load(&harness, path, &config)?;
+        stateless |= !plugin.info().server_side;
+        // A configuration this plugin refuses is the command line's mistake
+        // and ends the soak now (exit 2). Any other failed check (a trap,
+        // say) is left for its swap: refusing it under load is what a soak
+        // is there to show.
+        if let Err(
+            e @ SwapError::Check {
+                error: CallError::Session(SessionError::Config(_)),
+                ..
+            },
+        ) = host_harness::swap::check_serves(&plugin)
+        {
+            return Err(e.into());
+        }
     }
     if random_key && stateless {
         eprintln!("soak: no cookie.keys given; using a random key for this run");
     }
     // The first plugin serves from the start: one that cannot (a refused
     // configuration, say) ends the run now, not after every operation of it
-    // failed. The others are checked as each is swapped in.
+    // failed.
     host_harness::swap::check_serves(&first)?;
     let store = SwappableStore::new(&harness, first, SwapOptions::default());
     let ops = Arc::new(AtomicU64::new(0));
