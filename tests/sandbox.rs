@@ -553,3 +553,55 @@ fn waiting_on_a_slow_kv_server_does_not_use_up_the_deadline() {
     assert_eq!(p.load(&id).unwrap(), None);
     assert_eq!(p.stats().discarded, 0);
 }
+
+/// A caller's input larger than anything a plugin may hand back on this host
+/// (tens of megabytes in a hostile request's cookie or body) is refused by
+/// the host with the store's own answer, before it is copied in: it once
+/// reached the guest, hit the instance's memory limit and was reported as
+/// the plugin's fault, its instance discarded. An input at the limit still
+/// reaches the store.
+#[test]
+fn inputs_no_plugin_could_hand_back_are_refused_before_the_copy() {
+    let (h, _, _) = harness();
+    let kv = load_into(&h, "kv_session", &[]);
+    let cookie = load_into(&h, "cookie_session", &[("cookie.keys", fixtures::KEY_A)]);
+    let huge = "A".repeat(70 << 20);
+    let huge_data = format!("{{\"k\":\"{}\"}}", &huge[..(70 << 20) - 8]);
+    let max_id = Limits::default().max_id_bytes;
+    for p in [&kv, &cookie] {
+        let invalid_id = |r: Result<(), CallError>, op: &str| match r {
+            Err(CallError::Session(SessionError::InvalidId(why))) => {
+                assert!(why.contains("not passed to the plugin"), "{op}: {why}")
+            }
+            other => panic!("{}: {op}: {other:?}", p.name()),
+        };
+        invalid_id(p.load(&huge).map(drop), "load");
+        invalid_id(p.update(&huge, "{}", None).map(drop), "update");
+        invalid_id(p.touch(&huge, None).map(drop), "touch");
+        invalid_id(p.regenerate(&huge).map(drop), "regenerate");
+        invalid_id(p.destroy(&huge), "destroy");
+        let import = CreateOptions::new("{}").with_id(huge.clone());
+        invalid_id(p.create(import).map(drop), "create with an id to import");
+        for options in [
+            CreateOptions::new(huge_data.clone()),
+            CreateOptions::new("{}").user(huge.clone()),
+        ] {
+            match p.create(options) {
+                Err(CallError::Session(SessionError::TooLarge(why))) => {
+                    assert!(why.contains("could never be loaded"), "{why}")
+                }
+                other => panic!("{}: create: {other:?}", p.name()),
+            }
+        }
+        // At the limit the store answers for itself.
+        match p.load(&"A".repeat(max_id)) {
+            Err(CallError::Session(SessionError::InvalidId(why))) => {
+                assert!(!why.contains("not passed to the plugin"), "{why}")
+            }
+            other => panic!("{}: load at the limit: {other:?}", p.name()),
+        }
+        let id = p.create(CreateOptions::new("{}")).unwrap();
+        assert!(p.load(&id).unwrap().is_some());
+        assert_eq!(p.stats().discarded, 0, "{}: {:?}", p.name(), p.stats());
+    }
+}

@@ -31,6 +31,7 @@ pub mod engine;
 pub mod error;
 mod guest_log;
 mod harness;
+mod input;
 pub mod kv;
 pub mod limits;
 mod output;

@@ -11,6 +11,7 @@ use crate::engine::{EPOCH_TICK, deadline_ticks};
 use crate::error::{CallError, SessionError};
 use crate::guest_log::GuestLog;
 use crate::harness::Shared;
+use crate::input;
 use crate::kv::host::KvView;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::output::OutputCheck;
@@ -324,6 +325,11 @@ impl Plugin {
 
     /// Starts a session; returns its id.
     pub fn create(&self, options: CreateOptions) -> Result<SessionId, CallError> {
+        let limits = &self.inner.limits;
+        input::session(limits, &options.data, options.user_id.as_deref())?;
+        if let Some(id) = &options.id {
+            input::id(limits, id)?;
+        }
         let options = options.into();
         self.op(
             "create",
@@ -335,6 +341,7 @@ impl Plugin {
 
     /// Loads a session: `Ok(None)` when no live session has this id.
     pub fn load(&self, id: &str) -> Result<Option<SessionRecord>, CallError> {
+        input::id(&self.inner.limits, id)?;
         // The bindings take `&SessionId` (a `String`).
         let id: SessionId = id.to_owned();
         let now = self.inner.shared.clock.now_secs();
@@ -359,6 +366,8 @@ impl Plugin {
         data: &str,
         user_id: Option<&str>,
     ) -> Result<SessionId, CallError> {
+        input::id(&self.inner.limits, id)?;
+        input::session(&self.inner.limits, data, user_id)?;
         // The bindings take `&SessionId` (a `String`).
         let id: SessionId = id.to_owned();
         self.op(
@@ -371,6 +380,7 @@ impl Plugin {
 
     /// Slides the expiry (optionally with a new ttl); returns the id to hold.
     pub fn touch(&self, id: &str, ttl_seconds: Option<u64>) -> Result<SessionId, CallError> {
+        input::id(&self.inner.limits, id)?;
         // The bindings take `&SessionId` (a `String`).
         let id: SessionId = id.to_owned();
         self.op(
@@ -383,6 +393,7 @@ impl Plugin {
 
     /// Moves the session to a new id; returns it.
     pub fn regenerate(&self, id: &str) -> Result<SessionId, CallError> {
+        input::id(&self.inner.limits, id)?;
         // The bindings take `&SessionId` (a `String`).
         let id: SessionId = id.to_owned();
         self.op(
@@ -395,6 +406,7 @@ impl Plugin {
 
     /// Ends a session (idempotent).
     pub fn destroy(&self, id: &str) -> Result<(), CallError> {
+        input::id(&self.inner.limits, id)?;
         // The bindings take `&SessionId` (a `String`).
         let id: SessionId = id.to_owned();
         self.op(
