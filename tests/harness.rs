@@ -249,6 +249,45 @@ fn settings_beyond_the_output_limits_are_refused_at_load() {
     .unwrap();
 }
 
+/// A host whose `max_id_bytes` is below a cookie's 4 KiB must say how long
+/// a stateless store's seals may grow: without `cookie.max-bytes` the load
+/// is refused (it once loaded, and every seal past the limit then failed as
+/// the plugin's `OutputTooLarge`). A server-side store's ids are its own.
+#[test]
+fn a_default_seal_longer_than_the_id_limit_is_refused_at_load() {
+    let (h, _, _) = harness();
+    let small = host_harness::Limits {
+        max_id_bytes: 1000,
+        ..Default::default()
+    };
+    let cookie = |extra: &[(&str, &str)]| {
+        h.load_file(
+            guest_path("cookie_session"),
+            LoadOptions::default()
+                .config("cookie.keys", session_tests::fixtures::KEY_A)
+                .configs(extra.iter().copied())
+                .limits(small.clone()),
+        )
+    };
+    let e = cookie(&[]).unwrap_err();
+    assert!(matches!(e, LoadError::Config { .. }), "{e:?}");
+    let shown = e.to_string();
+    assert!(
+        shown.contains("4093 bytes") && shown.contains("max_id_bytes (1000 bytes)"),
+        "{shown}"
+    );
+    let e = cookie(&[("cookie.name", "sid")]).unwrap_err();
+    assert!(e.to_string().contains("4092 bytes"), "{e}");
+    let p = cookie(&[("cookie.max-bytes", "1000")]).unwrap();
+    let seal = p.create(CreateOptions::new("{}")).unwrap();
+    assert!(p.load(&seal).unwrap().is_some());
+    h.load_file(
+        guest_path("kv_session"),
+        LoadOptions::default().limits(small.clone()),
+    )
+    .unwrap();
+}
+
 /// A host that logs its load options (`{:?}`) does not log its cookie keys.
 #[test]
 fn load_options_debug_names_settings_without_their_values() {

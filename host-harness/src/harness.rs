@@ -355,8 +355,9 @@ impl Harness {
                 message,
             }
         })?;
+        let default_seal = default_seal_bytes(&options.config);
         let config: WasiConfigVariables = options.config.into_iter().collect();
-        Plugin::start(
+        let plugin = Plugin::start(
             self.shared.clone(),
             name.clone(),
             pre,
@@ -365,9 +366,27 @@ impl Harness {
             limits,
         )
         .map_err(|e| LoadError::Probe {
-            plugin: name,
+            plugin: name.clone(),
             source: Box::new(e),
-        })
+        })?;
+        // A stateless store's id is the session: without `cookie.max-bytes`
+        // its seals grow to the contract's default, which must fit too.
+        if let Some(bytes) = default_seal
+            && !plugin.info().server_side
+            && bytes > plugin.limits().max_id_bytes
+        {
+            return Err(LoadError::Config {
+                plugin: name,
+                message: format!(
+                    "cookie.max-bytes is not set, so a stateless store's seals may grow to its \
+                     default of {bytes} bytes (4096 minus the cookie name and \"=\"), more than \
+                     the host's max_id_bytes ({} bytes): set cookie.max-bytes to at most that \
+                     or raise Limits::max_id_bytes",
+                    plugin.limits().max_id_bytes
+                ),
+            });
+        }
+        Ok(plugin)
     }
 }
 
@@ -453,6 +472,19 @@ fn check_settings_fit_limits(config: &[(String, String)], limits: &Limits) -> Re
         "max_output_bytes",
     )?;
     fits("cookie.max-bytes", limits.max_id_bytes, "max_id_bytes")
+}
+
+/// The contract's default `cookie.max-bytes` (4096 minus the cookie name
+/// and `=`) when the setting is not given, else none.
+fn default_seal_bytes(config: &[(String, String)]) -> Option<usize> {
+    if config.iter().any(|(k, _)| k == "cookie.max-bytes") {
+        return None;
+    }
+    let name = config
+        .iter()
+        .find(|(k, _)| k == "cookie.name")
+        .map_or("id", |(_, v)| v.as_str());
+    Some(crate::session_cookie::MAX_COOKIE_BYTES.saturating_sub(name.len() + 1))
 }
 
 /// Tells "not wasm" and "core module" apart from a broken component, so the
