@@ -184,6 +184,44 @@ fn call_runs_one_operation() {
     assert_eq!(text(&out.stdout).trim(), "0");
 }
 
+/// What a store hands back is printed so it cannot pass for something
+/// else: a user id with a newline once printed a forged `data=` line (and
+/// an escape sequence reached the terminal raw), and the user ids `(none)`
+/// and `""` printed like no user and an empty one.
+#[test]
+fn call_load_shows_user_ids_quoted_and_escaped() {
+    let cookie = guest_path("cookie_session");
+    let key = format!("cookie.keys={}", "ab".repeat(32));
+    let call = |args: &[&str]| {
+        let out = cli(&[&["call", cookie.to_str().unwrap(), "--config", &key], args].concat());
+        assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
+        text(&out.stdout).trim().to_string()
+    };
+    let load = |user: Option<&str>| {
+        let id = match user {
+            Some(u) => call(&["create", "--user", u]),
+            None => call(&["create"]),
+        };
+        call(&["load", &id])
+    };
+    let shown = load(Some("alice\ndata={\"admin\":true}\u{1b}[31m"));
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 5, "{shown}");
+    assert_eq!(
+        lines[1],
+        r#"user-id="alice\ndata={\"admin\":true}\u{1b}[31m""#
+    );
+    assert_eq!(lines.iter().filter(|l| l.starts_with("data=")).count(), 1);
+    assert!(!shown.contains('\u{1b}'), "{shown}");
+    for (user, line) in [
+        (None, "user-id=(none)"),
+        (Some("(none)"), r#"user-id="(none)""#),
+        (Some(""), r#"user-id="""#),
+    ] {
+        assert!(load(user).lines().any(|l| l == line), "{user:?}");
+    }
+}
+
 #[test]
 fn soak_swaps_under_load_and_prints_one_summary_line() {
     let kv = guest_path("kv_session");

@@ -5,6 +5,7 @@
 //! `--kv redis://...` they persist on the server, so a session created by one
 //! invocation can be loaded by the next. Stateless stores need neither.
 
+use crate::shown::{self, terminal_safe};
 use crate::{ConfigPair, Failure, load};
 use clap::{Args, Subcommand};
 use host_harness::{CreateOptions, HarnessBuilder};
@@ -91,7 +92,9 @@ pub(crate) fn run(builder: HarnessBuilder, args: CallArgs) -> Result<(), Failure
             let i = p.fetch_info()?;
             format!(
                 "name={} version={} server-side={}",
-                i.name, i.version, i.server_side
+                terminal_safe(&i.name),
+                terminal_safe(&i.version),
+                i.server_side
             )
         }
         Op::Create {
@@ -110,14 +113,10 @@ pub(crate) fn run(builder: HarnessBuilder, args: CallArgs) -> Result<(), Failure
             Some(r) => format!(
                 "id={}\nuser-id={}\ncreated-at={}\nexpires-at={}\ndata={}",
                 r.id,
-                match r.user_id.as_deref() {
-                    None => "(none)",
-                    Some("") => "\"\"",
-                    Some(u) => u,
-                },
+                shown::user_id(r.user_id.as_deref()),
                 r.created_at,
                 r.expires_at,
-                r.data
+                terminal_safe(&r.data)
             ),
         },
         Op::Update { id, data, user } => p.update(&id, &data, user.as_deref())?,

@@ -4,6 +4,7 @@
 mod bench;
 mod call;
 mod exercise;
+mod shown;
 mod soak;
 mod table;
 
@@ -13,6 +14,7 @@ use host_harness::{
     CallError, CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin, RedisBackend,
     SessionError, SwapError,
 };
+use shown::terminal_safe;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -260,7 +262,9 @@ fn run(cli: Cli) -> Result<Option<String>, Failure> {
             }
             println!(
                 "{} {} (server-side: {})",
-                info.name, info.version, info.server_side
+                terminal_safe(&info.name),
+                terminal_safe(&info.version),
+                info.server_side
             );
             if !config.is_empty() {
                 println!(
@@ -286,15 +290,15 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(Failure::Load(e)) => {
-            eprintln!("session-harness: {e}");
+            eprintln!("session-harness: {}", terminal_safe(&e.to_string()));
             ExitCode::from(2)
         }
         Err(Failure::Usage(e)) => {
-            eprintln!("session-harness: {e:#}");
+            eprintln!("session-harness: {}", terminal_safe(&format!("{e:#}")));
             ExitCode::from(2)
         }
         Err(Failure::Other(e)) => {
-            eprintln!("session-harness: {e:#}");
+            eprintln!("session-harness: {}", terminal_safe(&format!("{e:#}")));
             ExitCode::from(if is_config_error(&e) { 2 } else { 1 })
         }
     }

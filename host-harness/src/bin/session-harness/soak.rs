@@ -313,7 +313,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     );
     if failed > 0 {
         for f in failures.first.lock().map(|f| f.clone()).unwrap_or_default() {
-            eprintln!("soak: {f}");
+            eprintln!("soak: {}", crate::shown::terminal_safe(&f));
         }
     }
     if let Some(e) = load_failed {

@@ -14,8 +14,15 @@ impl Table {
         }
     }
 
+    /// A row; each cell is shown terminal-safe (a newline in a plugin's
+    /// answer would otherwise break the table, an escape sequence the
+    /// terminal).
     pub(crate) fn row(&mut self, cells: Vec<String>) {
-        self.rows.push(cells);
+        let safe = |c: String| match crate::shown::terminal_safe(&c) {
+            std::borrow::Cow::Borrowed(_) => c,
+            std::borrow::Cow::Owned(escaped) => escaped,
+        };
+        self.rows.push(cells.into_iter().map(safe).collect());
     }
 
     pub(crate) fn render(&self) -> String {
