@@ -161,6 +161,24 @@ fn exercise_walks_every_operation() {
     assert!(!table.contains("UNEXPECTED"), "{table}");
 }
 
+/// A short absolute cap ends the walk's long session too, and `exercise`
+/// expects that: it once reported `count` 0 as UNEXPECTED (exit 1) for a
+/// correct store under `session.max-lifetime-seconds=1`.
+#[test]
+fn exercise_expects_what_a_short_absolute_cap_does() {
+    for (cap, live) in [("1", "0"), ("3", "1")] {
+        let setting = format!("session.max-lifetime-seconds={cap}");
+        let kv = guest_path("kv_session");
+        let out = cli(&["exercise", kv.to_str().unwrap(), "--config", &setting]);
+        let table = text(&out.stdout);
+        assert!(out.status.success(), "{cap}: {}\n{table}", text(&out.stderr));
+        let count = table.lines().find(|l| l.starts_with("count")).unwrap();
+        let cells: Vec<&str> = count.split_whitespace().collect();
+        assert_eq!(cells[3], live, "{cap}: {count}");
+        assert!(count.ends_with("ok"), "{cap}: {count}");
+    }
+}
+
 #[test]
 fn call_runs_one_operation() {
     let wasm = guest_path("kv_session");

@@ -185,9 +185,33 @@ fn plugin_path(s: &str) -> Result<PathBuf, String> {
     Ok(PathBuf::from(s))
 }
 
+/// Shortest session lifetime a soak runs with: its rounds take microseconds,
+/// but a call can wait seconds behind a swap, and a session that expired
+/// meanwhile would count as a failed operation of a correct store.
+const MIN_SOAK_LIFETIME_SECONDS: u64 = 60;
+
+/// Why the configured lifetimes are too short for a soak, if they are.
+fn lifetime_too_short(config: &[(String, String)]) -> Option<String> {
+    ["session.ttl-seconds", "session.max-lifetime-seconds"]
+        .into_iter()
+        .find_map(|key| {
+            let (_, v) = config.iter().find(|(k, _)| k == key)?;
+            let seconds: u64 = v.trim().parse().ok()?;
+            (seconds < MIN_SOAK_LIFETIME_SECONDS).then(|| {
+                format!(
+                    "soak needs {key} of at least {MIN_SOAK_LIFETIME_SECONDS} (got {seconds}): \
+                     sessions expiring during a round would count as failed operations"
+                )
+            })
+        })
+}
+
 pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure> {
     if args.plugins.is_empty() {
         return Err(anyhow!("soak needs at least one plugin").into());
+    }
+    if let Some(why) = lifetime_too_short(&args.config) {
+        return Err(Failure::Usage(anyhow!(why)));
     }
     let duration = args.seconds;
     let mut config = args.config.clone();
@@ -328,6 +352,24 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// With `session.max-lifetime-seconds=1` a correct store's sessions
+    /// expired mid-round and the soak failed (intermittently: 2 of 1.5M
+    /// operations); such a run is refused up front now.
+    #[test]
+    fn lifetimes_a_round_could_outlast_are_refused() {
+        let c = |k: &str, v: &str| vec![(k.to_string(), v.to_string())];
+        let why = lifetime_too_short(&c("session.max-lifetime-seconds", "1")).unwrap();
+        assert!(
+            why.contains("session.max-lifetime-seconds of at least 60 (got 1)"),
+            "{why}"
+        );
+        assert!(lifetime_too_short(&c("session.ttl-seconds", "59")).is_some());
+        assert!(lifetime_too_short(&c("session.ttl-seconds", "60")).is_none());
+        assert!(lifetime_too_short(&c("cookie.mode", "signed")).is_none());
+        // Not a number: the store refuses it, with its own message.
+        assert!(lifetime_too_short(&c("session.ttl-seconds", "soon")).is_none());
+    }
 
     #[test]
     fn the_engine_has_slots_for_every_worker_besides_the_idle_instances() {
