@@ -76,13 +76,27 @@ impl ConfigMap {
     /// such as `session.ttl_seconds` or `Session.ttl-seconds` is an error
     /// instead of a silent default, and a known key set twice, since which
     /// value wins would depend on the host.
+    ///
+    /// A key outside those prefixes belongs to someone else and is left
+    /// alone, unless it is within two edits of a known key
+    /// (`sesion.ttl-seconds`, `session_ttl-seconds`, `sessions.ttl-seconds`):
+    /// that is a typo whose setting would otherwise be silently ignored.
     pub fn reject_unknown(&self, prefixes: &[&str], known: &[&str]) -> Result<(), Invalid> {
         for (i, (k, _)) in self.pairs.iter().enumerate() {
             let folded = k.trim().to_ascii_lowercase();
             let ours = prefixes.iter().any(|p| folded.starts_with(p));
+            if !ours && let Some(meant) = near_miss(&folded, known) {
+                return Err(Invalid::Config(format!(
+                    "unknown configuration key {}; did you mean {meant}? (a key this close \
+                     to one this store reads is taken for a misspelling of it)",
+                    shown_key(k)
+                )));
+            }
             if ours && !known.contains(&k.as_str()) {
                 let hint = if known.contains(&folded.as_str()) {
                     format!("keys are lower-case without spaces: {folded:?}")
+                } else if let Some(meant) = near_miss(&folded, known) {
+                    format!("did you mean {meant}?")
                 } else {
                     format!("known keys: {}", known.join(", "))
                 };
@@ -149,6 +163,22 @@ fn shown_key(key: &str) -> String {
         }
         _ => format!("of {} bytes", key.len()),
     }
+}
+
+/// Edits (insertions, deletions, substitutions) within which a key not
+/// under a store's prefixes is taken for a misspelling of a known key.
+const NEAR_MISS_EDITS: usize = 2;
+
+/// The known key `key` (lower-cased) misspells, if it is within
+/// [`NEAR_MISS_EDITS`] of one (and is not one).
+fn near_miss<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    known.iter().copied().find(|k| {
+        // Two edits cannot bridge a longer length difference; this also
+        // keeps the comparison short whatever the key's length.
+        key.len().abs_diff(k.len()) <= NEAR_MISS_EDITS
+            && key != *k
+            && strsim::levenshtein(key, k) <= NEAR_MISS_EDITS
+    })
 }
 
 /// The `session.*` keys every store understands.
@@ -218,6 +248,39 @@ mod tests {
         ] {
             let msg = config_error(&map(&[(k, "60")]));
             assert!(msg.contains("\"session.ttl-seconds\""), "{msg}");
+        }
+    }
+
+    /// A misspelt prefix once fell outside the check, and the setting was
+    /// silently ignored (`sesion.ttl-seconds=5`: sessions lived 24 h).
+    #[test]
+    fn near_misses_outside_the_prefixes_are_refused() {
+        for k in [
+            "sesion.ttl-seconds",
+            "sessions.ttl-seconds",
+            "session_ttl-seconds",
+            "session .ttl-seconds",
+            "Sesion.TTL-seconds",
+            "session.ttl-second",
+        ] {
+            let msg = config_error(&map(&[(k, "5")]));
+            assert!(
+                msg.contains("did you mean session.ttl-seconds?"),
+                "{k}: {msg}"
+            );
+        }
+        // Someone else's keys, however session-like, are left alone.
+        for k in [
+            "sessionstore.ttl",
+            "ttl-seconds",
+            "sess.ttl-seconds",
+            "cookie.keys",
+        ] {
+            let m = map(&[(k, "5")]);
+            assert!(
+                m.reject_unknown(&["session."], &SESSION_KEYS).is_ok(),
+                "{k}"
+            );
         }
     }
 
