@@ -171,7 +171,11 @@ fn exercise_expects_what_a_short_absolute_cap_does() {
         let kv = guest_path("kv_session");
         let out = cli(&["exercise", kv.to_str().unwrap(), "--config", &setting]);
         let table = text(&out.stdout);
-        assert!(out.status.success(), "{cap}: {}\n{table}", text(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{cap}: {}\n{table}",
+            text(&out.stderr)
+        );
         let count = table.lines().find(|l| l.starts_with("count")).unwrap();
         let cells: Vec<&str> = count.split_whitespace().collect();
         assert_eq!(cells[3], live, "{cap}: {count}");

@@ -983,7 +983,7 @@ fn cli_calls_share_sessions_through_redis() {
     let id = id.trim();
     let loaded = call(&["load", id]);
     assert!(loaded.contains(r#"data={"n":1}"#), "{loaded}");
-    assert!(loaded.contains("user-id=bob"), "{loaded}");
+    assert!(loaded.contains(r#"user-id="bob""#), "{loaded}");
     call(&["destroy", id]);
     assert_eq!(call(&["load", id]).trim(), "none");
 }

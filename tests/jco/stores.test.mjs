@@ -394,7 +394,10 @@ function parseLoad(stdout) {
   if (stdout === "none\n") return undefined;
   const m = /^id=(.*)\nuser-id=(.*)\ncreated-at=(\d+)\nexpires-at=(\d+)\ndata=([\s\S]*)\n$/.exec(stdout);
   assert.ok(m, `unexpected load output: ${inspect(stdout)}`);
-  return { id: m[1], userId: m[2], createdAt: BigInt(m[3]), expiresAt: BigInt(m[4]), data: m[5] };
+  // The user id is a Rust string literal (`"jco-ü"`; JSON reads it when it
+  // holds no control characters) or `(none)`.
+  const userId = m[2] === "(none)" ? undefined : JSON.parse(m[2]);
+  return { id: m[1], userId, createdAt: BigInt(m[3]), expiresAt: BigInt(m[4]), data: m[5] };
 }
 
 describe("across hosts: wasmtime (session-harness) and jco", () => {

@@ -116,7 +116,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: CallArgs) -> Result<(), Failure
                 shown::user_id(r.user_id.as_deref()),
                 r.created_at,
                 r.expires_at,
-                terminal_safe(&r.data)
+                shown::terminal_safe_data(&r.data)
             ),
         },
         Op::Update { id, data, user } => p.update(&id, &data, user.as_deref())?,
