@@ -2,6 +2,7 @@
 //! which `make test` runs first).
 
 use session_tests::fixtures::{guest_path, harness_cli, target_dir};
+use std::path::Path;
 use std::process::Output;
 
 fn cli(args: &[&str]) -> Output {
@@ -9,6 +10,23 @@ fn cli(args: &[&str]) -> Output {
         .args(args)
         .output()
         .expect("session-harness runs")
+}
+
+/// `soak --plugins <plugins, joined by ','> <rest>`.
+fn soak(plugins: &[&Path], rest: &[&str]) -> Output {
+    let joined = plugins
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(",");
+    cli(&[&["soak", "--plugins", &joined], rest].concat())
+}
+
+/// A `--config` value giving the cookie store its key ([`KEY_A`]).
+///
+/// [`KEY_A`]: session_tests::fixtures::KEY_A
+fn cookie_keys_arg() -> String {
+    format!("cookie.keys={}", session_tests::fixtures::KEY_A)
 }
 
 fn text(b: &[u8]) -> String {
@@ -105,7 +123,7 @@ fn info_checks_the_configuration_it_is_given() {
 fn info_accepts_the_smallest_limits_a_store_accepts() {
     let kv = guest_path("kv_session");
     let cookie = guest_path("cookie_session");
-    let key = format!("cookie.keys={}", "ab".repeat(32));
+    let key = cookie_keys_arg();
     for args in [
         vec![kv.to_str().unwrap(), "--config", "session.max-data-bytes=2"],
         vec![
@@ -213,7 +231,7 @@ fn call_runs_one_operation() {
 #[test]
 fn call_load_shows_user_ids_quoted_and_escaped() {
     let cookie = guest_path("cookie_session");
-    let key = format!("cookie.keys={}", "ab".repeat(32));
+    let key = cookie_keys_arg();
     let call = |args: &[&str]| {
         let out = cli(&[&["call", cookie.to_str().unwrap(), "--config", &key], args].concat());
         assert!(out.status.success(), "{args:?}: {}", text(&out.stderr));
@@ -248,20 +266,19 @@ fn call_load_shows_user_ids_quoted_and_escaped() {
 fn soak_swaps_under_load_and_prints_one_summary_line() {
     let kv = guest_path("kv_session");
     let cookie = guest_path("cookie_session");
-    let plugins = format!("{},{}", kv.display(), cookie.display());
-    let out = cli(&[
-        "soak",
-        "--plugins",
-        &plugins,
-        "--threads",
-        "2",
-        "--seconds",
-        "1",
-        "--swaps",
-        "6",
-        "--config",
-        &format!("cookie.keys={}", session_tests::fixtures::KEY_A),
-    ]);
+    let out = soak(
+        &[&kv, &cookie],
+        &[
+            "--threads",
+            "2",
+            "--seconds",
+            "1",
+            "--swaps",
+            "6",
+            "--config",
+            &cookie_keys_arg(),
+        ],
+    );
     assert!(out.status.success(), "{}", text(&out.stderr));
     let line = text(&out.stdout);
     let [ops, failed, swaps, migrated] = soak_fields(&out);
@@ -276,25 +293,20 @@ fn soak_swaps_under_load_and_prints_one_summary_line() {
 /// Runs `soak` for half a second between kv-session and the hostile plugin
 /// in `mode`, with one swap to it.
 fn soak_into_hostile(mode: &str) -> Output {
-    let plugins = format!(
-        "{},{}",
-        guest_path("kv_session").display(),
-        guest_path("hostile").display()
-    );
     let mode = format!("hostile.mode={mode}");
-    cli(&[
-        "soak",
-        "--plugins",
-        &plugins,
-        "--threads",
-        "1",
-        "--seconds",
-        "0.5",
-        "--swaps",
-        "1",
-        "--config",
-        &mode,
-    ])
+    soak(
+        &[&guest_path("kv_session"), &guest_path("hostile")],
+        &[
+            "--threads",
+            "1",
+            "--seconds",
+            "0.5",
+            "--swaps",
+            "1",
+            "--config",
+            &mode,
+        ],
+    )
 }
 
 /// The numbers of a soak run's one summary line, which must be exactly
@@ -346,13 +358,7 @@ fn soak_fails_when_a_swap_is_refused() {
 fn soak_refuses_a_duration_that_is_not_a_positive_finite_number() {
     let kv = guest_path("kv_session");
     for seconds in ["nan", "inf", "0", "1e300", "soon"] {
-        let out = cli(&[
-            "soak",
-            "--plugins",
-            kv.to_str().unwrap(),
-            "--seconds",
-            seconds,
-        ]);
+        let out = soak(&[&kv], &["--seconds", seconds]);
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{seconds}: {err}");
         assert!(
@@ -372,18 +378,19 @@ fn soak_refuses_a_duration_that_is_not_a_positive_finite_number() {
 fn soak_checks_every_plugins_configuration_before_it_starts() {
     let (kv, cookie) = (guest_path("kv_session"), guest_path("cookie_session"));
     for (a, b) in [(&cookie, &kv), (&kv, &cookie)] {
+        // What the messages name the run by: its --plugins.
         let plugins = format!("{},{}", a.display(), b.display());
-        let out = cli(&[
-            "soak",
-            "--plugins",
-            &plugins,
-            "--seconds",
-            "30",
-            "--swaps",
-            "2",
-            "--config",
-            "cookie.keys=short",
-        ]);
+        let out = soak(
+            &[a, b],
+            &[
+                "--seconds",
+                "30",
+                "--swaps",
+                "2",
+                "--config",
+                "cookie.keys=short",
+            ],
+        );
         let err = text(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{plugins}: {err}");
         assert!(
@@ -402,16 +409,10 @@ fn soak_checks_every_plugins_configuration_before_it_starts() {
 /// A bad second plugin is found before the run, even with no swap to it.
 #[test]
 fn soak_loads_every_plugin_before_it_starts() {
-    let plugins = format!("{},/no/such/store.wasm", guest_path("kv_session").display());
-    let out = cli(&[
-        "soak",
-        "--plugins",
-        &plugins,
-        "--seconds",
-        "0.2",
-        "--swaps",
-        "0",
-    ]);
+    let out = soak(
+        &[&guest_path("kv_session"), Path::new("/no/such/store.wasm")],
+        &["--seconds", "0.2", "--swaps", "0"],
+    );
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("/no/such/store.wasm"), "{err}");
@@ -684,7 +685,7 @@ fn bench_ignores_the_kv_and_cache_flags() {
 #[test]
 fn exercise_walks_both_stores_with_the_stateless_answers() {
     let (kv, cookie) = (guest_path("kv_session"), guest_path("cookie_session"));
-    let key = format!("cookie.keys={}", session_tests::fixtures::KEY_A);
+    let key = cookie_keys_arg();
     let out = cli(&[
         "exercise",
         kv.to_str().unwrap(),
@@ -739,24 +740,19 @@ fn exercise_walks_both_stores_with_the_stateless_answers() {
 /// every plugin keeps.
 #[test]
 fn soak_has_instance_slots_for_its_most_threads() {
-    let plugins = format!(
-        "{},{}",
-        guest_path("kv_session").display(),
-        guest_path("cookie_session").display()
+    let out = soak(
+        &[&guest_path("kv_session"), &guest_path("cookie_session")],
+        &[
+            "--threads",
+            "256",
+            "--seconds",
+            "1",
+            "--swaps",
+            "2",
+            "--config",
+            &cookie_keys_arg(),
+        ],
     );
-    let out = cli(&[
-        "soak",
-        "--plugins",
-        &plugins,
-        "--threads",
-        "256",
-        "--seconds",
-        "1",
-        "--swaps",
-        "2",
-        "--config",
-        &format!("cookie.keys={}", session_tests::fixtures::KEY_A),
-    ]);
     let err = text(&out.stderr);
     assert!(out.status.success(), "{err}");
     let [ops, failed, swaps, _] = soak_fields(&out);

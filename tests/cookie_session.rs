@@ -15,20 +15,22 @@ use std::time::Duration;
 
 const MODES: [&str; 2] = ["private", "signed"];
 
-fn store(keys: &str, mode: &str) -> Plugin {
+/// The cookie store with `keys` in `mode`, with its clock and harness.
+fn with_keys(keys: &str, mode: &str) -> (Plugin, host_harness::ManualClock, host_harness::Harness) {
     load(
         "cookie_session",
         &[("cookie.keys", keys), ("cookie.mode", mode)],
     )
-    .0
+}
+
+/// The cookie store with `keys` in `mode`.
+fn store(keys: &str, mode: &str) -> Plugin {
+    with_keys(keys, mode).0
 }
 
 /// The cookie store with key A in `mode`.
 fn in_mode(mode: &str) -> (Plugin, host_harness::ManualClock, host_harness::Harness) {
-    load(
-        "cookie_session",
-        &[("cookie.keys", KEY_A), ("cookie.mode", mode)],
-    )
+    with_keys(KEY_A, mode)
 }
 
 fn sample() -> CreateOptions {

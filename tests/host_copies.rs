@@ -4,8 +4,8 @@
 //! suite is its own test binary, with one test, because it counts every
 //! allocation of the process.
 
-use host_harness::{CreateOptions, LoadOptions, SessionError};
-use session_tests::fixtures::{guest_path, harness, load_into};
+use host_harness::{CreateOptions, SessionError};
+use session_tests::fixtures::{harness, load_into};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -41,14 +41,7 @@ static ALLOCATOR: Largest = Largest;
 fn oversized_kv_arguments_are_refused_without_copying_them() {
     let (h, _, _) = harness();
     let good = load_into(&h, "kv_session", &[]);
-    let bad = h
-        .load_file(
-            guest_path("hostile"),
-            LoadOptions::default()
-                .name("hostile-huge-kv")
-                .config("hostile.mode", "huge-kv"),
-        )
-        .unwrap();
+    let bad = load_into(&h, "hostile", &[("hostile.mode", "huge-kv")]);
     // Warm up (instantiation and the first call allocate what they need).
     good.create(CreateOptions::new("{}")).unwrap();
     bad.info();

@@ -862,7 +862,6 @@ fn a_stalled_or_dead_server_is_a_backend_error_and_nothing_is_lost() {
 /// reported done or failed by whatever the server makes of the mix.
 #[test]
 fn a_command_cut_off_by_a_timeout_does_not_poison_the_next_one() {
-    use host_harness::WriteMode::{Always, IfAbsent};
     let server = OwnServer::start();
     let kv = fixtures::redis_backend_with(&server.url, "cutoff:", |b| {
         b.pool_size(1)
@@ -906,7 +905,6 @@ fn a_command_cut_off_by_a_timeout_does_not_poison_the_next_one() {
 /// server is under pressure).
 #[test]
 fn error_replies_keep_the_connection() {
-    use host_harness::WriteMode::Always;
     let server = OwnServer::start();
     let kv = fixtures::redis_backend_with(&server.url, "oom:", |b| b.pool_size(1));
     assert_eq!(kv.set("ns", "k", b"v".to_vec(), None, Always), Ok(true));
@@ -918,11 +916,8 @@ fn error_replies_keep_the_connection() {
             other => panic!("a write past maxmemory: {other:?}"),
         }
     }
-    assert!(
-        server.connections_received() - before <= 1,
-        "{} connections for 20 refused writes",
-        server.connections_received() - before
-    );
+    let made = server.connections_received() - before;
+    assert!(made <= 1, "{made} connections for 20 refused writes");
     server.cli(&["config", "set", "maxmemory", "0"]);
     assert_eq!(kv.get("ns", "k").unwrap().as_deref(), Some(&b"v"[..]));
 }

@@ -27,6 +27,16 @@ fn trapping(h: &Harness) -> Plugin {
     hostile(h, "trap")
 }
 
+/// Runs `f` on a clone of `store` and a copy of `id` on a thread of its own.
+fn on_thread<T: Send + 'static>(
+    store: &SwappableStore,
+    id: &str,
+    f: impl FnOnce(&SwappableStore, &str) -> T + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    let (store, id) = (store.clone(), id.to_string());
+    std::thread::spawn(move || f(&store, &id))
+}
+
 fn swappable(h: &Harness, first: Plugin, options: SwapOptions) -> SwappableStore {
     SwappableStore::new(h, first, options)
 }
@@ -489,21 +499,13 @@ fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
     let id = store.create(CreateOptions::new(r#"{"v":1}"#)).unwrap();
 
     let held = backend.hold_next_if_present();
-    let writer = {
-        let store = store.clone();
-        let id = id.clone();
-        std::thread::spawn(move || store.update(&id, r#"{"v":2}"#, None))
-    };
-    if held.entered.recv_timeout(Duration::from_secs(20)).is_err() {
-        panic!("the update never wrote: {:?}", writer.join());
-    }
+    let writer = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.update(id, r#"{"v":2}"#, None)),
+        "the update never wrote",
+    );
     // The update is inside the old store, between its read and its write.
     store.swap(b.clone());
-    let reader = {
-        let store = store.clone();
-        let id = id.clone();
-        std::thread::spawn(move || store.load(&id))
-    };
+    let reader = on_thread(&store, &id, |s, id| s.load(id));
     std::thread::sleep(Duration::from_millis(300));
     assert!(!reader.is_finished(), "the move waits for the write");
     held.release.send(()).unwrap();
@@ -531,14 +533,10 @@ fn a_regenerate_during_a_move_kills_the_old_id_everywhere() {
         .unwrap();
     store.swap(b.clone());
     let held = backend.hold_next_delete("a", &format!("s:{id}"));
-    let mover = {
-        let store = store.clone();
-        let id = id.clone();
-        std::thread::spawn(move || store.load(&id))
-    };
-    if held.entered.recv_timeout(Duration::from_secs(20)).is_err() {
-        panic!("the move never deleted the old copy: {:?}", mover.join());
-    }
+    let mover = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.load(id)),
+        "the move never deleted the old copy",
+    );
     // The copy is in `b`; the old one in `a` is being deleted.
     let fresh = store.regenerate(&id).unwrap();
     assert_ne!(fresh, id);
@@ -1019,21 +1017,13 @@ fn a_destroy_during_a_move_begun_before_the_grace_period_ended_wins() {
     store.swap(b.clone());
     // The move's write of the copy into `b` is caught in flight.
     let held = backend.hold_next_write(host_harness::WriteMode::IfAbsent, Some("b"));
-    let mover = {
-        let store = store.clone();
-        let id = id.clone();
-        std::thread::spawn(move || store.load(&id))
-    };
-    if held.entered.recv_timeout(Duration::from_secs(20)).is_err() {
-        panic!("the move never wrote: {:?}", mover.join());
-    }
+    let mover = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.load(id)),
+        "the move never wrote",
+    );
     // The grace period ends: calls from now on see no retired store.
     clock.advance(Duration::from_secs(11));
-    let logout = {
-        let store = store.clone();
-        let id = id.clone();
-        std::thread::spawn(move || store.destroy(&id))
-    };
+    let logout = on_thread(&store, &id, |s, id| s.destroy(id));
     std::thread::sleep(Duration::from_millis(300));
     held.release.send(()).unwrap();
     mover

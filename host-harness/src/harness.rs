@@ -453,14 +453,8 @@ fn repeated_setting(config: &[(String, String)]) -> Option<String> {
 /// The contract's size settings must fit the host's output limits, or a
 /// session could be stored and then never be returned.
 fn check_settings_fit_limits(config: &[(String, String)], limits: &Limits) -> Result<(), String> {
-    // Each key is given once (`repeated_setting` runs first).
-    let setting = |key: &str| {
-        config
-            .iter()
-            .find(|(k, _)| k == key)
-            .and_then(|(_, v)| v.trim().parse::<u64>().ok())
-    };
-    let fits = |key: &str, limit: usize, name: &str| match setting(key) {
+    let number = |key: &str| setting(config, key).and_then(|v| v.trim().parse::<u64>().ok());
+    let fits = |key: &str, limit: usize, name: &str| match number(key) {
         Some(v) if v > limit as u64 => Err(format!(
             "{key} = {v} is more than the host's {name} ({limit} bytes): raise Limits::{name} or lower {key}"
         )),
@@ -477,14 +471,20 @@ fn check_settings_fit_limits(config: &[(String, String)], limits: &Limits) -> Re
 /// The contract's default `cookie.max-bytes` (4096 minus the cookie name
 /// and `=`) when the setting is not given, else none.
 fn default_seal_bytes(config: &[(String, String)]) -> Option<usize> {
-    if config.iter().any(|(k, _)| k == "cookie.max-bytes") {
+    if setting(config, "cookie.max-bytes").is_some() {
         return None;
     }
-    let name = config
+    let name = setting(config, "cookie.name").unwrap_or("id");
+    Some(crate::session_cookie::max_value_bytes(name))
+}
+
+/// The value of `key` in `config` (each key is given once:
+/// `repeated_setting` runs first).
+fn setting<'c>(config: &'c [(String, String)], key: &str) -> Option<&'c str> {
+    config
         .iter()
-        .find(|(k, _)| k == "cookie.name")
-        .map_or("id", |(_, v)| v.as_str());
-    Some(crate::session_cookie::MAX_COOKIE_BYTES.saturating_sub(name.len() + 1))
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
 }
 
 /// Tells "not wasm" and "core module" apart from a broken component, so the

@@ -323,6 +323,13 @@ impl Plugin {
         )
     }
 
+    /// An id argument as the bindings take it (`&SessionId`, a `String`),
+    /// once [`input::id`] has let it through.
+    fn id_arg(&self, id: &str) -> Result<SessionId, CallError> {
+        input::id(&self.inner.limits, id)?;
+        Ok(id.to_owned())
+    }
+
     /// Starts a session; returns its id.
     pub fn create(&self, options: CreateOptions) -> Result<SessionId, CallError> {
         let limits = &self.inner.limits;
@@ -341,9 +348,7 @@ impl Plugin {
 
     /// Loads a session: `Ok(None)` when no live session has this id.
     pub fn load(&self, id: &str) -> Result<Option<SessionRecord>, CallError> {
-        input::id(&self.inner.limits, id)?;
-        // The bindings take `&SessionId` (a `String`).
-        let id: SessionId = id.to_owned();
+        let id = self.id_arg(id)?;
         let now = self.inner.shared.clock.now_secs();
         self.op(
             "load",
@@ -366,10 +371,8 @@ impl Plugin {
         data: &str,
         user_id: Option<&str>,
     ) -> Result<SessionId, CallError> {
-        input::id(&self.inner.limits, id)?;
+        let id = self.id_arg(id)?;
         input::session(&self.inner.limits, data, user_id)?;
-        // The bindings take `&SessionId` (a `String`).
-        let id: SessionId = id.to_owned();
         self.op(
             "update",
             Budget::Call,
@@ -380,9 +383,7 @@ impl Plugin {
 
     /// Slides the expiry (optionally with a new ttl); returns the id to hold.
     pub fn touch(&self, id: &str, ttl_seconds: Option<u64>) -> Result<SessionId, CallError> {
-        input::id(&self.inner.limits, id)?;
-        // The bindings take `&SessionId` (a `String`).
-        let id: SessionId = id.to_owned();
+        let id = self.id_arg(id)?;
         self.op(
             "touch",
             Budget::Call,
@@ -393,9 +394,7 @@ impl Plugin {
 
     /// Moves the session to a new id; returns it.
     pub fn regenerate(&self, id: &str) -> Result<SessionId, CallError> {
-        input::id(&self.inner.limits, id)?;
-        // The bindings take `&SessionId` (a `String`).
-        let id: SessionId = id.to_owned();
+        let id = self.id_arg(id)?;
         self.op(
             "regenerate",
             Budget::Call,
@@ -406,9 +405,7 @@ impl Plugin {
 
     /// Ends a session (idempotent).
     pub fn destroy(&self, id: &str) -> Result<(), CallError> {
-        input::id(&self.inner.limits, id)?;
-        // The bindings take `&SessionId` (a `String`).
-        let id: SessionId = id.to_owned();
+        let id = self.id_arg(id)?;
         self.op(
             "destroy",
             Budget::Call,

@@ -156,7 +156,7 @@ impl CookiePolicy {
     /// The longest session id this cookie can carry: what `cookie.max-bytes`
     /// defaults to for this name.
     pub fn max_value_bytes(&self) -> usize {
-        MAX_COOKIE_BYTES - self.name.len() - 1
+        max_value_bytes(&self.name)
     }
 
     /// The cookie that hands `record.id` to the browser until the session
@@ -246,6 +246,13 @@ impl CookiePolicy {
         }
         b.build()
     }
+}
+
+/// The longest value a cookie named `name` can carry in a browser: 4096
+/// bytes of `name=value` ([`MAX_COOKIE_BYTES`]) less the name and `=`,
+/// which is also the contract's default `cookie.max-bytes`.
+pub(crate) fn max_value_bytes(name: &str) -> usize {
+    MAX_COOKIE_BYTES.saturating_sub(name.len() + 1)
 }
 
 /// A cookie value without the pair of double quotes RFC 6265 section 4.1.1

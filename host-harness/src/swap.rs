@@ -624,17 +624,9 @@ impl SwappableStore {
                     continue;
                 }
                 // The old store broke (trapped, broke the contract, timed
-                // out) too often in a row: it is dropped, and its sessions are
-                // lost either way. The memory limit or no free instance slot
-                // is one session's size or the host's load, not the store.
-                Err(CallError::Trap { .. } | CallError::Contract { .. })
-                    if self.quarantine(retired, FAULT_POINTS) =>
-                {
-                    continue;
-                }
-                Err(CallError::Timeout { .. }) if self.quarantine(retired, TIMEOUT_POINTS) => {
-                    continue;
-                }
+                // out: `fault_points`) too often in a row: it is dropped, and
+                // its sessions are lost either way.
+                Err(e) if self.quarantine(retired, fault_points(&e)) => continue,
                 // The old store failed: say so rather than log the user out.
                 Err(e) => return Migration::Failed(from_retired(&retired.plugin, e)),
             };
@@ -655,8 +647,11 @@ impl SwappableStore {
     }
 
     /// Counts a fault of `retired` worth `points`; true when it was one too
-    /// many and the plugin is now dropped.
+    /// many and the plugin is now dropped (never for 0 points: not a fault).
     fn quarantine(&self, retired: &Retired, points: u32) -> bool {
+        if points == 0 {
+            return false;
+        }
         let before = retired.faults.fetch_add(points, Ordering::Relaxed);
         if before.saturating_add(points) < QUARANTINE_POINTS {
             return false;
@@ -1013,14 +1008,7 @@ impl SwappableStore {
                 }
                 Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => {
-                    let points = match e {
-                        CallError::Trap { .. } | CallError::Contract { .. } => FAULT_POINTS,
-                        CallError::Timeout { .. } => TIMEOUT_POINTS,
-                        _ => 0,
-                    };
-                    if points > 0 {
-                        self.quarantine(r, points);
-                    }
+                    self.quarantine(r, fault_points(&e));
                     retired_failed.get_or_insert(e);
                 }
             }
@@ -1065,6 +1053,18 @@ impl SwappableStore {
     pub fn count(&self) -> Result<u64, CallError> {
         // Not counted, as `purge_expired`.
         self.generation().current.count()
+    }
+}
+
+/// What a retired plugin's failure counts toward its quarantine (see
+/// [`QUARANTINE_POINTS`]): a trap or a broken contract is the store's fault,
+/// a timeout may be; the memory limit or no free instance slot is one
+/// session's size or the host's load, not the store's, and counts nothing.
+fn fault_points(e: &CallError) -> u32 {
+    match e {
+        CallError::Trap { .. } | CallError::Contract { .. } => FAULT_POINTS,
+        CallError::Timeout { .. } => TIMEOUT_POINTS,
+        _ => 0,
     }
 }
 

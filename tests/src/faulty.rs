@@ -2,10 +2,13 @@
 //! of what stores write and how they report backend failures.
 
 use host_harness::{Harness, KeyPage, KvBackend, KvError, ManualClock, MemoryBackend, WriteMode};
+use std::fmt::Debug;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+use std::time::Duration;
 
 /// One call a store made, as the backend saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,24 +46,74 @@ pub struct FaultyBackend {
 struct HeldWrite {
     mode: WriteMode,
     namespace: Option<String>,
-    entered: Sender<()>,
-    release: Receiver<()>,
+    gate: Gate,
 }
 
 /// Which delete to hold, and the backend's end of [`Held`].
 struct HeldDelete {
     namespace: String,
     key: String,
+    gate: Gate,
+}
+
+/// The backend's end of [`Held`]: says the held call has started, then
+/// waits for the test to let it go on.
+struct Gate {
     entered: Sender<()>,
     release: Receiver<()>,
 }
 
-/// The test's end of [`FaultyBackend::hold_next_if_present`].
+impl Gate {
+    /// A gate and the test's end of it.
+    fn new() -> (Self, Held) {
+        let (entered_tx, entered) = channel();
+        let (release, release_rx) = channel();
+        let gate = Self {
+            entered: entered_tx,
+            release: release_rx,
+        };
+        (gate, Held { entered, release })
+    }
+
+    /// Tells the test the held call has started and waits until it is
+    /// released (or the test's end is dropped).
+    fn pass(self) {
+        let _ = self.entered.send(());
+        let _ = self.release.recv();
+    }
+}
+
+/// Puts which call to hold, made by `which` around a fresh [`Gate`], in
+/// `slot`, and hands back the test's end.
+fn hold<W>(slot: &Mutex<Option<W>>, which: impl FnOnce(Gate) -> W) -> Held {
+    let (gate, held) = Gate::new();
+    if let Ok(mut h) = slot.lock() {
+        *h = Some(which(gate));
+    }
+    held
+}
+
+/// The test's end of a held call ([`FaultyBackend::hold_next_if_present`],
+/// [`FaultyBackend::hold_next_write`], [`FaultyBackend::hold_next_delete`]).
 pub struct Held {
-    /// Receives once the held write has started.
+    /// Receives once the held call has started.
     pub entered: Receiver<()>,
-    /// Send (or drop) to let the held write go on.
+    /// Send (or drop) to let the held call go on.
     pub release: Sender<()>,
+}
+
+impl Held {
+    /// Waits up to 20 s for the held call to start, and hands `thread` (the
+    /// one that is to make it) back.
+    ///
+    /// # Panics
+    /// When it does not start in time: `"{what}: "` and how `thread` ended.
+    pub fn wait_entered<T: Debug>(&self, thread: JoinHandle<T>, what: &str) -> JoinHandle<T> {
+        if self.entered.recv_timeout(Duration::from_secs(20)).is_err() {
+            panic!("{what}: {:?}", thread.join());
+        }
+        thread
+    }
 }
 
 impl FaultyBackend {
@@ -84,33 +137,21 @@ impl FaultyBackend {
     /// Makes the next write with `mode` (in namespace `ns`, when given) wait
     /// the same way.
     pub fn hold_next_write(&self, mode: WriteMode, ns: Option<&str>) -> Held {
-        let (entered_tx, entered) = channel();
-        let (release, release_rx) = channel();
-        if let Ok(mut h) = self.hold.lock() {
-            *h = Some(HeldWrite {
-                mode,
-                namespace: ns.map(str::to_string),
-                entered: entered_tx,
-                release: release_rx,
-            });
-        }
-        Held { entered, release }
+        hold(&self.hold, |gate| HeldWrite {
+            mode,
+            namespace: ns.map(str::to_string),
+            gate,
+        })
     }
 
     /// Makes the next delete of `key` in namespace `ns` wait, once it has
     /// started, until the test releases it (then it runs).
     pub fn hold_next_delete(&self, ns: &str, key: &str) -> Held {
-        let (entered_tx, entered) = channel();
-        let (release, release_rx) = channel();
-        if let Ok(mut h) = self.hold_delete.lock() {
-            *h = Some(HeldDelete {
-                namespace: ns.to_string(),
-                key: key.to_string(),
-                entered: entered_tx,
-                release: release_rx,
-            });
-        }
-        Held { entered, release }
+        hold(&self.hold_delete, |gate| HeldDelete {
+            namespace: ns.to_string(),
+            key: key.to_string(),
+            gate,
+        })
     }
 
     /// Takes the calls logged since the last take.
@@ -254,8 +295,7 @@ impl KvBackend for FaultyBackend {
             if wanted { h.take() } else { None }
         });
         if let Some(w) = held {
-            let _ = w.entered.send(());
-            let _ = w.release.recv();
+            w.gate.pass();
         }
         if mode == WriteMode::IfPresent
             && self.delete_before_if_present.swap(false, Ordering::SeqCst)
@@ -273,8 +313,7 @@ impl KvBackend for FaultyBackend {
             .ok()
             .and_then(|mut h| h.take_if(|h| h.namespace == ns && h.key == key));
         if let Some(h) = held {
-            let _ = h.entered.send(());
-            let _ = h.release.recv();
+            h.gate.pass();
         }
         if names(&self.fail_delete_of, key) {
             return Err(KvError::Backend("connection reset by peer".into()));

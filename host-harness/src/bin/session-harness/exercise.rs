@@ -80,10 +80,8 @@ pub(crate) fn run(
     let harness = builder.clock(Arc::new(clock.clone())).build()?;
     // The absolute cap a `touch` cannot pass, when the run sets one.
     // (A key given twice fails the loads below.)
-    let max_lifetime = config
-        .iter()
-        .find(|(k, _)| k == "session.max-lifetime-seconds")
-        .and_then(|(_, v)| v.trim().parse::<u64>().ok());
+    let max_lifetime = crate::setting(config, "session.max-lifetime-seconds")
+        .and_then(|v| v.trim().parse::<u64>().ok());
     // Every plugin loads before the first is exercised: a bad path or file
     // is found now, not after the tables of those before it.
     let mut loaded = Vec::with_capacity(wasm.len());

@@ -78,6 +78,15 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// The value of `key` among the `--config` pairs (a key given twice is
+/// refused when a plugin loads).
+pub(crate) fn setting<'c>(config: &'c [(String, String)], key: &str) -> Option<&'c str> {
+    config
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v.as_str())
+}
+
 /// The `--config key=value` parser. clap's own error for a refused value
 /// quotes the value whole; this one says only what [`parse_kv`] says.
 #[derive(Clone, Copy)]

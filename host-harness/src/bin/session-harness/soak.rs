@@ -195,8 +195,7 @@ fn lifetime_too_short(config: &[(String, String)]) -> Option<String> {
     ["session.ttl-seconds", "session.max-lifetime-seconds"]
         .into_iter()
         .find_map(|key| {
-            let (_, v) = config.iter().find(|(k, _)| k == key)?;
-            let seconds: u64 = v.trim().parse().ok()?;
+            let seconds: u64 = crate::setting(config, key)?.trim().parse().ok()?;
             (seconds < MIN_SOAK_LIFETIME_SECONDS).then(|| {
                 format!(
                     "soak needs {key} of at least {MIN_SOAK_LIFETIME_SECONDS} (got {seconds}): \
@@ -215,7 +214,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     }
     let duration = args.seconds;
     let mut config = args.config.clone();
-    let random_key = !config.iter().any(|(k, _)| k == "cookie.keys");
+    let random_key = crate::setting(&config, "cookie.keys").is_none();
     if random_key {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| anyhow!("no random source for a key: {e}"))?;
