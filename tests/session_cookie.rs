@@ -67,9 +67,19 @@ fn the_cookie_a_browser_returns_finds_the_same_session() {
             "{what}"
         );
 
-        // Time passes; the cookie's Max-Age is what is left of the session.
+        assert_eq!(
+            Cookie::parse(set_cookie.clone()).unwrap().max_age(),
+            None,
+            "{what}: a session cookie by default, gone when the browser closes"
+        );
+
+        // Time passes; a persistent cookie's Max-Age is what is left of the session.
         clock.advance(Duration::from_secs(600));
-        let cookie = policy.issue_record(&again, now(&clock)).unwrap();
+        let kept = CookiePolicy::builder(NAME)
+            .persistent(true)
+            .build()
+            .unwrap();
+        let cookie = kept.issue_record(&again, now(&clock)).unwrap();
         assert_eq!(
             cookie.max_age().map(|d| d.whole_seconds() as u64),
             Some(again.expires_at - now(&clock)),
@@ -92,6 +102,32 @@ fn the_cookie_a_browser_returns_finds_the_same_session() {
             removal.starts_with(&format!("{NAME}=;")) && removal.contains("Max-Age=0"),
             "{what}: {removal}"
         );
+    }
+}
+
+/// A cookie of the same name planted for a more specific path comes first
+/// in the header; trying every value (as the README's host does) still
+/// finds the real session rather than logging the user out.
+#[test]
+fn a_planted_cookie_sent_first_does_not_hide_the_session() {
+    let policy = CookiePolicy::builder(NAME).build().unwrap();
+    for (what, store, _clock) in stores() {
+        let id = store.create(CreateOptions::new(r#"{"k":1}"#)).unwrap();
+        let forged = if store.info().server_side {
+            "not-an-id"
+        } else {
+            "v1.p.forged"
+        };
+        let header = format!("{NAME}={forged}; theme=dark; {NAME}={id}");
+        let found = policy
+            .find_ids(&header)
+            .find_map(|candidate| match store.load(candidate) {
+                Ok(Some(record)) => Some(record),
+                Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => None,
+                Err(e) => panic!("{what}: {e}"),
+            })
+            .expect("the real session is reached");
+        assert_eq!(found.data, r#"{"k":1}"#, "{what}");
     }
 }
 

@@ -11,9 +11,12 @@
 //! let set_cookie = policy.issue("zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj", 1_800_003_600, 1_800_000_000)?;
 //! assert_eq!(
 //!     set_cookie.to_string(),
-//!     "__Host-id=zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj; HttpOnly; SameSite=Lax; Secure; \
-//!      Path=/; Max-Age=3600; Expires=Fri, 15 Jan 2027 09:00:00 GMT"
+//!     "__Host-id=zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj; HttpOnly; SameSite=Lax; Secure; Path=/"
 //! );
+//! // a cookie the browser keeps across restarts, until the session expires:
+//! let kept = CookiePolicy::builder("__Host-id").persistent(true).build()?;
+//! assert!(kept.issue("zVFHrbMj", 1_800_003_600, 1_800_000_000)?.to_string()
+//!     .ends_with("Max-Age=3600; Expires=Fri, 15 Jan 2027 09:00:00 GMT"));
 //! // on the next request:
 //! let id = policy.find_id("theme=dark; __Host-id=zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj");
 //! assert_eq!(id, Some("zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj"));
@@ -41,7 +44,8 @@ const MAX_EXPIRES: i64 = 253_402_300_799;
 /// How the session cookie is written: its name and attributes. Build one with
 /// [`CookiePolicy::builder`]; the defaults follow OWASP's session-management
 /// advice: `HttpOnly`, `Secure`, `SameSite=Lax`, `Path=/`, no `Domain` (host-only),
-/// and a persistent cookie that expires with the session.
+/// and a non-persistent cookie (no `Max-Age`/`Expires`: the browser forgets it
+/// when it closes, while the store still enforces the session's expiry).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CookiePolicy {
     name: String,
@@ -82,8 +86,12 @@ pub enum CookiePolicyError {
     /// `SameSite=None` without `Secure`.
     #[error("SameSite=None needs Secure: browsers reject it otherwise")]
     SameSiteNoneInsecure,
-    /// A path that does not start with `/` or holds `;` or control characters.
-    #[error("cookie path {0:?} must start with '/' and hold no ';' or control characters")]
+    /// A path that does not start with `/`, or holds `;` or a byte outside
+    /// printable ASCII (browsers read a raw non-ASCII path inconsistently:
+    /// percent-encode it).
+    #[error(
+        "cookie path {0:?} must start with '/' and hold only printable ASCII without ';' (percent-encode other characters)"
+    )]
     Path(String),
     /// A domain that is empty or holds characters a domain cannot.
     #[error("cookie domain {0:?} is not a host name")]
@@ -128,7 +136,7 @@ impl Default for CookiePolicy {
             secure: true,
             http_only: true,
             same_site: SameSite::Lax,
-            persistent: true,
+            persistent: false,
         }
     }
 }
@@ -171,8 +179,9 @@ impl CookiePolicy {
 
     /// The cookie that hands `id` to the browser until `expires_at` (Unix
     /// seconds), as seen at `now`: `Max-Age` is the time left, and `Expires`
-    /// the same instant for clients that ignore `Max-Age`. A session-only
-    /// policy writes neither.
+    /// the same instant for clients that ignore `Max-Age`, when the policy
+    /// is [`persistent`](CookiePolicyBuilder::persistent); by default it
+    /// writes neither, and `expires_at` only refuses an expired session.
     ///
     /// `update` and `touch` return only the id: the expiry they set is
     /// `now` plus the session's ttl (the one just given to `touch`, else the
@@ -220,19 +229,35 @@ impl CookiePolicy {
         cookie
     }
 
-    /// The session id in a request's `Cookie` header: the first non-empty
-    /// value under this name (browsers send the most specific path first).
-    /// Malformed pairs elsewhere in the header are skipped, not fatal. The
-    /// value is returned as sent, without the double quotes RFC 6265 allows
-    /// around it (`id="…"`, as some proxies and clients send it); the store
-    /// decides whether it is valid.
+    /// The session id in a request's `Cookie` header: the first of
+    /// [`find_ids`](Self::find_ids).
     pub fn find_id<'h>(&self, cookie_header: &'h str) -> Option<&'h str> {
+        self.find_ids(cookie_header).next()
+    }
+
+    /// Every non-empty value under this name in a request's `Cookie` header,
+    /// in the order sent (browsers send the most specific path first).
+    /// Malformed pairs elsewhere in the header are skipped, not fatal. Each
+    /// value is as sent, without the double quotes RFC 6265 allows around it
+    /// (`id="…"`, as some proxies and clients send it); the store decides
+    /// whether it is valid.
+    ///
+    /// Without a `__Host-` name a sibling subdomain or a plain-HTTP response
+    /// can plant a second cookie of this name for a more specific path,
+    /// which the browser then sends first: a host that loads only the first
+    /// value logs the user out on that path with a junk one. Try each value
+    /// until one loads (skipping `invalid-id`), and prefer a `__Host-` name,
+    /// which stops the planting itself.
+    pub fn find_ids<'p, 'h>(&'p self, cookie_header: &'h str) -> impl Iterator<Item = &'h str> + 'p
+    where
+        'h: 'p,
+    {
         Cookie::split_parse(cookie_header)
             .filter_map(Result::ok)
             .filter(|c| c.name_raw() == Some(self.name.as_str()))
             .filter_map(|c| c.value_raw())
             .map(unquoted)
-            .find(|v| !v.is_empty())
+            .filter(|v| !v.is_empty())
     }
 
     fn base(&self, value: String) -> Cookie<'static> {
@@ -298,10 +323,13 @@ impl CookiePolicyBuilder {
         self
     }
 
-    /// A browser-session cookie (no `Max-Age`/`Expires`): the browser drops it
-    /// when it closes, while the store still enforces the session's expiry.
-    pub fn session_only(mut self) -> Self {
-        self.policy.persistent = false;
+    /// A persistent cookie (default off): `Max-Age`/`Expires` at the
+    /// session's expiry, so the browser keeps it across restarts. OWASP
+    /// advises against it for session ids (they stay on the client's disk);
+    /// off, the browser drops the cookie when it closes, while the store
+    /// still enforces the session's expiry.
+    pub fn persistent(mut self, on: bool) -> Self {
+        self.policy.persistent = on;
         self
     }
 
@@ -327,7 +355,11 @@ impl CookiePolicyBuilder {
         if p.same_site == SameSite::None && !p.secure {
             return Err(CookiePolicyError::SameSiteNoneInsecure);
         }
-        if !p.path.starts_with('/') || p.path.bytes().any(|b| b == b';' || b.is_ascii_control()) {
+        if !p.path.starts_with('/')
+            || p.path
+                .bytes()
+                .any(|b| b == b';' || !(0x20..0x7f).contains(&b))
+        {
             return Err(CookiePolicyError::Path(p.path));
         }
         if let Some(d) = &p.domain
@@ -406,6 +438,11 @@ mod tests {
     fn defaults_follow_owasp() {
         let c = CookiePolicy::default().issue("abc", NOW + 60, NOW).unwrap();
         assert_eq!(
+            c.to_string(),
+            "id=abc; HttpOnly; SameSite=Lax; Secure; Path=/",
+            "a non-persistent cookie: no Max-Age or Expires"
+        );
+        assert_eq!(
             (
                 c.http_only(),
                 c.secure(),
@@ -415,6 +452,16 @@ mod tests {
             ),
             (Some(true), Some(true), Some(SameSite::Lax), Some("/"), None)
         );
+        assert_eq!(c.name_value(), ("id", "abc"));
+    }
+
+    #[test]
+    fn a_persistent_cookie_expires_with_the_session() {
+        let p = CookiePolicy::builder("id")
+            .persistent(true)
+            .build()
+            .unwrap();
+        let c = p.issue("abc", NOW + 60, NOW).unwrap();
         assert_eq!(c.max_age(), Some(time::Duration::seconds(60)));
         assert_eq!(
             c.expires_datetime().map(|t| t.unix_timestamp()),
@@ -430,7 +477,6 @@ mod tests {
             .domain("example.com")
             .same_site(SameSite::Strict)
             .http_only(false)
-            .session_only()
             .build()
             .unwrap();
         let text = p.issue("v1.p.xyz", NOW + 10, NOW).unwrap().to_string();
@@ -477,7 +523,10 @@ mod tests {
 
     #[test]
     fn expired_sessions_get_no_cookie_and_far_expiries_are_clamped() {
-        let p = CookiePolicy::default();
+        let p = CookiePolicy::builder("id")
+            .persistent(true)
+            .build()
+            .unwrap();
         assert_eq!(
             p.issue("a", NOW, NOW),
             Err(CookieError::Expired {
@@ -530,6 +579,18 @@ mod tests {
         assert_eq!(p.find_id(""), None);
     }
 
+    /// A cookie planted for a more specific path is sent first: every value
+    /// under the name is offered, so the real one is still reached.
+    #[test]
+    fn a_shadowing_cookie_does_not_hide_the_real_one() {
+        let p = CookiePolicy::builder("sid").build().unwrap();
+        let ids: Vec<&str> = p
+            .find_ids(r#"sid=junk; a=1; sid=; sid="v1.p.real"; SID=other"#)
+            .collect();
+        assert_eq!(ids, ["junk", "v1.p.real"]);
+        assert_eq!(p.find_ids("a=1").count(), 0);
+    }
+
     /// RFC 6265 lets a cookie value be sent in double quotes: the id is
     /// what is inside them (a quoted seal was once handed to the store with
     /// its quotes, an `invalid-id`, and the user got a new session). A lone
@@ -579,10 +640,21 @@ mod tests {
                 .build(),
             Err(CookiePolicyError::SameSiteNoneInsecure)
         );
-        assert!(matches!(
-            CookiePolicy::builder("id").path("app").build(),
-            Err(CookiePolicyError::Path(_))
-        ));
+        for bad in ["app", "/a;b", "/a\tb", "/\u{e9}", "/a\u{7f}"] {
+            assert!(
+                matches!(
+                    CookiePolicy::builder("id").path(bad).build(),
+                    Err(CookiePolicyError::Path(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        assert!(
+            CookiePolicy::builder("id")
+                .path("/caf%C3%A9 x")
+                .build()
+                .is_ok()
+        );
         for bad in [
             "a;b", "", ".", "..", "-", "a..b", "-a.com", "a-.com", "a.com.", "é.com",
         ] {
