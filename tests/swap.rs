@@ -516,6 +516,87 @@ fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
     assert_eq!(a.load(&id).unwrap(), None);
 }
 
+/// Swap A -> B; a move of the session is between copying it into B and
+/// deleting it from A when the operator swaps back to A (or on to a new
+/// build in A's namespace), and an update lands on A's copy. The update
+/// waits for the move, so the move's delete cannot throw it away: it once
+/// answered `ok`, the delete removed A's copy, and the next load moved B's
+/// stale copy back.
+#[test]
+fn an_update_after_swapping_back_is_not_lost_to_a_move_in_flight() {
+    for new_build in [false, true] {
+        let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+        let (a, b) = patient_kv_stores(&h);
+        let back = if new_build {
+            h.load_file(
+                guest_path("kv_session"),
+                LoadOptions::default().name("kv-v2").namespace("a"),
+            )
+            .unwrap()
+        } else {
+            a.clone()
+        };
+        let store = swappable(&h, a.clone(), SwapOptions::default());
+        let id = store.create(CreateOptions::new(r#"{"v":1}"#)).unwrap();
+        store.swap(b.clone());
+        let held = backend.hold_next_delete("a", &format!("s:{id}"));
+        let mover = held.wait_entered(
+            on_thread(&store, &id, |s, id| s.load(id)),
+            "the move never deleted the old copy",
+        );
+        store.swap(back.clone());
+        let updater = on_thread(&store, &id, |s, id| s.update(id, r#"{"v":2}"#, None));
+        std::thread::sleep(Duration::from_millis(300));
+        assert!(
+            !updater.is_finished(),
+            "new build {new_build}: the update waits for the move"
+        );
+        held.release.send(()).unwrap();
+        mover.join().unwrap().unwrap().expect("moved");
+        assert_eq!(updater.join().unwrap().unwrap(), id);
+        let now = store.load(&id).unwrap().expect("the session lives");
+        assert_eq!(now.data, r#"{"v":2}"#, "new build {new_build}: update lost");
+        assert_eq!(back.load(&id).unwrap().unwrap().data, r#"{"v":2}"#);
+        assert_eq!(b.load(&id).unwrap(), None, "moved back, not copied");
+    }
+}
+
+/// A swap that does not make a store current again which moves are
+/// leaving costs its calls no wait, even with a move held in flight.
+#[test]
+fn calls_after_an_unrelated_swap_do_not_wait_for_moves() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let (a, b) = patient_kv_stores(&h);
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(r#"{"v":1}"#)).unwrap();
+    let other = store.create(CreateOptions::new(r#"{"o":1}"#)).unwrap();
+    store.swap(b.clone());
+    let held = backend.hold_next_delete("a", &format!("s:{id}"));
+    let mover = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.load(id)),
+        "the move never deleted the old copy",
+    );
+    store.swap(kv_ns(&h, "c"));
+    // Were it to wait, it would wait the whole drain limit (10 s).
+    let (tx, rx) = std::sync::mpsc::channel();
+    let s = store.clone();
+    std::thread::spawn(move || {
+        let fresh = s.create(CreateOptions::new("{}")).unwrap();
+        let _ = tx.send(s.load(&fresh).unwrap().is_some());
+    });
+    assert_eq!(
+        rx.recv_timeout(Duration::from_secs(5)),
+        Ok(true),
+        "calls on c did not wait for the move out of a"
+    );
+    held.release.send(()).unwrap();
+    mover.join().unwrap().unwrap().expect("moved");
+    assert_eq!(
+        store.load(&other).unwrap().expect("moved on from a").data,
+        r#"{"o":1}"#
+    );
+}
+
 /// A regenerate (at login) while a move of the same id is between copying
 /// the session into the new store and deleting it from the old one: the
 /// old id must stop working at once, as on any server-side store. Before

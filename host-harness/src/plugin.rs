@@ -43,6 +43,8 @@ pub(crate) struct PluginInner {
     shared: Arc<Shared>,
     config: Arc<WasiConfigVariables>,
     kv: KvView,
+    /// The kv namespace `kv` is bound to.
+    namespace: Arc<str>,
     limits: Limits,
     instantiations: AtomicU64,
     discarded: AtomicU64,
@@ -80,7 +82,7 @@ impl Plugin {
         namespace: Arc<str>,
         limits: Limits,
     ) -> Result<Self, CallError> {
-        let kv = KvView::new(shared.kv.clone(), namespace);
+        let kv = KvView::new(shared.kv.clone(), namespace.clone());
         let mut plugin = Plugin {
             inner: Arc::new(PluginInner {
                 info: PluginInfo {
@@ -94,6 +96,7 @@ impl Plugin {
                 shared,
                 config: Arc::new(config),
                 kv,
+                namespace,
                 limits,
                 instantiations: AtomicU64::new(0),
                 discarded: AtomicU64::new(0),
@@ -116,6 +119,11 @@ impl Plugin {
     /// What the plugin said about itself when it was loaded.
     pub fn info(&self) -> &PluginInfo {
         &self.inner.info
+    }
+
+    /// The kv namespace this plugin's records live in.
+    pub(crate) fn namespace(&self) -> &Arc<str> {
+        &self.inner.namespace
     }
 
     /// Whether `other` is a handle to this same loaded plugin.

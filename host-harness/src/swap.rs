@@ -120,6 +120,15 @@ impl CallCount {
     }
 }
 
+/// A replaced generation whose calls may still be running: how many, and
+/// the kv namespaces its moves delete from (those of its server-side
+/// retired plugins).
+#[derive(Clone)]
+struct Earlier {
+    calls: Arc<CallCount>,
+    moving_from: Arc<[Arc<str>]>,
+}
+
 /// What is active now: the current plugin and those kept for migration,
 /// most recently replaced first.
 struct Generation {
@@ -127,9 +136,16 @@ struct Generation {
     retired: Vec<Retired>,
     /// Calls that entered through this generation and are still running.
     calls: Arc<CallCount>,
-    /// The call counts of the generation this one replaced and of older
-    /// ones that still had calls running when it was made.
-    earlier: Vec<Arc<CallCount>>,
+    /// The generation this one replaced and older ones that still had
+    /// calls running when it was made.
+    earlier: Vec<Earlier>,
+    /// False while calls must first wait for the earlier generations'
+    /// calls: a move begun there may still delete the old copy of a session
+    /// from a store that is current again (swapped back, or a new build in
+    /// the same namespace), after a call here wrote to that copy. Set once
+    /// they were seen finished (no call starts on a replaced generation, so
+    /// that is final).
+    settled: std::sync::atomic::AtomicBool,
 }
 
 impl Generation {
@@ -139,6 +155,7 @@ impl Generation {
             retired: Vec::new(),
             calls: Arc::default(),
             earlier: Vec::new(),
+            settled: std::sync::atomic::AtomicBool::new(true),
         }
     }
 
@@ -147,14 +164,33 @@ impl Generation {
         // This generation's own count is kept whatever it reads now: a call
         // may still enter it until the swap lands. Older ones were replaced
         // before, so a zero there is final.
-        let earlier = std::iter::once(self.calls.clone())
-            .chain(self.earlier.iter().filter(|c| c.running() > 0).cloned())
+        let this = Earlier {
+            calls: self.calls.clone(),
+            moving_from: self
+                .retired
+                .iter()
+                .filter(|r| r.plugin.info().server_side)
+                .map(|r| r.plugin.namespace().clone())
+                .collect(),
+        };
+        let earlier: Vec<Earlier> = std::iter::once(this)
+            .chain(
+                self.earlier
+                    .iter()
+                    .filter(|e| e.calls.running() > 0)
+                    .cloned(),
+            )
             .collect();
+        let settle = current.info().server_side
+            && earlier
+                .iter()
+                .any(|e| e.moving_from.contains(current.namespace()));
         Self {
             current,
             retired,
             calls: Arc::default(),
             earlier,
+            settled: std::sync::atomic::AtomicBool::new(!settle),
         }
     }
 }
@@ -533,6 +569,10 @@ impl SwappableStore {
             let g = self.generation();
             g.calls.0[shard].0.fetch_add(1, Ordering::SeqCst);
             if std::ptr::eq(&**self.inner.active.load(), &**g) {
+                if !g.settled.load(Ordering::Acquire) {
+                    Self::wait_for_earlier_calls(&g);
+                    g.settled.store(true, Ordering::Release);
+                }
                 return Entered { g, shard };
             }
             g.calls.0[shard].0.fetch_sub(1, Ordering::SeqCst);
@@ -543,8 +583,8 @@ impl SwappableStore {
     /// generations have finished.
     fn wait_for_earlier_calls(g: &Generation) {
         let until = Instant::now() + DRAIN_LIMIT;
-        for count in &g.earlier {
-            while count.running() > 0 && Instant::now() < until {
+        for earlier in &g.earlier {
+            while earlier.calls.running() > 0 && Instant::now() < until {
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
