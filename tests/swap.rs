@@ -801,6 +801,31 @@ fn a_replaced_plugin_reuses_a_pooled_instance() {
     assert!(a.stats().idle <= 8, "{:?}", a.stats());
 }
 
+/// `max_idle_instances: 0` keeps no instance, also once the plugin is
+/// replaced (a retired plugin once kept one per shard whatever it was
+/// configured with).
+#[test]
+fn a_replaced_plugin_configured_to_pool_nothing_pools_nothing() {
+    let (h, _, _) = harness();
+    let none = Limits {
+        max_idle_instances: 0,
+        ..Limits::default()
+    };
+    let a = h
+        .load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().namespace("old").limits(none),
+        )
+        .unwrap();
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    store.swap(kv_ns(&h, "new"));
+    for _ in 0..3 {
+        let id = store.create(CreateOptions::new(DATA)).unwrap();
+        store.destroy(&id).unwrap();
+    }
+    assert_eq!(a.stats().idle, 0, "{:?}", a.stats());
+}
+
 /// Two kv-session stores with their own namespaces on one faulty backend.
 fn two_kv_stores_on_a_faulty_backend() -> (
     Harness,

@@ -30,7 +30,8 @@ struct Shard(Mutex<Vec<Instance>>);
 pub(crate) struct InstancePool {
     shards: Vec<Shard>,
     max_idle_per_shard: usize,
-    /// When set, each shard keeps at most one returned instance.
+    /// When set, each shard keeps at most one returned instance (none when
+    /// configured to keep none).
     closed: std::sync::atomic::AtomicBool,
 }
 
@@ -66,7 +67,7 @@ impl InstancePool {
     /// Returns a healthy instance to the home shard; dropped when it is full.
     pub(crate) fn put(&self, instance: Instance) {
         let most = match self.closed.load(Ordering::Relaxed) {
-            true => 1,
+            true => self.max_idle_per_shard.min(1),
             false => self.max_idle_per_shard,
         };
         let rejected = match self.shards[home()].0.lock() {
