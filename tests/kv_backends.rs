@@ -832,7 +832,11 @@ fn a_stalled_or_dead_server_is_a_backend_error_and_nothing_is_lost() {
     ] {
         match attempt {
             Err(CallError::Session(SessionError::Backend(m))) => {
-                assert!(m.contains("redis"), "message names the backend: {m}")
+                assert!(m.contains("redis"), "message names the backend: {m}");
+                assert!(
+                    !m.contains("sh-redis"),
+                    "the plugin is not told where the server is: {m}"
+                );
             }
             other => panic!("expected a backend error, got {other:?}"),
         }
@@ -897,6 +901,44 @@ fn a_command_cut_off_by_a_timeout_does_not_poison_the_next_one() {
         !String::from_utf8_lossy(&theirs).contains("4111-1111"),
         "the victim's write landed in the attacker's key"
     );
+}
+
+/// The server closes pooled connections (its idle `timeout`, a restart,
+/// `CLIENT KILL`), which the client learns only from the next command on
+/// each: a read then runs again on another connection, and a connection
+/// idle for a second is pinged before it carries a write, so no session
+/// call fails for it (one in a row failed per pooled connection).
+#[test]
+fn connections_the_server_closed_fail_no_call() {
+    let server = OwnServer::start();
+    let kv = fixtures::redis_backend_with(&server.url, "closed:", |b| b.pool_size(4));
+    assert_eq!(kv.set("ns", "k", b"v".to_vec(), None, Always), Ok(true));
+
+    server.cli(&["client", "kill", "type", "normal"]);
+    for _ in 0..5 {
+        assert_eq!(
+            kv.get("ns", "k").unwrap().as_deref(),
+            Some(&b"v"[..]),
+            "a read after the server closed its connection"
+        );
+    }
+    server.cli(&["client", "kill", "type", "normal"]);
+    assert_eq!(
+        kv.list_keys("ns", "", None, 10).unwrap().keys,
+        ["k"],
+        "a listing after the server closed its connection"
+    );
+
+    server.cli(&["config", "set", "timeout", "1"]);
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(
+        kv.set("ns", "k2", b"w".to_vec(), Some(60), IfAbsent),
+        Ok(true),
+        "a write on a connection the server closed as idle"
+    );
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(kv.delete("ns", "k"), Ok(true), "a delete after the same");
+    assert_eq!(kv.list_keys("ns", "", None, 10).unwrap().keys, ["k2"]);
 }
 
 /// A server refusing writes with an error reply (here `OOM`, with no memory

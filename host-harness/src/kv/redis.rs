@@ -40,7 +40,7 @@ use super::memory::DEFAULT_NAMESPACE_QUOTA;
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use redis::{Client, Connection, ConnectionLike, RedisError, Script};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Ttls longer than this (about 34,000 years) are stored without expiry:
 /// Redis refuses expiry times that overflow its millisecond clock.
@@ -267,7 +267,16 @@ struct Connector {
 struct PooledConnection {
     conn: Connection,
     broken: bool,
+    /// When the connection last had a whole reply from the server.
+    last_reply: Instant,
 }
+
+/// A pooled connection that had no reply for this long is pinged before its
+/// next command: the server may have closed it meanwhile (its `timeout`
+/// setting, a restart, a failover, `CLIENT KILL`, a NAT dropping idle
+/// flows), which the client only learns from the command after, and that
+/// command (a session write) would fail for nothing.
+const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
 
 /// Whether the connection that gave `e` is still in step with the server:
 /// only when the error is the server's own whole reply, with a code redis-rs
@@ -292,6 +301,7 @@ impl r2d2::ManageConnection for Connector {
         Ok(PooledConnection {
             conn,
             broken: false,
+            last_reply: Instant::now(),
         })
     }
 
@@ -609,7 +619,6 @@ impl RedisBackend {
             // listed, so they keep no index that only a listing would prune.
             indexed: !name.starts_with(super::RESERVED_NAMESPACE_PREFIX),
             pool: self.pool.clone(),
-            url: self.url.clone().into(),
             checkout_timeout: self.checkout_timeout,
             scripts: self.scripts.clone(),
             data_prefix: format!("{base}/k/"),
@@ -665,7 +674,6 @@ impl KvBackend for RedisBackend {
 struct RedisNamespace {
     indexed: bool,
     pool: r2d2::Pool<Connector>,
-    url: Arc<str>,
     checkout_timeout: Duration,
     scripts: Arc<Scripts>,
     data_prefix: String,
@@ -689,29 +697,102 @@ impl RedisNamespace {
         k
     }
 
+    /// A pooled connection that answers: one idle past [`IDLE_PING_AFTER`]
+    /// is pinged first, and one the server has closed is dropped for the
+    /// next (a new one once the idle ones are used up).
+    fn checkout(&self) -> Result<r2d2::PooledConnection<Connector>, KvError> {
+        let mut dead = 0;
+        loop {
+            let mut pooled = self
+                .pool
+                .get_timeout(self.checkout_timeout)
+                .map_err(|e| KvError::Backend(format!("redis: no connection: {e}")))?;
+            if pooled.last_reply.elapsed() < IDLE_PING_AFTER {
+                return Ok(pooled);
+            }
+            match redis::cmd("PING").query::<()>(&mut pooled.conn) {
+                Ok(()) => {
+                    pooled.last_reply = Instant::now();
+                    return Ok(pooled);
+                }
+                Err(e) => {
+                    pooled.broken = true;
+                    dead += 1;
+                    if dead > self.pool.max_size() {
+                        return Err(KvError::Backend(format!(
+                            "redis: no connection answers: {e}"
+                        )));
+                    }
+                }
+            }
+        }
+    }
+
     /// Runs `f` on a pooled connection; every failure is a `backend` error
-    /// that names the server.
+    /// that says it came from Redis (not where the server is: the message
+    /// reaches the plugin).
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
     ) -> Result<T, KvError> {
-        let mut pooled = self
-            .pool
-            .get_timeout(self.checkout_timeout)
-            .map_err(|e| KvError::Backend(format!("redis at {}: no connection: {e}", self.url)))?;
-        f(&mut pooled.conn).map_err(|e| {
-            if !leaves_connection_in_step(&e) {
-                pooled.broken = true;
+        self.attempt(f).map_err(|e| e.0)
+    }
+
+    /// [`Self::with`] for a command that changes nothing a retry would
+    /// change twice (a read; the listing's reaping of expired keys): when
+    /// the server had closed the connection, it runs again on another.
+    /// Writes are not retried: the server may have run one whose reply was
+    /// lost, and a second run answers differently (a repeated `delete`
+    /// returns false, a repeated `if-absent` write too).
+    fn with_read<T>(
+        &self,
+        f: impl Fn(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, KvError> {
+        // Each closed connection is dropped, so the pool runs out of them:
+        // the last attempt has a new one.
+        let mut left = self.pool.max_size();
+        loop {
+            match self.attempt(&f) {
+                Err(Failed(_, Some(e)))
+                    if left > 0 && e.is_connection_dropped() && !e.is_timeout() =>
+                {
+                    left -= 1;
+                }
+                other => return other.map_err(|e| e.0),
             }
-            KvError::Backend(format!("redis at {}: {e}", self.url))
-        })
+        }
+    }
+
+    fn attempt<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> redis::RedisResult<T>,
+    ) -> Result<T, Failed> {
+        let mut pooled = self.checkout().map_err(|e| Failed(e, None))?;
+        match f(&mut pooled.conn) {
+            Ok(answer) => {
+                pooled.last_reply = Instant::now();
+                Ok(answer)
+            }
+            Err(e) => {
+                if leaves_connection_in_step(&e) {
+                    pooled.last_reply = Instant::now();
+                } else {
+                    pooled.broken = true;
+                }
+                Err(Failed(KvError::Backend(format!("redis: {e}")), Some(e)))
+            }
+        }
     }
 }
+
+/// A failed command: the error to report, and the client's own error when
+/// the command reached a connection.
+struct Failed(KvError, Option<RedisError>);
 
 impl KvNamespace for RedisNamespace {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         let key = self.data_key(key);
-        self.with(|c| redis::cmd("GET").arg(&key).query(c))
+        self.with_read(|c| redis::cmd("GET").arg(&key).query(c))
     }
 
     fn set(
@@ -808,7 +889,7 @@ impl KvNamespace for RedisNamespace {
             _ => format!("[{prefix}"),
         };
         let budget = limit.saturating_mul(2).saturating_add(LIST_SCAN_SLACK);
-        let mut found: Vec<String> = self.with(|c| {
+        let mut found: Vec<String> = self.with_read(|c| {
             self.scripts
                 .list
                 .key(&self.index)
