@@ -214,15 +214,33 @@ fn regenerate_survives_a_delete_whose_reply_was_lost() {
     let old = p
         .create(CreateOptions::new(r#"{"precious":1}"#).user("erin"))
         .unwrap();
-    backend.lose_delete_reply_of(Some(format!("s:{old}")));
+    backend.lose_next_delete_reply_of(&format!("s:{old}"));
     let new = p.regenerate(&old).unwrap();
-    backend.lose_delete_reply_of(None);
     assert_ne!(new, old);
     let r = p.load(&new).unwrap().expect("the copy is the session now");
     assert_eq!(
         (r.data.as_str(), r.user_id.as_deref()),
         (r#"{"precious":1}"#, Some("erin"))
     );
+    assert_eq!(p.load(&old).unwrap(), None);
+    assert_eq!(p.count().unwrap(), 1);
+}
+
+/// A delete whose reply was lost, and then a failed read: regenerate
+/// deletes again, and once that answers the old id is gone, so the copy is
+/// handed out. (It once went straight to the read, reported its failure and
+/// kept the copy unseen: the old id gone too, the session was lost.)
+#[test]
+fn regenerate_deletes_again_after_a_lost_reply_when_it_cannot_read() {
+    let (h, backend) = harness_with_faulty_kv();
+    let p = load_into(&h, "kv_session", &[]);
+    let old = p.create(CreateOptions::new(r#"{"precious":1}"#)).unwrap();
+    let key = format!("s:{old}");
+    backend.lose_next_delete_reply_of(&key);
+    backend.fail_reads_of(Some((NS, &key, 1)));
+    let new = p.regenerate(&old).expect("the session under its new id");
+    backend.fail_reads_of(None);
+    assert_eq!(p.load(&new).unwrap().unwrap().data, r#"{"precious":1}"#);
     assert_eq!(p.load(&old).unwrap(), None);
     assert_eq!(p.count().unwrap(), 1);
 }

@@ -215,12 +215,12 @@ impl FaultyBackend {
         }
     }
 
-    /// Makes deletes of `key` run and then fail, as when the connection is
-    /// lost after the server ran the command but before its reply arrived
-    /// (none: no failures).
-    pub fn lose_delete_reply_of(&self, key: Option<String>) {
+    /// Makes the next delete of `key` run and then fail, as when the
+    /// connection is lost after the server ran the command but before its
+    /// reply arrived.
+    pub fn lose_next_delete_reply_of(&self, key: &str) {
         if let Ok(mut k) = self.lose_delete_reply_of.lock() {
-            *k = key;
+            *k = Some(key.to_string());
         }
     }
 }
@@ -318,7 +318,13 @@ impl KvBackend for FaultyBackend {
         if names(&self.fail_delete_of, key) {
             return Err(KvError::Backend("connection reset by peer".into()));
         }
-        if names(&self.lose_delete_reply_of, key) {
+        let lose_reply = self
+            .lose_delete_reply_of
+            .lock()
+            .ok()
+            .and_then(|mut k| k.take_if(|k| k == key))
+            .is_some();
+        if lose_reply {
             self.inner.delete(ns, key)?;
             return Err(KvError::Backend(
                 "connection lost before the reply arrived".into(),

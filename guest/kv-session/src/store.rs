@@ -196,19 +196,24 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
             Err(SessionError::NotFound)
         }
         // A failed delete may still have happened (a connection lost after
-        // the server ran it): look before undoing the copy, which may by now
-        // be the only one.
-        Err(e) => match kv_access::get_parsed(&old_key) {
-            Ok(None) => Ok(new_id),
-            Ok(Some(_)) => {
-                // The old id is still there and could not be revoked: do
-                // not hand out a second one.
-                let _ = kv_access::delete(&new_key);
-                Err(e)
-            }
-            // Unknown whether the old id went: keep the copy (never handed
-            // out, it expires with its ttl) rather than risk losing both.
-            Err(_) => Err(e),
+        // the server ran it). Deleting again is safe: once it answers, the
+        // old id is gone (by this try or the first), and the copy, which may
+        // by now be the only one, is the session.
+        Err(e) => match kv_access::delete(&old_key) {
+            Ok(_) => Ok(new_id),
+            Err(_) => match kv_access::get_parsed(&old_key) {
+                Ok(None) => Ok(new_id),
+                Ok(Some(_)) => {
+                    // The old id is still there and could not be revoked:
+                    // do not hand out a second one.
+                    let _ = kv_access::delete(&new_key);
+                    Err(e)
+                }
+                // Unknown whether the old id went: keep the copy (never
+                // handed out, it expires with its ttl) rather than risk
+                // losing both.
+                Err(_) => Err(e),
+            },
         },
     }
 }
