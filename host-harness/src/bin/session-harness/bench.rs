@@ -114,9 +114,9 @@ impl Report {
         let (ours, peer_ns) = (round1(ours), round1(peer_ns));
         let ratio = ours / peer_ns;
         if self.json {
-            println!(
+            say!(
                 "{}",
-                json!({"case": case, "ours_ns": ours, "peer": peer, "peer_ns": peer_ns, "ratio": round2(ratio)})
+                json!({"case": case, "ours_ns": ours, "peer": peer, "peer_ns": peer_ns, "ratio": ratio})
             );
         } else {
             self.comparisons.row(vec![
@@ -131,7 +131,7 @@ impl Report {
 
     fn figure(&mut self, case: &str, value: f64, unit: &str) {
         if self.json {
-            println!(
+            say!(
                 "{}",
                 json!({"case": case, "value": round2(value), "unit": unit})
             );
@@ -257,7 +257,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     }
     figures(&harness, &kv_wasm, &cookie_wasm, &budget, &mut report)?;
     if !args.json {
-        println!(
+        say!(
             "{}\n\n{}\n\n{}",
             report.comparisons.render(),
             report.figures.render(),

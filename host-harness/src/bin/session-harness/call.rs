@@ -129,6 +129,6 @@ pub(crate) fn run(builder: HarnessBuilder, args: CallArgs) -> Result<(), Failure
         Op::PurgeExpired => p.purge_expired()?.to_string(),
         Op::Count => p.count()?.to_string(),
     };
-    println!("{out}");
+    say!("{out}");
     Ok(())
 }

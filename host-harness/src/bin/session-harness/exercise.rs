@@ -1,6 +1,7 @@
 //! `exercise`: walk each plugin through every operation on a movable clock and
 //! print one table per plugin.
 
+use crate::shown::terminal_safe;
 use crate::table::{Table, micros, short_id};
 use crate::{Failure, load};
 use host_harness::{
@@ -90,9 +91,10 @@ pub(crate) fn run(
         let p = load(&harness, path, config)?;
         loaded.push((path, p, started.elapsed()));
     }
+    // A plugin that fails does not keep the others from being exercised.
     let mut failures = 0;
     for (path, p, load_time) in loaded {
-        failures += exercise_one(&harness, &clock, path, p, load_time, max_lifetime)?;
+        failures += exercise_one(&harness, &clock, path, p, load_time, max_lifetime);
     }
     if failures > 0 {
         return Err(Failure::Other(anyhow::anyhow!(
@@ -109,13 +111,13 @@ fn exercise_one(
     p: Plugin,
     load_time: Duration,
     max_lifetime: Option<u64>,
-) -> Result<usize, Failure> {
+) -> usize {
     let info = p.info().clone();
-    println!(
+    say!(
         "\n== {} {} from {} (server-side: {}; kv: {}; loaded in {:.1} ms)",
-        info.name,
-        info.version,
-        path.display(),
+        terminal_safe(&info.name),
+        terminal_safe(&info.version),
+        terminal_safe(&path.display().to_string()),
         info.server_side,
         harness.kv_backend().name(),
         load_time.as_secs_f64() * 1e3
@@ -126,14 +128,19 @@ fn exercise_one(
     };
     // A failed step still shows the table up to it.
     let walked = walk(&p, clock, max_lifetime, &mut s);
-    println!("{}", s.table.render());
+    say!("{}", s.table.render());
     let stats = p.stats();
-    println!(
+    say!(
         "instances created: {}, discarded: {}, idle now: {}",
-        stats.instantiations, stats.discarded, stats.idle
+        stats.instantiations,
+        stats.discarded,
+        stats.idle
     );
-    walked?;
-    Ok(s.failures)
+    // The failed step is in the table; the steps after it needed its id.
+    if walked.is_err() {
+        say!("stopped after the failed step: the steps after it need its session");
+    }
+    s.failures
 }
 
 /// The ttl the walk's `touch` gives.
@@ -264,12 +271,23 @@ fn walk(
         |_| "ok".to_string(),
         ok,
     );
-    let short: Vec<_> = (0..3)
-        .map(|_| p.create(CreateOptions::new("{}").ttl(1)))
-        .collect::<Result<_, _>>()?;
+    let short = s.step(
+        "create",
+        "3 with ttl 1 s",
+        || {
+            (0..3)
+                .map(|_| p.create(CreateOptions::new("{}").ttl(1)))
+                .collect::<Result<Vec<_>, _>>()
+        },
+        |ids| match ids.first() {
+            Some(first) => format!("{} and {} more", short_id(first), ids.len() - 1),
+            None => "none".to_string(),
+        },
+        ok,
+    )?;
     let long = s.step(
         "create",
-        "3 with ttl 1 s, then this one",
+        "one with ttl 3600 s",
         || p.create(CreateOptions::new("{}").ttl(3600)),
         id_of,
         ok,
@@ -318,6 +336,12 @@ fn walk(
             }
         },
     );
-    p.destroy(&long)?;
+    let _ = s.step(
+        "destroy",
+        "the ttl-3600 session",
+        || p.destroy(&long),
+        |_| "ok".to_string(),
+        ok,
+    );
     Ok(())
 }

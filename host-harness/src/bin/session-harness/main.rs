@@ -1,6 +1,14 @@
 //! `session-harness`: load session plugins, exercise them, call them once,
 //! soak them under swaps, benchmark them.
 
+/// `println!` that ends the command cleanly when standard output is gone
+/// (see [`stdout_line`]) instead of panicking with a backtrace.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::stdout_line(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod call;
 mod exercise;
@@ -19,9 +27,20 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+/// What each exit code means (shown by `--help`).
+const EXIT_CODES: &str = "Exit codes:
+  0    success
+  1    the store answered with an error (not-found, unsupported, backend, ...),
+       or a check failed (exercise, soak)
+  2    the command line is wrong: arguments, a plugin file that is not a
+       session plugin, a kv backend or a configuration refused
+  3    the plugin failed on the host's side: it trapped, passed its deadline
+       or memory limit, or broke the session-plugin contract
+  141  standard output was closed before everything was written";
+
 /// Load, exercise, call and benchmark session-plugin WebAssembly components.
 #[derive(Parser)]
-#[command(name = "session-harness", version)]
+#[command(name = "session-harness", version, after_help = EXIT_CODES)]
 struct Cli {
     /// Directory for compiled components, private to this user (default:
     /// $SESSION_HARNESS_CACHE_DIR, $XDG_CACHE_HOME/session-harness or
@@ -166,6 +185,19 @@ fn is_config_error(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Whether `e` is a plugin failing on the host's side (a trap, a deadline,
+/// a limit, a contract breach) rather than a session answer.
+fn is_plugin_fault(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<CallError>()
+            .is_some_and(CallError::is_plugin_fault)
+            || matches!(
+                c.downcast_ref::<SwapError>(),
+                Some(SwapError::Check { error, .. }) if error.is_plugin_fault()
+            )
+    })
+}
+
 impl<E: Into<anyhow::Error>> From<E> for Failure {
     fn from(e: E) -> Self {
         Failure::Other(e.into())
@@ -269,16 +301,14 @@ fn run(cli: Cli) -> Result<Option<String>, Failure> {
             if !config.is_empty() {
                 host_harness::swap::check_serves(&plugin)?;
             }
-            println!(
+            say!(
                 "{} {} (server-side: {})",
                 terminal_safe(&info.name),
                 terminal_safe(&info.version),
                 info.server_side
             );
             if !config.is_empty() {
-                println!(
-                    "configuration: ok (a throwaway session was created, loaded and destroyed)"
-                );
+                say!("configuration: ok (a throwaway session was created, loaded and destroyed)");
             }
         }
         Command::Exercise { wasm, config } => exercise::run(builder, &wasm, &config)?,
@@ -289,12 +319,35 @@ fn run(cli: Cli) -> Result<Option<String>, Failure> {
     Ok(cache_note)
 }
 
+/// Exit code after standard output was closed by its reader (`| head`):
+/// 128 + SIGPIPE, as for a tool the signal stopped.
+const EXIT_PIPE_CLOSED: i32 = 141;
+
+/// Writes one line to standard output. When the reader has gone (a closed
+/// pipe) the command stops silently with [`EXIT_PIPE_CLOSED`]; any other
+/// failure (a full disk) stops it with one line on stderr and exit code 1.
+pub(crate) fn stdout_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let written = out
+        .write_fmt(line)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    if let Err(e) = written {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(EXIT_PIPE_CLOSED);
+        }
+        eprintln!("session-harness: cannot write the output: {e}");
+        std::process::exit(1);
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(cache_note) => {
             if let Some(note) = cache_note {
-                eprintln!("session-harness: {note}");
+                eprintln!("session-harness: {}", terminal_safe(&note));
             }
             ExitCode::SUCCESS
         }
@@ -308,7 +361,13 @@ fn main() -> ExitCode {
         }
         Err(Failure::Other(e)) => {
             eprintln!("session-harness: {}", terminal_safe(&format!("{e:#}")));
-            ExitCode::from(if is_config_error(&e) { 2 } else { 1 })
+            ExitCode::from(if is_config_error(&e) {
+                2
+            } else if is_plugin_fault(&e) {
+                3
+            } else {
+                1
+            })
         }
     }
 }

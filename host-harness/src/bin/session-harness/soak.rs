@@ -25,16 +25,22 @@ pub(crate) struct SoakArgs {
     /// The plugins to swap between, comma-separated (the first starts active).
     #[arg(long, value_delimiter = ',', required = true, value_parser = plugin_path)]
     plugins: Vec<PathBuf>,
-    /// Worker threads (1 to 256). The engine gets instance slots for them;
-    /// with more threads than CPUs, each call's deadline is the default times
-    /// the threads per CPU, so a call waiting for a CPU is not a failure.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=256))]
+    /// Worker threads (1 to 256, and at most 16 per CPU). The engine gets
+    /// instance slots for them; with more threads than CPUs, each call's
+    /// deadline is the default times the threads per CPU, so a call waiting
+    /// for a CPU is not a failure.
+    #[arg(
+        long,
+        default_value_t = 2,
+        allow_negative_numbers = true,
+        value_parser = clap::value_parser!(u16).range(1..=256)
+    )]
     threads: u16,
     /// How long to run, in seconds (fractions allowed).
-    #[arg(long, default_value = "5", value_parser = parse_seconds)]
+    #[arg(long, default_value = "5", allow_negative_numbers = true, value_parser = parse_seconds)]
     seconds: Duration,
     /// Swaps spread evenly over the run.
-    #[arg(long, default_value_t = 10)]
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
     swaps: u64,
     /// A `wasi:config` setting for every plugin, `key=value` (repeatable).
     #[arg(long = "config", value_parser = ConfigPair)]
@@ -43,13 +49,26 @@ pub(crate) struct SoakArgs {
 
 /// A positive, finite duration in seconds (fractions allowed).
 fn parse_seconds(text: &str) -> Result<Duration, String> {
-    let bad = || format!("{text:?} is not a positive, finite number of seconds");
-    let seconds: f64 = text.parse().map_err(|_| bad())?;
+    let seconds: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number of seconds"))?;
+    if !(seconds.is_finite() && seconds > 0.0) {
+        return Err(format!(
+            "{text:?} is not a positive, finite number of seconds"
+        ));
+    }
     match Duration::try_from_secs_f64(seconds) {
         Ok(d) if !d.is_zero() => Ok(d),
-        _ => Err(bad()),
+        Ok(_) => Err(format!("{text:?} seconds is shorter than a nanosecond")),
+        Err(_) => Err(format!("{text:?} seconds is longer than a run can be")),
     }
 }
+
+/// Most workers per CPU: past about 20 (the 5 s cap on a scaled deadline
+/// over the 250 ms default) a call can wait for a CPU longer than its
+/// deadline, and a correct store then fails operations.
+const MAX_THREADS_PER_CPU: usize = 16;
 
 /// Instance slots for a run of `threads` workers.
 ///
@@ -222,6 +241,14 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         config.push(("cookie.keys".to_string(), hex));
     }
     let cpus = std::thread::available_parallelism().map_or(1, usize::from);
+    if usize::from(args.threads) > MAX_THREADS_PER_CPU * cpus {
+        return Err(Failure::Usage(anyhow!(
+            "--threads {} is more than {MAX_THREADS_PER_CPU} per CPU on this machine's {cpus} \
+             (at most {}): calls would wait for a CPU past their deadlines and count as failures",
+            args.threads,
+            MAX_THREADS_PER_CPU * cpus
+        )));
+    }
     let harness = builder
         .engine_settings(EngineSettings {
             max_instances: instance_slots(args.threads),
@@ -327,7 +354,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     }
     let stats = store.stats();
     let failed = failures.count.load(Ordering::Relaxed);
-    println!(
+    say!(
         "ops={} failed={} swaps={} migrated={}",
         ops.load(Ordering::Relaxed),
         failed,
