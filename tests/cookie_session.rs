@@ -10,6 +10,7 @@ use host_harness::{
 use proptest::prelude::*;
 use session_tests::assert_session_err;
 use session_tests::fixtures::{KEY_A, KEY_B, T0, guest_path, harness, load, load_into};
+use std::collections::HashSet;
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -37,14 +38,100 @@ fn sample() -> CreateOptions {
     CreateOptions::new(r#"{"cart":"3 items","role":"admin"}"#).user("alice")
 }
 
-fn rejected(r: Result<Option<SessionRecord>, CallError>, what: &str) {
+/// Asserts that `r` is `invalid-id`; its message.
+fn rejected(r: Result<Option<SessionRecord>, CallError>, what: &str) -> String {
     match r {
-        Err(CallError::Session(SessionError::InvalidId(_))) => {}
+        Err(CallError::Session(SessionError::InvalidId(msg))) => msg,
         other => panic!("{what}: expected invalid-id, got {other:?}"),
     }
 }
 
+/// Asserts that `r` is `invalid-id` with a message that gives `reason`.
+fn rejected_because(r: Result<Option<SessionRecord>, CallError>, what: &str, reason: &str) {
+    let msg = rejected(r, what);
+    assert!(
+        msg.contains(reason),
+        "{what}: expected the reason {reason:?}, got {msg:?}"
+    );
+}
+
+// The store's reasons for refusing a seal, as its messages give them
+// (guest/cookie-session/src/seal.rs).
+/// A seal no configured key authenticates (the MAC or the AEAD refused it).
+const NOT_AUTHENTIC: &str = "seal failed authentication";
+/// A part of the seal that is not strict unpadded base64url.
+const NOT_BASE64: &str = "seal is not valid unpadded base64url";
+/// A seal whose parts are missing or too short to hold a nonce and a tag.
+const TRUNCATED: &str = "seal is truncated";
+/// Text that does not start with a version label.
+const NOT_A_SEAL: &str = "not a cookie-session seal";
+/// A version label other than `v1`.
+const UNKNOWN_VERSION: &str = "unknown format version";
+/// Default `cookie.max-bytes` with cookie name `id`: 4096 - "id=".
+const DEFAULT_MAX_BYTES: usize = 4093;
+
+/// The reason a store in `mode` (default settings) must give for refusing
+/// `input`, a seal no configured key made: the first check of the documented
+/// format (`v1.p.<b64url>`, `v1.s.<b64url>.<b64url of 32 bytes>`) it fails,
+/// in the store's order: size, version, mode, the parts' base64url and
+/// lengths, and last the crypto.
+fn refusal(mode: &str, input: &str) -> String {
+    if input.len() > DEFAULT_MAX_BYTES {
+        return "over cookie.max-bytes".to_string();
+    }
+    let Some((version, rest)) = input.split_once('.') else {
+        return NOT_A_SEAL.to_string();
+    };
+    if version != "v1" {
+        let label = version.len() > 1
+            && version.len() <= 8
+            && version.starts_with('v')
+            && version[1..].bytes().all(|b| b.is_ascii_digit());
+        return if label { UNKNOWN_VERSION } else { NOT_A_SEAL }.to_string();
+    }
+    let Some((tag, body)) = rest.split_once('.') else {
+        return TRUNCATED.to_string();
+    };
+    if tag != &mode[..1] {
+        return format!("seal was not made in {mode} mode");
+    }
+    // Strict: no padding, canonical trailing bits (as the guest decodes).
+    let decoded = |b64: &str| URL_SAFE_NO_PAD.decode(b64).map_err(drop);
+    let reason = if mode == "private" {
+        match decoded(body) {
+            Err(()) => NOT_BASE64,
+            // nonce[24] and tag[16] at least.
+            Ok(raw) if raw.len() < 40 => TRUNCATED,
+            Ok(_) => NOT_AUTHENTIC,
+        }
+    } else {
+        let Some((payload, mac)) = body.split_once('.') else {
+            return TRUNCATED.to_string();
+        };
+        if mac.len() != 43 {
+            return format!("seal's MAC is {} characters", mac.len());
+        }
+        match (decoded(payload), decoded(mac)) {
+            (Err(()), _) => NOT_BASE64,
+            // nonce[16] at least.
+            (Ok(raw), _) if raw.len() < 16 => TRUNCATED,
+            (_, Err(())) => NOT_BASE64,
+            (Ok(_), Ok(_)) => NOT_AUTHENTIC,
+        }
+    };
+    reason.to_string()
+}
+
+/// `s` with the byte at `pos` (an ASCII character) replaced by `with`.
+fn replaced(s: &str, pos: usize, with: &str) -> String {
+    format!("{}{with}{}", &s[..pos], &s[pos + 1..])
+}
+
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_.";
+
+/// Bytes outside base64url (and not `.`): padding, the standard alphabet's
+/// two extra characters, URL escapes, non-ASCII and whitespace.
+const NOT_BASE64URL: [&str; 6] = ["=", "+", "/", "%", "é", " "];
 
 #[test]
 fn changing_any_character_is_rejected() {
@@ -52,15 +139,31 @@ fn changing_any_character_is_rejected() {
         let p = store(KEY_A, mode);
         let seal = p.create(sample()).unwrap();
         for pos in 0..seal.len() {
-            let mut bad = seal.clone().into_bytes();
-            let at = ALPHABET.iter().position(|&c| c == bad[pos]).unwrap_or(0);
+            let at = ALPHABET
+                .iter()
+                .position(|&c| c == seal.as_bytes()[pos])
+                .unwrap_or(0);
             // Two substitutions per position: neighbours in the alphabet, which
             // also exercise base64url's non-canonical trailing bits.
             for step in [1, 32] {
-                bad[pos] = ALPHABET[(at + step) % ALPHABET.len()];
-                rejected(
-                    p.load(std::str::from_utf8(&bad).unwrap()),
-                    &format!("{mode}: char {pos}"),
+                let c = ALPHABET[(at + step) % ALPHABET.len()] as char;
+                let bad = replaced(&seal, pos, c.encode_utf8(&mut [0; 4]));
+                rejected_because(
+                    p.load(&bad),
+                    &format!("{mode}: char {pos} -> {c:?}"),
+                    &refusal(mode, &bad),
+                );
+            }
+            // Bytes no seal contains: refused by the format checks or the
+            // decoder, never left to the crypto.
+            for c in NOT_BASE64URL {
+                let bad = replaced(&seal, pos, c);
+                let reason = refusal(mode, &bad);
+                assert_ne!(reason, NOT_AUTHENTIC, "{mode}: char {pos} -> {c:?}");
+                rejected_because(
+                    p.load(&bad),
+                    &format!("{mode}: char {pos} -> {c:?}"),
+                    &reason,
                 );
             }
         }
@@ -84,9 +187,10 @@ fn flipping_any_bit_of_the_sealed_bytes_is_rejected() {
                     let mut pieces: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
                     pieces[part] = URL_SAFE_NO_PAD.encode(&flipped);
                     let bad = format!("{prefix}{}", pieces.join("."));
-                    rejected(
+                    rejected_because(
                         p.load(&bad),
                         &format!("{mode}: part {part} byte {i} bit {bit}"),
+                        NOT_AUTHENTIC,
                     );
                 }
             }
@@ -99,16 +203,38 @@ fn truncation_and_extension_are_rejected() {
     for mode in MODES {
         let p = store(KEY_A, mode);
         let seal = p.create(sample()).unwrap();
+        // Each with the reason the store gives: no version, a missing part,
+        // a body whose length is not base64url or too short for a nonce and
+        // a tag, a signed seal's MAC of the wrong length, or (a canonical
+        // body long enough) the crypto.
+        let mut reasons = HashSet::new();
         for len in 0..seal.len() {
-            rejected(p.load(&seal[..len]), &format!("{mode}: first {len} chars"));
+            let reason = refusal(mode, &seal[..len]);
+            rejected_because(
+                p.load(&seal[..len]),
+                &format!("{mode}: first {len} chars"),
+                &reason,
+            );
+            reasons.insert(reason);
         }
         for extra in ["A", "AA", "AAA", "AAAA", ".", ".AAAA", "=", "%3D"] {
-            rejected(
-                p.load(&format!("{seal}{extra}")),
+            let bad = format!("{seal}{extra}");
+            rejected_because(
+                p.load(&bad),
                 &format!("{mode}: +{extra}"),
+                &refusal(mode, &bad),
             );
         }
-        rejected(p.load(&format!("A{seal}")), mode);
+        rejected_because(p.load(&format!("A{seal}")), mode, NOT_A_SEAL);
+        // The cuts reached every check (the oracle is no constant).
+        let expected: &[&str] = if mode == "private" {
+            &[NOT_A_SEAL, TRUNCATED, NOT_BASE64, NOT_AUTHENTIC]
+        } else {
+            &[NOT_A_SEAL, TRUNCATED, "seal's MAC is 0 characters"]
+        };
+        for reason in expected {
+            assert!(reasons.contains(*reason), "{mode}: {reasons:?}");
+        }
     }
 }
 
@@ -135,7 +261,7 @@ fn a_seal_for_one_cookie_name_is_rejected_under_another() {
         .0;
         let seal = sid.create(sample()).unwrap();
         assert!(sid.load(&seal).unwrap().is_some());
-        rejected(other.load(&seal), mode);
+        rejected_because(other.load(&seal), mode, NOT_AUTHENTIC);
     }
 }
 
@@ -143,20 +269,23 @@ fn a_seal_for_one_cookie_name_is_rejected_under_another() {
 fn a_seal_from_another_key_or_mode_is_rejected() {
     for mode in MODES {
         let seal = store(KEY_A, mode).create(sample()).unwrap();
-        rejected(
+        rejected_because(
             store(KEY_B, mode).load(&seal),
             &format!("{mode}: key B only"),
+            NOT_AUTHENTIC,
         );
     }
     let private = store(KEY_A, "private").create(sample()).unwrap();
-    rejected(
+    rejected_because(
         store(KEY_A, "signed").load(&private),
         "private seal, signed store",
+        "seal was not made in signed mode",
     );
     let signed = store(KEY_A, "signed").create(sample()).unwrap();
-    rejected(
+    rejected_because(
         store(KEY_A, "private").load(&signed),
         "signed seal, private store",
+        "seal was not made in private mode",
     );
 }
 
@@ -204,7 +333,11 @@ fn rotation_reissues_and_a_removed_key_opens_nothing() {
             "{mode}: times sealed into the re-issued id"
         );
         // ...while the old one does not.
-        rejected(b_only.load(&old), &format!("{mode}: A removed"));
+        rejected_because(
+            b_only.load(&old),
+            &format!("{mode}: A removed"),
+            NOT_AUTHENTIC,
+        );
         // And under (B, A) the new seal is current: no further re-issue.
         assert_eq!(rotated.load(&record.id).unwrap().unwrap().id, record.id);
     }
@@ -932,15 +1065,30 @@ fn shared(mode: &str) -> &'static (Plugin, String) {
 /// `load` never traps and never accepts what it should not. The clock does
 /// not move, so nothing authentic is expired: anything but the original seal
 /// must be `invalid-id` (not `none`, which would hide a forgery as a logout).
-fn check_load(p: &Plugin, original: &str, input: &str) -> Result<(), TestCaseError> {
+/// Returns the message of the refusal (none for the original).
+fn check_load(p: &Plugin, original: &str, input: &str) -> Result<Option<String>, TestCaseError> {
     match p.load(input) {
-        Err(CallError::Session(SessionError::InvalidId(_))) if input != original => Ok(()),
+        Err(CallError::Session(SessionError::InvalidId(msg))) if input != original => Ok(Some(msg)),
         Ok(Some(r)) if input == original => {
             prop_assert_eq!(r.data, r#"{"cart":"3 items","role":"admin"}"#);
-            Ok(())
+            Ok(None)
         }
         other => Err(TestCaseError::fail(format!("{input:?} gave {other:?}"))),
     }
+}
+
+/// Arbitrary text; or arbitrary text after a seal's prefix (`v1.p.`,
+/// `v1.s.`), which with the store's mode gets past the version and mode
+/// checks to the decoder.
+fn arbitrary_id() -> impl Strategy<Value = String> {
+    prop_oneof![
+        any::<String>(),
+        (
+            prop::sample::select(vec!["v1.p.", "v1.s."]),
+            any::<String>()
+        )
+            .prop_map(|(prefix, text)| format!("{prefix}{text}")),
+    ]
 }
 
 #[derive(Debug, Clone)]
@@ -983,10 +1131,15 @@ fn apply(seal: &str, mutations: &[Mutation]) -> String {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
 
+    /// Refused for the reason the format gives (see [`refusal`]): text
+    /// after the store's own prefix is refused by the decoder or a length
+    /// check, not as a foreign string.
     #[test]
-    fn arbitrary_strings_are_invalid_id(s in any::<String>(), mode in 0usize..2) {
+    fn arbitrary_strings_are_invalid_id(s in arbitrary_id(), mode in 0usize..2) {
         let (p, seal) = shared(MODES[mode]);
-        check_load(p, seal, &s)?;
+        let msg = check_load(p, seal, &s)?.unwrap_or_default();
+        let reason = refusal(MODES[mode], &s);
+        prop_assert!(msg.contains(&reason), "{:?}: expected {:?}, got {:?}", s, reason, msg);
     }
 
     #[test]
@@ -1020,6 +1173,11 @@ proptest! {
             other => prop_assert!(false, "{:?} gave {:?}", input, other),
         }
     }
+}
+
+proptest! {
+    // Cheap (one load per case on a shared instance): many cases.
+    #![proptest_config(ProptestConfig { cases: 5000, ..ProptestConfig::default() })]
 
     #[test]
     fn mutated_seals_are_invalid_id(

@@ -516,6 +516,24 @@ fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
     assert_eq!(a.load(&id).unwrap(), None);
 }
 
+/// A load of `id` (in namespace `a`) moving it to the current store, caught
+/// after the copy, at its delete of the old one, until `held` releases it.
+fn move_held_at_its_delete(
+    backend: &session_tests::faulty::FaultyBackend,
+    store: &SwappableStore,
+    id: &str,
+) -> (
+    session_tests::faulty::Held,
+    std::thread::JoinHandle<Result<Option<host_harness::SessionRecord>, CallError>>,
+) {
+    let held = backend.hold_next_delete("a", &format!("s:{id}"));
+    let mover = held.wait_entered(
+        on_thread(store, id, |s, id| s.load(id)),
+        "the move never deleted the old copy",
+    );
+    (held, mover)
+}
+
 /// Swap A -> B; a move of the session is between copying it into B and
 /// deleting it from A when the operator swaps back to A (or on to a new
 /// build in A's namespace), and an update lands on A's copy. The update
@@ -539,11 +557,7 @@ fn an_update_after_swapping_back_is_not_lost_to_a_move_in_flight() {
         let store = swappable(&h, a.clone(), SwapOptions::default());
         let id = store.create(CreateOptions::new(r#"{"v":1}"#)).unwrap();
         store.swap(b.clone());
-        let held = backend.hold_next_delete("a", &format!("s:{id}"));
-        let mover = held.wait_entered(
-            on_thread(&store, &id, |s, id| s.load(id)),
-            "the move never deleted the old copy",
-        );
+        let (held, mover) = move_held_at_its_delete(&backend, &store, &id);
         store.swap(back.clone());
         let updater = on_thread(&store, &id, |s, id| s.update(id, r#"{"v":2}"#, None));
         std::thread::sleep(Duration::from_millis(300));
@@ -571,11 +585,7 @@ fn calls_after_an_unrelated_swap_do_not_wait_for_moves() {
     let id = store.create(CreateOptions::new(r#"{"v":1}"#)).unwrap();
     let other = store.create(CreateOptions::new(r#"{"o":1}"#)).unwrap();
     store.swap(b.clone());
-    let held = backend.hold_next_delete("a", &format!("s:{id}"));
-    let mover = held.wait_entered(
-        on_thread(&store, &id, |s, id| s.load(id)),
-        "the move never deleted the old copy",
-    );
+    let (held, mover) = move_held_at_its_delete(&backend, &store, &id);
     store.swap(kv_ns(&h, "c"));
     // Were it to wait, it would wait the whole drain limit (10 s).
     let (tx, rx) = std::sync::mpsc::channel();
@@ -784,21 +794,38 @@ fn a_session_destroyed_by_its_old_id_does_not_migrate_back() {
 
 /// A replaced plugin is still called (destroy reaches it, migrations read
 /// it), so it keeps a pooled instance rather than instantiating per call,
-/// while holding few instance slots.
+/// while holding few instance slots. The sessions are the retired store's
+/// own, so each destroy has real work there: the store must forget them.
 #[test]
 fn a_replaced_plugin_reuses_a_pooled_instance() {
     let (h, _, _) = harness();
     let a = kv_ns(&h, "old");
     let store = swappable(&h, a.clone(), SwapOptions::default());
+    let ids: Vec<String> = (0..50)
+        .map(|_| store.create(CreateOptions::new(DATA)).unwrap())
+        .collect();
+    for id in &ids {
+        assert_eq!(a.load(id).unwrap().expect("made in a").data, DATA);
+    }
     store.swap(kv_ns(&h, "new"));
+    assert_eq!(store.retired(), vec!["kv-session"]);
     let before = a.stats().instantiations;
-    for _ in 0..50 {
-        let id = store.create(CreateOptions::new(DATA)).unwrap();
-        store.destroy(&id).unwrap();
+    for id in &ids {
+        store.destroy(id).unwrap();
     }
     let made = a.stats().instantiations - before;
     assert!(made <= 2, "{made} instances for 50 calls");
     assert!(a.stats().idle <= 8, "{:?}", a.stats());
+    // The 50 destroys reached the retired plugin: its sessions are gone.
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(
+            a.load(id).unwrap(),
+            None,
+            "session {n} survived its destroy"
+        );
+        assert_eq!(store.load(id).unwrap(), None, "session {n} came back");
+    }
+    assert_eq!(a.count().unwrap(), 0);
 }
 
 /// `max_idle_instances: 0` keeps no instance, also once the plugin is

@@ -50,11 +50,38 @@ const NOT_OBJECTS = ["[]", "42", '"text"', "null", "true", "", "   ", "{", '{"a"
 
 const hexKey = () => randomBytes(32).toString("hex");
 
-/** Replaces one character in the middle of `s` (never the last, whose spare bits may be ignored). */
-function tamper(s) {
-  const i = Math.floor(s.length / 2);
-  const c = s[i] === "A" ? "B" : "A";
-  return s.slice(0, i) + c + s.slice(i + 1);
+// The cookie store's reasons for refusing a seal (guest/cookie-session/src/seal.rs).
+const NOT_AUTHENTIC = /seal failed authentication/;
+const NOT_BASE64 = /seal is not valid unpadded base64url/;
+
+/**
+ * Copies of seal `s` (`v1.<p|s>.<b64url>[.<b64url>]`) with one character
+ * changed, as `[what, tampered, reason]`, `reason` matching the store's
+ * message: the first body character, the middle, the last (whose spare bits
+ * a lax decoder would ignore) and each `.` of the prefix, changed to another
+ * base64url character and to bytes outside base64url.
+ */
+function tamperings(s) {
+  const at = (i, c) => s.slice(0, i) + c + s.slice(i + 1);
+  const other = (i) => (s[i] === "A" ? "B" : "A");
+  const first = "v1.p.".length;
+  let mid = Math.floor(s.length / 2);
+  if (s[mid] === ".") mid += 1; // the signed seal's separator: a body character instead
+  const last = s.length - 1;
+  const signed = s[3] === "s";
+  return [
+    ["first body character", at(first, other(first)), NOT_AUTHENTIC],
+    ["first body character to '='", at(first, "="), NOT_BASE64],
+    ["first body character to 'é'", at(first, "é"), NOT_BASE64],
+    ["middle character", at(mid, other(mid)), NOT_AUTHENTIC],
+    ["middle character to '+'", at(mid, "+"), NOT_BASE64],
+    // Another base64url character either changes the decoded bytes (the
+    // crypto refuses them) or only spare bits (strict decoding refuses them).
+    ["last character", at(last, other(last)), /seal failed authentication|seal is not valid unpadded base64url/],
+    ["last character to '%'", at(last, "%"), NOT_BASE64],
+    ["the '.' after the version to '='", at(2, "="), /not a cookie-session seal/],
+    ["the '.' after the mode to 'A'", at(4, "A"), signed ? /not made in signed mode/ : /seal is truncated/],
+  ];
 }
 
 /** Asserts that every operation taking an id refuses `id` as invalid-id. */
@@ -310,7 +337,6 @@ describe("cookie_session under jco", () => {
       "garbage",
       "A".repeat(32),
       "v1.p.",
-      tamper(seal),
       seal.slice(0, -4),
       seal + "AAAA",
       foreign,
@@ -319,6 +345,12 @@ describe("cookie_session under jco", () => {
       "x".repeat(100_000),
     ];
     for (const id of bad) assertEveryOpRefuses(plugin, id);
+    for (const [what, id, reason] of tamperings(seal)) {
+      assert.notEqual(id, seal, what);
+      assertEveryOpRefuses(plugin, id);
+      const { val } = assertErr(() => plugin.load(id), "invalid-id");
+      assert.match(val, reason, what);
+    }
     assert.equal(plugin.load(seal).data, DATA, "the genuine seal still opens");
   });
 
@@ -457,10 +489,15 @@ describe("across hosts: wasmtime (session-harness) and jco", () => {
       assert.equal(back.data, '{"by":"wasmtime"}');
       assert.equal(back.userId, "w");
 
-      // wasmtime refuses a tampered jco seal and answers none for an expired one.
-      const t = harness("cookie_session", ["load", tamper(seal), ...config]);
-      assert.equal(t.status, 1, `tampered seal: ${t.stdout}${t.stderr}`);
-      assert.match(t.stderr, /invalid session id/);
+      // wasmtime refuses a tampered jco seal, for the same reason jco does,
+      // and answers none for an expired one.
+      for (const [what, tampered, reason] of tamperings(seal)) {
+        const t = harness("cookie_session", ["load", tampered, ...config]);
+        assert.equal(t.status, 1, `${what}: ${t.stdout}${t.stderr}`);
+        assert.match(t.stderr, /invalid session id/, what);
+        assert.match(t.stderr, reason, what);
+        assert.match(sessionError(() => plugin.load(tampered)).val, reason, `${what} (jco)`);
+      }
       const old = await cookieStore({ "cookie.keys": key, "cookie.mode": mode }, { clock: new MovableClock(created - 7200n) });
       const expired = old.plugin.create({ data: "{}", ttlSeconds: 3600n });
       assert.equal(harnessOk("cookie_session", ["load", expired, ...config]), "none\n");
