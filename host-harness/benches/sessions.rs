@@ -6,6 +6,7 @@
 //! `target/criterion/`.
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use host_harness::bench::peers::PeerFormat;
 use host_harness::bench::subjects::{
     CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
 };
@@ -88,6 +89,15 @@ fn stores(c: &mut Criterion) {
                     (
                         "cookie-jar",
                         Box::new(CookieJarSubject::new(&master_key(), private, &data)),
+                    ),
+                    (
+                        "cookie-jar-same-bytes",
+                        Box::new(CookieJarSubject::with_format(
+                            &master_key(),
+                            private,
+                            &data,
+                            PeerFormat::SameBytes,
+                        )),
                     ),
                 ],
             );

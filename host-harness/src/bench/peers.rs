@@ -6,7 +6,10 @@
 //!   0.5 rebuilt on the pieces it uses: the record serialised with serde_json,
 //!   base64url-encoded (unpadded), then sealed by the `cookie` 0.18 private
 //!   (AES-256-GCM) or signed (HMAC-SHA256) jar that its tower-cookies 0.11
-//!   wraps; opening reverses each step and checks expiry.
+//!   wraps; opening reverses each step and checks expiry. Or
+//!   ([`PeerFormat::SameBytes`]) the jars sealing as many bytes as
+//!   cookie-session seals, with as little around them: the floor a native
+//!   store sealing our payload would reach.
 //!
 //! Why not `tower-sessions-cookie-store` itself: its format helpers
 //! (`encode_record`/`decode_record`) and its `PrivateCookie`/`SignedCookie`
@@ -97,28 +100,75 @@ pub struct SealedRecord {
     pub ttl_seconds: u64,
 }
 
+/// What a [`CookieJarPeer`] seals.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PeerFormat {
+    /// tower-sessions-cookie-store's format: the record as JSON, then
+    /// base64url, then the jar.
+    Envelope,
+    /// cookie-session's payload size with nothing around it: a 26-byte
+    /// header of the times (ASCII digits, as the jars take text; binary in
+    /// cookie-session), the user id and the data, then the jar (the signed
+    /// one over its base64url, as a cookie value must be, as in
+    /// cookie-session's signed mode).
+    SameBytes,
+}
+
 /// The `cookie` crate's private or signed jar as a stateless store.
 pub struct CookieJarPeer {
     key: Key,
     private: bool,
+    format: PeerFormat,
 }
+
+/// Bytes of the [`PeerFormat::SameBytes`] header: created-at, expires-at
+/// (10 digits each) and the ttl (6 digits), as long as cookie-session's.
+const SAME_BYTES_HEADER: usize = 26;
 
 /// Cookie name used by the peer.
 const NAME: &str = "id";
 
 impl CookieJarPeer {
-    /// A peer sealing with a key derived from `master` (32+ bytes).
+    /// A peer sealing tower-sessions-cookie-store's format with a key
+    /// derived from `master` (32+ bytes).
     pub fn new(master: &[u8], private: bool) -> Self {
+        Self::with_format(master, private, PeerFormat::Envelope)
+    }
+
+    /// A peer sealing `format` with a key derived from `master`.
+    pub fn with_format(master: &[u8], private: bool, format: PeerFormat) -> Self {
         Self {
             key: Key::derive_from(master),
             private,
+            format,
         }
     }
 
-    /// Serialises, base64url-encodes and seals.
+    /// Serialises, encodes and seals.
     pub fn seal(&self, record: &SealedRecord) -> String {
-        let json = serde_json::to_vec(record).unwrap_or_default();
-        let value = URL_SAFE_NO_PAD.encode(&json);
+        let value = match self.format {
+            PeerFormat::Envelope => {
+                URL_SAFE_NO_PAD.encode(serde_json::to_vec(record).unwrap_or_default())
+            }
+            PeerFormat::SameBytes => {
+                let user = record.user_id.as_deref().unwrap_or("");
+                let mut payload =
+                    String::with_capacity(SAME_BYTES_HEADER + user.len() + record.data.len());
+                use std::fmt::Write as _;
+                let _ = write!(
+                    payload,
+                    "{:010}{:010}{:06}",
+                    record.created_at, record.expires_at, record.ttl_seconds
+                );
+                payload.push_str(user);
+                payload.push_str(&record.data);
+                if self.private {
+                    payload
+                } else {
+                    URL_SAFE_NO_PAD.encode(payload)
+                }
+            }
+        };
         let mut jar = CookieJar::new();
         if self.private {
             jar.private_mut(&self.key).add((NAME, value));
@@ -138,8 +188,21 @@ impl CookieJarPeer {
         } else {
             self.key_jar_signed(cookie)
         }?;
-        let json = URL_SAFE_NO_PAD.decode(opened.value().as_bytes()).ok()?;
-        let record: SealedRecord = serde_json::from_slice(&json).ok()?;
+        let record = match self.format {
+            PeerFormat::Envelope => {
+                let json = URL_SAFE_NO_PAD.decode(opened.value().as_bytes()).ok()?;
+                serde_json::from_slice::<SealedRecord>(&json).ok()?
+            }
+            PeerFormat::SameBytes => {
+                let payload = if self.private {
+                    opened.value().to_string()
+                } else {
+                    let bytes = URL_SAFE_NO_PAD.decode(opened.value().as_bytes()).ok()?;
+                    String::from_utf8(bytes).ok()?
+                };
+                same_bytes_record(payload)?
+            }
+        };
         (record.expires_at > now).then_some(record)
     }
 
@@ -152,14 +215,32 @@ impl CookieJarPeer {
     }
 }
 
+/// The record in a [`PeerFormat::SameBytes`] payload (the user id, which
+/// the header does not delimit, is read as none: the benchmark sets none).
+fn same_bytes_record(mut payload: String) -> Option<SealedRecord> {
+    let number = |range: std::ops::Range<usize>| payload.get(range)?.parse::<u64>().ok();
+    let (created_at, expires_at, ttl_seconds) = (number(0..10)?, number(10..20)?, number(20..26)?);
+    payload.drain(..SAME_BYTES_HEADER);
+    Some(SealedRecord {
+        data: payload,
+        user_id: None,
+        created_at,
+        expires_at,
+        ttl_seconds,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn cookie_peer_round_trips_and_rejects_tampering() {
-        for private in [true, false] {
-            let peer = CookieJarPeer::new(&[7; 32], private);
+        for (private, format) in [true, false]
+            .into_iter()
+            .flat_map(|p| [(p, PeerFormat::Envelope), (p, PeerFormat::SameBytes)])
+        {
+            let peer = CookieJarPeer::with_format(&[7; 32], private, format);
             let r = SealedRecord {
                 data: "{}".into(),
                 user_id: None,
@@ -192,6 +273,25 @@ mod tests {
         let json = URL_SAFE_NO_PAD.decode(value.as_bytes()).expect("base64url");
         assert_eq!(json, serde_json::to_vec(&r).unwrap());
         assert!(!value.contains(['=', '+', '/']), "{value}");
+    }
+
+    /// The same-bytes peer seals as many bytes as cookie-session: its
+    /// payload is the data plus the 26-byte header.
+    #[test]
+    fn the_same_bytes_peer_seals_the_data_and_a_header() {
+        let peer = CookieJarPeer::with_format(&[7; 32], false, PeerFormat::SameBytes);
+        let r = SealedRecord {
+            data: r#"{"a":"b"}"#.into(),
+            user_id: None,
+            created_at: 1_800_000_000,
+            expires_at: 1_800_003_600,
+            ttl_seconds: 3600,
+        };
+        let sealed = peer.seal(&r);
+        let payload = URL_SAFE_NO_PAD.decode(&sealed.as_bytes()[44..]).unwrap();
+        assert_eq!(payload.len(), SAME_BYTES_HEADER + r.data.len());
+        assert!(payload.ends_with(r.data.as_bytes()));
+        assert_eq!(peer.open(&sealed, 1_800_000_001), Some(r));
     }
 
     #[test]

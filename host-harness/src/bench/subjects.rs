@@ -1,7 +1,7 @@
 //! The benchmarked subjects: the plugin stores through the harness, and their
 //! native peers, all behind [`Subject`].
 
-use super::peers::{CookieJarPeer, MemoryStorePeer, SealedRecord};
+use super::peers::{CookieJarPeer, MemoryStorePeer, PeerFormat, SealedRecord};
 use super::workload::data_map;
 use super::{BenchError, NOT_LOADED, Op, Subject, Tally, loaded};
 use crate::clock::{Clock, SystemClock};
@@ -251,12 +251,19 @@ pub struct CookieJarSubject {
     record: SealedRecord,
     sealed: String,
     private: bool,
+    format: PeerFormat,
 }
 
 impl CookieJarSubject {
-    /// Benchmarks a private (`true`) or signed jar with `json` as data.
+    /// Benchmarks a private (`true`) or signed jar with `json` as data, in
+    /// tower-sessions-cookie-store's format.
     pub fn new(master: &[u8], private: bool, json: &str) -> Self {
-        let peer = CookieJarPeer::new(master, private);
+        Self::with_format(master, private, json, PeerFormat::Envelope)
+    }
+
+    /// [`Self::new`] sealing `format`.
+    pub fn with_format(master: &[u8], private: bool, json: &str, format: PeerFormat) -> Self {
+        let peer = CookieJarPeer::with_format(master, private, format);
         let now = SystemClock.now_secs();
         let record = SealedRecord {
             data: json.to_string(),
@@ -271,20 +278,22 @@ impl CookieJarSubject {
             record,
             sealed,
             private,
+            format,
         }
     }
 }
 
 impl Subject for CookieJarSubject {
     fn label(&self) -> String {
-        format!(
-            "cookie {}",
-            if self.private {
-                "PrivateJar"
-            } else {
-                "SignedJar"
-            }
-        )
+        let jar = if self.private {
+            "PrivateJar"
+        } else {
+            "SignedJar"
+        };
+        match self.format {
+            PeerFormat::Envelope => format!("cookie {jar}"),
+            PeerFormat::SameBytes => format!("cookie {jar}, same bytes"),
+        }
     }
 
     /// Every operation reads the clock, as the plugin does.

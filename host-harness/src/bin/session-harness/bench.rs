@@ -5,6 +5,7 @@ use crate::Failure;
 use crate::table::Table;
 use anyhow::anyhow;
 use clap::Args;
+use host_harness::bench::peers::PeerFormat;
 use host_harness::bench::subjects::{
     CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
 };
@@ -253,6 +254,19 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
                     p,
                 );
             }
+            // The floor: the jars sealing as many bytes as ours, with nothing
+            // around them (seal and open only).
+            let mut bare =
+                CookieJarSubject::with_format(&master, private, &data, PeerFormat::SameBytes);
+            for op in [Op::Create, Op::Load] {
+                let (o, p) = ns_per_op_pair(&mut ours, &mut bare, op, budget.round, budget.rounds)?;
+                report.compare(
+                    &format!("cookie-{mode}-same-bytes.{}.{label}", op.name()),
+                    o,
+                    &bare.label(),
+                    p,
+                );
+            }
         }
     }
     figures(&harness, &kv_wasm, &cookie_wasm, &budget, &mut report)?;
@@ -274,7 +288,9 @@ fn method_note(budget: &Budget) -> String {
          (~{round} ms per comparison round, ~{threads} ms per threads round, persistent \
          worker threads); instantiate and pooled_call of {rounds} loops; cold_compile of \
          {compiles} and cold_cached of {cached} loads, each the wall time of the load call \
-         alone (harness built beforehand).",
+         alone (harness built beforehand), and harness_build of {compiles} builds (what a \
+         fresh process adds before its first load). The -same-bytes cases time the jars \
+         sealing as many bytes as cookie-session, with nothing around them.",
         rounds = budget.rounds,
         round = budget.round.as_millis(),
         threads = budget.threads_round.as_millis(),
@@ -367,6 +383,18 @@ fn figures(
     })();
     let _ = std::fs::remove_dir_all(&dir);
     report.figure("cold_cached", measured?, "ms");
+    // What a fresh process pays before its first load: the engine (with its
+    // pooling allocator), the linker and the epoch ticker.
+    let builds = (0..budget.compiles)
+        .map(|_| {
+            let started = Instant::now();
+            let built = Harness::new()?;
+            let ms = started.elapsed().as_secs_f64() * 1e3;
+            drop(built);
+            Ok(ms)
+        })
+        .collect::<Result<Vec<_>, Failure>>()?;
+    report.figure("harness_build", median(builds), "ms");
 
     // `load` of one 1 KiB session from 1 and 2 persistent worker threads,
     // timed like every other comparison (wall time per operation).
