@@ -652,6 +652,7 @@ fn bench_quick_json_prints_every_comparison_and_figure() {
         ("threads1_ops", "ops/s"),
         ("threads2_ops", "ops/s"),
         ("threads2_speedup", "x"),
+        ("threads2_update_speedup", "x"),
         ("wasm_bytes.kv", "bytes"),
         ("wasm_bytes.cookie", "bytes"),
     ];

@@ -8,7 +8,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use host_harness::bench::peers::PeerFormat;
 use host_harness::bench::subjects::{
-    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
+    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad, ThreadedUpdate,
 };
 use host_harness::bench::workload::session_data;
 use host_harness::bench::{Op, SIZES, Subject};
@@ -159,6 +159,22 @@ fn threads(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 workers
                     .run(Op::Load, iters)
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+        });
+    }
+    // Updates, each thread of its own session: writers contend on the
+    // memory backend's lock, which loads share.
+    let data = session_data(1024);
+    let ids: Vec<String> = (0..2)
+        .map(|_| kv.create(CreateOptions::new(data.clone())).unwrap())
+        .collect();
+    for n in [1usize, 2] {
+        let mut workers = ThreadedUpdate::new(&kv, &ids, &data, n);
+        g.bench_function(BenchmarkId::new("kv-update-1k", n), |b| {
+            b.iter_custom(|iters| {
+                workers
+                    .run(Op::Update, iters)
                     .unwrap_or_else(|e| panic!("{e}"))
             })
         });

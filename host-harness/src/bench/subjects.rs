@@ -475,6 +475,53 @@ impl Subject for ThreadedLoad {
     }
 }
 
+/// `update` from `threads` persistent threads, each of its own session (as
+/// requests of different users are), as a [`Subject`] (only
+/// [`Op::Update`] is meaningful: `op` is ignored). Unlike loads, writes
+/// take every shard of the memory backend's lock, so this shows what
+/// writers contend on.
+pub struct ThreadedUpdate {
+    workers: Workers,
+    threads: usize,
+}
+
+impl ThreadedUpdate {
+    /// `update(ids[i], data)` on `plugin` from `threads` threads, thread `i`
+    /// on session `ids[i % ids.len()]`; `ids` must not be empty.
+    pub fn new(plugin: &Plugin, ids: &[String], data: &str, threads: usize) -> Self {
+        let (plugin, ids, data) = (plugin.clone(), Arc::new(ids.to_vec()), data.to_string());
+        let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        // Each thread runs its own clone of the closure: its own slot.
+        let mine = std::cell::OnceCell::new();
+        Self {
+            workers: Workers::new(threads, move || {
+                let i =
+                    *mine.get_or_init(|| next.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+                let id = ids
+                    .get(i % ids.len().max(1))
+                    .ok_or("no session to update")?;
+                plugin
+                    .update(id, &data, None)
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }),
+            threads: threads.max(1),
+        }
+    }
+}
+
+impl Subject for ThreadedUpdate {
+    fn label(&self) -> String {
+        format!("update on {} thread(s)", self.threads)
+    }
+
+    /// Wall time for `iters` updates spread over the threads.
+    fn run(&mut self, _op: Op, iters: u64) -> Result<Duration, BenchError> {
+        let (spent, tally) = self.workers.run(iters);
+        tally.finish(&*self, Op::Update, iters, spent)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

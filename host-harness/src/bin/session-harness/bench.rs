@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use clap::Args;
 use host_harness::bench::peers::PeerFormat;
 use host_harness::bench::subjects::{
-    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
+    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad, ThreadedUpdate,
 };
 use host_harness::bench::workload::session_data;
 use host_harness::bench::{BenchError, Op, SIZES, Subject, Tally};
@@ -414,6 +414,24 @@ fn figures(
     report.figure("threads1_ops", 1e9 / ns1, "ops/s");
     report.figure("threads2_ops", 1e9 / ns2, "ops/s");
     report.figure("threads2_speedup", ns1 / ns2, "x");
+    // The same for `update`, each thread of its own 1 KiB session: writes
+    // contend on the memory backend's lock, which loads share.
+    let data = session_data(1024);
+    let ids = (0..2)
+        .map(|_| kv.create(CreateOptions::new(data.clone())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (mut one, mut two) = (
+        ThreadedUpdate::new(&kv, &ids, &data, 1),
+        ThreadedUpdate::new(&kv, &ids, &data, 2),
+    );
+    let (ns1, ns2) = ns_per_op_pair(
+        &mut one,
+        &mut two,
+        Op::Update,
+        budget.threads_round,
+        budget.rounds,
+    )?;
+    report.figure("threads2_update_speedup", ns1 / ns2, "x");
     report.figure("wasm_bytes.kv", kv_wasm.len() as f64, "bytes");
     report.figure("wasm_bytes.cookie", cookie_wasm.len() as f64, "bytes");
     Ok(())
