@@ -1,10 +1,12 @@
 // A small component-model host in JavaScript: jco's transpiled stores, the
-// WASI shim for what Rust std imports, and our own implementations of what the
+// WASI imports Rust std needs, and our own implementations of what the WASI
 // shim does not provide (DESIGN.md section 2):
 //
 // - `session:plugin/kv`: an in-memory store with ttls on a movable clock;
 // - `wasi:config/store@0.2.0-rc.1`: from a settings object per instance;
-// - `wasi:clocks/wall-clock`: the movable clock, so tests control time.
+// - `wasi:clocks/wall-clock`: the movable clock, so tests control time;
+// - the rest of WASI granted as host-harness/src/capabilities.rs grants it to
+//   the wasmtime host's guests (see `wasiImports`), not as the shim would.
 //
 // jco conventions this relies on, read from the code jco 1.35 generates
 // (target/jco/<store>/<store>.js) rather than guessed:
@@ -18,16 +20,19 @@
 // - Imported `result<T, E>`: return T for ok (or an explicit {tag:'ok'|'err', val});
 //   for err, throw the E value itself (a non-Error) or any object with an own
 //   `payload` property holding E (`getErrorPayload`). Throwing a plain Error
-//   without `payload` traps the instance instead.
+//   without `payload` traps the guest instead: the Error itself unwinds out of
+//   the export call. Unlike after a wasm trap (a panic), jco lets such an
+//   instance be entered again, so `instantiateStore` refuses to (see `withGuestLog`).
 // - variant: `{ tag: 'kebab-name', val }` (no `val` for cases without payload);
 //   enum: the kebab-case string; option<T>: `undefined` or the value;
 //   u64: BigInt; u32: number; list<u8>: Uint8Array (copied out of guest memory);
 //   record fields in camelCase; a field named `delete` is exported as `delete`.
 
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import { join, relative } from "node:path";
+import { hrtime } from "node:process";
 import { pathToFileURL } from "node:url";
 import { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
 import { OUT_DIR, REPO_ROOT, wasmPath } from "./paths.mjs";
@@ -71,11 +76,21 @@ export function byteCompare(a, b) {
 
 const WRITE_MODES = new Set(["always", "if-absent", "if-present"]);
 
+/** What the wasmtime host's backends answer for a ttl of 0 (host-harness/src/kv/mod.rs `zero_ttl`). */
+export const ZERO_TTL_MESSAGE = "ttl-seconds must be at least 1 (0 would write a key that is already expired)";
+
 /**
- * The `session:plugin/kv` interface over a Map, following DESIGN.md:
- * expired keys are invisible to every operation; `set` honours the write mode
- * and returns whether it wrote; `delete` returns whether a live key existed;
- * `list-keys` pages live keys in ascending byte order, strictly after the cursor.
+ * The `session:plugin/kv` interface over a Map. By default it follows
+ * DESIGN.md: expired keys are invisible to every operation; `set` honours the
+ * write mode and returns whether it wrote, and refuses a ttl of 0 as `backend`
+ * (wit/session-plugin.wit); `delete` returns whether a live key existed;
+ * `list-keys` pages live keys in ascending byte order, strictly after the
+ * cursor, reading a limit of 0 as 1.
+ *
+ * With `nativeExpiry: false` it breaks that contract on purpose: expired keys
+ * stay visible to every operation (get, set's write-mode check, delete,
+ * list-keys) until deleted, standing in for a backend without native expiry,
+ * which is what kv-session's `purge-expired` exists for.
  */
 export class MemoryKv {
   /** key -> { value: Uint8Array, expiresAt: bigint | undefined } */
@@ -86,8 +101,9 @@ export class MemoryKv {
   /**
    * @param {object} o
    * @param {MovableClock} o.clock the clock ttls run on
-   * @param {boolean} [o.nativeExpiry] false: keep expired keys visible, like a
-   *   backend without native expiry (what `purge-expired` exists for)
+   * @param {boolean} [o.nativeExpiry] false: keep expired keys visible, breaking
+   *   the contract on purpose to stand in for a backend without native expiry
+   *   (what `purge-expired` exists for)
    * @param {number} [o.maxPage] return at most this many keys per page (a host may return fewer)
    */
   constructor({ clock, nativeExpiry = true, maxPage = Infinity }) {
@@ -141,6 +157,8 @@ export class MemoryKv {
   set(key, value, ttlSeconds, mode) {
     this.#enter("set", [key, value, ttlSeconds, mode]);
     if (!WRITE_MODES.has(mode)) throw new TypeError(`unknown write-mode ${mode}`);
+    // Refused whatever the mode, before looking at the key, as the wasmtime host's backends do.
+    if (ttlSeconds !== undefined && BigInt(ttlSeconds) === 0n) throw new HostError({ tag: "backend", val: ZERO_TTL_MESSAGE });
     const exists = this.#live(key) !== undefined;
     if ((mode === "if-absent" && exists) || (mode === "if-present" && !exists)) return false;
     const expiresAt = ttlSeconds === undefined ? undefined : this.clock.seconds + BigInt(ttlSeconds);
@@ -210,7 +228,7 @@ function checkTranspiled(store) {
     );
   }
   const manifestPath = join(OUT_DIR, "manifest.json");
-  const entry = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, "utf8")).stores?.[store] : undefined;
+  const entry = existsSync(manifestPath) ? JSON.parse(readFileSync(manifestPath, "utf8")).components?.[store] : undefined;
   if (entry === undefined) {
     throw new Error(`${relative(REPO_ROOT, join(OUT_DIR, store))} is missing: run tests/jco/run.sh (or \`npm run transpile\` in tests/jco)`);
   }
@@ -245,12 +263,266 @@ function coreModuleLoader(store) {
   };
 }
 
-/** The WASI imports: the shim with nothing granted, and our wall clock. */
-function wasiImports(clock) {
+// ---------------------------------------------------------------- WASI
+
+/**
+ * Most bytes one `wasi:random` `get-random-bytes` (or insecure) call may ask
+ * for; a larger request traps (host-harness/src/capabilities.rs `MAX_RANDOM_BYTES`).
+ */
+export const MAX_RANDOM_BYTES = 4096;
+
+/** Bytes of guest stderr kept per instance (host-harness/src/guest_log.rs `GUEST_LOG_BYTES`). */
+export const GUEST_LOG_BYTES = 2048;
+
+/**
+ * An Error thrown from a host import: jco lets it unwind through the guest,
+ * which traps the instance (it has no `payload`, so it is not an `err`).
+ */
+function trap(message) {
+  return new Error(message);
+}
+
+/** An import function that traps, saying `what` is not granted and why. */
+function denied(what, why) {
+  return () => {
+    throw trap(`${what} is not granted: ${why}`);
+  };
+}
+
+/**
+ * A guest's stderr, kept as a short tail (like host-harness/src/guest_log.rs)
+ * so a trap can be reported with the panic message that preceded it, instead
+ * of going to the test runner's stderr.
+ */
+export class GuestLog {
+  #tail = Buffer.alloc(0);
+
+  /** Appends `bytes`, keeping the last GUEST_LOG_BYTES. */
+  push(bytes) {
+    const all = Buffer.concat([this.#tail, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)]);
+    this.#tail = Buffer.from(all.subarray(Math.max(0, all.length - GUEST_LOG_BYTES)));
+  }
+
+  /** Forgets what earlier calls wrote (done before every export call). */
+  clear() {
+    this.#tail = Buffer.alloc(0);
+  }
+
+  /** The kept tail, as text. */
+  text() {
+    return this.#tail.toString("utf8");
+  }
+
+  /**
+   * The last two meaningful lines, joined (a Rust panic prints "thread ...
+   * panicked at file:line:col:" then the message, then a RUST_BACKTRACE hint,
+   * which is dropped), as the wasmtime host reports them; undefined if none.
+   */
+  lastLine() {
+    const lines = this.text()
+      .split(/\r?\n/)
+      .map((l) => l.trim())
+      .filter((l) => l !== "" && !l.startsWith("note: run with `RUST_BACKTRACE"));
+    const last = lines.slice(-2).join(" ");
+    return last === "" ? undefined : [...last].slice(0, 400).join("");
+  }
+}
+
+/**
+ * `wasi:io` and `wasi:clocks/monotonic-clock` of our own, so that the streams
+ * and pollables a guest can reach are ours (jco checks resources with
+ * `instanceof` against the classes it is given, so a shim resource from
+ * elsewhere, such as a socket's pollable, traps when it reaches the guest):
+ *
+ * - output streams never block and never fail: stdout discards, stderr goes
+ *   to `log`; there are no input streams (stdin is not granted);
+ * - `pollable.ready` answers, `pollable.block` and `poll` trap, as in the
+ *   wasmtime host (capabilities.rs `deny_blocking`): a host call that waits
+ *   is beyond the reach of any deadline.
+ */
+function ioImports(log) {
+  class IoError {
+    toDebugString() {
+      return "no stream of this host fails";
+    }
+  }
+
+  class Pollable {
+    #ready;
+    /** @param {() => boolean} ready */
+    constructor(ready) {
+      this.#ready = ready;
+    }
+    ready() {
+      return this.#ready();
+    }
+    block() {
+      throw trap(
+        "blocking is not granted: the plugin called wasi:io/poll `[method]pollable.block` (a sleep or a wait); " +
+          "a session plugin must answer without waiting",
+      );
+    }
+  }
+
+  class InputStream {
+    constructor() {
+      throw new TypeError("this host makes no input streams");
+    }
+  }
+
+  class OutputStream {
+    #sink;
+    /** @param {(bytes: Uint8Array) => void} sink */
+    constructor(sink) {
+      this.#sink = sink;
+    }
+    checkWrite() {
+      return 65536n;
+    }
+    write(bytes) {
+      this.#sink(bytes);
+    }
+    blockingWriteAndFlush(bytes) {
+      this.#sink(bytes);
+    }
+    flush() {}
+    blockingFlush() {}
+    // Only the last GUEST_LOG_BYTES of any write are kept, so no more zeroes are made.
+    writeZeroes(len) {
+      this.#sink(new Uint8Array(Math.min(Number(len), GUEST_LOG_BYTES)));
+    }
+    blockingWriteZeroesAndFlush(len) {
+      this.writeZeroes(len);
+    }
+    splice() {
+      throw trap("splice is not granted: this host has no input streams");
+    }
+    blockingSplice() {
+      throw trap("splice is not granted: this host has no input streams");
+    }
+    subscribe() {
+      return new Pollable(() => true);
+    }
+  }
+
+  const stdout = new OutputStream(() => {});
+  const stderr = new OutputStream((bytes) => log.push(bytes));
+  const at = (deadline) => new Pollable(() => hrtime.bigint() >= deadline);
+  return {
+    "wasi:io/error": { Error: IoError },
+    "wasi:io/poll": {
+      Pollable,
+      poll: denied(
+        "blocking",
+        "the plugin called wasi:io/poll `poll` (a sleep or a wait); a session plugin must answer without waiting",
+      ),
+    },
+    "wasi:io/streams": { InputStream, OutputStream },
+    "wasi:cli/stdout": { getStdout: () => stdout },
+    "wasi:cli/stderr": { getStderr: () => stderr },
+    "wasi:clocks/monotonic-clock": {
+      now: () => hrtime.bigint(),
+      resolution: () => 1n,
+      subscribeInstant: (when) => at(BigInt(when)),
+      subscribeDuration: (d) => at(hrtime.bigint() + BigInt(d)),
+    },
+  };
+}
+
+/** `get-random-bytes` (secure or insecure) refusing more than MAX_RANDOM_BYTES, with wasmtime's message. */
+function cappedRandomBytes(len) {
+  if (BigInt(len) > BigInt(MAX_RANDOM_BYTES)) {
+    throw trap(`requested len ${len} exceeds limit ${MAX_RANDOM_BYTES}`);
+  }
+  return randomBytes(Number(len));
+}
+
+const randomU64 = () => randomBytes(8).readBigUInt64LE();
+
+/**
+ * The WASI imports, granting what host-harness/src/capabilities.rs grants
+ * (the shim's Node defaults would hand the guest the test runner's process):
+ *
+ * - `wasi:cli/environment`: no variables, no arguments, no initial cwd;
+ * - `wasi:cli/exit`: traps (the shim's calls `process.exit`, which would end
+ *   the test runner; wasmtime traps too);
+ * - `wasi:cli/stdin`: `get-stdin` traps (wasmtime gives an empty stream; the
+ *   stores never read stdin, so here touching it at all is a fault);
+ * - `wasi:cli/stdout` discards, `wasi:cli/stderr` keeps a tail in `log`
+ *   (see `GuestLog`); the `terminal-*` getters answer none (not a terminal);
+ * - `wasi:io`: streams that never block, `poll` and `pollable.block` trap;
+ * - `wasi:random`: at most MAX_RANDOM_BYTES per call, more traps;
+ * - `wasi:clocks/wall-clock`: the movable clock; monotonic: the real one;
+ * - `wasi:filesystem`: no preopened directory; `wasi:sockets`: every
+ *   operation denied (the shim's own sandbox options).
+ */
+export function wasiImports(clock, log) {
   const shim = new WASIShim({ sandbox: { preopens: {}, env: {}, args: [], enableNetwork: false } });
   const imports = shim.getImportObject();
+  Object.assign(imports, ioImports(log));
   imports["wasi:clocks/wall-clock"] = clock.wallClock();
+  imports["wasi:cli/environment"] = {
+    getEnvironment: () => [],
+    getArguments: () => [],
+    initialCwd: () => undefined,
+  };
+  imports["wasi:cli/exit"] = {
+    exit: (status) => {
+      throw trap(`exit is not granted: the guest called exit(${status?.tag === "err" ? 1 : 0})`);
+    },
+    exitWithCode: (code) => {
+      throw trap(`exit is not granted: the guest called exit(${code})`);
+    },
+  };
+  imports["wasi:cli/stdin"] = {
+    getStdin: denied("stdin", "the plugin asked for standard input, which is the host's own"),
+  };
+  imports["wasi:cli/terminal-stdin"] = { getTerminalStdin: () => undefined };
+  imports["wasi:cli/terminal-stdout"] = { getTerminalStdout: () => undefined };
+  imports["wasi:cli/terminal-stderr"] = { getTerminalStderr: () => undefined };
+  imports["wasi:random/random"] = { getRandomBytes: cappedRandomBytes, getRandomU64: randomU64 };
+  imports["wasi:random/insecure"] = { getInsecureRandomBytes: cappedRandomBytes, getInsecureRandomU64: randomU64 };
   return imports;
+}
+
+/** Whether `e` is jco's ComponentError: an `err` the guest returned, not a trap. */
+export function isComponentError(e) {
+  return e instanceof Error && e.constructor.name === "ComponentError" && Object.hasOwn(e, "payload");
+}
+
+/**
+ * `plugin` with every export clearing `log` first and, when the call traps,
+ * adding the guest's last stderr lines to the error (as the wasmtime host's
+ * trap reports do). Errors the guest returns (jco's `ComponentError`) pass
+ * through untouched.
+ *
+ * A trapped instance is never called again, as in the wasmtime host (which
+ * discards it): jco refuses to re-enter an instance after a wasm trap such as
+ * a panic, but not after a host import threw (exit, stdin, block, random),
+ * which unwinds the guest mid-call and leaves its state half-updated.
+ */
+function withGuestLog(plugin, log) {
+  let trapped;
+  const wrapped = {};
+  for (const [name, fn] of Object.entries(plugin)) {
+    wrapped[name] = (...args) => {
+      if (trapped !== undefined) {
+        throw new Error(`this instance trapped in an earlier call and is not called again (${trapped})`);
+      }
+      log.clear();
+      try {
+        return fn(...args);
+      } catch (e) {
+        if (!isComponentError(e)) {
+          const last = log.lastLine();
+          if (e instanceof Error && last !== undefined) e.message += `; guest stderr: ${last}`;
+          trapped = e instanceof Error ? e.message : String(e);
+        }
+        throw e;
+      }
+    };
+  }
+  return wrapped;
 }
 
 /** Sets `name` in `imports` with and without the `@version` suffix. */
@@ -260,26 +532,29 @@ function provide(imports, name, version, value) {
 }
 
 /**
- * A fresh instance of `store` (`kv_session` or `cookie_session`) with its own
- * imports. Returns `{ plugin, clock, kv, settings }`: `plugin` is the
- * `session-plugin` export; `settings` is the live config object.
+ * A fresh instance of `store` (`kv_session`, `cookie_session`, or the test
+ * plugin `hostile`) with its own imports. Returns `{ plugin, clock, kv,
+ * settings, log }`: `plugin` is the `session-plugin` export; `settings` is
+ * the live config object; `log` the guest's stderr (a `GuestLog`).
  *
  * @param {string} store
  * @param {object} [o]
  * @param {object} [o.settings] wasi:config key -> value
  * @param {string} [o.configFailure] make wasi:config fail with `upstream(...)`
  * @param {MovableClock} [o.clock] default: a new clock at T0
- * @param {MemoryKv} [o.kv] default: a new MemoryKv on the clock (kv_session only)
+ * @param {MemoryKv} [o.kv] default: a new MemoryKv on the clock (for the components that import kv)
  */
 export async function instantiateStore(store, o = {}) {
   const instantiate = await instantiator(store);
   const clock = o.clock ?? new MovableClock(T0);
   const settings = o.settings ?? {};
   const kv = o.kv ?? new MemoryKv({ clock });
-  const imports = wasiImports(clock);
+  const log = new GuestLog();
+  const imports = wasiImports(clock, log);
   provide(imports, "wasi:config/store", "0.2.0-rc.1", configStore(settings, o.configFailure));
   provide(imports, "session:plugin/types", "0.1.0", {});
-  if (store === "kv_session") provide(imports, "session:plugin/kv", "0.1.0", kv.imports());
+  // cookie_session does not import it; an unused import is harmless.
+  provide(imports, "session:plugin/kv", "0.1.0", kv.imports());
   const root = await instantiate(coreModuleLoader(store), imports);
-  return { plugin: root.sessionPlugin, clock, kv, settings };
+  return { plugin: withGuestLog(root.sessionPlugin, log), clock, kv, settings, log };
 }

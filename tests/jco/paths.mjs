@@ -10,6 +10,12 @@ export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", 
 /** The two stores, by the file stem cargo gives their components. */
 export const STORES = ["kv_session", "cookie_session"];
 
+/** The test plugins the sandbox tests load (guest/hostile: misbehaves on request). */
+export const TEST_PLUGINS = ["hostile"];
+
+/** Every component transpile.mjs transpiles. */
+export const COMPONENTS = [...STORES, ...TEST_PLUGINS];
+
 /** The guest components `make guests` builds. */
 export const WASM_DIR = join(REPO_ROOT, "target", "wasm32-wasip2", "release");
 
@@ -19,7 +25,7 @@ export const HARNESS_CLI = join(REPO_ROOT, "target", "release", "session-harness
 /** Where transpile.mjs writes jco's output (target/ is gitignored). */
 export const OUT_DIR = join(REPO_ROOT, "target", "jco");
 
-/** The component file of `store`. */
-export function wasmPath(store) {
-  return join(WASM_DIR, `${store}.wasm`);
+/** The component file of `component` (a store or a test plugin). */
+export function wasmPath(component) {
+  return join(WASM_DIR, `${component}.wasm`);
 }

@@ -3,7 +3,7 @@
 // each store relies on (DESIGN.md section 2), plus seals crossing between the
 // two hosts.
 //
-//   tests/jco/run.sh        (npm ci, transpile, then this file)
+//   tests/jco/run.sh        (npm ci, transpile, then this file and host.test.mjs)
 //   node --test tests/jco/stores.test.mjs   (after a transpile)
 
 import assert from "node:assert/strict";
@@ -164,6 +164,45 @@ for (const [store, open, expectedInfo] of [
       assert.equal(plugin.load(id4), undefined);
       assertErr(() => plugin.update(id4, "{}", undefined), "not-found");
       assertErr(() => plugin.touch(id4, undefined), "not-found");
+    });
+
+    it("update replaces the user too: none clears it, a new one replaces it", async () => {
+      const { plugin } = await open();
+      const id = plugin.create({ data: '{"v":1}', userId: "ann" });
+      const cleared = plugin.update(id, '{"v":2}', undefined);
+      const r = plugin.load(cleared);
+      assert.equal(r.userId, undefined, "update with no user logs the user out");
+      assert.equal(r.data, '{"v":2}');
+      const again = plugin.update(cleared, '{"v":3}', "bob");
+      assert.equal(plugin.load(again).userId, "bob");
+      assert.equal(plugin.load(plugin.update(again, '{"v":4}', "cy")).userId, "cy");
+    });
+
+    it("refuses data over session.max-data-bytes (counted in UTF-8 bytes) as too-large", async () => {
+      const settings = store === "kv_session" ? {} : { "cookie.keys": hexKey() };
+      settings["session.max-data-bytes"] = "1024";
+      const { plugin } = await instantiateStore(store, { settings });
+      const atLimit = `{"x":"${"y".repeat(1024 - 8)}"}`;
+      assert.equal(Buffer.byteLength(atLimit), 1024);
+      const id = plugin.create({ data: atLimit });
+      const over = `{"x":"${"y".repeat(1024 - 7)}"}`;
+      const wide = `{"x":"${"é".repeat(509)}"}`; // 517 UTF-16 code units, 1026 bytes
+      for (const [data, size] of [
+        [over, 1025],
+        [wide, 1026],
+      ]) {
+        for (const [op, call] of [
+          ["create", () => plugin.create({ data })],
+          ["update", () => plugin.update(id, data, undefined)],
+        ]) {
+          const { val } = assertErr(call, "too-large");
+          assert.ok(
+            val.includes(`session data is ${size} bytes`) && val.includes("session.max-data-bytes") && val.includes("1024"),
+            `${op}: the message does not name the size, the setting and its limit: ${inspect(val)}`,
+          );
+        }
+      }
+      assert.equal(plugin.load(id).data, atLimit, "a refused update changes nothing");
     });
 
     it("expires sessions on the host's wall clock, and update never resurrects", async () => {

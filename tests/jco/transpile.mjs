@@ -1,5 +1,6 @@
-// Transpiles the two session stores with jco into target/jco/<store>/ (gitignored
-// with the rest of target/), for stores.test.mjs to instantiate.
+// Transpiles the two session stores and the hostile test plugin with jco into
+// target/jco/<component>/ (gitignored with the rest of target/), for
+// stores.test.mjs and host.test.mjs to instantiate.
 //
 //   node transpile.mjs        (or: npm run transpile)
 //
@@ -14,7 +15,7 @@ import { createHash } from "node:crypto";
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { OUT_DIR, REPO_ROOT, STORES, wasmPath } from "./paths.mjs";
+import { COMPONENTS, OUT_DIR, REPO_ROOT, wasmPath } from "./paths.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -34,11 +35,11 @@ function shimVersion() {
   return JSON.parse(readFileSync(p, "utf8")).version;
 }
 
-const missing = STORES.filter((s) => !existsSync(wasmPath(s)));
+const missing = COMPONENTS.filter((s) => !existsSync(wasmPath(s)));
 if (missing.length > 0) {
   console.error(
     `transpile: missing ${missing.map((s) => relative(REPO_ROOT, wasmPath(s))).join(", ")}\n` +
-      "  build the guest components first: `make guests` (or `make build`) in the repository root",
+      "  build the guest components (stores and test plugins) first: `make guests` (or `make build`) in the repository root",
   );
   process.exit(1);
 }
@@ -49,17 +50,17 @@ rmSync(join(OUT_DIR, "manifest.json"), { force: true });
 // The generated files are ES modules; nothing above target/ says so.
 writeFileSync(join(OUT_DIR, "package.json"), JSON.stringify({ type: "module", private: true }, null, 2) + "\n");
 
-const manifest = { jco: version, preview2Shim: shimVersion(), stores: {} };
-for (const store of STORES) {
-  const src = wasmPath(store);
-  const out = join(OUT_DIR, store);
+const manifest = { jco: version, preview2Shim: shimVersion(), components: {} };
+for (const component of COMPONENTS) {
+  const src = wasmPath(component);
+  const out = join(OUT_DIR, component);
   rmSync(out, { recursive: true, force: true });
   execFileSync(
     process.execPath,
     [bin, "transpile", src, "-o", out, "--instantiation", "async", "--quiet"],
     { stdio: ["ignore", "inherit", "inherit"] },
   );
-  manifest.stores[store] = {
+  manifest.components[component] = {
     source: relative(REPO_ROOT, src),
     sha256: createHash("sha256").update(readFileSync(src)).digest("hex"),
   };
