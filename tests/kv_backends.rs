@@ -941,6 +941,61 @@ fn connections_the_server_closed_fail_no_call() {
     assert_eq!(kv.list_keys("ns", "", None, 10).unwrap().keys, ["k2"]);
 }
 
+/// A server that stalls after the pool sat idle: the ping before the first
+/// command times out once and that is the call's error, not one I/O timeout
+/// per pooled connection (each pinged in turn, the call would wait the
+/// timeout times the pool's size).
+#[test]
+fn a_server_stalled_after_an_idle_spell_costs_one_timeout() {
+    let server = OwnServer::start();
+    let io_timeout = Duration::from_millis(500);
+    let kv = Arc::new(fixtures::redis_backend_with(&server.url, "stall:", |b| {
+        b.pool_size(8).io_timeout(io_timeout)
+    }));
+    assert_eq!(kv.set("ns", "k", b"v".to_vec(), None, Always), Ok(true));
+    // Grow the pool: calls from several threads at once open connections.
+    let clients = || {
+        server
+            .cli(&["info", "clients"])
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    for _ in 0..20 {
+        let threads: Vec<_> = (0..8)
+            .map(|_| {
+                let kv = kv.clone();
+                std::thread::spawn(move || {
+                    for _ in 0..200 {
+                        kv.get("ns", "k").unwrap();
+                    }
+                })
+            })
+            .collect();
+        threads.into_iter().for_each(|t| t.join().unwrap());
+        // redis-cli counts itself.
+        if clients() > 4 {
+            break;
+        }
+    }
+    let pooled = clients() - 1;
+    assert!(pooled >= 4, "the pool holds {pooled} connections");
+    std::thread::sleep(Duration::from_millis(1200));
+    server.signal("STOP");
+    let started = Instant::now();
+    let answer = kv.get("ns", "k");
+    let waited = started.elapsed();
+    server.signal("CONT");
+    assert!(matches!(answer, Err(KvError::Backend(_))), "{answer:?}");
+    // Not a speed figure: one timeout against one per connection (>= 4).
+    assert!(
+        waited < io_timeout * 4,
+        "waited {waited:?} with {pooled} pooled connections"
+    );
+    assert_eq!(kv.get("ns", "k").unwrap().as_deref(), Some(&b"v"[..]));
+}
+
 /// A server refusing writes with an error reply (here `OOM`, with no memory
 /// to spare and no eviction) answers in step: the connection is kept, not
 /// replaced for every refused write (a reconnect storm exactly when the

@@ -699,7 +699,8 @@ impl RedisNamespace {
 
     /// A pooled connection that answers: one idle past [`IDLE_PING_AFTER`]
     /// is pinged first, and one the server has closed is dropped for the
-    /// next (a new one once the idle ones are used up).
+    /// next (a new one once the idle ones are used up); a ping that times
+    /// out is the call's error.
     fn checkout(&self) -> Result<r2d2::PooledConnection<Connector>, KvError> {
         let mut dead = 0;
         loop {
@@ -714,6 +715,13 @@ impl RedisNamespace {
                 Ok(()) => {
                     pooled.last_reply = Instant::now();
                     return Ok(pooled);
+                }
+                // A server that does not answer in time would not answer
+                // on the next connection either: one I/O timeout, not one
+                // per pooled connection.
+                Err(e) if e.is_timeout() => {
+                    pooled.broken = true;
+                    return Err(KvError::Backend(format!("redis: {e}")));
                 }
                 Err(e) => {
                     pooled.broken = true;
