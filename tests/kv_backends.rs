@@ -996,6 +996,22 @@ fn a_server_stalled_after_an_idle_spell_costs_one_timeout() {
     assert_eq!(kv.get("ns", "k").unwrap().as_deref(), Some(&b"v"[..]));
 }
 
+/// A ping the server answers with an error (here an ACL denying PING) is
+/// still a reply: the idle connection is kept and the command runs on it,
+/// rather than the connection being dropped for a new one.
+#[test]
+fn a_ping_answered_with_an_error_keeps_the_connection() {
+    let server = OwnServer::start();
+    let kv = fixtures::redis_backend_with(&server.url, "noping:", |b| b.pool_size(1));
+    assert_eq!(kv.set("ns", "k", b"v".to_vec(), None, Always), Ok(true));
+    server.cli(&["acl", "setuser", "default", "-ping"]);
+    std::thread::sleep(Duration::from_millis(1200));
+    let before = server.connections_received();
+    assert_eq!(kv.get("ns", "k").unwrap().as_deref(), Some(&b"v"[..]));
+    // redis-cli's own connection for the count is the one more.
+    assert_eq!(server.connections_received() - before, 1, "reconnected");
+}
+
 /// A server refusing writes with an error reply (here `OOM`, with no memory
 /// to spare and no eviction) answers in step: the connection is kept, not
 /// replaced for every refused write (a reconnect storm exactly when the

@@ -560,6 +560,18 @@ fn an_update_after_swapping_back_is_not_lost_to_a_move_in_flight() {
         let (held, mover) = move_held_at_its_delete(&backend, &store, &id);
         store.swap(back.clone());
         let updater = on_thread(&store, &id, |s, id| s.update(id, r#"{"v":2}"#, None));
+        // A create makes an id no move touches: it does not wait (were it
+        // to, it would wait the whole drain limit, 10 s).
+        let (tx, rx) = std::sync::mpsc::channel();
+        let creator = store.clone();
+        std::thread::spawn(move || {
+            let _ = tx.send(creator.create(CreateOptions::new("{}")).is_ok());
+        });
+        assert_eq!(
+            rx.recv_timeout(Duration::from_secs(5)),
+            Ok(true),
+            "new build {new_build}: a create waited for the move"
+        );
         std::thread::sleep(Duration::from_millis(300));
         assert!(
             !updater.is_finished(),

@@ -166,11 +166,8 @@ fn threads(c: &mut Criterion) {
     // Updates, each thread of its own session: writers contend on the
     // memory backend's lock, which loads share.
     let data = session_data(1024);
-    let ids: Vec<String> = (0..2)
-        .map(|_| kv.create(CreateOptions::new(data.clone())).unwrap())
-        .collect();
     for n in [1usize, 2] {
-        let mut workers = ThreadedUpdate::new(&kv, &ids, &data, n);
+        let mut workers = ThreadedUpdate::new(&kv, &data, n).expect("sessions to update");
         g.bench_function(BenchmarkId::new("kv-update-1k", n), |b| {
             b.iter_custom(|iters| {
                 workers

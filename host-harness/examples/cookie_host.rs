@@ -56,7 +56,10 @@ fn session_for_request(
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let harness = Harness::new()?;
-    let policy = CookiePolicy::builder("__Host-id").build()?;
+    // A plain name, so a sibling subdomain could plant a cookie beside it
+    // (the second visit shows one): an HTTPS-only site prefers `__Host-sid`,
+    // which browsers accept only from this host.
+    let policy = CookiePolicy::builder("sid").build()?;
     let dir = "target/wasm32-wasip2/release";
     for wasm in ["kv_session", "cookie_session"] {
         // cookie-session binds the cookie name into every seal.
@@ -71,7 +74,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
         // The browser sends the cookie back, behind one planted for a more
         // specific path.
-        let header = format!("theme=dark; __Host-id=planted; __Host-id={}", first.id);
+        let header = format!("theme=dark; sid=planted; sid={}", first.id);
         let (again, _) = session_for_request(&harness, &store, &policy, &header)?;
         println!("second visit: same session: {}", again.id == first.id);
 

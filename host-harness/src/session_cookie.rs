@@ -17,7 +17,8 @@
 //! let kept = CookiePolicy::builder("__Host-id").persistent(true).build()?;
 //! assert!(kept.issue("zVFHrbMj", 1_800_003_600, 1_800_000_000)?.to_string()
 //!     .ends_with("Max-Age=3600; Expires=Fri, 15 Jan 2027 09:00:00 GMT"));
-//! // on the next request:
+//! // on the next request (with a `__Host-` name the browser holds one cookie
+//! // of it; under a plain name try every value, see `find_ids`):
 //! let id = policy.find_id("theme=dark; __Host-id=zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj");
 //! assert_eq!(id, Some("zVFHrbMjxFLYzVFHrbMjxFLYzVFHrbMj"));
 //! // after `destroy`:

@@ -142,9 +142,9 @@ struct Generation {
     /// False while calls must first wait for the earlier generations'
     /// calls: a move begun there may still delete the old copy of a session
     /// from a store that is current again (swapped back, or a new build in
-    /// the same namespace), after a call here wrote to that copy. Set once
-    /// they were seen finished (no call starts on a replaced generation, so
-    /// that is final).
+    /// the same namespace), after a call here wrote to that copy. Set after
+    /// the first wait: they were seen finished (no call starts on a
+    /// replaced generation, so that is final), or [`DRAIN_LIMIT`] passed.
     settled: std::sync::atomic::AtomicBool,
 }
 
@@ -562,14 +562,22 @@ impl SwappableStore {
 
     /// Enters the current generation for one call: counted on this thread's
     /// shard, and re-checked after counting, so a migration that saw an old
-    /// generation's count at zero knows no call can still start on it.
+    /// generation's count at zero knows no call can still start on it. On a
+    /// generation that is not yet settled, the call first waits for the
+    /// earlier generations' calls.
     fn enter(&self) -> Entered {
+        self.enter_settled(true)
+    }
+
+    /// [`Self::enter`], waiting for an unsettled generation only when
+    /// `settle` is set (a `create` makes a new id, which no move touches).
+    fn enter_settled(&self, settle: bool) -> Entered {
         let shard = pool::home();
         loop {
             let g = self.generation();
             g.calls.0[shard].0.fetch_add(1, Ordering::SeqCst);
             if std::ptr::eq(&**self.inner.active.load(), &**g) {
-                if !g.settled.load(Ordering::Acquire) {
+                if settle && !g.settled.load(Ordering::Acquire) {
                     Self::wait_for_earlier_calls(&g);
                     g.settled.store(true, Ordering::Release);
                 }
@@ -871,7 +879,7 @@ impl SwappableStore {
 
     /// Starts a session on the current plugin.
     pub fn create(&self, options: CreateOptions) -> Result<SessionId, CallError> {
-        self.enter().current.create(options)
+        self.enter_settled(false).current.create(options)
     }
 
     /// Loads a session, migrating it from a retired plugin when needed; the

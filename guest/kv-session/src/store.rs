@@ -198,7 +198,10 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
         // A failed delete may still have happened (a connection lost after
         // the server ran it). Deleting again is safe: once it answers, the
         // old id is gone (by this try or the first), and the copy, which may
-        // by now be the only one, is the session.
+        // by now be the only one, is the session. (A `false` here cannot
+        // tell our first delete from a concurrent destroy or regenerate of
+        // the old id; without a conditional delete in the kv contract the
+        // copy is kept: losing the session is the worse mistake.)
         Err(e) => match kv_access::delete(&old_key) {
             Ok(_) => Ok(new_id),
             Err(_) => match kv_access::get_parsed(&old_key) {

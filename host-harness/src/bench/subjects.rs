@@ -486,14 +486,17 @@ pub struct ThreadedUpdate {
 }
 
 impl ThreadedUpdate {
-    /// `update(ids[i], data)` on `plugin` from `threads` threads, thread `i`
-    /// on session `ids[i % ids.len()]`; `ids` must not be empty.
-    pub fn new(plugin: &Plugin, ids: &[String], data: &str, threads: usize) -> Self {
-        let (plugin, ids, data) = (plugin.clone(), Arc::new(ids.to_vec()), data.to_string());
+    /// `update(id, data)` on `plugin` from `threads` threads, each on a
+    /// session of `data` it creates here (set-up, untimed).
+    pub fn new(plugin: &Plugin, data: &str, threads: usize) -> Result<Self, CallError> {
+        let ids = (0..threads.max(1))
+            .map(|_| plugin.create(CreateOptions::new(data)))
+            .collect::<Result<Vec<_>, _>>()?;
+        let (plugin, ids, data) = (plugin.clone(), Arc::new(ids), data.to_string());
         let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         // Each thread runs its own clone of the closure: its own slot.
         let mine = std::cell::OnceCell::new();
-        Self {
+        Ok(Self {
             workers: Workers::new(threads, move || {
                 let i =
                     *mine.get_or_init(|| next.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
@@ -506,7 +509,7 @@ impl ThreadedUpdate {
                     .map_err(|e| e.to_string())
             }),
             threads: threads.max(1),
-        }
+        })
     }
 }
 

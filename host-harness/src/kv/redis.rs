@@ -273,10 +273,18 @@ struct PooledConnection {
 
 /// A pooled connection that had no reply for this long is pinged before its
 /// next command: the server may have closed it meanwhile (its `timeout`
-/// setting, a restart, a failover, `CLIENT KILL`, a NAT dropping idle
-/// flows), which the client only learns from the command after, and that
-/// command (a session write) would fail for nothing.
+/// setting, a restart, a failover, `CLIENT KILL`), which the client only
+/// learns from the command after, and that command (a session write) would
+/// fail for nothing. (A connection dropped silently on the way answers the
+/// ping with a timeout, like a stalled server: that call fails.)
 const IDLE_PING_AFTER: Duration = Duration::from_secs(1);
+
+/// Asks the server on `c` for a reply, noting when one came.
+fn ping(c: &mut PooledConnection) -> Result<(), RedisError> {
+    redis::cmd("PING").query::<()>(&mut c.conn)?;
+    c.last_reply = Instant::now();
+    Ok(())
+}
 
 /// Whether the connection that gave `e` is still in step with the server:
 /// only when the error is the server's own whole reply, with a code redis-rs
@@ -306,7 +314,7 @@ impl r2d2::ManageConnection for Connector {
     }
 
     fn is_valid(&self, c: &mut PooledConnection) -> Result<(), RedisError> {
-        redis::cmd("PING").query::<()>(&mut c.conn)
+        ping(c)
     }
 
     fn has_broken(&self, c: &mut PooledConnection) -> bool {
@@ -711,8 +719,12 @@ impl RedisNamespace {
             if pooled.last_reply.elapsed() < IDLE_PING_AFTER {
                 return Ok(pooled);
             }
-            match redis::cmd("PING").query::<()>(&mut pooled.conn) {
-                Ok(()) => {
+            match ping(&mut pooled) {
+                Ok(()) => return Ok(pooled),
+                // The server answered, with an error (`LOADING`, an ACL
+                // denying PING): a whole reply, so the connection is open
+                // and in step; the command goes ahead on it.
+                Err(e) if leaves_connection_in_step(&e) => {
                     pooled.last_reply = Instant::now();
                     return Ok(pooled);
                 }

@@ -122,9 +122,9 @@ impl Report {
         } else {
             self.comparisons.row(vec![
                 case.to_string(),
-                format!("{:.0} ns", ours),
+                format!("{ours:.1} ns"),
                 peer.to_string(),
-                format!("{:.0} ns", peer_ns),
+                format!("{peer_ns:.1} ns"),
                 format!("{ratio:.2}x"),
             ]);
         }
@@ -417,12 +417,9 @@ fn figures(
     // The same for `update`, each thread of its own 1 KiB session: writes
     // contend on the memory backend's lock, which loads share.
     let data = session_data(1024);
-    let ids = (0..2)
-        .map(|_| kv.create(CreateOptions::new(data.clone())))
-        .collect::<Result<Vec<_>, _>>()?;
     let (mut one, mut two) = (
-        ThreadedUpdate::new(&kv, &ids, &data, 1),
-        ThreadedUpdate::new(&kv, &ids, &data, 2),
+        ThreadedUpdate::new(&kv, &data, 1)?,
+        ThreadedUpdate::new(&kv, &data, 2)?,
     );
     let (ns1, ns2) = ns_per_op_pair(
         &mut one,

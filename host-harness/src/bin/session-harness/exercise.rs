@@ -45,6 +45,11 @@ struct Steps {
 }
 
 impl Steps {
+    /// A `destroy` step, which is expected to succeed.
+    fn destroy(&mut self, p: &Plugin, what: &str, id: &str) {
+        let _ = self.step("destroy", what, || p.destroy(id), |_| "ok".to_string(), ok);
+    }
+
     /// Times `f`, records the row, and counts an unexpected outcome.
     fn step<T>(
         &mut self,
@@ -242,13 +247,7 @@ fn walk(
         record,
         |r| matches!(r, Ok(Some(rec)) if rec.data == logged_in),
     );
-    let _ = s.step(
-        "destroy",
-        "the session",
-        || p.destroy(&new_id),
-        |_| "ok".to_string(),
-        ok,
-    );
+    s.destroy(p, "the session", &new_id);
     let _ = s.step(
         "load",
         "after destroy",
@@ -264,13 +263,7 @@ fn walk(
             }
         },
     );
-    let _ = s.step(
-        "destroy",
-        "again (idempotent)",
-        || p.destroy(&new_id),
-        |_| "ok".to_string(),
-        ok,
-    );
+    s.destroy(p, "again (idempotent)", &new_id);
     let short = s.step(
         "create",
         "3 with ttl 1 s",
@@ -336,12 +329,6 @@ fn walk(
             }
         },
     );
-    let _ = s.step(
-        "destroy",
-        "the ttl-3600 session",
-        || p.destroy(&long),
-        |_| "ok".to_string(),
-        ok,
-    );
+    s.destroy(p, "the ttl-3600 session", &long);
     Ok(())
 }

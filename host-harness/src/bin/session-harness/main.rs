@@ -31,7 +31,8 @@ use std::sync::Arc;
 const EXIT_CODES: &str = "Exit codes:
   0    success
   1    the store answered with an error (not-found, unsupported, backend, ...),
-       or a check failed (exercise, soak)
+       the host had no instance slot free for the call, or a check failed
+       (exercise, soak)
   2    the command line is wrong: arguments, a plugin file that is not a
        session plugin, a kv backend or a configuration refused
   3    the plugin failed on the host's side: it trapped, passed its deadline
@@ -188,12 +189,14 @@ fn is_config_error(e: &anyhow::Error) -> bool {
 /// Whether `e` is a plugin failing on the host's side (a trap, a deadline,
 /// a limit, a contract breach) rather than a session answer.
 fn is_plugin_fault(e: &anyhow::Error) -> bool {
+    // An instance that could not be made (no free slot) is the host's
+    // capacity, not the plugin's fault.
+    let fault = |e: &CallError| e.is_plugin_fault() && !matches!(e, CallError::Instantiate { .. });
     e.chain().any(|c| {
-        c.downcast_ref::<CallError>()
-            .is_some_and(CallError::is_plugin_fault)
+        c.downcast_ref::<CallError>().is_some_and(fault)
             || matches!(
                 c.downcast_ref::<SwapError>(),
-                Some(SwapError::Check { error, .. }) if error.is_plugin_fault()
+                Some(SwapError::Check { error, .. }) if fault(error)
             )
     })
 }
@@ -337,7 +340,11 @@ pub(crate) fn stdout_line(line: std::fmt::Arguments<'_>) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(EXIT_PIPE_CLOSED);
         }
-        eprintln!("session-harness: cannot write the output: {e}");
+        // Not `eprintln!`, which panics when stderr is gone too.
+        let _ = writeln!(
+            std::io::stderr(),
+            "session-harness: cannot write the output: {e}"
+        );
         std::process::exit(1);
     }
 }
@@ -369,5 +376,30 @@ fn main() -> ExitCode {
                 1
             })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Exit code 3 is the plugin's fault on the host's side; an instance
+    /// the host had no slot for is the host's capacity (it was counted as
+    /// a plugin fault), and a session answer is neither.
+    #[test]
+    fn only_the_plugins_own_failures_count_as_its_fault() {
+        let trap = CallError::Trap {
+            plugin: "p".into(),
+            op: "load",
+            message: "unreachable".into(),
+        };
+        let no_slot = CallError::Instantiate {
+            plugin: "p".into(),
+            message: "maximum concurrent instance limit reached".into(),
+        };
+        let answer = CallError::Session(SessionError::NotFound);
+        assert!(is_plugin_fault(&anyhow::Error::new(trap).context("call")));
+        assert!(!is_plugin_fault(&anyhow::Error::new(no_slot)));
+        assert!(!is_plugin_fault(&anyhow::Error::new(answer)));
     }
 }
