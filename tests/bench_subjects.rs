@@ -4,7 +4,7 @@
 
 use host_harness::CreateOptions;
 use host_harness::bench::subjects::{
-    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad,
+    CookieJarSubject, MemoryStoreSubject, PluginSubject, Threaded,
 };
 use host_harness::bench::{Op, Subject};
 use session_tests::fixtures::{KEY_A, harness, load_into};
@@ -93,9 +93,9 @@ fn threaded_loads_report_failures_from_every_thread() {
     let (h, _, _) = harness();
     let cookie = load_into(&h, "cookie_session", &[("cookie.keys", KEY_A)]);
     let id = cookie.create(CreateOptions::new("{}")).unwrap();
-    let mut ok = ThreadedLoad::new(&cookie, &id, 2);
+    let mut ok = Threaded::load(&cookie, &id, 2);
     ok.run(Op::Load, 10).unwrap();
-    let mut bad = ThreadedLoad::new(&cookie, "v1.p.not-a-seal", 2);
+    let mut bad = Threaded::load(&cookie, "v1.p.not-a-seal", 2);
     let e = bad.run(Op::Load, 10).unwrap_err();
     assert_eq!((e.failed, e.calls), (10, 10), "{e}");
     assert!(e.to_string().contains("invalid session id"), "{e}");

@@ -8,7 +8,7 @@
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use host_harness::bench::peers::PeerFormat;
 use host_harness::bench::subjects::{
-    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad, ThreadedUpdate,
+    CookieJarSubject, MemoryStoreSubject, PluginSubject, Threaded,
 };
 use host_harness::bench::workload::session_data;
 use host_harness::bench::{Op, SIZES, Subject};
@@ -153,7 +153,7 @@ fn threads(c: &mut Criterion) {
         // Persistent worker threads (started once, not per sample), so one
         // thread costs what `kv/1k/kv-session/load` costs and the speedup is
         // the ratio of two figures measured the same way.
-        let mut workers = ThreadedLoad::new(&kv, &id, n);
+        let mut workers = Threaded::load(&kv, &id, n);
         g.bench_function(BenchmarkId::new("kv-load-1k", n), |b| {
             // Wall time for `iters` loads spread over n threads.
             b.iter_custom(|iters| {
@@ -167,7 +167,7 @@ fn threads(c: &mut Criterion) {
     // memory backend's lock, which loads share.
     let data = session_data(1024);
     for n in [1usize, 2] {
-        let mut workers = ThreadedUpdate::new(&kv, &data, n).expect("sessions to update");
+        let mut workers = Threaded::update(&kv, &data, n).expect("sessions to update");
         g.bench_function(BenchmarkId::new("kv-update-1k", n), |b| {
             b.iter_custom(|iters| {
                 workers

@@ -443,52 +443,34 @@ impl Drop for Workers {
     }
 }
 
-/// `load` of one session from `threads` persistent threads, as a
-/// [`Subject`] (only [`Op::Load`] is meaningful: `op` is ignored).
-pub struct ThreadedLoad {
+/// One operation from `threads` persistent threads, as a [`Subject`] (its
+/// `run` ignores the `op` it is given: the operation is fixed when it is
+/// built). [`Threaded::load`] reads one session from every thread;
+/// [`Threaded::update`] writes one session per thread (as requests of
+/// different users do), which, unlike loads, take every shard of the
+/// memory backend's lock, so it shows what writers contend on.
+pub struct Threaded {
     workers: Workers,
     threads: usize,
+    op: Op,
 }
 
-impl ThreadedLoad {
+impl Threaded {
     /// `load(id)` on `plugin` from `threads` threads.
-    pub fn new(plugin: &Plugin, id: &str, threads: usize) -> Self {
+    pub fn load(plugin: &Plugin, id: &str, threads: usize) -> Self {
         let (plugin, id) = (plugin.clone(), id.to_string());
         Self {
             workers: Workers::new(threads, move || {
                 loaded(plugin.load(&id)).map(|record| drop(black_box(record)))
             }),
             threads: threads.max(1),
+            op: Op::Load,
         }
     }
-}
 
-impl Subject for ThreadedLoad {
-    fn label(&self) -> String {
-        format!("load on {} thread(s)", self.threads)
-    }
-
-    /// Wall time for `iters` loads spread over the threads.
-    fn run(&mut self, _op: Op, iters: u64) -> Result<Duration, BenchError> {
-        let (spent, tally) = self.workers.run(iters);
-        tally.finish(&*self, Op::Load, iters, spent)
-    }
-}
-
-/// `update` from `threads` persistent threads, each of its own session (as
-/// requests of different users are), as a [`Subject`] (only
-/// [`Op::Update`] is meaningful: `op` is ignored). Unlike loads, writes
-/// take every shard of the memory backend's lock, so this shows what
-/// writers contend on.
-pub struct ThreadedUpdate {
-    workers: Workers,
-    threads: usize,
-}
-
-impl ThreadedUpdate {
     /// `update(id, data)` on `plugin` from `threads` threads, each on a
     /// session of `data` it creates here (set-up, untimed).
-    pub fn new(plugin: &Plugin, data: &str, threads: usize) -> Result<Self, CallError> {
+    pub fn update(plugin: &Plugin, data: &str, threads: usize) -> Result<Self, CallError> {
         let ids = (0..threads.max(1))
             .map(|_| plugin.create(CreateOptions::new(data)))
             .collect::<Result<Vec<_>, _>>()?;
@@ -509,19 +491,20 @@ impl ThreadedUpdate {
                     .map_err(|e| e.to_string())
             }),
             threads: threads.max(1),
+            op: Op::Update,
         })
     }
 }
 
-impl Subject for ThreadedUpdate {
+impl Subject for Threaded {
     fn label(&self) -> String {
-        format!("update on {} thread(s)", self.threads)
+        format!("{} on {} thread(s)", self.op.name(), self.threads)
     }
 
-    /// Wall time for `iters` updates spread over the threads.
+    /// Wall time for `iters` operations spread over the threads.
     fn run(&mut self, _op: Op, iters: u64) -> Result<Duration, BenchError> {
         let (spent, tally) = self.workers.run(iters);
-        tally.finish(&*self, Op::Update, iters, spent)
+        tally.finish(&*self, self.op, iters, spent)
     }
 }
 

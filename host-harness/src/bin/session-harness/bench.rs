@@ -7,7 +7,7 @@ use anyhow::anyhow;
 use clap::Args;
 use host_harness::bench::peers::PeerFormat;
 use host_harness::bench::subjects::{
-    CookieJarSubject, MemoryStoreSubject, PluginSubject, ThreadedLoad, ThreadedUpdate,
+    CookieJarSubject, MemoryStoreSubject, PluginSubject, Threaded,
 };
 use host_harness::bench::workload::session_data;
 use host_harness::bench::{BenchError, Op, SIZES, Subject, Tally};
@@ -400,10 +400,7 @@ fn figures(
     // timed like every other comparison (wall time per operation).
     let id = kv.create(CreateOptions::new(session_data(1024)))?;
     kv.warm_up(2)?;
-    let (mut one, mut two) = (
-        ThreadedLoad::new(&kv, &id, 1),
-        ThreadedLoad::new(&kv, &id, 2),
-    );
+    let (mut one, mut two) = (Threaded::load(&kv, &id, 1), Threaded::load(&kv, &id, 2));
     let (ns1, ns2) = ns_per_op_pair(
         &mut one,
         &mut two,
@@ -418,8 +415,8 @@ fn figures(
     // contend on the memory backend's lock, which loads share.
     let data = session_data(1024);
     let (mut one, mut two) = (
-        ThreadedUpdate::new(&kv, &data, 1)?,
-        ThreadedUpdate::new(&kv, &data, 2)?,
+        Threaded::update(&kv, &data, 1)?,
+        Threaded::update(&kv, &data, 2)?,
     );
     let (ns1, ns2) = ns_per_op_pair(
         &mut one,
