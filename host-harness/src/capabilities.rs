@@ -3,8 +3,9 @@
 //! * WASI p2 is linked because Rust's std imports it, but the context grants
 //!   nothing: no preopened directories, no environment, no arguments, empty
 //!   stdin, discarded stdout, stderr kept as a short tail for error reports, no TCP, no UDP, no name lookup, every
-//!   socket address refused. Wall-clock time comes from the harness clock;
-//!   random bytes from the OS CSPRNG, at most [`MAX_RANDOM_BYTES`] per call
+//!   socket address refused. Wall-clock time comes from the harness clock
+//!   (the monotonic clock is the host's own); random bytes, secure and
+//!   insecure, from the OS CSPRNG, at most [`MAX_RANDOM_BYTES`] per call
 //!   (more traps). Blocking is not granted either:
 //!   `wasi:io/poll`'s `poll` and `pollable.block` (what a sleep or a wait
 //!   calls) trap, because a host call that waits is beyond the reach of the

@@ -172,10 +172,14 @@ const NEAR_MISS_EDITS: usize = 2;
 /// The known key `key` (lower-cased) misspells, if it is within
 /// [`NEAR_MISS_EDITS`] of one (and is not one).
 fn near_miss<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
+    // Edits count characters: an invisible one (a byte-order mark, a
+    // zero-width space) is one edit, however many bytes it takes (a byte
+    // count once let a leading BOM hide a key as no near miss at all).
+    let chars = key.chars().count();
     known.iter().copied().find(|k| {
         // Two edits cannot bridge a longer length difference; this also
         // keeps the comparison short whatever the key's length.
-        key.len().abs_diff(k.len()) <= NEAR_MISS_EDITS
+        chars.abs_diff(k.chars().count()) <= NEAR_MISS_EDITS
             && key != *k
             && strsim::levenshtein(key, k) <= NEAR_MISS_EDITS
     })
@@ -262,6 +266,11 @@ mod tests {
             "session .ttl-seconds",
             "Sesion.TTL-seconds",
             "session.ttl-second",
+            // Invisible characters pasted in: a byte-order mark, a
+            // zero-width space (3 bytes each, one edit).
+            "\u{feff}session.ttl-seconds",
+            "session.\u{200b}ttl-seconds",
+            "\u{feff}sesion.ttl-seconds",
         ] {
             let msg = config_error(&map(&[(k, "5")]));
             assert!(
