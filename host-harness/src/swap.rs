@@ -30,7 +30,7 @@ use arc_swap::{ArcSwap, Guard};
 use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// Longest wait for calls on a replaced plugin to finish before one of its
@@ -145,7 +145,7 @@ struct Generation {
     /// the same namespace), after a call here wrote to that copy. Set after
     /// the first wait: they were seen finished (no call starts on a
     /// replaced generation, so that is final), or [`DRAIN_LIMIT`] passed.
-    settled: std::sync::atomic::AtomicBool,
+    settled: AtomicBool,
 }
 
 impl Generation {
@@ -155,7 +155,7 @@ impl Generation {
             retired: Vec::new(),
             calls: Arc::default(),
             earlier: Vec::new(),
-            settled: std::sync::atomic::AtomicBool::new(true),
+            settled: AtomicBool::new(true),
         }
     }
 
@@ -190,7 +190,7 @@ impl Generation {
             retired,
             calls: Arc::default(),
             earlier,
-            settled: std::sync::atomic::AtomicBool::new(!settle),
+            settled: AtomicBool::new(!settle),
         }
     }
 }

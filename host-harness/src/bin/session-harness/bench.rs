@@ -400,13 +400,14 @@ fn figures(
     // timed like every other comparison (wall time per operation).
     let id = kv.create(CreateOptions::new(session_data(1024)))?;
     kv.warm_up(2)?;
-    let (mut one, mut two) = (Threaded::load(&kv, &id, 1), Threaded::load(&kv, &id, 2));
-    let (ns1, ns2) = ns_per_op_pair(
-        &mut one,
-        &mut two,
+    // Per-operation times on 1 and 2 threads, in alternating rounds.
+    let on_one_and_two = |mut one: Threaded, mut two: Threaded, op| {
+        ns_per_op_pair(&mut one, &mut two, op, budget.threads_round, budget.rounds)
+    };
+    let (ns1, ns2) = on_one_and_two(
+        Threaded::load(&kv, &id, 1),
+        Threaded::load(&kv, &id, 2),
         Op::Load,
-        budget.threads_round,
-        budget.rounds,
     )?;
     report.figure("threads1_ops", 1e9 / ns1, "ops/s");
     report.figure("threads2_ops", 1e9 / ns2, "ops/s");
@@ -414,16 +415,10 @@ fn figures(
     // The same for `update`, each thread of its own 1 KiB session: writes
     // contend on the memory backend's lock, which loads share.
     let data = session_data(1024);
-    let (mut one, mut two) = (
+    let (ns1, ns2) = on_one_and_two(
         Threaded::update(&kv, &data, 1)?,
         Threaded::update(&kv, &data, 2)?,
-    );
-    let (ns1, ns2) = ns_per_op_pair(
-        &mut one,
-        &mut two,
         Op::Update,
-        budget.threads_round,
-        budget.rounds,
     )?;
     report.figure("threads2_update_speedup", ns1 / ns2, "x");
     report.figure("wasm_bytes.kv", kv_wasm.len() as f64, "bytes");

@@ -358,23 +358,16 @@ fn main() -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(Failure::Load(e)) => {
-            eprintln!("session-harness: {}", terminal_safe(&e.to_string()));
-            ExitCode::from(2)
-        }
-        Err(Failure::Usage(e)) => {
-            eprintln!("session-harness: {}", terminal_safe(&format!("{e:#}")));
-            ExitCode::from(2)
-        }
-        Err(Failure::Other(e)) => {
-            eprintln!("session-harness: {}", terminal_safe(&format!("{e:#}")));
-            ExitCode::from(if is_config_error(&e) {
-                2
-            } else if is_plugin_fault(&e) {
-                3
-            } else {
-                1
-            })
+        Err(failure) => {
+            let (message, code) = match failure {
+                Failure::Load(e) => (e.to_string(), 2),
+                Failure::Usage(e) => (format!("{e:#}"), 2),
+                Failure::Other(e) if is_config_error(&e) => (format!("{e:#}"), 2),
+                Failure::Other(e) if is_plugin_fault(&e) => (format!("{e:#}"), 3),
+                Failure::Other(e) => (format!("{e:#}"), 1),
+            };
+            eprintln!("session-harness: {}", terminal_safe(&message));
+            ExitCode::from(code)
         }
     }
 }
