@@ -3,7 +3,7 @@
 
 use session_tests::fixtures::{guest_path, harness_cli, target_dir};
 use std::path::Path;
-use std::process::Output;
+use std::process::{Output, Stdio};
 
 fn cli(args: &[&str]) -> Output {
     harness_cli()
@@ -234,6 +234,66 @@ fn a_closed_or_full_output_ends_the_command_without_a_panic() {
         err.trim(),
         "session-harness: cannot write the output: No space left on device (os error 28)"
     );
+}
+
+/// Runs the CLI with `args` twice, its stderr first on a pipe nobody reads
+/// and then on a full device. (Not `2>&-`: Rust's runtime reopens a closed
+/// stderr onto `/dev/null` before `main`, so nothing would fail to write.)
+fn with_unwritable_stderr(args: &[&str]) -> [Output; 2] {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    [Stdio::from(writer), Stdio::from(full)].map(|stderr| {
+        harness_cli()
+            .args(args)
+            .stderr(stderr)
+            .output()
+            .expect("session-harness runs")
+    })
+}
+
+/// A diagnostic nobody can read leaves the exit code the command's own:
+/// `eprintln!` panicked (exit code 101) when stderr was a pipe whose reader
+/// had gone or a full disk, on every error and in every soak (which says on
+/// stderr when its workers are running).
+#[test]
+fn an_unwritable_stderr_leaves_the_exit_code_alone() {
+    for out in with_unwritable_stderr(&["info", "/no/such/plugin.wasm"]) {
+        assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    }
+    let kv = guest_path("kv_session");
+    let args = [
+        "soak",
+        "--plugins",
+        kv.to_str().unwrap(),
+        "--seconds",
+        "0.2",
+        "--swaps",
+        "1",
+    ];
+    for out in with_unwritable_stderr(&args) {
+        let line = text(&out.stdout);
+        assert!(out.status.success(), "{}: {line}", out.status);
+        assert!(line.starts_with("ops="), "{line}");
+    }
+}
+
+/// The cache note, printed after a command has succeeded, cannot turn the
+/// success into a failure when stderr takes nothing.
+#[cfg(unix)]
+#[test]
+fn an_unreadable_cache_note_leaves_the_success_alone() {
+    let cache = UnsafeCache::new(0o775);
+    let kv = guest_path("kv_session");
+    let args = ["--cache-dir", &cache.dir(), "info", kv.to_str().unwrap()];
+    for out in with_unwritable_stderr(&args) {
+        let line = text(&out.stdout);
+        assert!(out.status.success(), "{}: {line}", out.status);
+        assert!(line.starts_with("kv-session 0.1.0"), "{line}");
+    }
 }
 
 /// A plugin that fails does not keep the others from being exercised: its

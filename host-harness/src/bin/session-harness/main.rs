@@ -9,6 +9,14 @@ macro_rules! say {
     };
 }
 
+/// `eprintln!` that cannot panic (see [`stderr_line`]): a diagnostic that
+/// cannot be shown must not turn the command's exit code into a panic's.
+macro_rules! note {
+    ($($arg:tt)*) => {
+        $crate::stderr_line(format_args!($($arg)*))
+    };
+}
+
 mod bench;
 mod call;
 mod exercise;
@@ -340,13 +348,18 @@ pub(crate) fn stdout_line(line: std::fmt::Arguments<'_>) {
         if e.kind() == std::io::ErrorKind::BrokenPipe {
             std::process::exit(EXIT_PIPE_CLOSED);
         }
-        // Not `eprintln!`, which panics when stderr is gone too.
-        let _ = writeln!(
-            std::io::stderr(),
-            "session-harness: cannot write the output: {e}"
-        );
+        note!("session-harness: cannot write the output: {e}");
         std::process::exit(1);
     }
+}
+
+/// Writes one line to standard error, ignoring any failure: `eprintln!`
+/// panics (exit code 101) when stderr is a pipe nobody reads or a full disk,
+/// and a diagnostic nobody can see must not change the exit code.
+pub(crate) fn stderr_line(line: std::fmt::Arguments<'_>) {
+    use std::io::Write;
+    let mut err = std::io::stderr().lock();
+    let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
 }
 
 fn main() -> ExitCode {
@@ -354,7 +367,7 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(cache_note) => {
             if let Some(note) = cache_note {
-                eprintln!("session-harness: {}", terminal_safe(&note));
+                note!("session-harness: {}", terminal_safe(&note));
             }
             ExitCode::SUCCESS
         }
@@ -366,7 +379,7 @@ fn main() -> ExitCode {
                 Failure::Other(e) if is_plugin_fault(&e) => (format!("{e:#}"), 3),
                 Failure::Other(e) => (format!("{e:#}"), 1),
             };
-            eprintln!("session-harness: {}", terminal_safe(&message));
+            note!("session-harness: {}", terminal_safe(&message));
             ExitCode::from(code)
         }
     }

@@ -278,7 +278,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         }
     }
     if random_key && stateless {
-        eprintln!("soak: no cookie.keys given; using a random key for this run");
+        note!("soak: no cookie.keys given; using a random key for this run");
     }
     // The first plugin serves from the start: one that cannot (a refused
     // configuration, say) ends the run now, not after every operation of it
@@ -304,9 +304,11 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     let started = Instant::now();
     // Everything is loaded and serving from here on (a script, or a test,
     // can wait for this line).
-    eprintln!(
+    note!(
         "soak: {} workers running, {} swaps over {:?}",
-        args.threads, args.swaps, duration
+        args.threads,
+        args.swaps,
+        duration
     );
     // A plugin that no longer loads ends the run, after the summary.
     let mut load_failed = None;
@@ -318,7 +320,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         // `--seconds` bounds the run: swaps that took longer than their
         // share leave the rest undone (the summary counts those made).
         if started.elapsed() >= duration {
-            eprintln!(
+            note!(
                 "soak: {} of {} swaps fitted in {:?}; the rest were not made",
                 k - 1,
                 args.swaps,
@@ -363,7 +365,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     );
     if failed > 0 {
         for f in failures.first.lock().map(|f| f.clone()).unwrap_or_default() {
-            eprintln!("soak: {}", crate::shown::terminal_safe(&f));
+            note!("soak: {}", crate::shown::terminal_safe(&f));
         }
     }
     if let Some(e) = load_failed {
