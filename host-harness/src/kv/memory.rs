@@ -1,21 +1,31 @@
-//! The embedded in-memory backend: ordered maps per namespace, ttls on the
-//! harness clock, expired entries reaped as writes go by.
+//! The embedded in-memory backend: ordered maps per namespace, striped by
+//! key so that writes of different keys do not wait for each other, ttls on
+//! the harness clock, expired entries reaped as writes go by.
 
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use crate::clock::Clock;
-use crossbeam_utils::sync::ShardedLock;
+use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::BuildHasher;
 use std::ops::Bound;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
-/// Expired entries reaped per write, so a write never stalls on a backlog.
+/// Expired entries reaped per write (in the stripe written), so a write
+/// never stalls on a backlog.
 const REAP_PER_WRITE: usize = 16;
 
 /// Entries one listing examines at most (live or expired), so one call never
-/// holds the namespace's lock over a long run of expired entries not yet
+/// holds the namespace's locks over a long run of expired entries not yet
 /// reaped. A page may then be short (the contract allows it); its cursor is
 /// the last entry examined, so the next call goes on from there.
 const LIST_SCAN_BUDGET: usize = 4096;
+
+/// Stripes a namespace's keys are spread over (by a hash of the key, seeded
+/// per namespace). Each stripe has its own lock: two threads writing their
+/// own sessions take different locks, except when their keys share a stripe
+/// (one chance in this many).
+const STRIPES: usize = 16;
 
 /// Bytes one namespace may hold by default (see [`entry_cost`]): one plugin
 /// cannot fill the host's memory through its kv.
@@ -40,81 +50,44 @@ struct Entry {
     expires_at: Option<u64>,
 }
 
+impl Entry {
+    fn is_live(&self, now: u64) -> bool {
+        self.expires_at.is_none_or(|t| now < t)
+    }
+
+    fn cost(&self, key: &str) -> usize {
+        entry_cost(key, self.value.len(), self.expires_at.is_some())
+    }
+}
+
+/// The keys of one stripe of a namespace, with their expiry index.
 #[derive(Debug, Default)]
-struct Namespace {
+struct Stripe {
     entries: BTreeMap<String, Entry>,
     /// (expires_at, key) for every entry with a ttl, soonest first.
     expiry: BTreeSet<(u64, String)>,
-    /// Bytes of keys and values held, expired entries included until reaped.
-    bytes: usize,
 }
 
-impl Namespace {
+impl Stripe {
     fn live(&self, key: &str, now: u64) -> Option<&Entry> {
-        self.entries
-            .get(key)
-            .filter(|e| e.expires_at.is_none_or(|t| now < t))
+        self.entries.get(key).filter(|e| e.is_live(now))
     }
 
-    fn remove(&mut self, key: &str) -> Option<Entry> {
-        let entry = self.entries.remove(key)?;
-        self.bytes -= entry_cost(key, entry.value.len(), entry.expires_at.is_some());
+    /// Removes `key`, live or expired; returns the bytes it cost.
+    fn remove(&mut self, key: &str) -> usize {
+        let Some(entry) = self.entries.remove(key) else {
+            return 0;
+        };
         if let Some(t) = entry.expires_at {
             self.expiry.remove(&(t, key.to_string()));
         }
-        Some(entry)
+        entry.cost(key)
     }
 
-    fn get(&self, key: &str, now: u64) -> Option<Vec<u8>> {
-        self.live(key, now).map(|e| e.value.clone())
-    }
-
-    fn set(
-        &mut self,
-        key: &str,
-        value: Vec<u8>,
-        ttl_seconds: Option<u64>,
-        mode: WriteMode,
-        now: u64,
-        quota: usize,
-    ) -> Result<bool, KvError> {
-        self.reap(now, REAP_PER_WRITE);
-        let exists = self.live(key, now).is_some();
-        let write = match mode {
-            WriteMode::Always => true,
-            WriteMode::IfAbsent => !exists,
-            WriteMode::IfPresent => exists,
-        };
-        if !write {
-            return Ok(false);
-        }
-        // What the namespace would hold after the write (the entry it
-        // replaces, live or not yet reaped, goes).
-        let cost = entry_cost(key, value.len(), ttl_seconds.is_some());
-        let after = |ns: &Self| {
-            let replaced = ns.entries.get(key).map_or(0, |e| {
-                entry_cost(key, e.value.len(), e.expires_at.is_some())
-            });
-            ns.bytes - replaced + cost
-        };
-        let mut bytes = after(self);
-        if bytes > quota {
-            // Expired entries still count until reaped: reap them all first
-            // (which may reap the entry this write replaces).
-            self.reap(now, usize::MAX);
-            bytes = after(self);
-            if bytes > quota {
-                return Err(KvError::TooLarge(format!(
-                    "the namespace holds {} bytes; writing {cost} more would pass its quota of {quota}",
-                    self.bytes,
-                )));
-            }
-        }
-        self.bytes = bytes;
-        let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
+    /// Writes `key`, overwriting in place: the key is not copied again, and
+    /// the expiry index changes only when the expiry does.
+    fn put(&mut self, key: &str, value: Vec<u8>, expires_at: Option<u64>) {
         match self.entries.get_mut(key) {
-            // Overwrite in place: the key is not copied again, and the expiry
-            // index changes only when the expiry does.
             Some(entry) => {
                 if entry.expires_at != expires_at {
                     if let Some(t) = entry.expires_at {
@@ -135,20 +108,156 @@ impl Namespace {
                     .insert(key.to_string(), Entry { value, expires_at });
             }
         }
-        Ok(true)
     }
 
-    fn delete(&mut self, key: &str, now: u64) -> bool {
-        let was_live = self.live(key, now).is_some();
-        self.remove(key);
-        was_live
+    /// Removes up to `most` expired entries, soonest first; returns the
+    /// bytes they cost.
+    fn reap(&mut self, now: u64, most: usize) -> usize {
+        let mut freed = 0;
+        for _ in 0..most {
+            match self.expiry.first() {
+                Some((t, _)) if *t <= now => {
+                    if let Some((_, key)) = self.expiry.pop_first()
+                        && let Some(e) = self.entries.remove(&key)
+                    {
+                        freed += e.cost(&key);
+                    }
+                }
+                _ => break,
+            }
+        }
+        freed
+    }
+}
+
+/// One namespace: its keys spread over [`STRIPES`] stripes, each behind a
+/// lock sharded by thread (crossbeam's `ShardedLock`: a read locks only its
+/// thread's shard, so concurrent loads neither wait for each other nor
+/// bounce one lock's cache line between cores; a write locks every shard of
+/// its stripe). The bytes held are counted for the whole namespace.
+struct Namespace {
+    /// Picks a key's stripe.
+    hasher: foldhash::fast::RandomState,
+    stripes: Box<[ShardedLock<Stripe>]>,
+    /// Bytes of keys and values held in all stripes, expired entries
+    /// included until reaped. Changed only by a writer holding the lock of
+    /// the stripe whose entries it adds or removes.
+    bytes: AtomicUsize,
+}
+
+impl Default for Namespace {
+    fn default() -> Self {
+        Self {
+            hasher: foldhash::fast::RandomState::default(),
+            stripes: (0..STRIPES).map(|_| ShardedLock::default()).collect(),
+            bytes: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Namespace {
+    fn stripe(&self, key: &str) -> &ShardedLock<Stripe> {
+        let hash = self.hasher.hash_one(key);
+        &self.stripes[(hash % STRIPES as u64) as usize]
     }
 
-    fn list_keys(&self, prefix: &str, cursor: Option<&str>, limit: u32, now: u64) -> KeyPage {
+    fn get(&self, key: &str, now: u64) -> Result<Option<Vec<u8>>, KvError> {
+        let stripe = self.stripe(key).read().map_err(poisoned)?;
+        Ok(stripe.live(key, now).map(|e| e.value.clone()))
+    }
+
+    fn set(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: WriteMode,
+        now: u64,
+        quota: usize,
+    ) -> Result<bool, KvError> {
+        let cost = entry_cost(key, value.len(), ttl_seconds.is_some());
+        let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
+        let mut reaped_all = false;
+        loop {
+            let mut stripe = self.stripe(key).write().map_err(poisoned)?;
+            self.free(stripe.reap(now, REAP_PER_WRITE));
+            let exists = stripe.live(key, now).is_some();
+            let write = match mode {
+                WriteMode::Always => true,
+                WriteMode::IfAbsent => !exists,
+                WriteMode::IfPresent => exists,
+            };
+            if !write {
+                return Ok(false);
+            }
+            // What the namespace would hold after the write (the entry it
+            // replaces, live or not yet reaped, goes). The replaced entry's
+            // cost is in `bytes`, and only this stripe's writer removes it.
+            let replaced = stripe.entries.get(key).map_or(0, |e| e.cost(key));
+            let reserved = self
+                .bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    let after = held.saturating_sub(replaced).saturating_add(cost);
+                    (after <= quota).then_some(after)
+                });
+            match reserved {
+                Ok(_) => {
+                    stripe.put(key, value, expires_at);
+                    return Ok(true);
+                }
+                // Expired entries still count until reaped: reap them all,
+                // in every stripe (which may reap the entry this write
+                // replaces), and try once more.
+                Err(_) if !reaped_all => {
+                    drop(stripe);
+                    self.reap_all(now)?;
+                    reaped_all = true;
+                }
+                Err(held) => {
+                    return Err(KvError::TooLarge(format!(
+                        "the namespace holds {held} bytes; writing {cost} more would pass its quota of {quota}",
+                    )));
+                }
+            }
+        }
+    }
+
+    fn delete(&self, key: &str, now: u64) -> Result<bool, KvError> {
+        let mut stripe = self.stripe(key).write().map_err(poisoned)?;
+        let was_live = stripe.live(key, now).is_some();
+        self.free(stripe.remove(key));
+        Ok(was_live)
+    }
+
+    /// Counts `bytes` as no longer held.
+    fn free(&self, bytes: usize) {
+        if bytes > 0 {
+            self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+        }
+    }
+
+    /// Removes every expired entry, one stripe at a time.
+    fn reap_all(&self, now: u64) -> Result<(), KvError> {
+        for stripe in &self.stripes {
+            let freed = stripe.write().map_err(poisoned)?.reap(now, usize::MAX);
+            self.free(freed);
+        }
+        Ok(())
+    }
+
+    fn list_keys(
+        &self,
+        prefix: &str,
+        cursor: Option<&str>,
+        limit: u32,
+        now: u64,
+    ) -> Result<KeyPage, KvError> {
         self.list_keys_within(prefix, cursor, limit, now, LIST_SCAN_BUDGET)
     }
 
-    /// [`Namespace::list_keys`], examining at most `budget` entries.
+    /// [`Namespace::list_keys`], examining at most `budget` entries. Every
+    /// stripe is read at once and their keys merged in byte order, so a
+    /// page is what one ordered map would give.
     fn list_keys_within(
         &self,
         prefix: &str,
@@ -156,59 +265,72 @@ impl Namespace {
         limit: u32,
         now: u64,
         budget: usize,
-    ) -> KeyPage {
+    ) -> Result<KeyPage, KvError> {
+        let stripes = self.read_all()?;
         let start = match cursor {
             Some(c) if c >= prefix => Bound::Excluded(c),
             _ => Bound::Included(prefix),
         };
+        let mut runs: Vec<_> = stripes
+            .iter()
+            .map(|s| {
+                s.entries
+                    .range::<str, _>((start, Bound::Unbounded))
+                    .take_while(|(k, _)| k.starts_with(prefix))
+                    .peekable()
+            })
+            .collect();
+        // The stripes' entries in byte order: the run with the least next key.
+        let entries = std::iter::from_fn(|| {
+            let (_, least) = runs
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(i, run)| run.peek().map(|&(k, _)| (k, i)))
+                .min()?;
+            runs[least].next()
+        });
         // A page holds at least one key, so paging always makes progress.
         let limit = limit.max(1) as usize;
         let mut keys: Vec<String> = Vec::new();
         let mut examined: Option<&str> = None;
         let mut budget_left = budget.max(1);
-        let entries = self
-            .entries
-            .range::<str, _>((start, Bound::Unbounded))
-            .take_while(|(k, _)| k.starts_with(prefix));
         for (key, entry) in entries {
             if budget_left == 0 {
                 // Something under the prefix is left unexamined: go on
                 // after the last entry examined.
-                return KeyPage {
+                return Ok(KeyPage {
                     cursor: examined.map(str::to_string),
                     keys,
-                };
+                });
             }
-            if entry.expires_at.is_none_or(|t| now < t) {
+            if entry.is_live(now) {
                 if keys.len() == limit {
                     // A live key beyond the page: there is more.
-                    return KeyPage {
+                    return Ok(KeyPage {
                         cursor: keys.last().cloned(),
                         keys,
-                    };
+                    });
                 }
                 keys.push(key.clone());
             }
             budget_left -= 1;
             examined = Some(key);
         }
-        KeyPage { keys, cursor: None }
+        Ok(KeyPage { keys, cursor: None })
     }
 
-    /// Removes up to `most` expired entries, soonest first.
-    fn reap(&mut self, now: u64, most: usize) {
-        for _ in 0..most {
-            match self.expiry.first() {
-                Some((t, _)) if *t <= now => {
-                    if let Some((_, key)) = self.expiry.pop_first()
-                        && let Some(e) = self.entries.remove(&key)
-                    {
-                        self.bytes -= entry_cost(&key, e.value.len(), e.expires_at.is_some());
-                    }
-                }
-                _ => break,
-            }
-        }
+    /// Every stripe, read-locked in order (writers lock one stripe at a
+    /// time, so this cannot deadlock with them).
+    fn read_all(&self) -> Result<Vec<ShardedLockReadGuard<'_, Stripe>>, KvError> {
+        self.stripes
+            .iter()
+            .map(|s| s.read().map_err(poisoned))
+            .collect()
+    }
+
+    /// Entries physically held, expired ones included until reaped.
+    fn stored_entries(&self) -> Result<usize, KvError> {
+        Ok(self.read_all()?.iter().map(|s| s.entries.len()).sum())
     }
 }
 
@@ -217,7 +339,7 @@ impl Namespace {
 pub struct MemoryBackend {
     clock: Arc<dyn Clock>,
     quota: usize,
-    namespaces: RwLock<HashMap<String, Arc<ShardedLock<Namespace>>>>,
+    namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -237,7 +359,7 @@ impl MemoryBackend {
         }
     }
 
-    fn namespace(&self, name: &str) -> Result<Arc<ShardedLock<Namespace>>, KvError> {
+    fn namespace(&self, name: &str) -> Result<Arc<Namespace>, KvError> {
         if let Some(ns) = self.namespaces.read().map_err(poisoned)?.get(name) {
             return Ok(ns.clone());
         }
@@ -274,7 +396,7 @@ impl MemoryBackend {
     /// until reaped (for tests and reports).
     pub fn stored_entries(&self, namespace: &str) -> usize {
         self.bound(namespace)
-            .and_then(|b| b.read(|ns, _| ns.entries.len()))
+            .and_then(|b| b.ns.stored_entries())
             .unwrap_or(0)
     }
 }
@@ -328,33 +450,15 @@ impl KvBackend for MemoryBackend {
 }
 
 /// A namespace of a [`MemoryBackend`], bound once: no map lookup per call.
-/// The lock is sharded by thread (crossbeam's `ShardedLock`): a read locks
-/// only its thread's shard, so concurrent loads neither wait for each other
-/// nor bounce one lock's cache line between cores; a write locks every
-/// shard (~50 ns more per write, for reads that scale with the cores).
 struct BoundNamespace {
     clock: Arc<dyn Clock>,
     quota: usize,
-    ns: Arc<ShardedLock<Namespace>>,
-}
-
-impl BoundNamespace {
-    fn with<R>(&self, f: impl FnOnce(&mut Namespace, u64) -> R) -> Result<R, KvError> {
-        let now = self.clock.now_secs();
-        let mut guard = self.ns.write().map_err(poisoned)?;
-        Ok(f(&mut guard, now))
-    }
-
-    fn read<R>(&self, f: impl FnOnce(&Namespace, u64) -> R) -> Result<R, KvError> {
-        let now = self.clock.now_secs();
-        let guard = self.ns.read().map_err(poisoned)?;
-        Ok(f(&guard, now))
-    }
+    ns: Arc<Namespace>,
 }
 
 impl KvNamespace for BoundNamespace {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.read(|ns, now| ns.get(key, now))
+        self.ns.get(key, self.clock.now_secs())
     }
 
     fn set(
@@ -367,12 +471,12 @@ impl KvNamespace for BoundNamespace {
         if ttl_seconds == Some(0) {
             return Err(super::zero_ttl());
         }
-        let quota = self.quota;
-        self.with(|ns, now| ns.set(key, value, ttl_seconds, mode, now, quota))?
+        let now = self.clock.now_secs();
+        self.ns.set(key, value, ttl_seconds, mode, now, self.quota)
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {
-        self.with(|ns, now| ns.delete(key, now))
+        self.ns.delete(key, self.clock.now_secs())
     }
 
     fn list_keys(
@@ -381,7 +485,8 @@ impl KvNamespace for BoundNamespace {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, KvError> {
-        self.read(|ns, now| ns.list_keys(prefix, cursor, limit, now))
+        self.ns
+            .list_keys(prefix, cursor, limit, self.clock.now_secs())
     }
 }
 
@@ -524,12 +629,33 @@ mod tests {
         assert!(b.get("n", "k").unwrap().is_some());
     }
 
+    /// Keys of `ns` whose stripe is (`same`) or is not that of `key`.
+    fn keys_by_stripe<'a>(
+        ns: &'a Namespace,
+        key: &'a str,
+        same: bool,
+    ) -> impl Iterator<Item = String> + 'a {
+        let stripe = |k: &str| std::ptr::from_ref(ns.stripe(k));
+        (0..)
+            .map(|i| format!("k{i}"))
+            .filter(move |k| k != key && (stripe(k) == stripe(key)) == same)
+    }
+
+    fn key_by_stripe(ns: &Namespace, key: &str, same: bool) -> String {
+        keys_by_stripe(ns, key, same).next().unwrap()
+    }
+
     /// The expiry index and the bytes counted against the quota.
     fn books(b: &MemoryBackend, ns: &str) -> (Vec<(u64, String)>, usize) {
-        b.bound(ns)
+        let ns = b.bound(ns).unwrap().ns;
+        let mut index: Vec<_> = ns
+            .read_all()
             .unwrap()
-            .read(|ns, _| (ns.expiry.iter().cloned().collect(), ns.bytes))
-            .unwrap()
+            .iter()
+            .flat_map(|s| s.expiry.iter().cloned())
+            .collect();
+        index.sort();
+        (index, ns.bytes.load(Ordering::Acquire))
     }
 
     #[test]
@@ -555,28 +681,29 @@ mod tests {
         assert_eq!(bytes(&b), entry_cost("k", 1, true));
         clock.advance(Duration::from_secs(10));
         assert_eq!(b.get("n", "k").unwrap(), None);
-        // The next write reaps it through the index: nothing is left behind.
-        b.set("n", "other", vec![], None, WriteMode::Always)
-            .unwrap();
+        // The next write in its stripe reaps it through the index: nothing
+        // is left behind.
+        let other = key_by_stripe(&b.bound("n").unwrap().ns, "k", true);
+        b.set("n", &other, vec![], None, WriteMode::Always).unwrap();
         assert_eq!(b.stored_entries("n"), 1);
         assert_eq!(index(&b), vec![]);
-        assert_eq!(bytes(&b), entry_cost("other", 0, false));
+        assert_eq!(bytes(&b), entry_cost(&other, 0, false));
     }
 
     #[test]
     fn an_expired_entry_not_yet_reaped_is_overwritten_in_place() {
         let (b, clock) = backend();
-        // More expired entries than one write reaps, all sooner than "k",
-        // so "k" is still held (expired) when it is written again.
-        for i in 0..(REAP_PER_WRITE + 4) {
-            b.set(
-                "n",
-                &format!("e{i:02}"),
-                vec![0; 3],
-                Some(1),
-                WriteMode::Always,
-            )
-            .unwrap();
+        // More expired entries in its stripe than one write reaps, all
+        // sooner than "k", so "k" is still held (expired) when it is
+        // written again.
+        let ns = b.bound("n").unwrap().ns;
+        let mut sooner: Vec<String> = keys_by_stripe(&ns, "k", true)
+            .take(REAP_PER_WRITE + 4)
+            .collect();
+        sooner.sort(); // the order they are reaped in (same expiry)
+        for key in &sooner {
+            b.set("n", key, vec![0; 3], Some(1), WriteMode::Always)
+                .unwrap();
         }
         b.set("n", "k", vec![0; 10], Some(5), WriteMode::Always)
             .unwrap();
@@ -594,7 +721,11 @@ mod tests {
         assert_eq!(index.len(), 5, "{index:?}");
         assert_eq!(
             bytes,
-            4 * entry_cost("e00", 3, true) + entry_cost("k", 3, true)
+            sooner[REAP_PER_WRITE..]
+                .iter()
+                .map(|key| entry_cost(key, 3, true))
+                .sum::<usize>()
+                + entry_cost("k", 3, true)
         );
     }
 
@@ -699,22 +830,114 @@ mod tests {
         assert_eq!(seen, ["e:live"]);
         assert_eq!(calls, expired.div_ceil(LIST_SCAN_BUDGET));
         // With a budget of 3 entries: three expired ones, then a cursor.
-        let ns = b.bound("n").unwrap();
-        let page = ns
-            .read(|ns, now| ns.list_keys_within("", None, 1, now, 3))
-            .unwrap();
+        let ns = b.bound("n").unwrap().ns;
+        let now = clock.now_secs();
+        let page = ns.list_keys_within("", None, 1, now, 3).unwrap();
         assert_eq!(page.keys, Vec::<String>::new());
         assert_eq!(page.cursor.as_deref(), Some("e:00002"));
-        let page = ns
-            .read(|ns, now| ns.list_keys_within("e:l", None, 1, now, 3))
-            .unwrap();
+        let page = ns.list_keys_within("e:l", None, 1, now, 3).unwrap();
         assert_eq!((page.keys, page.cursor), (vec!["e:live".to_string()], None));
         // A full page with a live key after it: the cursor is its last key.
         let page = ns
-            .read(|ns, now| ns.list_keys_within("", Some("e:00500"), 1, now, usize::MAX))
+            .list_keys_within("", Some("e:00500"), 1, now, usize::MAX)
             .unwrap();
         assert_eq!(page.keys, ["e:live"]);
         assert_eq!(page.cursor.as_deref(), Some("e:live"), "f:after follows");
+    }
+
+    #[test]
+    fn a_write_waits_only_for_its_own_stripe() {
+        let (b, _) = backend();
+        let b = Arc::new(b);
+        let ns = b.bound("n").unwrap().ns;
+        let elsewhere = key_by_stripe(&ns, "held", false);
+        let alongside = key_by_stripe(&ns, "held", true);
+        let held = ns.stripe("held").write().unwrap();
+        let write = |key: String| {
+            let (done, wait) = std::sync::mpsc::channel();
+            let b = b.clone();
+            std::thread::spawn(move || {
+                let set = b.set("n", &key, b"v".to_vec(), None, WriteMode::Always);
+                done.send(set.unwrap()).unwrap();
+            });
+            wait
+        };
+        // Another stripe's write goes through while this one is held (the
+        // timeout only keeps a regression from hanging the suite).
+        let other = write(elsewhere.clone());
+        assert_eq!(other.recv_timeout(Duration::from_secs(60)), Ok(true));
+        // One in the same stripe waits for it, and then goes through.
+        let same = write(alongside.clone());
+        assert!(same.try_recv().is_err());
+        drop(held);
+        assert_eq!(same.recv_timeout(Duration::from_secs(60)), Ok(true));
+        assert_eq!(b.get("n", &elsewhere).unwrap(), Some(b"v".to_vec()));
+        assert_eq!(b.get("n", &alongside).unwrap(), Some(b"v".to_vec()));
+    }
+
+    #[test]
+    fn writers_in_many_stripes_together_keep_to_the_quota() {
+        let quota = 200 * entry_cost("t0-000", 10, true);
+        let clock = ManualClock::new(Duration::from_secs(1_000));
+        let b = MemoryBackend::new(Arc::new(clock)).with_namespace_quota(quota);
+        let written: usize = std::thread::scope(|s| {
+            let writers: Vec<_> = (0..4)
+                .map(|t| {
+                    let b = &b;
+                    s.spawn(move || {
+                        (0..100)
+                            .filter(|i| {
+                                let key = format!("t{t}-{i:03}");
+                                match b.set("n", &key, vec![0; 10], Some(60), WriteMode::Always) {
+                                    Ok(written) => written,
+                                    Err(KvError::TooLarge(_)) => false,
+                                    Err(e) => panic!("{e}"),
+                                }
+                            })
+                            .count()
+                    })
+                })
+                .collect();
+            writers.into_iter().map(|w| w.join().unwrap()).sum()
+        });
+        assert_eq!(written, 200, "the quota holds exactly 200");
+        let (index, bytes) = books(&b, "n");
+        assert_eq!(index.len(), 200);
+        assert_eq!(bytes, quota);
+        assert_eq!(b.stored_entries("n"), 200);
+        // Deleting gives the room back, whichever stripe it is in.
+        let (_, key) = &index[0];
+        assert!(b.delete("n", key).unwrap());
+        assert_eq!(books(&b, "n").1, quota - entry_cost(key, 10, true));
+        assert!(
+            b.set("n", "again", vec![0; 10], Some(60), WriteMode::Always)
+                .unwrap()
+        );
+    }
+
+    #[test]
+    fn a_listing_merges_the_stripes_in_byte_order() {
+        let (b, _) = backend();
+        let keys: Vec<String> = (0..200)
+            .map(|i| format!("s:{:03}", (i * 37) % 200))
+            .collect();
+        for key in &keys {
+            b.set("n", key, vec![], None, WriteMode::Always).unwrap();
+        }
+        let ns = b.bound("n").unwrap().ns;
+        let used = ns
+            .read_all()
+            .unwrap()
+            .iter()
+            .filter(|s| !s.entries.is_empty())
+            .count();
+        assert!(used > 1, "the keys are spread over the stripes");
+        let mut sorted = keys.clone();
+        sorted.sort();
+        assert_eq!(b.list_keys("n", "s:", None, 1000).unwrap().keys, sorted);
+        let page = b.list_keys("n", "s:", Some("s:099"), 3).unwrap();
+        assert_eq!(page.keys, ["s:100", "s:101", "s:102"]);
+        assert_eq!(page.cursor.as_deref(), Some("s:102"));
     }
 
     #[test]
