@@ -15,6 +15,12 @@ use std::sync::{Arc, RwLock};
 /// never stalls on a backlog.
 const REAP_PER_WRITE: usize = 16;
 
+/// Every this many writes a thread makes, it also reaps the next stripe in
+/// its turn (when no one holds it), so expired entries in stripes nobody
+/// writes (a few hot sessions updated, the rest left to expire) are reaped
+/// too, not kept until the quota is reached.
+const REAP_ELSEWHERE_EVERY: u32 = 16;
+
 /// Entries one listing examines at most (live or expired), so one call never
 /// holds the namespace's locks over a long run of expired entries not yet
 /// reaped. A page may then be short (the contract allows it); its cursor is
@@ -110,6 +116,11 @@ impl Stripe {
         }
     }
 
+    /// Whether an entry is due to be reaped.
+    fn has_expired(&self, now: u64) -> bool {
+        self.expiry.first().is_some_and(|(t, _)| *t <= now)
+    }
+
     /// Removes up to `most` expired entries, soonest first; returns the
     /// bytes they cost.
     fn reap(&mut self, now: u64, most: usize) -> usize {
@@ -175,12 +186,28 @@ impl Namespace {
         now: u64,
         quota: usize,
     ) -> Result<bool, KvError> {
+        let written = self.set_in_stripe(key, value, ttl_seconds, mode, now, quota);
+        self.reap_in_turn(now);
+        written
+    }
+
+    /// [`Namespace::set`] in the key's stripe, reaping there as it goes.
+    fn set_in_stripe(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        mode: WriteMode,
+        now: u64,
+        quota: usize,
+    ) -> Result<bool, KvError> {
         let cost = entry_cost(key, value.len(), ttl_seconds.is_some());
         let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
         let mut reaped_all = false;
         loop {
             let mut stripe = self.stripe(key).write().map_err(poisoned)?;
-            self.free(stripe.reap(now, REAP_PER_WRITE));
+            let reaped = stripe.reap(now, REAP_PER_WRITE);
+            self.free(reaped);
             let exists = stripe.live(key, now).is_some();
             let write = match mode {
                 WriteMode::Always => true,
@@ -197,6 +224,7 @@ impl Namespace {
             let reserved = self
                 .bytes
                 .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    debug_assert!(held >= replaced, "the replaced entry is counted");
                     let after = held.saturating_sub(replaced).saturating_add(cost);
                     (after <= quota).then_some(after)
                 });
@@ -225,24 +253,67 @@ impl Namespace {
     fn delete(&self, key: &str, now: u64) -> Result<bool, KvError> {
         let mut stripe = self.stripe(key).write().map_err(poisoned)?;
         let was_live = stripe.live(key, now).is_some();
-        self.free(stripe.remove(key));
+        let removed = stripe.remove(key);
+        self.free(removed);
         Ok(was_live)
     }
 
-    /// Counts `bytes` as no longer held.
+    /// Counts `bytes` as no longer held. Called with the lock of the stripe
+    /// they left still held, so a writer that has gone through every stripe
+    /// sees all they freed.
     fn free(&self, bytes: usize) {
         if bytes > 0 {
-            self.bytes.fetch_sub(bytes, Ordering::AcqRel);
+            let freed = self
+                .bytes
+                .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                    debug_assert!(held >= bytes, "only counted bytes are freed");
+                    // Were the books ever short, a wrapped count would
+                    // refuse every write from then on.
+                    Some(held.saturating_sub(bytes))
+                });
+            debug_assert!(freed.is_ok());
         }
     }
 
-    /// Removes every expired entry, one stripe at a time.
+    /// Removes every expired entry, one stripe at a time; a stripe with
+    /// nothing due is only read-locked (a namespace at its quota refuses
+    /// writes without write-locking every stripe each time).
     fn reap_all(&self, now: u64) -> Result<(), KvError> {
         for stripe in &self.stripes {
-            let freed = stripe.write().map_err(poisoned)?.reap(now, usize::MAX);
+            if !stripe.read().map_err(poisoned)?.has_expired(now) {
+                continue;
+            }
+            let mut stripe = stripe.write().map_err(poisoned)?;
+            let freed = stripe.reap(now, usize::MAX);
             self.free(freed);
         }
         Ok(())
+    }
+
+    /// Every [`REAP_ELSEWHERE_EVERY`] writes of this thread, reaps up to
+    /// [`REAP_PER_WRITE`] entries in the next stripe in its turn, unless
+    /// someone holds it (the turn is the thread's own: no counter shared
+    /// between cores).
+    fn reap_in_turn(&self, now: u64) {
+        thread_local! {
+            static WRITES: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+        }
+        let writes = WRITES.with(|w| {
+            let n = w.get().wrapping_add(1);
+            w.set(n);
+            n
+        });
+        if !writes.is_multiple_of(REAP_ELSEWHERE_EVERY) {
+            return;
+        }
+        let stripe = &self.stripes[(writes / REAP_ELSEWHERE_EVERY) as usize % STRIPES];
+        // Looked at under the thread's own shard first: the write lock
+        // takes every shard's cache line from the cores reading them.
+        let due = stripe.try_read().is_ok_and(|s| s.has_expired(now));
+        if due && let Ok(mut stripe) = stripe.try_write() {
+            let freed = stripe.reap(now, REAP_PER_WRITE);
+            self.free(freed);
+        }
     }
 
     fn list_keys(
@@ -868,7 +939,10 @@ mod tests {
         assert_eq!(other.recv_timeout(Duration::from_secs(60)), Ok(true));
         // One in the same stripe waits for it, and then goes through.
         let same = write(alongside.clone());
-        assert!(same.try_recv().is_err());
+        assert_eq!(
+            same.recv_timeout(Duration::from_millis(200)),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        );
         drop(held);
         assert_eq!(same.recv_timeout(Duration::from_secs(60)), Ok(true));
         assert_eq!(b.get("n", &elsewhere).unwrap(), Some(b"v".to_vec()));
@@ -880,11 +954,13 @@ mod tests {
         let quota = 200 * entry_cost("t0-000", 10, true);
         let clock = ManualClock::new(Duration::from_secs(1_000));
         let b = MemoryBackend::new(Arc::new(clock)).with_namespace_quota(quota);
+        let start = std::sync::Barrier::new(4);
         let written: usize = std::thread::scope(|s| {
             let writers: Vec<_> = (0..4)
                 .map(|t| {
-                    let b = &b;
+                    let (b, start) = (&b, &start);
                     s.spawn(move || {
+                        start.wait();
                         (0..100)
                             .filter(|i| {
                                 let key = format!("t{t}-{i:03}");
@@ -913,6 +989,91 @@ mod tests {
             b.set("n", "again", vec![0; 10], Some(60), WriteMode::Always)
                 .unwrap()
         );
+    }
+
+    /// The bytes the entries of `ns` cost, counted entry by entry.
+    fn counted(b: &MemoryBackend, ns: &str) -> usize {
+        let ns = b.bound(ns).unwrap().ns;
+        let stripes = ns.read_all().unwrap();
+        let entries = stripes.iter().flat_map(|s| s.entries.iter());
+        entries.map(|(k, e)| e.cost(k)).sum()
+    }
+
+    /// Writers in every stripe at once, over a namespace full of expired
+    /// entries: each write that meets the quota reaps them all (whoever
+    /// reaped an entry has freed its bytes by the time another writer is
+    /// through that stripe), so no write is refused while the live entries
+    /// fit, and the books match the entries after writes, deletes and reaps.
+    #[test]
+    fn concurrent_writers_reap_and_keep_the_books_exact() {
+        let cost = entry_cost("p-000", 10, true);
+        let clock = ManualClock::new(Duration::from_secs(1_000));
+        let b = MemoryBackend::new(Arc::new(clock.clone())).with_namespace_quota(400 * cost);
+        for i in 0..400 {
+            let key = format!("p-{i:03}");
+            assert!(
+                b.set("n", &key, vec![0; 10], Some(5), WriteMode::Always)
+                    .unwrap()
+            );
+        }
+        assert!(
+            b.set("n", "p-400", vec![0; 10], Some(5), WriteMode::Always)
+                .is_err(),
+            "full"
+        );
+        clock.advance(Duration::from_secs(5));
+        let start = std::sync::Barrier::new(4);
+        std::thread::scope(|s| {
+            for t in 0..4 {
+                let (b, start) = (&b, &start);
+                s.spawn(move || {
+                    start.wait();
+                    for round in 0..3 {
+                        for i in 0..50 {
+                            let key = format!("w{t}-{i:02}");
+                            let set = b.set("n", &key, vec![0; 10], Some(60), WriteMode::Always);
+                            assert_eq!(set, Ok(true), "round {round}, {key}");
+                        }
+                        for i in (0..50).step_by(2) {
+                            assert!(b.delete("n", &format!("w{t}-{i:02}")).unwrap());
+                        }
+                    }
+                });
+            }
+        });
+        let live = b.list_keys("n", "", None, 1000).unwrap().keys;
+        assert_eq!(live.len(), 100, "25 of each writer's 50 were deleted");
+        assert!(live.iter().all(|k| k.starts_with('w')), "{live:?}");
+        let (_, bytes) = books(&b, "n");
+        assert_eq!(bytes, counted(&b, "n"));
+        assert!(bytes <= 400 * cost);
+    }
+
+    /// Writes to one hot key still reap, in their turn, the expired entries
+    /// of stripes nobody writes.
+    #[test]
+    fn writes_in_one_stripe_reap_the_others_in_turn() {
+        let (b, clock) = backend();
+        let ns = b.bound("n").unwrap().ns;
+        let elsewhere: Vec<String> = keys_by_stripe(&ns, "hot", false).take(64).collect();
+        for key in &elsewhere {
+            b.set("n", key, vec![0; 10], Some(5), WriteMode::Always)
+                .unwrap();
+        }
+        clock.advance(Duration::from_secs(5));
+        let writes = 2 * STRIPES * REAP_ELSEWHERE_EVERY as usize * 64usize.div_ceil(REAP_PER_WRITE);
+        for i in 0..writes {
+            b.set(
+                "n",
+                "hot",
+                i.to_le_bytes().to_vec(),
+                Some(60),
+                WriteMode::Always,
+            )
+            .unwrap();
+        }
+        assert_eq!(b.stored_entries("n"), 1, "only the hot key is left");
+        assert_eq!(books(&b, "n").1, entry_cost("hot", 8, true));
     }
 
     #[test]
