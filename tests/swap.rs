@@ -37,6 +37,22 @@ fn on_thread<T: Send + 'static>(
     std::thread::spawn(move || f(&store, &id))
 }
 
+/// Returns once `waiter` is waiting for the calls begun before the swap
+/// (the store has counted `waits` such waits in all), failing if it
+/// finished instead or did not get there within a minute.
+fn waiting_for_earlier_calls<T>(
+    store: &SwappableStore,
+    waiter: &std::thread::JoinHandle<T>,
+    waits: u64,
+) {
+    let until = std::time::Instant::now() + Duration::from_secs(60);
+    while store.stats().waited_for_earlier_calls < waits {
+        assert!(!waiter.is_finished(), "the call finished without waiting");
+        assert!(std::time::Instant::now() < until, "the call never waited");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
 fn swappable(h: &Harness, first: Plugin, options: SwapOptions) -> SwappableStore {
     SwappableStore::new(h, first, options)
 }
@@ -506,7 +522,7 @@ fn a_write_in_flight_on_the_old_store_lands_before_the_move() {
     // The update is inside the old store, between its read and its write.
     store.swap(b.clone());
     let reader = on_thread(&store, &id, |s, id| s.load(id));
-    std::thread::sleep(Duration::from_millis(300));
+    waiting_for_earlier_calls(&store, &reader, 1);
     assert!(!reader.is_finished(), "the move waits for the write");
     held.release.send(()).unwrap();
     assert_eq!(writer.join().unwrap().unwrap(), id, "the write succeeded");
@@ -572,7 +588,7 @@ fn an_update_after_swapping_back_is_not_lost_to_a_move_in_flight() {
             Ok(true),
             "new build {new_build}: a create waited for the move"
         );
-        std::thread::sleep(Duration::from_millis(300));
+        waiting_for_earlier_calls(&store, &updater, 1);
         assert!(
             !updater.is_finished(),
             "new build {new_build}: the update waits for the move"
@@ -1169,7 +1185,7 @@ fn a_destroy_during_a_move_begun_before_the_grace_period_ended_wins() {
     // The grace period ends: calls from now on see no retired store.
     clock.advance(Duration::from_secs(11));
     let logout = on_thread(&store, &id, |s, id| s.destroy(id));
-    std::thread::sleep(Duration::from_millis(300));
+    waiting_for_earlier_calls(&store, &logout, 1);
     held.release.send(()).unwrap();
     mover
         .join()

@@ -326,6 +326,12 @@ pub struct SwapStats {
     /// Retired plugins dropped before their grace period ended: after
     /// repeated faults while migrating, or by [`SwappableStore::drop_retired`].
     pub retired_dropped: u64,
+    /// Calls that waited for calls begun before a swap (or before a grace
+    /// period ended) to finish, because a move in flight there could
+    /// otherwise undo what they do: delete the copy they just wrote, or
+    /// bring back a session they destroyed. Each waits at most 10 s; a
+    /// count that keeps rising says calls on the old store are slow.
+    pub waited_for_earlier_calls: u64,
 }
 
 /// A session store whose plugin can be replaced at runtime. `Send + Sync`,
@@ -346,6 +352,7 @@ struct Inner {
     migration_failures: AtomicU64,
     unmovable: AtomicU64,
     retired_dropped: AtomicU64,
+    waited_for_earlier_calls: AtomicU64,
     /// Held while a swap sets the plugins' pooling flags.
     pooling: std::sync::Mutex<()>,
 }
@@ -396,6 +403,7 @@ impl SwappableStore {
                 migration_failures: AtomicU64::new(0),
                 unmovable: AtomicU64::new(0),
                 retired_dropped: AtomicU64::new(0),
+                waited_for_earlier_calls: AtomicU64::new(0),
                 pooling: std::sync::Mutex::new(()),
             }),
         }
@@ -425,6 +433,7 @@ impl SwappableStore {
             migration_failures: self.inner.migration_failures.load(Ordering::Relaxed),
             unmovable: self.inner.unmovable.load(Ordering::Relaxed),
             retired_dropped: self.inner.retired_dropped.load(Ordering::Relaxed),
+            waited_for_earlier_calls: self.inner.waited_for_earlier_calls.load(Ordering::Relaxed),
         }
     }
 
@@ -578,7 +587,7 @@ impl SwappableStore {
             g.calls.0[shard].0.fetch_add(1, Ordering::SeqCst);
             if std::ptr::eq(&**self.inner.active.load(), &**g) {
                 if settle && !g.settled.load(Ordering::Acquire) {
-                    Self::wait_for_earlier_calls(&g);
+                    self.wait_for_earlier_calls(&g);
                     g.settled.store(true, Ordering::Release);
                 }
                 return Entered { g, shard };
@@ -589,10 +598,16 @@ impl SwappableStore {
 
     /// Waits (up to [`DRAIN_LIMIT`]) until calls that entered earlier
     /// generations have finished.
-    fn wait_for_earlier_calls(g: &Generation) {
+    fn wait_for_earlier_calls(&self, g: &Generation) {
         let until = Instant::now() + DRAIN_LIMIT;
+        let mut counted = false;
         for earlier in &g.earlier {
             while earlier.calls.running() > 0 && Instant::now() < until {
+                if !counted {
+                    counted = true;
+                    let waited = &self.inner.waited_for_earlier_calls;
+                    waited.fetch_add(1, Ordering::Relaxed);
+                }
                 std::thread::sleep(Duration::from_micros(200));
             }
         }
@@ -657,7 +672,7 @@ impl SwappableStore {
         for retired in &g.retired {
             if retired.plugin.info().server_side {
                 // A write that started there before the swap lands first.
-                Self::wait_for_earlier_calls(g);
+                self.wait_for_earlier_calls(g);
             }
             let old = match retired.plugin.load(id) {
                 Ok(Some(old)) => old,
@@ -974,7 +989,7 @@ impl SwappableStore {
         // grace period ended) may still be copying this session into a
         // store this destroy is about to pass: let it land first.
         if self.inner.options.migrate {
-            Self::wait_for_earlier_calls(g);
+            self.wait_for_earlier_calls(g);
         }
         if g.retired.is_empty() {
             return g.current.destroy(id);
