@@ -223,6 +223,32 @@ fn an_enormous_error_message_is_cut() {
     assert_eq!(bad.stats().discarded, 0);
 }
 
+/// What a plugin says reaches the host's logs and terminals as text only: a
+/// newline cannot start a forged log line, an escape sequence cannot
+/// recolour or clear a terminal, a bidirectional override cannot reorder
+/// what is shown. They arrive escaped, in its error messages and in the
+/// stderr a trap is reported with; the rest of the text as it was.
+#[test]
+fn what_a_plugin_says_cannot_forge_log_lines_or_drive_a_terminal() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    let said = "bad id\n2026-12-01 INFO login ok \u{1b}[2J \u{202e}Zoë";
+    let shown = r"bad id\n2026-12-01 INFO login ok \u{1b}[2J \u{202e}Zoë";
+    let bad = hostile(&h, "harmless", &[("hostile.message", said)]);
+    match bad.create(CreateOptions::new("{}")) {
+        Err(CallError::Session(SessionError::Unsupported(m))) => assert_eq!(m, shown),
+        other => panic!("expected unsupported, got {other:?}"),
+    }
+    let logged = bad.load("x").unwrap_err().to_string();
+    assert!(!logged.contains(['\n', '\u{1b}', '\u{202e}']), "{logged}");
+    let trapping = hostile(&h, "trap", &[("hostile.message", said)]);
+    // Its stderr's last lines are joined by a space; the rest is escaped.
+    let says = r"hostile plugin: bad id 2026-12-01 INFO login ok \u{1b}[2J \u{202e}Zoë";
+    creates_trap_saying(&trapping, &good, 1, says);
+    let logged = trapping.load("x").unwrap_err().to_string();
+    assert!(!logged.contains(['\n', '\u{1b}', '\u{202e}']), "{logged}");
+}
+
 /// The harness's own kv namespaces (migration markers map old session ids to
 /// live new ones) cannot be given to a plugin.
 #[test]

@@ -55,8 +55,9 @@ impl From<wit::SessionError> for SessionError {
     }
 }
 
-/// Longest message a plugin's `session-error` keeps; the rest is cut, so an
-/// error cannot carry megabytes into the host's logs.
+/// Longest message a plugin's `session-error` keeps (before its control
+/// characters are escaped); the rest is cut, so an error cannot carry
+/// megabytes into the host's logs.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
 
 impl SessionError {
@@ -79,12 +80,15 @@ impl SessionError {
         }
     }
 
-    /// The message cut to [`MAX_ERROR_MESSAGE_BYTES`] (at a character
-    /// boundary), saying how much was cut.
-    pub(crate) fn bounded(self) -> Self {
+    /// The message as the host passes it on from a plugin: cut to
+    /// [`MAX_ERROR_MESSAGE_BYTES`] (at a character boundary, saying how much
+    /// was cut), its control characters escaped
+    /// ([`crate::text::escape_controls`]), so a plugin cannot forge a line in
+    /// the host's log or send a terminal an escape sequence.
+    pub(crate) fn sanitized(self) -> Self {
         let cut = |m: String| {
             if m.len() <= MAX_ERROR_MESSAGE_BYTES {
-                return m;
+                return crate::text::escape_controls(&m).into_owned();
             }
             let mut end = MAX_ERROR_MESSAGE_BYTES;
             while !m.is_char_boundary(end) {
@@ -92,7 +96,7 @@ impl SessionError {
             }
             format!(
                 "{}… ({} more bytes cut by the host)",
-                &m[..end],
+                crate::text::escape_controls(&m[..end]),
                 m.len() - end
             )
         };

@@ -40,6 +40,7 @@ mod pool;
 pub mod session_cookie;
 mod state;
 pub mod swap;
+pub mod text;
 pub mod types;
 
 pub use cache::{CacheOutcome, CompileCache};

@@ -259,7 +259,7 @@ impl Plugin {
         check: impl FnOnce(&OutputCheck<'_>, W) -> Result<R, CallError>,
     ) -> Result<R, CallError> {
         self.run(op, budget, f, |answer| {
-            let value = answer.map_err(|e| SessionError::from(e).bounded())?;
+            let value = answer.map_err(|e| SessionError::from(e).sanitized())?;
             let checker = OutputCheck {
                 plugin: &self.inner.name,
                 op,

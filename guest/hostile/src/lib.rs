@@ -7,7 +7,7 @@
 //! |---|---|
 //! | `loop` | spins forever |
 //! | `alloc` | allocates memory without end |
-//! | `trap` | panics |
+//! | `trap` | panics (with `hostile.message` when set) |
 //! | `huge` | returns a 100 MB id (`create`) or data (`load`) |
 //! | `liar` | returns ids and records that break the contract |
 //! | `fs` | tries to read files; reports what happened as a backend error |
@@ -21,7 +21,7 @@
 //! | `random` | asks `wasi:random` for `hostile.random-bytes` bytes (default 1 MiB) in one `get-random-bytes` call |
 //! | `trap-on-update` | a working store for create, load and destroy (so it passes a swap's check), over the kv; update, touch, regenerate, purge-expired and count trap |
 //! | `trap-on-load` | `load` traps; `destroy` answers ok for any id; the rest as the harmless default |
-//! | anything else | behaves: every call answers `unsupported` |
+//! | anything else | behaves: every call answers `unsupported` (saying `hostile.message` when set) |
 #![deny(missing_docs)]
 
 #[allow(missing_docs)]
@@ -89,7 +89,10 @@ fn misbehave() -> Result<(), SessionError> {
                 std::hint::black_box(&hoard);
             }
         }
-        "trap" => panic!("hostile plugin: trapping on purpose"),
+        "trap" => match setting("hostile.message") {
+            m if m.is_empty() => panic!("hostile plugin: trapping on purpose"),
+            m => panic!("hostile plugin: {m}"),
+        },
         "fs" => {
             let mut seen = Vec::new();
             for path in ["/etc/passwd", "/", ".", "secret.txt", "/proc/self/environ"] {
@@ -172,7 +175,10 @@ fn misbehave() -> Result<(), SessionError> {
             Err(report("SLEPT".to_string()))
         }
         _ => Err(SessionError::Unsupported(
-            "hostile plugin in a harmless mode".into(),
+            match setting("hostile.message") {
+                m if m.is_empty() => "hostile plugin in a harmless mode".into(),
+                m => m,
+            },
         )),
     }
 }
