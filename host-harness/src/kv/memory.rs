@@ -177,22 +177,9 @@ impl Namespace {
         Ok(stripe.live(key, now).map(|e| e.value.clone()))
     }
 
+    /// Writes `key` in its stripe, reaping there as it goes (the caller
+    /// then reaps another stripe in its turn: [`Namespace::reap_in_turn`]).
     fn set(
-        &self,
-        key: &str,
-        value: Vec<u8>,
-        ttl_seconds: Option<u64>,
-        mode: WriteMode,
-        now: u64,
-        quota: usize,
-    ) -> Result<bool, KvError> {
-        let written = self.set_in_stripe(key, value, ttl_seconds, mode, now, quota);
-        self.reap_in_turn(now);
-        written
-    }
-
-    /// [`Namespace::set`] in the key's stripe, reaping there as it goes.
-    fn set_in_stripe(
         &self,
         key: &str,
         value: Vec<u8>,
@@ -543,7 +530,9 @@ impl KvNamespace for BoundNamespace {
             return Err(super::zero_ttl());
         }
         let now = self.clock.now_secs();
-        self.ns.set(key, value, ttl_seconds, mode, now, self.quota)
+        let written = self.ns.set(key, value, ttl_seconds, mode, now, self.quota);
+        self.ns.reap_in_turn(now);
+        written
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {
