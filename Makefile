@@ -99,9 +99,11 @@ redis-up:
 redis-down:
 	@$(REDIS_STOP)
 
-## clippy: lint host and guests with warnings as errors
+## clippy: lint host and guests with warnings as errors, and the library's
+## docs (broken or private intra-doc links)
 clippy: setup
 	$(CARGO) clippy --release --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --release --no-deps -p host-harness
 	cd guest && $(CARGO) clippy --release -- -D warnings
 	cd guest && $(CARGO) clippy --target $(HOST_TRIPLE) --all-targets -- -D warnings
 

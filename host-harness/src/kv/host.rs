@@ -2,7 +2,7 @@
 //! [`KvBackend`], bound once at load, with the host's limits on every
 //! guest-controlled argument checked before the backend is touched, and the
 //! sizes of strings and lists checked before they are copied out of the
-//! guest ([`add_to_linker`]).
+//! guest (`add_to_linker`).
 
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use crate::bindings::kv_api::{self, Host as _};
