@@ -141,9 +141,13 @@ struct Subject {
 }
 
 impl Subject {
-    fn new(quota: Option<usize>, namespaces: &[&str]) -> Self {
+    /// A backend with `quota` whose stripes are laid out by `seed`, and
+    /// whose random reaping of other stripes draws from `seed` on this
+    /// thread: a failure replays with the same layout and the same draws.
+    fn new(quota: Option<usize>, namespaces: &[&str], seed: u64) -> Self {
+        fastrand::seed(seed);
         let clock = ManualClock::new(T0);
-        let mut backend = MemoryBackend::new(Arc::new(clock.clone()));
+        let mut backend = MemoryBackend::new(Arc::new(clock.clone())).with_stripe_seed(seed);
         if let Some(q) = quota {
             backend = backend.with_namespace_quota(q);
         }
@@ -646,10 +650,10 @@ fn apply(
     Ok(())
 }
 
-/// Runs `ops` on a backend with `quota` and on the model, comparing every
-/// result.
-fn run_ops(quota: Option<usize>, ops: &[Op]) -> Result<(), TestCaseError> {
-    let subject = Subject::new(quota, &NAMESPACES);
+/// Runs `ops` on a backend with `quota` and stripes laid out by `seed`, and
+/// on the model, comparing every result.
+fn run_ops(quota: Option<usize>, seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
+    let subject = Subject::new(quota, &NAMESPACES, seed);
     let mut models = vec![Model::default(); NAMESPACES.len()];
     for (step, op) in ops.iter().enumerate() {
         apply(&subject, &mut models, step, op)?;
@@ -723,9 +727,10 @@ proptest! {
     #[test]
     fn memory_backend_matches_the_model(
         quota in prop_oneof![1 => Just(None), 3 => (600usize..4000).prop_map(Some)],
+        seed in any::<u64>(),
         ops in prop::collection::vec(op(), 1..=200),
     ) {
-        run_ops(quota, &ops)?;
+        run_ops(quota, seed, &ops)?;
     }
 }
 
@@ -786,7 +791,7 @@ fn model_edge_cases() {
         },
         page("", 1),
     ];
-    run_ops(None, &ops).unwrap();
+    run_ops(None, 1, &ops).unwrap();
     // Under a quota: an expired entry's bytes make room once reaped, and an
     // overwrite counts only the difference.
     let cost = entry_cost("k1", 10, true);
@@ -801,7 +806,7 @@ fn model_edge_cases() {
         set("k6", &[0; 10], Some(1), WriteMode::Always),
         page("k", 1),
     ];
-    run_ops(Some(2 * cost), &ops).unwrap();
+    run_ops(Some(2 * cost), 1, &ops).unwrap();
 }
 
 /// More entries than one listing examines, most of them expired and not
@@ -812,7 +817,7 @@ fn model_edge_cases() {
 /// entries than one write reaps, see them as absent.
 #[test]
 fn paging_past_the_scan_budget_matches_the_model() {
-    let subject = Subject::new(None, &NAMESPACES);
+    let subject = Subject::new(None, &NAMESPACES, 2);
     let mut models = vec![Model::default(); NAMESPACES.len()];
     let n = 2 * SCAN_BUDGET + 500;
     // Nothing in here outlives the first second: a run past the budget.
@@ -1082,7 +1087,7 @@ fn thread_round(
 }
 
 fn concurrent_threads(quota: Option<usize>) {
-    let subject = Subject::new(quota, &NAMESPACES[..1]);
+    let subject = Subject::new(quota, &NAMESPACES[..1], 3);
     let barrier = Barrier::new(THREADS);
     let results: Vec<(Model, usize)> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..THREADS)
