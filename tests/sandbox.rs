@@ -247,6 +247,24 @@ fn what_a_plugin_says_cannot_forge_log_lines_or_drive_a_terminal() {
     creates_trap_saying(&trapping, &good, 1, says);
     let logged = trapping.load("x").unwrap_err().to_string();
     assert!(!logged.contains(['\n', '\u{1b}', '\u{202e}']), "{logged}");
+    // Its name (`hostile-<mode>`) and version are its words too.
+    let odd = hostile(&h, "odd\u{1b}[2J\nmode\u{2028}", &[]);
+    assert_eq!(odd.info().name, r"hostile-odd\u{1b}[2J\nmode\u{2028}");
+    // A long message is cut with its escapes counted, never inside one.
+    let noisy = "\u{1b}".repeat(host_harness::error::MAX_ERROR_MESSAGE_BYTES);
+    let bad = hostile(&h, "harmless", &[("hostile.message", &noisy)]);
+    match bad.create(CreateOptions::new("{}")) {
+        Err(CallError::Session(SessionError::Unsupported(m))) => {
+            let max = host_harness::error::MAX_ERROR_MESSAGE_BYTES;
+            let (kept, cut) = m.split_once('…').expect("says it was cut");
+            assert!(kept.len() <= max && kept.len() > max - 6, "{}", kept.len());
+            assert_eq!(kept.len() % 6, 0, "whole escapes only");
+            assert!(kept.split("\\u{1b}").all(str::is_empty));
+            let left = max - kept.len() / 6;
+            assert_eq!(cut, format!(" ({left} more bytes cut by the host)"));
+        }
+        other => panic!("expected unsupported, got {other:?}"),
+    }
 }
 
 /// The harness's own kv namespaces (migration markers map old session ids to

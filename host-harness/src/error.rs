@@ -55,9 +55,9 @@ impl From<wit::SessionError> for SessionError {
     }
 }
 
-/// Longest message a plugin's `session-error` keeps (before its control
-/// characters are escaped); the rest is cut, so an error cannot carry
-/// megabytes into the host's logs.
+/// Longest message a plugin's `session-error` keeps (its control characters
+/// escaped); the rest is cut, so an error cannot carry megabytes into the
+/// host's logs.
 pub const MAX_ERROR_MESSAGE_BYTES: usize = 4096;
 
 impl SessionError {
@@ -80,27 +80,18 @@ impl SessionError {
         }
     }
 
-    /// The message as the host passes it on from a plugin: cut to
-    /// [`MAX_ERROR_MESSAGE_BYTES`] (at a character boundary, saying how much
-    /// was cut), its control characters escaped
-    /// ([`crate::text::escape_controls`]), so a plugin cannot forge a line in
-    /// the host's log or send a terminal an escape sequence.
+    /// The message as the host passes it on from a plugin: its control
+    /// characters escaped ([`crate::text::escape_controls`]), so a plugin
+    /// cannot forge a line in the host's log or send a terminal an escape
+    /// sequence, and cut to [`MAX_ERROR_MESSAGE_BYTES`] (escapes included,
+    /// never inside one), saying how much was cut.
     pub(crate) fn sanitized(self) -> Self {
-        let cut = |m: String| {
-            if m.len() <= MAX_ERROR_MESSAGE_BYTES {
-                return crate::text::escape_controls(&m).into_owned();
+        self.map_message(|m| {
+            match crate::text::escape_controls_within(&m, MAX_ERROR_MESSAGE_BYTES) {
+                (shown, 0) => shown.into_owned(),
+                (shown, cut) => format!("{shown}… ({cut} more bytes cut by the host)"),
             }
-            let mut end = MAX_ERROR_MESSAGE_BYTES;
-            while !m.is_char_boundary(end) {
-                end -= 1;
-            }
-            format!(
-                "{}… ({} more bytes cut by the host)",
-                crate::text::escape_controls(&m[..end]),
-                m.len() - end
-            )
-        };
-        self.map_message(cut)
+        })
     }
 }
 

@@ -53,7 +53,7 @@ impl GuestLog {
     /// The last two meaningful lines written, joined (a Rust panic prints
     /// "thread ... panicked at file:line:col:" then the message, then a
     /// "note: run with RUST_BACKTRACE" hint that is dropped here), at most
-    /// 400 characters, control characters escaped.
+    /// 400 bytes, control characters escaped.
     pub(crate) fn last_line(&self) -> Option<String> {
         let tail = self.tail.lock().ok()?;
         let bytes: Vec<u8> = tail.iter().copied().collect();
@@ -64,8 +64,8 @@ impl GuestLog {
             .filter(|l| !l.is_empty() && !l.starts_with("note: run with `RUST_BACKTRACE"))
             .collect();
         let last = lines[lines.len().saturating_sub(2)..].join(" ");
-        let last: String = last.chars().take(400).collect();
-        (!last.is_empty()).then(|| crate::text::escape_controls(&last).into_owned())
+        let (shown, _) = crate::text::escape_controls_within(&last, 400);
+        (!shown.is_empty()).then(|| shown.into_owned())
     }
 }
 

@@ -24,8 +24,10 @@ use std::time::Duration;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_config::WasiConfigVariables;
 
-/// Counters of one plugin's instance pool.
+/// Counters of one plugin's instance pool. More may be added: match on
+/// fields, not on the whole struct.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct PluginStats {
     /// Instances created so far.
     pub instantiations: u64,
@@ -326,7 +328,7 @@ impl Plugin {
                     limits: &self.inner.limits,
                 }
                 .info(&info)
-                .map(|()| info)
+                .map(|()| info.escaped())
             },
         )
     }

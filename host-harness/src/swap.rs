@@ -306,8 +306,10 @@ fn marker_error(e: KvError) -> CallError {
     SessionError::Backend(format!("migration marker: {e}")).into()
 }
 
-/// Counters of a [`SwappableStore`].
+/// Counters of a [`SwappableStore`]. More may be added: match on fields,
+/// not on the whole struct.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub struct SwapStats {
     /// Swaps done.
     pub swaps: u64,
@@ -326,11 +328,13 @@ pub struct SwapStats {
     /// Retired plugins dropped before their grace period ended: after
     /// repeated faults while migrating, or by [`SwappableStore::drop_retired`].
     pub retired_dropped: u64,
-    /// Calls that waited for calls begun before a swap (or before a grace
-    /// period ended) to finish, because a move in flight there could
-    /// otherwise undo what they do: delete the copy they just wrote, or
-    /// bring back a session they destroyed. Each waits at most 10 s; a
-    /// count that keeps rising says calls on the old store are slow.
+    /// Waits for calls begun before a swap (or before a grace period ended)
+    /// to finish, because a move in flight there could otherwise undo what
+    /// the waiting call does: delete the copy it just wrote, or bring back
+    /// a session it destroyed. Each wait lasts at most 10 s; a call can wait
+    /// more than once (on entering, and again before it moves or destroys a
+    /// session) only when an earlier wait ran out. A count that keeps rising
+    /// says calls on the old store are slow.
     pub waited_for_earlier_calls: u64,
 }
 

@@ -89,12 +89,26 @@ impl From<wit::SessionRecord> for SessionRecord {
 /// What a plugin says about itself (mirrors `plugin-info`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PluginInfo {
-    /// Short name, e.g. `kv-session`.
+    /// Short name, e.g. `kv-session`, as the plugin gave it with its
+    /// control characters escaped ([`crate::text::escape_controls`]).
     pub name: String,
-    /// Semantic version.
+    /// Semantic version, escaped the same way.
     pub version: String,
     /// True when destroy/regenerate really invalidate old ids.
     pub server_side: bool,
+}
+
+impl PluginInfo {
+    /// The name and version with their control characters escaped, as the
+    /// harness hands them on.
+    pub(crate) fn escaped(self) -> Self {
+        let escape = |s: String| crate::text::escape_controls(&s).into_owned();
+        Self {
+            name: escape(self.name),
+            version: escape(self.version),
+            server_side: self.server_side,
+        }
+    }
 }
 
 impl From<wit::PluginInfo> for PluginInfo {
