@@ -6,6 +6,7 @@
 //! * [`LoadError`]: a file could not be turned into a usable plugin.
 
 use crate::bindings::wit_types as wit;
+use std::borrow::Cow;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -87,10 +88,13 @@ impl SessionError {
     /// never inside one), saying how much was cut.
     pub(crate) fn sanitized(self) -> Self {
         self.map_message(|m| {
-            match crate::text::escape_controls_within(&m, MAX_ERROR_MESSAGE_BYTES) {
-                (shown, 0) => shown.into_owned(),
-                (shown, cut) => format!("{shown}… ({cut} more bytes cut by the host)"),
-            }
+            let shown = match crate::text::escape_controls_within(&m, MAX_ERROR_MESSAGE_BYTES) {
+                (Cow::Borrowed(_), _) => None,
+                (shown, 0) => Some(shown.into_owned()),
+                (shown, cut) => Some(format!("{shown}… ({cut} more bytes cut by the host)")),
+            };
+            // The message itself when it needed nothing: no copy.
+            shown.unwrap_or(m)
         })
     }
 }

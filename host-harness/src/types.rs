@@ -102,7 +102,15 @@ impl PluginInfo {
     /// The name and version with their control characters escaped, as the
     /// harness hands them on.
     pub(crate) fn escaped(self) -> Self {
-        let escape = |s: String| crate::text::escape_controls(&s).into_owned();
+        // The string itself when nothing needed escaping (most names): no
+        // copy on every `info` call.
+        let escape = |s: String| {
+            let escaped = match crate::text::escape_controls(&s) {
+                std::borrow::Cow::Owned(escaped) => Some(escaped),
+                std::borrow::Cow::Borrowed(_) => None,
+            };
+            escaped.unwrap_or(s)
+        };
         Self {
             name: escape(self.name),
             version: escape(self.version),
