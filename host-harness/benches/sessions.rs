@@ -164,7 +164,7 @@ fn threads(c: &mut Criterion) {
         });
     }
     // Updates, each thread of its own session: writers contend on the
-    // memory backend's lock, which loads share.
+    // memory backend's stripe of their key, which loads only read.
     let data = session_data(1024);
     for n in [1usize, 2] {
         let mut workers = Threaded::update(&kv, &data, n).expect("sessions to update");

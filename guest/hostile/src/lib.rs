@@ -69,6 +69,14 @@ fn setting(key: &str) -> String {
     config::get(key).ok().flatten().unwrap_or_default()
 }
 
+/// `hostile.message` when set, else `default`.
+fn message_or(default: &str) -> String {
+    match setting("hostile.message") {
+        m if m.is_empty() => default.to_string(),
+        m => m,
+    }
+}
+
 /// Answers `Err(backend(report))` so the test can read what the attempt saw.
 fn report(what: String) -> SessionError {
     SessionError::Backend(what)
@@ -89,10 +97,7 @@ fn misbehave() -> Result<(), SessionError> {
                 std::hint::black_box(&hoard);
             }
         }
-        "trap" => match setting("hostile.message") {
-            m if m.is_empty() => panic!("hostile plugin: trapping on purpose"),
-            m => panic!("hostile plugin: {m}"),
-        },
+        "trap" => panic!("hostile plugin: {}", message_or("trapping on purpose")),
         "fs" => {
             let mut seen = Vec::new();
             for path in ["/etc/passwd", "/", ".", "secret.txt", "/proc/self/environ"] {
@@ -174,12 +179,9 @@ fn misbehave() -> Result<(), SessionError> {
             std::thread::sleep(std::time::Duration::from_secs(3600));
             Err(report("SLEPT".to_string()))
         }
-        _ => Err(SessionError::Unsupported(
-            match setting("hostile.message") {
-                m if m.is_empty() => "hostile plugin in a harmless mode".into(),
-                m => m,
-            },
-        )),
+        _ => Err(SessionError::Unsupported(message_or(
+            "hostile plugin in a harmless mode",
+        ))),
     }
 }
 

@@ -447,8 +447,8 @@ impl Drop for Workers {
 /// `run` ignores the `op` it is given: the operation is fixed when it is
 /// built). [`Threaded::load`] reads one session from every thread;
 /// [`Threaded::update`] writes one session per thread (as requests of
-/// different users do), which, unlike loads, take every shard of the
-/// memory backend's lock, so it shows what writers contend on.
+/// different users do), which, unlike loads, write-lock their key's stripe
+/// of the memory backend, so it shows what writers contend on.
 pub struct Threaded {
     workers: Workers,
     threads: usize,

@@ -413,7 +413,8 @@ fn figures(
     report.figure("threads2_ops", 1e9 / ns2, "ops/s");
     report.figure("threads2_speedup", ns1 / ns2, "x");
     // The same for `update`, each thread of its own 1 KiB session: writes
-    // contend on the memory backend's lock, which loads share.
+    // write-lock their key's stripe of the memory backend, which loads only
+    // read.
     let data = session_data(1024);
     let (ns1, ns2) = on_one_and_two(
         Threaded::update(&kv, &data, 1)?,

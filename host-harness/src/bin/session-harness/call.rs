@@ -5,7 +5,7 @@
 //! `--kv redis://...` they persist on the server, so a session created by one
 //! invocation can be loaded by the next. Stateless stores need neither.
 
-use crate::shown::{self, terminal_safe};
+use crate::shown;
 use crate::{ConfigPair, Failure, load};
 use clap::{Args, Subcommand};
 use host_harness::{CreateOptions, HarnessBuilder};
@@ -92,9 +92,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: CallArgs) -> Result<(), Failure
             let i = p.fetch_info()?;
             format!(
                 "name={} version={} server-side={}",
-                terminal_safe(&i.name),
-                terminal_safe(&i.version),
-                i.server_side
+                i.name, i.version, i.server_side
             )
         }
         Op::Create {

@@ -180,18 +180,7 @@ pub(crate) enum Failure {
 /// Whether `e` is a store refusing the configuration it was given (which on
 /// this CLI comes from `--config`): a usage error, like a bad path.
 fn is_config_error(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        matches!(
-            c.downcast_ref::<CallError>(),
-            Some(CallError::Session(SessionError::Config(_)))
-        ) || matches!(
-            c.downcast_ref::<SwapError>(),
-            Some(SwapError::Check {
-                error: CallError::Session(SessionError::Config(_)),
-                ..
-            })
-        )
-    })
+    call_errors(e).any(|c| matches!(c, CallError::Session(SessionError::Config(_))))
 }
 
 /// Whether `e` is a plugin failing on the host's side (a trap, a deadline,
@@ -199,13 +188,18 @@ fn is_config_error(e: &anyhow::Error) -> bool {
 fn is_plugin_fault(e: &anyhow::Error) -> bool {
     // An instance that could not be made (no free slot) is the host's
     // capacity, not the plugin's fault.
-    let fault = |e: &CallError| e.is_plugin_fault() && !matches!(e, CallError::Instantiate { .. });
-    e.chain().any(|c| {
-        c.downcast_ref::<CallError>().is_some_and(fault)
-            || matches!(
-                c.downcast_ref::<SwapError>(),
-                Some(SwapError::Check { error, .. }) if fault(error)
-            )
+    call_errors(e).any(|c| c.is_plugin_fault() && !matches!(c, CallError::Instantiate { .. }))
+}
+
+/// The call failures in `e`'s chain: a plugin's own, or the one a swap's
+/// check of a plugin met.
+fn call_errors(e: &anyhow::Error) -> impl Iterator<Item = &CallError> {
+    e.chain().filter_map(|c| {
+        c.downcast_ref::<CallError>()
+            .or(match c.downcast_ref::<SwapError>() {
+                Some(SwapError::Check { error, .. }) => Some(error),
+                _ => None,
+            })
     })
 }
 
@@ -314,8 +308,8 @@ fn run(cli: Cli) -> Result<Option<String>, Failure> {
             }
             say!(
                 "{} {} (server-side: {})",
-                terminal_safe(&info.name),
-                terminal_safe(&info.version),
+                info.name,
+                info.version,
                 info.server_side
             );
             if !config.is_empty() {
