@@ -23,7 +23,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A throwaway key for the demo run only: 32 random bytes, hex.
 DEMO_KEY     = $(shell od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 
-.PHONY: all setup guests build run test test-guests test-host test-jco node-setup redis-up redis-down clippy fmt bench clean
+.PHONY: all setup guests build run test test-guests test-host test-jco test-browser node-setup chromium-setup redis-up redis-down clippy fmt bench clean
 
 all: build
 
@@ -38,9 +38,11 @@ setup:
 guests: setup
 	cd guest && $(CARGO) build --release
 
-## build: guests plus the host harness and CLI
+## build: guests plus the host harness, the CLI and the examples (the web
+## host the browser tests drive). With the examples, dev-dependencies are on:
+## the same features as `cargo test`, so the tests reuse this build.
 build: guests
-	$(CARGO) build --release
+	$(CARGO) build --release --workspace --bins --examples
 
 ## run: load both stores and exercise them on the in-memory default
 run: build
@@ -48,8 +50,9 @@ run: build
 		--config cookie.keys=$(DEMO_KEY)
 
 ## test: guest unit tests, host unit tests, integration and conformance suites,
-## and both stores under a second component-model host (jco in Node.js)
-test: build test-guests test-host test-jco
+## both stores under a second component-model host (jco in Node.js), and the
+## example web host driven by Chromium
+test: build test-guests test-host test-jco test-browser
 
 test-guests: setup
 	cd guest && $(CARGO) test --target $(HOST_TRIPLE) --workspace
@@ -68,6 +71,12 @@ test-host: build redis-up
 test-jco: build node-setup
 	tests/jco/run.sh
 
+## test-browser: the example web host (host-harness/examples/web_host.rs)
+## driven by Debian's Chromium through playwright-core (pinned in
+## tests/browser/package-lock.json)
+test-browser: build node-setup chromium-setup
+	tests/browser/run.sh
+
 ## node-setup: install Node.js and npm with apt-get when missing
 # Two apt-gets at once fail on the dpkg lock: when this run sets Redis up
 # too (`make -j test`), Node.js is installed after it.
@@ -75,6 +84,13 @@ node-setup: | $(if $(filter test test-host redis-up,$(MAKECMDGOALS)),redis-up)
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
+
+## chromium-setup: install Debian's Chromium with apt-get when missing (after
+## node-setup: two apt-gets at once fail on the dpkg lock)
+chromium-setup: | node-setup
+	@[ -x "$${CHROMIUM:-/usr/bin/chromium}" ] || { \
+		$(SUDO) apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
 ## redis-up: install redis-server when missing and start one for the tests
 redis-up:

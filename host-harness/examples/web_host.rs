@@ -1,0 +1,526 @@
+//! A small web server whose sessions live in a swappable session plugin: the
+//! way a plugin-capable server uses the harness, end to end. Each visit to
+//! `/` counts in the session; a visitor can sign in (the session id is
+//! regenerated, against fixation), keep a note in the session, and sign out
+//! (the session is destroyed and the browser told to forget the cookie).
+//!
+//! The operator swaps the session store while it serves, by writing to the
+//! server's standard input; visitors stay signed in across the swap (lazy
+//! migration):
+//!
+//! ```text
+//! swap <path.wasm>     load a store, check it and make it the active one
+//! advance <seconds>    move the server's clock forward (to show expiry)
+//! ```
+//!
+//! From the repository root, after `make guests`:
+//!
+//! ```sh
+//! cargo run --release --example web_host -- \
+//!     --config cookie.keys=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \
+//!     target/wasm32-wasip2/release/kv_session.wasm
+//! ```
+//!
+//! then open <http://localhost:8080/> and type
+//! `swap target/wasm32-wasip2/release/cookie_session.wasm` into the server.
+//! `tests/browser/` drives this server with Chromium.
+//!
+//! Left out to stay short, and needed by a real site: TLS (the cookie is
+//! `Secure`; browsers accept that over plain HTTP only from localhost), and
+//! a CSRF token in each form (`SameSite=Lax` already keeps the cookie off
+//! cross-site POSTs in current browsers).
+
+use std::io::{BufRead, Write};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::extract::{Form, State};
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use clap::Parser;
+use host_harness::session_cookie::CookiePolicy;
+use host_harness::{
+    CallError, Clock, CreateOptions, Harness, LoadOptions, SessionError, SessionRecord,
+    SwapOptions, SwappableStore, SystemClock,
+};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+/// The command line.
+#[derive(Parser)]
+#[command(about = "A web server whose sessions live in a swappable session plugin")]
+struct Args {
+    /// Address to listen on (port 0: any free port; the line
+    /// `listening on http://...` on standard output says which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The session cookie's name. `__Host-` names are accepted by browsers
+    /// only with `Secure` and `Path=/` from this host: a sibling subdomain
+    /// cannot plant one.
+    #[arg(long, default_value = "__Host-sid")]
+    cookie_name: String,
+    /// A store setting, `key=value` (repeatable), e.g. `cookie.keys=<hex>`.
+    #[arg(long = "config", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+    /// The session store to start with.
+    store: PathBuf,
+}
+
+fn parse_setting(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected key=value, got {text:?}"))
+}
+
+/// The system clock moved forward by what the operator asked for: a
+/// demonstration of expiry without waiting for it.
+#[derive(Default)]
+struct ShiftedClock {
+    ahead_secs: AtomicU64,
+}
+
+impl Clock for ShiftedClock {
+    fn now(&self) -> Duration {
+        SystemClock.now() + Duration::from_secs(self.ahead_secs.load(Ordering::Relaxed))
+    }
+}
+
+/// What every request handler shares.
+struct App {
+    store: SwappableStore,
+    policy: CookiePolicy,
+    clock: Arc<ShiftedClock>,
+    options: LoadOptions,
+}
+
+/// The session data this site keeps: a visit count and a note.
+#[derive(Default)]
+struct Visit {
+    visits: u64,
+    note: String,
+}
+
+impl Visit {
+    /// Reads what this site wrote; fields it does not know are dropped, ones
+    /// missing start empty (a session migrated from another site's store).
+    fn from_data(data: &str) -> Self {
+        let map: Map<String, Value> = serde_json::from_str(data).unwrap_or_default();
+        Visit {
+            visits: map.get("visits").and_then(Value::as_u64).unwrap_or(0),
+            note: map
+                .get("note")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+
+    fn to_data(&self) -> String {
+        serde_json::json!({ "visits": self.visits, "note": self.note }).to_string()
+    }
+}
+
+/// Why a request could not be served, as the visitor is told.
+struct Failure {
+    status: StatusCode,
+    message: String,
+}
+
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        let status = match &e {
+            CallError::Session(SessionError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            CallError::Session(SessionError::InvalidData(_)) => StatusCode::BAD_REQUEST,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Failure {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A reply: a page or a redirect to `/`, with the session cookie to set.
+struct Reply {
+    status: StatusCode,
+    set_cookie: Option<String>,
+    body: Option<String>,
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut headers = HeaderMap::new();
+        // A page that shows a session must not be cached for another visitor.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(cookie) = self.set_cookie.and_then(|c| HeaderValue::try_from(c).ok()) {
+            headers.insert(SET_COOKIE, cookie);
+        }
+        match self.body {
+            Some(body) => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                (self.status, headers, body).into_response()
+            }
+            None => {
+                headers.insert(LOCATION, HeaderValue::from_static("/"));
+                (StatusCode::SEE_OTHER, headers).into_response()
+            }
+        }
+    }
+}
+
+impl App {
+    /// The live session a request's cookies name: each value of the cookie
+    /// in turn (one planted beside the real one must not hide it); an
+    /// unknown, expired, forged or tampered one is no session.
+    fn session(&self, cookie_header: &str) -> Result<Option<SessionRecord>, CallError> {
+        for id in self.policy.find_ids(cookie_header) {
+            match self.store.load(id) {
+                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
+                Err(e) => return Err(e), // a store that fails is not a logout
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes `visit` into the session `record` (a new one when there is
+    /// none) and returns the session as stored now with its cookie.
+    fn save(
+        &self,
+        record: Option<&SessionRecord>,
+        visit: &Visit,
+        user: Option<&str>,
+    ) -> Result<(SessionRecord, String), Failure> {
+        let data = visit.to_data();
+        let updated = match record {
+            Some(r) => self.store.update(&r.id, &data, user),
+            None => Err(CallError::Session(SessionError::NotFound)),
+        };
+        let id = match updated {
+            Ok(id) => id,
+            // No session, or it ended since it was loaded: a new one.
+            Err(CallError::Session(SessionError::NotFound)) => {
+                let mut options = CreateOptions::new(data);
+                if let Some(user) = user {
+                    options = options.user(user);
+                }
+                self.store.create(options)?
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.issue(&id)
+    }
+
+    /// The session `id` names, and the `Set-Cookie` that hands it out.
+    fn issue(&self, id: &str) -> Result<(SessionRecord, String), Failure> {
+        let record = self.store.load(id)?.ok_or_else(|| Failure {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            message: "the session just written did not load".to_string(),
+        })?;
+        let cookie = self
+            .policy
+            .issue_record(&record, self.clock.now_secs())
+            .map_err(|e| Failure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: e.to_string(),
+            })?;
+        Ok((record, cookie.to_string()))
+    }
+
+    /// `GET /`: one more visit.
+    fn visit(&self, cookie_header: &str) -> Result<Reply, Failure> {
+        let record = self.session(cookie_header)?;
+        let mut visit = record
+            .as_ref()
+            .map(|r| Visit::from_data(&r.data))
+            .unwrap_or_default();
+        visit.visits += 1;
+        let user = record.as_ref().and_then(|r| r.user_id.as_deref());
+        let (saved, cookie) = self.save(record.as_ref(), &visit, user)?;
+        Ok(self.page(StatusCode::OK, &saved, Some(cookie), None))
+    }
+
+    /// `POST /login`: the visitor signs in under a new session id.
+    fn login(&self, cookie_header: &str, user: &str) -> Result<Reply, Failure> {
+        if user.is_empty()
+            || user.len() > 64
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Failure {
+                status: StatusCode::BAD_REQUEST,
+                message: "a user name is 1 to 64 letters, digits, '-' or '_'".to_string(),
+            });
+        }
+        let (_, cookie) = match self.session(cookie_header)? {
+            Some(record) => {
+                // A new id on every change of privilege (OWASP): an id
+                // planted or seen before the sign-in is worth nothing after.
+                let id = self.store.regenerate(&record.id)?;
+                let visit = Visit::from_data(&record.data);
+                let id = self.store.update(&id, &visit.to_data(), Some(user))?;
+                self.issue(&id)?
+            }
+            None => self.save(None, &Visit::default(), Some(user))?,
+        };
+        Ok(redirect(Some(cookie)))
+    }
+
+    /// `POST /note`: keeps the note in the session.
+    fn note(&self, cookie_header: &str, note: String) -> Result<Reply, Failure> {
+        let record = self.session(cookie_header)?;
+        let mut visit = record
+            .as_ref()
+            .map(|r| Visit::from_data(&r.data))
+            .unwrap_or_default();
+        visit.note = note;
+        let user = record.as_ref().and_then(|r| r.user_id.as_deref());
+        match (self.save(record.as_ref(), &visit, user), &record) {
+            (Ok((_, cookie)), _) => Ok(redirect(Some(cookie))),
+            // Nothing was written: the session stays as it was, and so
+            // does the browser's cookie.
+            (Err(f), Some(record)) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
+                let message = format!("The note was not kept: {}", f.message);
+                Ok(self.page(f.status, record, None, Some(&message)))
+            }
+            (Err(f), _) => Err(f),
+        }
+    }
+
+    /// `POST /logout`: the store forgets the session and the browser the
+    /// cookie. (A stateless store cannot forget: its seal stays valid until
+    /// it expires, so the removal cookie is all there is.)
+    fn logout(&self, cookie_header: &str) -> Result<Reply, Failure> {
+        for id in self.policy.find_ids(cookie_header) {
+            match self.store.destroy(id) {
+                Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(redirect(Some(self.policy.removal().to_string())))
+    }
+
+    /// The page for the session `record`.
+    fn page(
+        &self,
+        status: StatusCode,
+        record: &SessionRecord,
+        set_cookie: Option<String>,
+        error: Option<&str>,
+    ) -> Reply {
+        let visit = Visit::from_data(&record.data);
+        let info = self.store.current().info().clone();
+        let left = record.expires_at.saturating_sub(self.clock.now_secs());
+        let signed_in = match &record.user_id {
+            Some(user) => format!(
+                r#"<p id="user">Signed in as <b>{}</b></p>
+<form id="logout" method="post" action="/logout"><button>Sign out</button></form>"#,
+                html(user)
+            ),
+            None => r#"<p id="user">Not signed in</p>
+<form id="login" method="post" action="/login"><input name="user" placeholder="name"> <button>Sign in</button></form>"#
+                .to_string(),
+        };
+        let error = error
+            .map(|e| format!(r#"<p id="error">{}</p>"#, html(e)))
+            .unwrap_or_default();
+        let body = format!(
+            r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sessions in a plugin</title></head>
+<body>
+{error}<p id="visits">Visits: {visits}</p>
+{signed_in}
+<form id="note" method="post" action="/note"><textarea name="note">{note}</textarea> <button>Keep note</button></form>
+<p id="store">Store: {name} {version} ({side})</p>
+<p id="expires">Session ends in {left} s</p>
+</body></html>
+"#,
+            visits = visit.visits,
+            note = html(&visit.note),
+            name = html(&info.name),
+            version = html(&info.version),
+            side = if info.server_side {
+                "server-side"
+            } else {
+                "stateless"
+            },
+        );
+        Reply {
+            status,
+            set_cookie,
+            body: Some(body),
+        }
+    }
+}
+
+fn redirect(set_cookie: Option<String>) -> Reply {
+    Reply {
+        status: StatusCode::SEE_OTHER,
+        set_cookie,
+        body: None,
+    }
+}
+
+/// Text for an HTML element or attribute.
+fn html(text: &str) -> String {
+    html_escape::encode_quoted_attribute(text).into_owned()
+}
+
+/// The request's cookies as one header (HTTP/2 may send several).
+fn cookie_header(headers: &HeaderMap) -> String {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Runs `serve` off the async workers (a store call may wait on a kv server)
+/// and turns a failure into an error page.
+async fn blocking(
+    app: Arc<App>,
+    serve: impl FnOnce(&App) -> Result<Reply, Failure> + Send + 'static,
+) -> Reply {
+    let outcome = tokio::task::spawn_blocking(move || serve(&app)).await;
+    let failure = match outcome {
+        Ok(Ok(reply)) => return reply,
+        Ok(Err(failure)) => failure,
+        Err(e) => Failure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("the request handler failed: {e}"),
+        },
+    };
+    Reply {
+        status: failure.status,
+        set_cookie: None,
+        body: Some(format!(
+            r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sessions in a plugin</title></head>
+<body><p id="error">{}</p><p><a href="/">Back</a></p></body></html>
+"#,
+            html(&failure.message)
+        )),
+    }
+}
+
+async fn get_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    let cookies = cookie_header(&headers);
+    blocking(app, move |app| app.visit(&cookies)).await
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    user: String,
+}
+
+async fn post_login(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Reply {
+    let cookies = cookie_header(&headers);
+    blocking(app, move |app| app.login(&cookies, form.user.trim())).await
+}
+
+#[derive(Deserialize)]
+struct NoteForm {
+    note: String,
+}
+
+async fn post_note(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<NoteForm>,
+) -> Reply {
+    let cookies = cookie_header(&headers);
+    blocking(app, move |app| app.note(&cookies, form.note)).await
+}
+
+async fn post_logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    let cookies = cookie_header(&headers);
+    blocking(app, move |app| app.logout(&cookies)).await
+}
+
+/// Prints a line on standard output, which may be closed (never a panic).
+fn say(line: std::fmt::Arguments) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}").and_then(|()| out.flush());
+}
+
+/// The operator's console: commands on standard input, one per line.
+fn console(app: Arc<App>) {
+    for line in std::io::stdin().lock().lines() {
+        let Ok(line) = line else { break };
+        let (command, argument) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
+        match command {
+            "" => {}
+            "swap" => match app.store.swap_file(argument.trim(), app.options.clone()) {
+                Ok(plugin) => say(format_args!(
+                    "swapped to {} {}",
+                    plugin.info().name,
+                    plugin.info().version
+                )),
+                Err(e) => say(format_args!("swap failed, store unchanged: {e}")),
+            },
+            "advance" => match argument.trim().parse::<u64>() {
+                Ok(secs) => {
+                    app.clock.ahead_secs.fetch_add(secs, Ordering::Relaxed);
+                    say(format_args!("clock advanced {secs} s"));
+                }
+                Err(_) => say(format_args!(
+                    "advance takes whole seconds, got {argument:?}"
+                )),
+            },
+            other => say(format_args!(
+                "unknown command {other:?}: swap <path.wasm> or advance <seconds>"
+            )),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let policy = CookiePolicy::builder(args.cookie_name).build()?;
+    let clock = Arc::new(ShiftedClock::default());
+    let harness = Harness::builder().clock(clock.clone()).build()?;
+    // cookie-session binds the cookie name into every seal.
+    let options = LoadOptions::default()
+        .configs(args.settings)
+        .config("cookie.name", policy.name());
+    let first = harness.load_file(&args.store, options.clone())?;
+    let store = SwappableStore::new(&harness, first, SwapOptions::default());
+    let app = Arc::new(App {
+        store,
+        policy,
+        clock,
+        options,
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    say(format_args!(
+        "listening on http://{}",
+        listener.local_addr()?
+    ));
+    let console_app = app.clone();
+    std::thread::spawn(move || console(console_app));
+
+    let routes = axum::Router::new()
+        .route("/", get(get_index))
+        .route("/login", post(post_login))
+        .route("/note", post(post_note))
+        .route("/logout", post(post_logout))
+        .with_state(app);
+    axum::serve(listener, routes).await?;
+    Ok(())
+}

@@ -1,0 +1,340 @@
+// The example web host (host-harness/examples/web_host.rs) driven by a real
+// browser, Debian's Chromium through playwright-core: what a visitor's
+// browser keeps of the session cookie, sign-in and sign-out, a tampered
+// cookie, expiry, a note too large for the store, and the operator swapping
+// the store while the visitor stays signed in. Each store runs every test.
+//
+//   tests/browser/run.sh    (npm ci, then this file; needs `make build`)
+
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { existsSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { after, before, describe, it } from "node:test";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
+const WASM_DIR = join(REPO_ROOT, "target", "wasm32-wasip2", "release");
+const WEB_HOST = join(REPO_ROOT, "target", "release", "examples", "web_host");
+const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
+const COOKIE = "__Host-sid";
+const TTL = 3600;
+/** The kv store's data limit here, so a note over it is refused by both stores. */
+const MAX_DATA_BYTES = 2048;
+
+/** Each store, and the one a swap test moves to and back from. */
+const STORES = [
+  { stem: "kv_session", name: "kv-session", serverSide: true, other: "cookie_session" },
+  { stem: "cookie_session", name: "cookie-session", serverSide: false, other: "kv_session" },
+];
+
+const wasm = (stem) => join(WASM_DIR, `${stem}.wasm`);
+
+for (const [what, path] of [
+  ["the web host", WEB_HOST],
+  ["kv_session.wasm", wasm("kv_session")],
+  ["cookie_session.wasm", wasm("cookie_session")],
+]) {
+  if (!existsSync(path)) {
+    throw new Error(`${what} is missing at ${path}: run \`make build\` first`);
+  }
+}
+if (!existsSync(CHROMIUM)) {
+  throw new Error(
+    `Chromium is missing at ${CHROMIUM}: \`make test-browser\` installs Debian's chromium (or set CHROMIUM)`,
+  );
+}
+
+/**
+ * Starts the web host on a free port with the store `stem`; resolves once
+ * it listens. `command(line)` writes an operator command to its standard
+ * input and resolves with the line it answers.
+ */
+async function startHost(stem) {
+  const child = spawn(
+    WEB_HOST,
+    [
+      "--listen", "127.0.0.1:0",
+      "--cookie-name", COOKIE,
+      "--config", `cookie.keys=${randomBytes(32).toString("hex")}`,
+      "--config", `session.ttl-seconds=${TTL}`,
+      "--config", `session.max-data-bytes=${MAX_DATA_BYTES}`,
+      wasm(stem),
+    ],
+    { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "inherit"] },
+  );
+  const waiting = [];
+  const early = [];
+  let exited = null;
+  createInterface({ input: child.stdout }).on("line", (line) => {
+    const next = waiting.shift();
+    if (next) next.resolve(line);
+    else early.push(line);
+  });
+  child.on("exit", (code, signal) => {
+    exited = `the web host exited (code ${code}, signal ${signal})`;
+    for (const w of waiting.splice(0)) w.reject(new Error(exited));
+  });
+  const nextLine = () =>
+    early.length > 0
+      ? Promise.resolve(early.shift())
+      : exited
+        ? Promise.reject(new Error(exited))
+        : new Promise((resolve, reject) => waiting.push({ resolve, reject }));
+  const withTimeout = (promise, what) =>
+    Promise.race([
+      promise,
+      new Promise((_, reject) =>
+        setTimeout(() => reject(new Error(`no answer from the web host to ${what}`)), 30_000).unref(),
+      ),
+    ]);
+
+  const listening = await withTimeout(nextLine(), "start-up");
+  const url = listening.match(/^listening on (http:\/\/\S+)$/)?.[1];
+  assert.ok(url, `the web host's first line names its address: ${listening}`);
+  return {
+    url,
+    command: (line) => {
+      child.stdin.write(`${line}\n`);
+      return withTimeout(nextLine(), line);
+    },
+    stop: () => {
+      child.kill();
+    },
+  };
+}
+
+let browser;
+before(async () => {
+  browser = await chromium.launch({ executablePath: CHROMIUM });
+});
+after(async () => {
+  await browser?.close();
+});
+
+/** A fresh browser profile (no cookies) on `host`, with one page open. */
+async function visitor(host) {
+  const context = await browser.newContext({ baseURL: host.url });
+  const page = await context.newPage();
+  return { context, page };
+}
+
+/** The session cookie the browser holds, or undefined. */
+async function sessionCookie(context) {
+  return (await context.cookies()).find((c) => c.name === COOKIE);
+}
+
+/** Puts the session cookie `value` into the browser, as the web host would. */
+async function plantCookie(context, value) {
+  await context.addCookies([
+    { name: COOKIE, value, domain: "127.0.0.1", path: "/", secure: true, httpOnly: true, sameSite: "Lax" },
+  ]);
+}
+
+/** A second visitor who presents the cookie value `value` (a copied or stolen cookie). */
+async function visitorWith(host, value) {
+  const v = await visitor(host);
+  await plantCookie(v.context, value);
+  await v.page.goto("/");
+  return v;
+}
+
+/**
+ * Submits the form `form` and waits for the page it leads to to load (the
+ * URL stays `/` through the POST's redirect, so waiting for it would not wait).
+ */
+async function submit(page, form) {
+  await Promise.all([page.waitForEvent("load"), page.click(`${form} button`)]);
+}
+
+async function signIn(page, user) {
+  await page.fill("#login input[name=user]", user);
+  await submit(page, "#login");
+}
+
+const visits = async (page) => page.textContent("#visits");
+const user = async (page) => page.textContent("#user");
+
+for (const store of STORES) {
+  describe(`${store.name} behind the web host, in Chromium`, { timeout: 120_000 }, () => {
+    let host;
+    before(async () => {
+      host = await startHost(store.stem);
+    });
+    after(() => host?.stop());
+
+    it("hands out the session cookie with OWASP's attributes and finds the session again", async () => {
+      const { context, page } = await visitor(host);
+      const response = await page.goto("/");
+      assert.equal(response.status(), 200);
+      assert.equal(response.headers()["cache-control"], "no-store");
+      assert.equal(await visits(page), "Visits: 1");
+      assert.match(await page.textContent("#store"), new RegExp(`^Store: ${store.name} `));
+
+      const cookie = await sessionCookie(context);
+      assert.ok(cookie, "the browser kept the session cookie");
+      assert.equal(cookie.httpOnly, true);
+      assert.equal(cookie.secure, true);
+      assert.equal(cookie.sameSite, "Lax");
+      assert.equal(cookie.path, "/");
+      assert.equal(cookie.expires, -1, "a session cookie: gone when the browser closes");
+      assert.equal(await page.evaluate(() => document.cookie), "", "HttpOnly: no script sees it");
+
+      await page.reload();
+      assert.equal(await visits(page), "Visits: 2");
+      await page.reload();
+      assert.equal(await visits(page), "Visits: 3");
+      await context.close();
+    });
+
+    it("gives a new id at sign-in and ends the session at sign-out", async () => {
+      const { context, page } = await visitor(host);
+      await page.goto("/");
+      const anonymous = (await sessionCookie(context)).value;
+
+      await signIn(page, "alice");
+      assert.equal(await user(page), "Signed in as alice");
+      assert.equal(await visits(page), "Visits: 2", "the session's data came along");
+      const signedIn = (await sessionCookie(context)).value;
+      assert.notEqual(signedIn, anonymous, "a new id at sign-in (against session fixation)");
+
+      // Someone who planted or saw the pre-sign-in id:
+      const fixer = await visitorWith(host, anonymous);
+      assert.equal(await user(fixer.page), "Not signed in");
+      if (store.serverSide) {
+        assert.equal(await visits(fixer.page), "Visits: 1", "the old id leads nowhere");
+      } else {
+        assert.equal(await visits(fixer.page), "Visits: 2", "a stateless store's old seal lives on");
+      }
+      await fixer.context.close();
+
+      await submit(page, "#logout");
+      assert.equal(await user(page), "Not signed in");
+      assert.equal(await visits(page), "Visits: 1", "a new session after sign-out");
+      assert.notEqual((await sessionCookie(context)).value, signedIn);
+
+      // Someone who kept a copy of the signed-in cookie:
+      const thief = await visitorWith(host, signedIn);
+      if (store.serverSide) {
+        assert.equal(await user(thief.page), "Not signed in", "destroy revoked the session");
+      } else {
+        // The documented limit of a stateless store: destroy cannot revoke
+        // a seal, it stays valid until it expires.
+        assert.equal(await user(thief.page), "Signed in as alice");
+      }
+      await thief.context.close();
+      await context.close();
+    });
+
+    it("signs in a visitor whose cookie is gone with a new session", async () => {
+      const { context, page } = await visitor(host);
+      await page.goto("/");
+      await context.clearCookies();
+      await signIn(page, "grace");
+      assert.equal(await user(page), "Signed in as grace");
+      assert.equal(await visits(page), "Visits: 1");
+      await context.close();
+    });
+
+    it("keeps a note exactly as typed, and refuses one too large without losing the session", async () => {
+      const { context, page } = await visitor(host);
+      await page.goto("/");
+      await signIn(page, "carol");
+      const note = `<b>bold?</b> "quotes" & ünïcödé ${"🙂".repeat(3)}`;
+      await page.fill("#note textarea", note);
+      await submit(page, "#note");
+      assert.equal(await page.inputValue("#note textarea"), note);
+      assert.equal(await page.locator("b", { hasText: "bold?" }).count(), 0, "the note is text, not markup");
+      const before = (await sessionCookie(context)).value;
+
+      await page.fill("#note textarea", "x".repeat(MAX_DATA_BYTES + 100));
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith("/note")),
+        submit(page, "#note"),
+      ]);
+      assert.equal(response.status(), 413);
+      assert.match(await page.textContent("#error"), /The note was not kept: .*too large/i);
+      assert.equal((await sessionCookie(context)).value, before, "the cookie was not replaced");
+
+      await page.goto("/");
+      assert.equal(await user(page), "Signed in as carol");
+      assert.equal(await page.inputValue("#note textarea"), note, "the old note is kept");
+      await context.close();
+    });
+
+    it("starts a new session for a tampered or foreign cookie, never an error page", async () => {
+      const { context, page } = await visitor(host);
+      await page.goto("/");
+      await signIn(page, "dave");
+      const value = (await sessionCookie(context)).value;
+      const middle = Math.floor(value.length / 2);
+      const flipped = value.slice(0, middle) + (value[middle] === "A" ? "B" : "A") + value.slice(middle + 1);
+      for (const forged of [flipped, value.slice(0, -1), `${value}A`, "not-a-session-id", "x".repeat(3000)]) {
+        const other = await visitor(host);
+        await plantCookie(other.context, forged);
+        const response = await other.page.goto("/");
+        assert.equal(response.status(), 200, `forged cookie ${forged.slice(0, 40)}`);
+        assert.equal(await user(other.page), "Not signed in");
+        assert.equal(await visits(other.page), "Visits: 1");
+        assert.notEqual((await sessionCookie(other.context)).value, forged, "the forged cookie was replaced");
+        await other.context.close();
+      }
+      await context.close();
+    });
+
+    it("keeps the visitor signed in while the operator swaps the store and back", async () => {
+      const { context, page } = await visitor(host);
+      await page.goto("/");
+      await signIn(page, "erin");
+      assert.equal(await visits(page), "Visits: 2");
+      const onFirst = (await sessionCookie(context)).value;
+
+      assert.match(await host.command("swap /nonexistent/store.wasm"), /^swap failed, store unchanged: /);
+      await page.reload();
+      assert.equal(await visits(page), "Visits: 3", "a failed swap changes nothing");
+
+      const other = STORES.find((s) => s.stem === store.other);
+      assert.match(await host.command(`swap ${wasm(other.stem)}`), new RegExp(`^swapped to ${other.name} `));
+      await page.reload();
+      assert.match(await page.textContent("#store"), new RegExp(`^Store: ${other.name} `));
+      assert.equal(await user(page), "Signed in as erin", "migrated, not logged out");
+      assert.equal(await visits(page), "Visits: 4");
+      const onSecond = (await sessionCookie(context)).value;
+      assert.notEqual(onSecond, onFirst, "the browser now holds the new store's id");
+
+      assert.match(await host.command(`swap ${wasm(store.stem)}`), new RegExp(`^swapped to ${store.name} `));
+      await page.reload();
+      assert.match(await page.textContent("#store"), new RegExp(`^Store: ${store.name} `));
+      assert.equal(await user(page), "Signed in as erin");
+      assert.equal(await visits(page), "Visits: 5");
+
+      await submit(page, "#logout");
+      assert.equal(await user(page), "Not signed in");
+      await context.close();
+    });
+
+    // Last: it moves the server's clock for every later visit.
+    it("finds no session once the ttl has passed", async () => {
+      const { context, page } = await visitor(host);
+      await page.goto("/");
+      await signIn(page, "frank");
+      const value = (await sessionCookie(context)).value;
+      assert.equal(await host.command(`advance ${TTL - 60}`), `clock advanced ${TTL - 60} s`);
+      await page.reload();
+      assert.equal(await user(page), "Signed in as frank", "a visit slides the expiry");
+
+      assert.equal(await host.command(`advance ${TTL + 1}`), `clock advanced ${TTL + 1} s`);
+      await page.reload();
+      assert.equal(await user(page), "Not signed in");
+      assert.equal(await visits(page), "Visits: 1");
+      assert.notEqual((await sessionCookie(context)).value, value);
+      const replay = await visitorWith(host, value);
+      assert.equal(await user(replay.page), "Not signed in", "an expired cookie replayed finds nothing");
+      await replay.context.close();
+      await context.close();
+    });
+  });
+}
