@@ -71,37 +71,65 @@ struct Args {
     store: PathBuf,
 }
 
+/// One `--config key=value`.
 fn parse_setting(text: &str) -> Result<(String, String), String> {
     text.split_once('=')
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .ok_or_else(|| format!("expected key=value, got {text:?}"))
 }
 
+/// Most the operator can move the clock in one `advance`: a hundred years.
+const MAX_ADVANCE_SECS: u64 = 100 * 365 * 24 * 3600;
+
 /// The system clock moved forward by what the operator asked for: a
 /// demonstration of expiry without waiting for it.
 #[derive(Default)]
 struct ShiftedClock {
+    /// Seconds ahead of the system clock.
     ahead_secs: AtomicU64,
+}
+
+impl ShiftedClock {
+    /// Moves the clock `secs` further ahead (saturating, never wrapping).
+    fn advance(&self, secs: u64) {
+        // The closure always returns `Some`, so this cannot fail.
+        let _ = self
+            .ahead_secs
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |a| {
+                Some(a.saturating_add(secs))
+            });
+    }
 }
 
 impl Clock for ShiftedClock {
     fn now(&self) -> Duration {
-        SystemClock.now() + Duration::from_secs(self.ahead_secs.load(Ordering::Relaxed))
+        let ahead = Duration::from_secs(self.ahead_secs.load(Ordering::Relaxed));
+        SystemClock.now().saturating_add(ahead)
     }
 }
 
 /// What every request handler shares.
 struct App {
+    /// The active session store, swapped by the console.
     store: SwappableStore,
+    /// How the session cookie is written and found.
     policy: CookiePolicy,
+    /// The clock the harness (guests and kv ttls) reads.
     clock: Arc<ShiftedClock>,
+    /// The settings every store is loaded with, the first and each swapped in.
     options: LoadOptions,
 }
 
 /// The session data this site keeps: a visit count and a note.
+///
+/// Each request reads the whole session and writes it back, so of two
+/// requests of one visitor at once the later write wins (the contract has
+/// no compare-and-set; a cookie store could not offer one anyway).
 #[derive(Default)]
 struct Visit {
+    /// Visits to `/` in this session.
     visits: u64,
+    /// What the visitor asked the site to keep.
     note: String,
 }
 
@@ -120,6 +148,7 @@ impl Visit {
         }
     }
 
+    /// The session data: a JSON object.
     fn to_data(&self) -> String {
         serde_json::json!({ "visits": self.visits, "note": self.note }).to_string()
     }
@@ -127,15 +156,24 @@ impl Visit {
 
 /// Why a request could not be served, as the visitor is told.
 struct Failure {
+    /// The response's status.
     status: StatusCode,
+    /// What went wrong, shown on the error page.
     message: String,
 }
 
 impl From<CallError> for Failure {
     fn from(e: CallError) -> Self {
         let status = match &e {
+            // What the visitor asked to keep is more than the store takes.
             CallError::Session(SessionError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
-            CallError::Session(SessionError::InvalidData(_)) => StatusCode::BAD_REQUEST,
+            // This site's own data or settings refused: a fault here.
+            CallError::Session(
+                SessionError::InvalidData(_)
+                | SessionError::Unsupported(_)
+                | SessionError::Config(_),
+            ) => StatusCode::INTERNAL_SERVER_ERROR,
+            // The store or its backend failed: try again later.
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
         Failure {
@@ -147,8 +185,11 @@ impl From<CallError> for Failure {
 
 /// A reply: a page or a redirect to `/`, with the session cookie to set.
 struct Reply {
+    /// The page's status (a redirect is always 303).
     status: StatusCode,
+    /// A `Set-Cookie` to send.
     set_cookie: Option<String>,
+    /// The page; none for a redirect to `/`.
     body: Option<String>,
 }
 
@@ -176,6 +217,12 @@ impl IntoResponse for Reply {
     }
 }
 
+/// Whether a call failed because the session is gone (destroyed or expired
+/// since it was loaded).
+fn ended(result: &Result<String, CallError>) -> bool {
+    matches!(result, Err(CallError::Session(SessionError::NotFound)))
+}
+
 impl App {
     /// The live session a request's cookies name: each value of the cookie
     /// in turn (one planted beside the real one must not hide it); an
@@ -191,60 +238,57 @@ impl App {
         Ok(None)
     }
 
-    /// Writes `visit` into the session `record` (a new one when there is
-    /// none) and returns the session as stored now with its cookie.
-    fn save(
+    /// Applies `change` to the session `record` and writes it back. With no
+    /// session, or one that ended since it was loaded (a sign-out in another
+    /// tab), `change` starts a new anonymous session instead: an ended
+    /// session is never written again under a new id. Returns the session
+    /// as stored now and its cookie.
+    fn change(
         &self,
         record: Option<&SessionRecord>,
-        visit: &Visit,
-        user: Option<&str>,
+        change: impl Fn(&mut Visit),
     ) -> Result<(SessionRecord, String), Failure> {
-        let data = visit.to_data();
-        let updated = match record {
-            Some(r) => self.store.update(&r.id, &data, user),
-            None => Err(CallError::Session(SessionError::NotFound)),
-        };
-        let id = match updated {
-            Ok(id) => id,
-            // No session, or it ended since it was loaded: a new one.
-            Err(CallError::Session(SessionError::NotFound)) => {
-                let mut options = CreateOptions::new(data);
-                if let Some(user) = user {
-                    options = options.user(user);
-                }
-                self.store.create(options)?
+        if let Some(r) = record {
+            let mut visit = Visit::from_data(&r.data);
+            change(&mut visit);
+            let updated = self
+                .store
+                .update(&r.id, &visit.to_data(), r.user_id.as_deref());
+            if !ended(&updated) {
+                return self.issue(&updated?);
             }
-            Err(e) => return Err(e.into()),
-        };
+        }
+        let mut visit = Visit::default();
+        change(&mut visit);
+        let id = self.store.create(CreateOptions::new(visit.to_data()))?;
         self.issue(&id)
     }
 
     /// The session `id` names, and the `Set-Cookie` that hands it out.
     fn issue(&self, id: &str) -> Result<(SessionRecord, String), Failure> {
         let record = self.store.load(id)?.ok_or_else(|| Failure {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            message: "the session just written did not load".to_string(),
+            status: StatusCode::CONFLICT,
+            message: "the session ended while this request was served: reload".to_string(),
         })?;
-        let cookie = self
-            .policy
-            .issue_record(&record, self.clock.now_secs())
+        let cookie = self.cookie_for(&record)?;
+        Ok((record, cookie))
+    }
+
+    /// The `Set-Cookie` that hands out `record.id`.
+    fn cookie_for(&self, record: &SessionRecord) -> Result<String, Failure> {
+        self.policy
+            .issue_record(record, self.clock.now_secs())
+            .map(|c| c.to_string())
             .map_err(|e| Failure {
                 status: StatusCode::INTERNAL_SERVER_ERROR,
                 message: e.to_string(),
-            })?;
-        Ok((record, cookie.to_string()))
+            })
     }
 
     /// `GET /`: one more visit.
     fn visit(&self, cookie_header: &str) -> Result<Reply, Failure> {
         let record = self.session(cookie_header)?;
-        let mut visit = record
-            .as_ref()
-            .map(|r| Visit::from_data(&r.data))
-            .unwrap_or_default();
-        visit.visits += 1;
-        let user = record.as_ref().and_then(|r| r.user_id.as_deref());
-        let (saved, cookie) = self.save(record.as_ref(), &visit, user)?;
+        let (saved, cookie) = self.change(record.as_ref(), |v| v.visits += 1)?;
         Ok(self.page(StatusCode::OK, &saved, Some(cookie), None))
     }
 
@@ -261,36 +305,59 @@ impl App {
                 message: "a user name is 1 to 64 letters, digits, '-' or '_'".to_string(),
             });
         }
-        let (_, cookie) = match self.session(cookie_header)? {
-            Some(record) => {
-                // A new id on every change of privilege (OWASP): an id
-                // planted or seen before the sign-in is worth nothing after.
-                let id = self.store.regenerate(&record.id)?;
+        if let Some(record) = self.session(cookie_header)? {
+            // A new id on every change of privilege (OWASP), before the
+            // user id is written: an id planted or seen before the sign-in
+            // is worth nothing after it.
+            let regenerated = self.store.regenerate(&record.id);
+            if !ended(&regenerated) {
+                let id = regenerated?;
                 let visit = Visit::from_data(&record.data);
-                let id = self.store.update(&id, &visit.to_data(), Some(user))?;
-                self.issue(&id)?
+                match self.store.update(&id, &visit.to_data(), Some(user)) {
+                    Ok(id) => return Ok(redirect(Some(self.issue(&id)?.1))),
+                    Err(CallError::Session(SessionError::NotFound)) => {}
+                    // The session lives on, still anonymous, under its new
+                    // id (the old one is dead): hand that one out.
+                    Err(e) => {
+                        let failure = Failure::from(e);
+                        let (record, cookie) = self.issue(&id)?;
+                        let message = format!("Not signed in: {}", failure.message);
+                        return Ok(self.page(
+                            failure.status,
+                            &record,
+                            Some(cookie),
+                            Some(&message),
+                        ));
+                    }
+                }
             }
-            None => self.save(None, &Visit::default(), Some(user))?,
-        };
-        Ok(redirect(Some(cookie)))
+        }
+        // No session, or it ended meanwhile: a new one, signed in.
+        let data = Visit::default().to_data();
+        let id = self.store.create(CreateOptions::new(data).user(user))?;
+        Ok(redirect(Some(self.issue(&id)?.1)))
     }
 
     /// `POST /note`: keeps the note in the session.
     fn note(&self, cookie_header: &str, note: String) -> Result<Reply, Failure> {
         let record = self.session(cookie_header)?;
-        let mut visit = record
-            .as_ref()
-            .map(|r| Visit::from_data(&r.data))
-            .unwrap_or_default();
-        visit.note = note;
-        let user = record.as_ref().and_then(|r| r.user_id.as_deref());
-        match (self.save(record.as_ref(), &visit, user), &record) {
+        match (
+            self.change(record.as_ref(), |v| v.note.clone_from(&note)),
+            &record,
+        ) {
             (Ok((_, cookie)), _) => Ok(redirect(Some(cookie))),
             // Nothing was written: the session stays as it was, and so
-            // does the browser's cookie.
+            // does the browser's cookie, unless the store re-issued the id
+            // it sent (a seal re-made with the current key, a migration).
             (Err(f), Some(record)) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
                 let message = format!("The note was not kept: {}", f.message);
-                Ok(self.page(f.status, record, None, Some(&message)))
+                let sent = self.policy.find_ids(cookie_header).any(|v| v == record.id);
+                let cookie = if sent {
+                    None
+                } else {
+                    Some(self.cookie_for(record)?)
+                };
+                Ok(self.page(f.status, record, cookie, Some(&message)))
             }
             (Err(f), _) => Err(f),
         }
@@ -333,13 +400,16 @@ impl App {
         let error = error
             .map(|e| format!(r#"<p id="error">{}</p>"#, html(e)))
             .unwrap_or_default();
+        // The newline after <textarea> is the one HTML drops, so a note that
+        // starts with a newline keeps it.
         let body = format!(
             r#"<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Sessions in a plugin</title></head>
 <body>
 {error}<p id="visits">Visits: {visits}</p>
 {signed_in}
-<form id="note" method="post" action="/note"><textarea name="note">{note}</textarea> <button>Keep note</button></form>
+<form id="note" method="post" action="/note"><textarea name="note">
+{note}</textarea> <button>Keep note</button></form>
 <p id="store">Store: {name} {version} ({side})</p>
 <p id="expires">Session ends in {left} s</p>
 </body></html>
@@ -362,6 +432,7 @@ impl App {
     }
 }
 
+/// A redirect to `/` (after a POST: a reload does not send it again).
 fn redirect(set_cookie: Option<String>) -> Reply {
     Reply {
         status: StatusCode::SEE_OTHER,
@@ -380,7 +451,9 @@ fn cookie_header(headers: &HeaderMap) -> String {
     headers
         .get_all(COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
+        // Lossy, not refused: one cookie of another site on localhost with
+        // a byte outside ASCII must not hide the session cookie.
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -413,16 +486,20 @@ async fn blocking(
     }
 }
 
+/// `GET /`.
 async fn get_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     let cookies = cookie_header(&headers);
     blocking(app, move |app| app.visit(&cookies)).await
 }
 
+/// The sign-in form.
 #[derive(Deserialize)]
 struct LoginForm {
+    /// The user name typed.
     user: String,
 }
 
+/// `POST /login`.
 async fn post_login(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -432,11 +509,14 @@ async fn post_login(
     blocking(app, move |app| app.login(&cookies, form.user.trim())).await
 }
 
+/// The note form.
 #[derive(Deserialize)]
 struct NoteForm {
+    /// The note typed.
     note: String,
 }
 
+/// `POST /note`.
 async fn post_note(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
@@ -446,6 +526,7 @@ async fn post_note(
     blocking(app, move |app| app.note(&cookies, form.note)).await
 }
 
+/// `POST /logout`.
 async fn post_logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     let cookies = cookie_header(&headers);
     blocking(app, move |app| app.logout(&cookies)).await
@@ -473,12 +554,12 @@ fn console(app: Arc<App>) {
                 Err(e) => say(format_args!("swap failed, store unchanged: {e}")),
             },
             "advance" => match argument.trim().parse::<u64>() {
-                Ok(secs) => {
-                    app.clock.ahead_secs.fetch_add(secs, Ordering::Relaxed);
+                Ok(secs) if secs <= MAX_ADVANCE_SECS => {
+                    app.clock.advance(secs);
                     say(format_args!("clock advanced {secs} s"));
                 }
-                Err(_) => say(format_args!(
-                    "advance takes whole seconds, got {argument:?}"
+                _ => say(format_args!(
+                    "advance takes whole seconds up to {MAX_ADVANCE_SECS}, got {argument:?}"
                 )),
             },
             other => say(format_args!(
@@ -488,6 +569,7 @@ fn console(app: Arc<App>) {
     }
 }
 
+/// Loads the first store, starts the console and serves until killed.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
