@@ -9,7 +9,10 @@
 //! migration):
 //!
 //! ```text
-//! swap <path.wasm>     load a store, check it and make it the active one
+//! swap <path.wasm> [key=value]...
+//!                      load a store (with these settings changed, e.g.
+//!                      cookie.keys=NEW,OLD to rotate keys), check it and
+//!                      make it the active one
 //! advance <seconds>    move the server's clock forward (to show expiry)
 //! ```
 //!
@@ -30,11 +33,12 @@
 //! a CSRF token in each form (`SameSite=Lax` already keeps the cookie off
 //! cross-site POSTs in current browsers).
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::{Form, State};
@@ -45,7 +49,7 @@ use axum::routing::{get, post};
 use clap::Parser;
 use host_harness::session_cookie::CookiePolicy;
 use host_harness::{
-    CallError, Clock, CreateOptions, Harness, LoadOptions, SessionError, SessionRecord,
+    CallError, Clock, CreateOptions, Harness, LoadOptions, Plugin, SessionError, SessionRecord,
     SwapOptions, SwappableStore, SystemClock,
 };
 use serde::Deserialize;
@@ -64,6 +68,10 @@ struct Args {
     /// cannot plant one.
     #[arg(long, default_value = "__Host-sid")]
     cookie_name: String,
+    /// How long a store swapped out is still asked for sessions the new one
+    /// does not know (lazy migration), in seconds.
+    #[arg(long, default_value_t = 24 * 3600)]
+    grace_seconds: u64,
     /// A store setting, `key=value` (repeatable), e.g. `cookie.keys=<hex>`.
     #[arg(long = "config", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
@@ -116,8 +124,9 @@ struct App {
     policy: CookiePolicy,
     /// The clock the harness (guests and kv ttls) reads.
     clock: Arc<ShiftedClock>,
-    /// The settings every store is loaded with, the first and each swapped in.
-    options: LoadOptions,
+    /// The settings the active store was loaded with; a swap starts from
+    /// them (and keeps what it changed).
+    settings: Mutex<BTreeMap<String, String>>,
 }
 
 /// The session data this site keeps: a visit count and a note.
@@ -432,6 +441,31 @@ impl App {
     }
 }
 
+impl App {
+    /// The console's `swap <path.wasm> [key=value]...`: loads the store with
+    /// the active settings, changed by those given (`cookie.keys=NEW,OLD`
+    /// rotates keys), checks it and makes it active. The settings stay
+    /// changed for later swaps. On any failure nothing changes.
+    fn swap(&self, argument: &str) -> Result<Plugin, Box<dyn std::error::Error>> {
+        let mut words = argument.split_whitespace();
+        let path = words.next().ok_or("swap takes the path of a .wasm")?;
+        let mut settings = self.settings.lock().map_err(|_| "settings poisoned")?;
+        let mut changed = settings.clone();
+        for word in words {
+            let (key, value) = parse_setting(word)?;
+            if key == "cookie.name" {
+                return Err("cookie.name is the server's --cookie-name".into());
+            }
+            changed.insert(key, value);
+        }
+        let plugin = self
+            .store
+            .swap_file(path, LoadOptions::default().configs(&changed))?;
+        *settings = changed;
+        Ok(plugin)
+    }
+}
+
 /// A redirect to `/` (after a POST: a reload does not send it again).
 fn redirect(set_cookie: Option<String>) -> Reply {
     Reply {
@@ -545,7 +579,7 @@ fn console(app: Arc<App>) {
         let (command, argument) = line.trim().split_once(' ').unwrap_or((line.trim(), ""));
         match command {
             "" => {}
-            "swap" => match app.store.swap_file(argument.trim(), app.options.clone()) {
+            "swap" => match app.swap(argument) {
                 Ok(plugin) => say(format_args!(
                     "swapped to {} {}",
                     plugin.info().name,
@@ -563,7 +597,7 @@ fn console(app: Arc<App>) {
                 )),
             },
             other => say(format_args!(
-                "unknown command {other:?}: swap <path.wasm> or advance <seconds>"
+                "unknown command {other:?}: swap <path.wasm> [key=value]... or advance <seconds>"
             )),
         }
     }
@@ -576,17 +610,26 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let policy = CookiePolicy::builder(args.cookie_name).build()?;
     let clock = Arc::new(ShiftedClock::default());
     let harness = Harness::builder().clock(clock.clone()).build()?;
+    let mut settings = BTreeMap::new();
+    for (key, value) in args.settings {
+        if key == "cookie.name" {
+            return Err("cookie.name is the server's --cookie-name".into());
+        }
+        settings.insert(key, value);
+    }
     // cookie-session binds the cookie name into every seal.
-    let options = LoadOptions::default()
-        .configs(args.settings)
-        .config("cookie.name", policy.name());
-    let first = harness.load_file(&args.store, options.clone())?;
-    let store = SwappableStore::new(&harness, first, SwapOptions::default());
+    settings.insert("cookie.name".to_string(), policy.name().to_string());
+    let first = harness.load_file(&args.store, LoadOptions::default().configs(&settings))?;
+    let swap_options = SwapOptions {
+        grace: Duration::from_secs(args.grace_seconds),
+        ..SwapOptions::default()
+    };
+    let store = SwappableStore::new(&harness, first, swap_options);
     let app = Arc::new(App {
         store,
         policy,
         clock,
-        options,
+        settings: Mutex::new(settings),
     });
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;

@@ -22,6 +22,8 @@ const WEB_HOST = join(REPO_ROOT, "target", "release", "examples", "web_host");
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const COOKIE = "__Host-sid";
 const TTL = 3600;
+/** How long a swapped-out store still migrates sessions: long enough for a swap test, short beside the ttl. */
+const GRACE = 120;
 /** The kv store's data limit here, so a note over it is refused by both stores. */
 const MAX_DATA_BYTES = 2048;
 
@@ -30,6 +32,10 @@ const STORES = [
   { stem: "kv_session", name: "kv-session", serverSide: true, other: "cookie_session" },
   { stem: "cookie_session", name: "cookie-session", serverSide: false, other: "kv_session" },
 ];
+
+/** The key every host starts with, and the one a rotation test moves to. */
+const FIRST_KEY = randomBytes(32).toString("hex");
+const NEXT_KEY = randomBytes(32).toString("hex");
 
 const wasm = (stem) => join(WASM_DIR, `${stem}.wasm`);
 
@@ -59,7 +65,8 @@ async function startHost(stem) {
     [
       "--listen", "127.0.0.1:0",
       "--cookie-name", COOKIE,
-      "--config", `cookie.keys=${randomBytes(32).toString("hex")}`,
+      "--grace-seconds", `${GRACE}`,
+      "--config", `cookie.keys=${FIRST_KEY}`,
       "--config", `session.ttl-seconds=${TTL}`,
       "--config", `session.max-data-bytes=${MAX_DATA_BYTES}`,
       wasm(stem),
@@ -332,6 +339,59 @@ for (const store of STORES) {
       assert.equal(await user(page), "Not signed in");
       await context.close();
     });
+
+    it("refuses a swap with a bad setting, naming it without echoing it, and serves on", async () => {
+      const { context, page } = await visitor(host);
+      await page.goto("/");
+      await signIn(page, "heidi");
+      const bad = "c2hvcnQta2V5";
+      const answer = await host.command(`swap ${wasm(store.stem)} cookie.keys=${bad} session.ttl-seconds=60`);
+      if (store.serverSide) {
+        // kv-session ignores cookie.keys; a ttl of 60 s is a good setting.
+        assert.match(answer, new RegExp(`^swapped to ${store.name} `));
+      } else {
+        assert.match(answer, /^swap failed, store unchanged: .*cookie\.keys/);
+        assert.ok(!answer.includes(bad), `the key is not echoed: ${answer}`);
+      }
+      assert.match(await host.command(`swap ${wasm(store.stem)} session.ttl-seconds=soon`), /^swap failed, store unchanged: .*session\.ttl-seconds/);
+      assert.match(await host.command(`swap ${wasm(store.stem)} cookie.name=other`), /^swap failed, store unchanged: cookie\.name is the server's --cookie-name/);
+      await page.reload();
+      assert.equal(await user(page), "Signed in as heidi");
+      // Back to the settings the other tests expect.
+      assert.match(await host.command(`swap ${wasm(store.stem)} session.ttl-seconds=${TTL}`), /^swapped to /);
+      await context.close();
+    });
+
+    if (!store.serverSide) {
+      it("rotates keys while serving: the visitor stays signed in, the old key then opens nothing", async () => {
+        const { context, page } = await visitor(host);
+        await page.goto("/");
+        await signIn(page, "ivan");
+        const sealedWithFirst = (await sessionCookie(context)).value;
+
+        // New key first, old one still listed: old seals open and are re-sealed.
+        assert.match(await host.command(`swap ${wasm(store.stem)} cookie.keys=${NEXT_KEY},${FIRST_KEY}`), /^swapped to /);
+        await page.reload();
+        assert.equal(await user(page), "Signed in as ivan");
+
+        // The old key removed. Until the grace period ends, a seal of it
+        // still migrates through the stores swapped out; after it, nothing.
+        assert.match(await host.command(`swap ${wasm(store.stem)} cookie.keys=${NEXT_KEY}`), /^swapped to /);
+        await page.reload();
+        assert.equal(await user(page), "Signed in as ivan", "the browser's cookie is sealed with the new key");
+        const early = await visitorWith(host, sealedWithFirst);
+        assert.equal(await user(early.page), "Signed in as ivan", "within the grace period it migrates");
+        await early.context.close();
+
+        assert.equal(await host.command(`advance ${GRACE + 1}`), `clock advanced ${GRACE + 1} s`);
+        const late = await visitorWith(host, sealedWithFirst);
+        assert.equal(await user(late.page), "Not signed in", "a seal of the removed key opens nothing");
+        await late.context.close();
+        await page.reload();
+        assert.equal(await user(page), "Signed in as ivan", "the new key's seal still does");
+        await context.close();
+      });
+    }
 
     // Last: it moves the server's clock for every later visit.
     it("finds no session once the ttl has passed", async () => {
