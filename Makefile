@@ -23,7 +23,7 @@ SUDO        := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # A throwaway key for the demo run only: 32 random bytes, hex.
 DEMO_KEY     = $(shell od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 
-.PHONY: all setup guests build run test test-guests test-host test-jco test-browser node-setup chromium-setup redis-up redis-down clippy fmt bench clean
+.PHONY: all setup guests build run test test-guests test-host test-jco test-browser node-setup chromium-setup redis-install redis-up redis-down clippy fmt bench clean
 
 all: build
 
@@ -73,30 +73,33 @@ test-jco: build node-setup
 
 ## test-browser: the example web host (host-harness/examples/web_host.rs)
 ## driven by Debian's Chromium through playwright-core (pinned in
-## tests/browser/package-lock.json)
-test-browser: build node-setup chromium-setup
+## tests/browser/package-lock.json); it starts a redis-server of its own
+test-browser: build node-setup chromium-setup redis-install
 	tests/browser/run.sh
 
 ## node-setup: install Node.js and npm with apt-get when missing
 # Two apt-gets at once fail on the dpkg lock: when this run sets Redis up
 # too (`make -j test`), Node.js is installed after it.
-node-setup: | $(if $(filter test test-host redis-up,$(MAKECMDGOALS)),redis-up)
+node-setup: | $(if $(filter test test-host redis-up,$(MAKECMDGOALS)),redis-up) $(if $(filter test-browser,$(MAKECMDGOALS)),redis-install)
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
 
 ## chromium-setup: install Debian's Chromium with apt-get when missing (after
-## node-setup: two apt-gets at once fail on the dpkg lock)
-chromium-setup: | node-setup
+## node-setup and redis-install: two apt-gets at once fail on the dpkg lock)
+chromium-setup: | node-setup redis-install
 	@[ -x "$${CHROMIUM:-/usr/bin/chromium}" ] || { \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
 
-## redis-up: install redis-server when missing and start one for the tests
-redis-up:
+## redis-install: install redis-server with apt-get when missing
+redis-install:
 	@command -v redis-server >/dev/null || { \
 		$(SUDO) apt-get update -qq && \
 		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+
+## redis-up: install redis-server when missing and start one for the tests
+redis-up: redis-install
 	@mkdir -p $(REDIS_DIR)
 	@if redis-cli -p $(REDIS_PORT) ping >/dev/null 2>&1; then \
 		dir=$$(redis-cli -p $(REDIS_PORT) config get dir | tail -n 1); \

@@ -49,8 +49,8 @@ use axum::routing::{get, post};
 use clap::Parser;
 use host_harness::session_cookie::CookiePolicy;
 use host_harness::{
-    CallError, Clock, CreateOptions, Harness, LoadOptions, Plugin, SessionError, SessionRecord,
-    SwapOptions, SwappableStore, SystemClock,
+    CallError, Clock, CreateOptions, Harness, LoadOptions, Plugin, RedisBackend, SessionError,
+    SessionRecord, SwapOptions, SwappableStore, SystemClock,
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -72,6 +72,14 @@ struct Args {
     /// does not know (lazy migration), in seconds.
     #[arg(long, default_value_t = 24 * 3600)]
     grace_seconds: u64,
+    /// Where server-side stores keep sessions: `memory` (this process only)
+    /// or a Redis URL (`redis://host:port/db`, `redis+unix:///path`) that
+    /// several web hosts share, so any of them serves any visitor.
+    #[arg(long, default_value = "memory")]
+    kv: String,
+    /// Prefix of every key written to Redis: one per site.
+    #[arg(long, default_value = "web-host:")]
+    kv_prefix: String,
     /// A store setting, `key=value` (repeatable), e.g. `cookie.keys=<hex>`.
     #[arg(long = "config", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
@@ -609,7 +617,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     let policy = CookiePolicy::builder(args.cookie_name).build()?;
     let clock = Arc::new(ShiftedClock::default());
-    let harness = Harness::builder().clock(clock.clone()).build()?;
+    let mut builder = Harness::builder().clock(clock.clone());
+    if args.kv != "memory" {
+        // Redis expires keys by its own clock: `advance` moves only what
+        // the stores see (they check each session's expiry themselves).
+        let redis = RedisBackend::builder(&args.kv)
+            .key_prefix(&args.kv_prefix)
+            .connect()?;
+        builder = builder.kv_backend(Arc::new(redis));
+    }
+    let harness = builder.build()?;
     let mut settings = BTreeMap::new();
     for (key, value) in args.settings {
         if key == "cookie.name" {

@@ -9,7 +9,8 @@
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { existsSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
@@ -59,7 +60,7 @@ if (!existsSync(CHROMIUM)) {
  * it listens. `command(line)` writes an operator command to its standard
  * input and resolves with the line it answers.
  */
-async function startHost(stem) {
+async function startHost(stem, extraArgs = []) {
   const child = spawn(
     WEB_HOST,
     [
@@ -69,6 +70,7 @@ async function startHost(stem) {
       "--config", `cookie.keys=${FIRST_KEY}`,
       "--config", `session.ttl-seconds=${TTL}`,
       "--config", `session.max-data-bytes=${MAX_DATA_BYTES}`,
+      ...extraArgs,
       wasm(stem),
     ],
     { cwd: REPO_ROOT, stdio: ["pipe", "pipe", "inherit"] },
@@ -164,6 +166,7 @@ async function signIn(page, user) {
 
 const visits = async (page) => page.textContent("#visits");
 const user = async (page) => page.textContent("#user");
+const noteOn = async (page) => page.inputValue("#note textarea");
 
 for (const store of STORES) {
   describe(`${store.name} behind the web host, in Chromium`, { timeout: 120_000 }, () => {
@@ -411,6 +414,100 @@ for (const store of STORES) {
       const replay = await visitorWith(host, value);
       assert.equal(await user(replay.page), "Not signed in", "an expired cookie replayed finds nothing");
       await replay.context.close();
+      await context.close();
+    });
+  });
+}
+
+/**
+ * A redis-server of this test's own on a unix socket in a fresh directory
+ * (no TCP port to collide with); resolves once it answers.
+ */
+async function startRedis() {
+  const dir = mkdtempSync(join(tmpdir(), "web-host-redis-"));
+  const socket = join(dir, "redis.sock");
+  const child = spawn(
+    "redis-server",
+    ["--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--dir", dir],
+    { stdio: ["ignore", "ignore", "inherit"] },
+  );
+  const failed = new Promise((_, reject) => {
+    child.on("error", (e) =>
+      reject(new Error(`redis-server did not start (${e.message}): \`make test-browser\` installs it`)),
+    );
+    child.on("exit", (code) => reject(new Error(`redis-server exited (code ${code})`)));
+  });
+  const ready = (async () => {
+    for (let i = 0; i < 100 && !existsSync(socket); i++) await new Promise((r) => setTimeout(r, 50));
+    if (!existsSync(socket)) throw new Error(`redis-server made no socket at ${socket} in 5 s`);
+  })();
+  await Promise.race([ready, failed]);
+  failed.catch(() => {}); // its exit at stop() is expected
+  return {
+    url: `redis+unix://${socket}`,
+    stop: () => {
+      child.kill();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** A page of the same browser (same cookie jar) on another host of the site. */
+async function pageOn(context, host) {
+  const page = await context.newPage();
+  await page.goto(`${host.url}/`);
+  return page;
+}
+
+// Two web hosts serving one site, as behind a load balancer: browsers keep
+// cookies per host name, not per port, so one browser's cookie goes to both.
+// kv-session shares a Redis server between them; cookie-session shares
+// nothing but the key.
+for (const store of STORES) {
+  describe(`${store.name} on two web hosts of one site, in Chromium`, { timeout: 120_000 }, () => {
+    let redis;
+    let hosts = [];
+    before(async () => {
+      let extra = [];
+      if (store.serverSide) {
+        redis = await startRedis();
+        extra = ["--kv", redis.url, "--kv-prefix", `web-test-${randomBytes(6).toString("hex")}:`];
+      }
+      hosts = [await startHost(store.stem, extra), await startHost(store.stem, extra)];
+    });
+    after(() => {
+      for (const host of hosts) host.stop();
+      redis?.stop();
+    });
+
+    it("serves one visitor's session from either host", async () => {
+      const { context, page: onA } = await visitor(hosts[0]);
+      await onA.goto("/");
+      assert.equal(await visits(onA), "Visits: 1");
+      const onB = await pageOn(context, hosts[1]);
+      assert.equal(await visits(onB), "Visits: 2", "the second host found the session");
+
+      await signIn(onB, "judy");
+      await onA.reload();
+      assert.equal(await user(onA), "Signed in as judy", "signed in on B, signed in on A");
+      await onA.fill("#note textarea", "written on A");
+      await submit(onA, "#note");
+      await onB.reload();
+      assert.equal(await noteOn(onB), "written on A");
+      const signedIn = (await sessionCookie(context)).value;
+
+      await submit(onA, "#logout");
+      await onB.reload();
+      assert.equal(await user(onB), "Not signed in");
+      const thief = await visitor(hosts[1]);
+      await plantCookie(thief.context, signedIn);
+      await thief.page.goto("/");
+      assert.equal(
+        await user(thief.page),
+        store.serverSide ? "Not signed in" : "Signed in as judy",
+        store.serverSide ? "signed out on A, revoked on B" : "a stateless seal stays valid until it expires",
+      );
+      await thief.context.close();
       await context.close();
     });
   });
