@@ -164,6 +164,14 @@ async function signIn(page, user) {
   await submit(page, "#login");
 }
 
+/** A fresh visitor on `host`, signed in as `name`. */
+async function signedIn(host, name) {
+  const v = await visitor(host);
+  await v.page.goto("/");
+  await signIn(v.page, name);
+  return v;
+}
+
 const visits = async (page) => page.textContent("#visits");
 const user = async (page) => page.textContent("#user");
 const noteOn = async (page) => page.inputValue("#note textarea");
@@ -250,9 +258,7 @@ for (const store of STORES) {
     });
 
     it("keeps a note exactly as typed, and refuses one too large without losing the session", async () => {
-      const { context, page } = await visitor(host);
-      await page.goto("/");
-      await signIn(page, "carol");
+      const { context, page } = await signedIn(host, "carol");
       // Starts with a newline (the one HTML drops after <textarea>), tries
       // to close the textarea, holds an entity and text outside ASCII.
       const note = `\n</textarea><b id="injected">x</b>&amp; "q" ü ${"🙂".repeat(3)}`;
@@ -281,9 +287,7 @@ for (const store of STORES) {
     });
 
     it("starts a new session for a tampered or foreign cookie, never an error page", async () => {
-      const { context, page } = await visitor(host);
-      await page.goto("/");
-      await signIn(page, "dave");
+      const { context, page } = await signedIn(host, "dave");
       const value = (await sessionCookie(context)).value;
 
       // Another site's cookie on this host with text outside ASCII does
@@ -308,9 +312,7 @@ for (const store of STORES) {
     });
 
     it("keeps the visitor signed in while the operator swaps the store and back", async () => {
-      const { context, page } = await visitor(host);
-      await page.goto("/");
-      await signIn(page, "erin");
+      const { context, page } = await signedIn(host, "erin");
       assert.equal(await visits(page), "Visits: 2");
       await page.fill("#note textarea", "kept across swaps");
       await submit(page, "#note");
@@ -344,9 +346,7 @@ for (const store of STORES) {
     });
 
     it("refuses a swap with a bad setting, naming it without echoing it, and serves on", async () => {
-      const { context, page } = await visitor(host);
-      await page.goto("/");
-      await signIn(page, "heidi");
+      const { context, page } = await signedIn(host, "heidi");
       const bad = "c2hvcnQta2V5";
       const answer = await host.command(`swap ${wasm(store.stem)} cookie.keys=${bad} session.ttl-seconds=60`);
       if (store.serverSide) {
@@ -367,9 +367,7 @@ for (const store of STORES) {
 
     if (!store.serverSide) {
       it("rotates keys while serving: the visitor stays signed in, the old key then opens nothing", async () => {
-        const { context, page } = await visitor(host);
-        await page.goto("/");
-        await signIn(page, "ivan");
+        const { context, page } = await signedIn(host, "ivan");
         const sealedWithFirst = (await sessionCookie(context)).value;
 
         // New key first, old one still listed: old seals open and are re-sealed.
@@ -398,9 +396,7 @@ for (const store of STORES) {
 
     // Last: it moves the server's clock for every later visit.
     it("finds no session once the ttl has passed", async () => {
-      const { context, page } = await visitor(host);
-      await page.goto("/");
-      await signIn(page, "frank");
+      const { context, page } = await signedIn(host, "frank");
       const value = (await sessionCookie(context)).value;
       assert.equal(await host.command(`advance ${TTL - 60}`), `clock advanced ${TTL - 60} s`);
       await page.reload();

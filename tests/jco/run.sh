@@ -9,13 +9,8 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
-command -v node >/dev/null || { echo "tests/jco: node (>= 20) is required" >&2; exit 1; }
-command -v npm >/dev/null || { echo "tests/jco: npm is required" >&2; exit 1; }
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-if [ "$node_major" -lt 20 ]; then
-    echo "tests/jco: Node.js >= 20 is required, found $(node --version); install a newer one" >&2
-    exit 1
-fi
+# shellcheck source=../require-node.sh
+source ../require-node.sh tests/jco
 
 npm ci --no-audit --no-fund --loglevel=error
 node transpile.mjs
