@@ -47,6 +47,10 @@ fn each_session_is_one_kv_record_with_a_native_ttl() {
     assert_eq!(kv.get("kv-session", &format!("s:{id}")).unwrap(), None);
 }
 
+/// How long a record must have been expired before `purge-expired` removes
+/// it: kv-session's clock-skew tolerance (guest/support/src/lifetime.rs).
+const PURGE_AFTER_SECONDS: u64 = 60;
+
 #[test]
 fn purge_removes_records_a_backend_kept_past_their_expiry() {
     let (h, clock, kv) = harness();
@@ -59,7 +63,7 @@ fn purge_removes_records_a_backend_kept_past_their_expiry() {
     for id in expired.iter().chain([&live]) {
         keep_past_expiry(&kv, id);
     }
-    clock.advance(Duration::from_secs(20));
+    clock.advance(Duration::from_secs(10 + PURGE_AFTER_SECONDS));
     for id in &expired {
         assert_eq!(p.load(id).unwrap(), None, "load checks expires-at itself");
         assert_session_err!(p.update(id, "{}", None), SessionError::NotFound);
@@ -77,6 +81,27 @@ fn purge_removes_records_a_backend_kept_past_their_expiry() {
     assert_eq!(p.purge_expired().unwrap(), 0);
 }
 
+/// A record expired by less than the clock-skew tolerance stays: a host
+/// whose clock is that far behind still sees it live and may just have
+/// updated it. Before, a purge on a host whose clock ran a few seconds
+/// ahead deleted a session another host had just updated (its `ok` lost).
+#[test]
+fn purge_leaves_a_record_expired_less_than_the_skew_tolerance_ago() {
+    let (h, clock, kv) = harness();
+    let p = load_into(&h, "kv_session", &[]);
+    let id = p.create(CreateOptions::new(r#"{"a":1}"#).ttl(10)).unwrap();
+    keep_past_expiry(&kv, &id);
+    clock.advance(Duration::from_secs(10 + 5));
+    assert_eq!(p.load(&id).unwrap(), None, "expired by this host's clock");
+    assert_eq!(p.purge_expired().unwrap(), 0, "5 s past expiry: kept");
+    assert!(kv.get(NS, &format!("s:{id}")).unwrap().is_some());
+    clock.advance(Duration::from_secs(PURGE_AFTER_SECONDS - 5 - 1));
+    assert_eq!(p.purge_expired().unwrap(), 0, "59 s past expiry: kept");
+    clock.advance(Duration::from_secs(1));
+    assert_eq!(p.purge_expired().unwrap(), 1, "60 s past expiry: removed");
+    assert_eq!(kv.get(NS, &format!("s:{id}")).unwrap(), None);
+}
+
 /// Purge walks every page of keys (the guest lists 256 at a time), deleting
 /// as it goes, and removes exactly the expired records.
 #[test]
@@ -92,7 +117,7 @@ fn purge_removes_the_expired_records_of_every_page() {
             live.push(format!("s:{id}"));
         }
     }
-    clock.advance(Duration::from_secs(20));
+    clock.advance(Duration::from_secs(10 + PURGE_AFTER_SECONDS));
     assert_eq!(p.purge_expired().unwrap(), 300);
     assert_eq!(p.count().unwrap(), 300);
     live.sort();
@@ -115,7 +140,7 @@ fn an_import_conflicts_with_a_record_the_backend_kept_past_its_expiry() {
         .unwrap();
     assert_eq!(got, id);
     keep_past_expiry(&kv, id);
-    clock.advance(Duration::from_secs(20));
+    clock.advance(Duration::from_secs(10 + PURGE_AFTER_SECONDS));
     assert_session_err!(
         p.create(CreateOptions::new(r#"{"new":1}"#).with_id(id)),
         SessionError::Conflict

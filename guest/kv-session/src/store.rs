@@ -9,7 +9,7 @@ use crate::{config, id, kv_access};
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
 use session_guest_support::lifetime::{
-    clamp_created_at, effective_expiry, expiry, is_live, validate_ttl,
+    CLOCK_SKEW_TOLERANCE_SECONDS, clamp_created_at, effective_expiry, expiry, is_live, validate_ttl,
 };
 use session_guest_support::settings::SessionSettings;
 
@@ -230,10 +230,15 @@ pub fn destroy(id: SessionId) -> Result<(), SessionError> {
 }
 
 /// `purge-expired`: delete records whose expiry has passed but that the
-/// backend still holds (backends with coarse or no native expiry).
+/// backend still holds (backends with coarse or no native expiry), once
+/// they have been expired for [`CLOCK_SKEW_TOLERANCE_SECONDS`]: a host
+/// whose clock is behind this one by less still sees such a record live and
+/// may just have updated it (an `update` answered `ok` must not be undone
+/// by a purge on a host whose clock is ahead).
 pub fn purge_expired() -> Result<u64, SessionError> {
     let settings = config::settings()?;
-    let now = now_unix();
+    // Expired as a host this far behind sees it: expired for every host.
+    let now = now_unix().saturating_sub(CLOCK_SKEW_TOLERANCE_SECONDS);
     let mut removed = 0;
     kv_access::for_each_key(id::KEY_PREFIX, |key| {
         // Backend failures stop the purge; values that are not records are
