@@ -249,6 +249,49 @@ fn settings_beyond_the_output_limits_are_refused_at_load() {
     .unwrap();
 }
 
+/// A server-side store keeps each session in one kv value (16 MiB at most):
+/// a `session.max-data-bytes` beyond it is refused at load. Before, a host
+/// that had raised `max_output_bytes` loaded it, and a large `create` that
+/// the store accepted failed at the kv as a `backend` error, which reads as
+/// a passing fault, not as a session that can never be stored.
+#[test]
+fn a_data_limit_beyond_one_kv_value_is_refused_at_load() {
+    let (h, _, _) = harness();
+    let roomy = host_harness::Limits {
+        max_output_bytes: 64 << 20,
+        ..Default::default()
+    };
+    let kv = |bytes: u64| {
+        h.load_file(
+            guest_path("kv_session"),
+            LoadOptions::default()
+                .config("session.max-data-bytes", bytes.to_string())
+                .limits(roomy.clone()),
+        )
+    };
+    let e = kv(32 << 20).unwrap_err();
+    assert!(matches!(e, LoadError::Config { .. }), "{e:?}");
+    assert!(e.to_string().contains("one kv value"), "{e}");
+    let room = (16 << 20) - 4096;
+    assert!(kv(room + 1).is_err());
+    let p = kv(room).unwrap();
+    // What the limit lets through is kept, with a user id of the most bytes.
+    let data = format!(r#"{{"x":"{}"}}"#, "y".repeat(room as usize - 8));
+    let id = p
+        .create(CreateOptions::new(data.clone()).user("u".repeat(1024)))
+        .unwrap();
+    assert_eq!(p.load(&id).unwrap().unwrap().data.len(), data.len());
+    // A stateless store keeps nothing in the kv: its seal limits it.
+    h.load_file(
+        guest_path("cookie_session"),
+        LoadOptions::default()
+            .config("cookie.keys", session_tests::fixtures::KEY_A)
+            .config("session.max-data-bytes", (32u64 << 20).to_string())
+            .limits(roomy),
+    )
+    .unwrap();
+}
+
 /// A host whose `max_id_bytes` is below a cookie's 4 KiB must say how long
 /// a stateless store's seals may grow: without `cookie.max-bytes` the load
 /// is refused (it once loaded, and every seal past the limit then failed as

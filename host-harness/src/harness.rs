@@ -356,6 +356,7 @@ impl Harness {
             }
         })?;
         let default_seal = default_seal_bytes(&options.config);
+        let settings_given = options.config.clone();
         let config: WasiConfigVariables = options.config.into_iter().collect();
         let plugin = Plugin::start(
             self.shared.clone(),
@@ -369,6 +370,22 @@ impl Harness {
             plugin: name.clone(),
             source: Box::new(e),
         })?;
+        // A server-side store keeps each session as one kv value: data it
+        // accepts must fit one, or a `create` the store let through fails
+        // at the kv as a backend error instead of `too-large`.
+        let data_room = (crate::kv::host::MAX_VALUE_BYTES - KV_RECORD_ROOM) as u64;
+        if plugin.info().server_side
+            && let Some(v) = setting_number(&settings_given, "session.max-data-bytes")
+            && v > data_room
+        {
+            return Err(LoadError::Config {
+                plugin: name,
+                message: format!(
+                    "session.max-data-bytes = {v} is more than a server-side store can keep                      in one kv value ({data_room} bytes: the kv's largest value, {} bytes, less                      {KV_RECORD_ROOM} for the store's own record): lower session.max-data-bytes",
+                    crate::kv::host::MAX_VALUE_BYTES
+                ),
+            });
+        }
         // A stateless store's id is the session: without `cookie.max-bytes`
         // its seals grow to the contract's default, which must fit too.
         if let Some(bytes) = default_seal
@@ -450,10 +467,19 @@ fn repeated_setting(config: &[(String, String)]) -> Option<String> {
     ))
 }
 
+/// Room a server-side store needs in a kv value beside the session data
+/// (kv-session's record: a 29-byte header and a user id of up to 1 KiB).
+const KV_RECORD_ROOM: usize = 4096;
+
+/// The setting `key` read as a number, if it is one.
+fn setting_number(config: &[(String, String)], key: &str) -> Option<u64> {
+    setting(config, key).and_then(|v| v.trim().parse::<u64>().ok())
+}
+
 /// The contract's size settings must fit the host's output limits, or a
 /// session could be stored and then never be returned.
 fn check_settings_fit_limits(config: &[(String, String)], limits: &Limits) -> Result<(), String> {
-    let number = |key: &str| setting(config, key).and_then(|v| v.trim().parse::<u64>().ok());
+    let number = |key: &str| setting_number(config, key);
     let fits = |key: &str, limit: usize, name: &str| match number(key) {
         Some(v) if v > limit as u64 => Err(format!(
             "{key} = {v} is more than the host's {name} ({limit} bytes): raise Limits::{name} or lower {key}"
