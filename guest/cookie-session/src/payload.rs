@@ -52,7 +52,9 @@ impl Payload {
         out.extend_from_slice(&self.ttl_seconds.to_le_bytes());
         match self.user_id.as_deref().map(str::as_bytes) {
             Some(u) => {
-                // Validation caps user ids far below u16::MAX.
+                // Validation (validate_user_id, before every seal) caps user
+                // ids at 1 KiB, far below the length field's NO_USER marker.
+                debug_assert!(u.len() < NO_USER as usize, "user id of {} bytes", u.len());
                 out.extend_from_slice(&(u.len().min(NO_USER as usize - 1) as u16).to_le_bytes());
                 out.extend_from_slice(u);
             }

@@ -50,10 +50,11 @@ fn seal(settings: &Settings, payload: &Payload) -> Result<SessionId, SessionErro
 }
 
 /// Opens `id` (`invalid-id` when forged or malformed); `Ok(None)` when it is
-/// authentic but expired, under its sealed expiry or the current absolute cap.
-/// With the payload comes whether the seal should be re-issued even when
-/// nothing changes: it was sealed with an older key, or its creation time
-/// was ahead of the clock.
+/// authentic but expired, under its sealed expiry or the current absolute
+/// cap, or created more than [`CLOCK_SKEW_TOLERANCE_SECONDS`] ahead of the
+/// clock. With the payload comes whether the seal should be re-issued even
+/// when nothing changes: it was sealed with an older key, or its expiry was
+/// refreshed under a clock that ran ahead.
 fn open_live(
     settings: &Settings,
     id: &str,
@@ -61,14 +62,21 @@ fn open_live(
 ) -> Result<Option<(Payload, bool)>, SessionError> {
     let mut opened = settings.sealer.open(id).map_err(SessionError::InvalidId)?;
     let p = &mut opened.payload;
-    // A seal made under a clock that ran ahead counts as made now: its
-    // lifetime cap runs from here, its expiry is reported at most its ttl
-    // away, and every re-seal carries the clamped times. Beyond the skew
-    // replicas' clocks always have, `load` re-issues it so: the seal it
-    // hands back idles out after its ttl (the old one, like every seal,
-    // stays valid until its own expiry).
     let late = now.saturating_add(CLOCK_SKEW_TOLERANCE_SECONDS);
-    let ahead = p.created_at > late || p.expires_at > late.saturating_add(p.ttl_seconds);
+    // Created more than the skew replicas' clocks have ahead of this clock:
+    // no session yet. Its lifetime cap cannot be placed in time (a stateless
+    // store cannot pin a corrected creation time on the seal the browser
+    // keeps: counted from each load, it would slide with the clock, and the
+    // seal would live as long as the clock ran ahead plus its ttl, past any
+    // cap). Within the skew, it counts as made now.
+    if p.created_at > late {
+        return Ok(None);
+    }
+    // Refreshed under a clock that ran ahead: its expiry is reported at
+    // most its ttl away, and beyond the skew `load` re-issues it so (the
+    // seal it hands back idles out after its ttl; the old one stays valid
+    // until its own expiry, within the cap counted from its creation).
+    let ahead = p.expires_at > late.saturating_add(p.ttl_seconds);
     p.created_at = clamp_created_at(p.created_at, now);
     p.expires_at = effective_expiry(
         p.expires_at,
@@ -108,8 +116,8 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
 }
 
 /// `load`: the record, re-sealed when an older key opened it (so it is
-/// sealed with the current one) or its creation time was ahead of the clock
-/// (so the time it reports is the one its absolute cap counts from).
+/// sealed with the current one) or its expiry is further than its ttl ahead
+/// of the clock (so the seal it hands back idles out after its ttl).
 pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
     let settings = config::settings()?;
     let Some((payload, reissue)) = open_live(settings, &id, now_unix())? else {
