@@ -28,10 +28,11 @@
 //! `swap target/wasm32-wasip2/release/cookie_session.wasm` into the server.
 //! `tests/browser/` drives this server with Chromium.
 //!
-//! Left out to stay short, and needed by a real site: TLS (the cookie is
-//! `Secure`; browsers accept that over plain HTTP only from localhost), and
-//! a CSRF token in each form (`SameSite=Lax` already keeps the cookie off
-//! cross-site POSTs in current browsers).
+//! Every form carries the session's CSRF token (OWASP's synchronizer token,
+//! drawn anew at sign-in), on top of `SameSite=Lax`, which keeps the cookie
+//! off cross-site POSTs in current browsers. Left out to stay short, and
+//! needed by a real site: TLS (the cookie is `Secure`; browsers accept that
+//! over plain HTTP only from localhost).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -46,6 +47,8 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, COOKIE, LOCATION, SET_COOK
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use clap::Parser;
 use host_harness::session_cookie::CookiePolicy;
 use host_harness::{
@@ -54,6 +57,7 @@ use host_harness::{
 };
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
 
 /// The command line.
 #[derive(Parser)]
@@ -137,7 +141,8 @@ struct App {
     settings: Mutex<BTreeMap<String, String>>,
 }
 
-/// The session data this site keeps: a visit count and a note.
+/// The session data this site keeps: a visit count, a note and the token
+/// every form carries back (against cross-site request forgery).
 ///
 /// Each request reads the whole session and writes it back, so of two
 /// requests of one visitor at once the later write wins (the contract has
@@ -148,6 +153,8 @@ struct Visit {
     visits: u64,
     /// What the visitor asked the site to keep.
     note: String,
+    /// The CSRF token of this session's forms; empty until one is drawn.
+    csrf: String,
 }
 
 impl Visit {
@@ -162,12 +169,44 @@ impl Visit {
                 .and_then(Value::as_str)
                 .unwrap_or_default()
                 .to_string(),
+            csrf: map
+                .get("csrf")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
         }
     }
 
     /// The session data: a JSON object.
     fn to_data(&self) -> String {
-        serde_json::json!({ "visits": self.visits, "note": self.note }).to_string()
+        serde_json::json!({ "visits": self.visits, "note": self.note, "csrf": self.csrf })
+            .to_string()
+    }
+
+    /// Whether `sent` is this session's CSRF token (compared in constant
+    /// time; a session without one matches nothing).
+    fn csrf_matches(&self, sent: &str) -> bool {
+        !self.csrf.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(sent.as_bytes()))
+    }
+}
+
+/// A fresh CSRF token: 128 bits from the operating system's CSPRNG.
+fn new_csrf_token() -> Result<String, Failure> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Failure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("no randomness for a CSRF token: {e}"),
+    })?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The refusal of a form that does not carry its session's CSRF token.
+fn forged_form() -> Failure {
+    Failure {
+        status: StatusCode::FORBIDDEN,
+        message: "This form does not carry the token of your session (it came from \
+                  another site, or your session ended): reload the page and try again"
+            .to_string(),
     }
 }
 
@@ -268,6 +307,10 @@ impl App {
         if let Some(r) = record {
             let mut visit = Visit::from_data(&r.data);
             change(&mut visit);
+            if visit.csrf.is_empty() {
+                // A session this site did not start (migrated from another).
+                visit.csrf = new_csrf_token()?;
+            }
             let updated = self
                 .store
                 .update(&r.id, &visit.to_data(), r.user_id.as_deref());
@@ -275,7 +318,10 @@ impl App {
                 return self.issue(&updated?);
             }
         }
-        let mut visit = Visit::default();
+        let mut visit = Visit {
+            csrf: new_csrf_token()?,
+            ..Visit::default()
+        };
         change(&mut visit);
         let id = self.store.create(CreateOptions::new(visit.to_data()))?;
         self.issue(&id)
@@ -309,8 +355,18 @@ impl App {
         Ok(self.page(StatusCode::OK, &saved, Some(cookie), None))
     }
 
-    /// `POST /login`: the visitor signs in under a new session id.
-    fn login(&self, cookie_header: &str, user: &str) -> Result<Reply, Failure> {
+    /// The live session a form was posted from: refused unless the form
+    /// carries the session's CSRF token.
+    fn form_session(&self, cookie_header: &str, csrf: &str) -> Result<SessionRecord, Failure> {
+        match self.session(cookie_header)? {
+            Some(record) if Visit::from_data(&record.data).csrf_matches(csrf) => Ok(record),
+            _ => Err(forged_form()),
+        }
+    }
+
+    /// `POST /login`: the visitor signs in under a new session id and CSRF
+    /// token.
+    fn login(&self, cookie_header: &str, user: &str, csrf: &str) -> Result<Reply, Failure> {
         if user.is_empty()
             || user.len() > 64
             || !user
@@ -322,68 +378,70 @@ impl App {
                 message: "a user name is 1 to 64 letters, digits, '-' or '_'".to_string(),
             });
         }
-        if let Some(record) = self.session(cookie_header)? {
-            // A new id on every change of privilege (OWASP), before the
-            // user id is written: an id planted or seen before the sign-in
-            // is worth nothing after it.
-            let regenerated = self.store.regenerate(&record.id);
-            if !ended(&regenerated) {
-                let id = regenerated?;
-                let visit = Visit::from_data(&record.data);
-                match self.store.update(&id, &visit.to_data(), Some(user)) {
-                    Ok(id) => return Ok(redirect(Some(self.issue(&id)?.1))),
-                    Err(CallError::Session(SessionError::NotFound)) => {}
-                    // The session lives on, still anonymous, under its new
-                    // id (the old one is dead): hand that one out.
-                    Err(e) => {
-                        let failure = Failure::from(e);
-                        let (record, cookie) = self.issue(&id)?;
-                        let message = format!("Not signed in: {}", failure.message);
-                        return Ok(self.page(
-                            failure.status,
-                            &record,
-                            Some(cookie),
-                            Some(&message),
-                        ));
-                    }
+        let record = self.form_session(cookie_header, csrf)?;
+        // A new id (and token) on every change of privilege (OWASP), before
+        // the user id is written: an id planted or seen before the sign-in
+        // is worth nothing after it.
+        let regenerated = self.store.regenerate(&record.id);
+        let mut visit = Visit::from_data(&record.data);
+        visit.csrf = new_csrf_token()?;
+        if !ended(&regenerated) {
+            let id = regenerated?;
+            match self.store.update(&id, &visit.to_data(), Some(user)) {
+                Ok(id) => return Ok(redirect(Some(self.issue(&id)?.1))),
+                Err(CallError::Session(SessionError::NotFound)) => {}
+                // The session lives on, still anonymous, under its new
+                // id (the old one is dead): hand that one out.
+                Err(e) => {
+                    let failure = Failure::from(e);
+                    let (record, cookie) = self.issue(&id)?;
+                    let message = format!("Not signed in: {}", failure.message);
+                    return Ok(self.page(failure.status, &record, Some(cookie), Some(&message)));
                 }
             }
         }
-        // No session, or it ended meanwhile: a new one, signed in.
-        let data = Visit::default().to_data();
+        // The session ended meanwhile: a new one, signed in.
+        let data = Visit {
+            visits: 0,
+            note: String::new(),
+            csrf: visit.csrf,
+        }
+        .to_data();
         let id = self.store.create(CreateOptions::new(data).user(user))?;
         Ok(redirect(Some(self.issue(&id)?.1)))
     }
 
     /// `POST /note`: keeps the note in the session.
-    fn note(&self, cookie_header: &str, note: String) -> Result<Reply, Failure> {
-        let record = self.session(cookie_header)?;
-        match (
-            self.change(record.as_ref(), |v| v.note.clone_from(&note)),
-            &record,
-        ) {
-            (Ok((_, cookie)), _) => Ok(redirect(Some(cookie))),
+    fn note(&self, cookie_header: &str, note: String, csrf: &str) -> Result<Reply, Failure> {
+        let record = self.form_session(cookie_header, csrf)?;
+        match self.change(Some(&record), |v| v.note.clone_from(&note)) {
+            Ok((_, cookie)) => Ok(redirect(Some(cookie))),
             // Nothing was written: the session stays as it was, and so
             // does the browser's cookie, unless the store re-issued the id
             // it sent (a seal re-made with the current key, a migration).
-            (Err(f), Some(record)) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
+            Err(f) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
                 let message = format!("The note was not kept: {}", f.message);
                 let sent = self.policy.find_ids(cookie_header).any(|v| v == record.id);
                 let cookie = if sent {
                     None
                 } else {
-                    Some(self.cookie_for(record)?)
+                    Some(self.cookie_for(&record)?)
                 };
-                Ok(self.page(f.status, record, cookie, Some(&message)))
+                Ok(self.page(f.status, &record, cookie, Some(&message)))
             }
-            (Err(f), _) => Err(f),
+            Err(f) => Err(f),
         }
     }
 
     /// `POST /logout`: the store forgets the session and the browser the
     /// cookie. (A stateless store cannot forget: its seal stays valid until
-    /// it expires, so the removal cookie is all there is.)
-    fn logout(&self, cookie_header: &str) -> Result<Reply, Failure> {
+    /// it expires, so the removal cookie is all there is.) With no live
+    /// session there is nothing to end; with one, the form must carry its
+    /// token (another site must not sign the visitor out).
+    fn logout(&self, cookie_header: &str, csrf: &str) -> Result<Reply, Failure> {
+        if self.session(cookie_header)?.is_some() {
+            self.form_session(cookie_header, csrf)?;
+        }
         for id in self.policy.find_ids(cookie_header) {
             match self.store.destroy(id) {
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
@@ -402,17 +460,22 @@ impl App {
         error: Option<&str>,
     ) -> Reply {
         let visit = Visit::from_data(&record.data);
+        let csrf = format!(
+            r#"<input type="hidden" name="csrf" value="{}">"#,
+            html(&visit.csrf)
+        );
         let info = self.store.current().info().clone();
         let left = record.expires_at.saturating_sub(self.clock.now_secs());
         let signed_in = match &record.user_id {
             Some(user) => format!(
                 r#"<p id="user">Signed in as <b>{}</b></p>
-<form id="logout" method="post" action="/logout"><button>Sign out</button></form>"#,
+<form id="logout" method="post" action="/logout">{csrf}<button>Sign out</button></form>"#,
                 html(user)
             ),
-            None => r#"<p id="user">Not signed in</p>
-<form id="login" method="post" action="/login"><input name="user" placeholder="name"> <button>Sign in</button></form>"#
-                .to_string(),
+            None => format!(
+                r#"<p id="user">Not signed in</p>
+<form id="login" method="post" action="/login">{csrf}<input name="user" placeholder="name"> <button>Sign in</button></form>"#
+            ),
         };
         let error = error
             .map(|e| format!(r#"<p id="error">{}</p>"#, html(e)))
@@ -425,7 +488,7 @@ impl App {
 <body>
 {error}<p id="visits">Visits: {visits}</p>
 {signed_in}
-<form id="note" method="post" action="/note"><textarea name="note">
+<form id="note" method="post" action="/note">{csrf}<textarea name="note">
 {note}</textarea> <button>Keep note</button></form>
 <p id="store">Store: {name} {version} ({side})</p>
 <p id="expires">Session ends in {left} s</p>
@@ -539,6 +602,9 @@ async fn get_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
 struct LoginForm {
     /// The user name typed.
     user: String,
+    /// The session's CSRF token (missing: refused like a wrong one).
+    #[serde(default)]
+    csrf: String,
 }
 
 /// `POST /login`.
@@ -548,7 +614,10 @@ async fn post_login(
     Form(form): Form<LoginForm>,
 ) -> Reply {
     let cookies = cookie_header(&headers);
-    blocking(app, move |app| app.login(&cookies, form.user.trim())).await
+    blocking(app, move |app| {
+        app.login(&cookies, form.user.trim(), &form.csrf)
+    })
+    .await
 }
 
 /// The note form.
@@ -556,6 +625,17 @@ async fn post_login(
 struct NoteForm {
     /// The note typed.
     note: String,
+    /// The session's CSRF token (missing: refused like a wrong one).
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The sign-out form.
+#[derive(Deserialize)]
+struct LogoutForm {
+    /// The session's CSRF token (missing: refused like a wrong one).
+    #[serde(default)]
+    csrf: String,
 }
 
 /// `POST /note`.
@@ -565,13 +645,17 @@ async fn post_note(
     Form(form): Form<NoteForm>,
 ) -> Reply {
     let cookies = cookie_header(&headers);
-    blocking(app, move |app| app.note(&cookies, form.note)).await
+    blocking(app, move |app| app.note(&cookies, form.note, &form.csrf)).await
 }
 
 /// `POST /logout`.
-async fn post_logout(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+async fn post_logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Reply {
     let cookies = cookie_header(&headers);
-    blocking(app, move |app| app.logout(&cookies)).await
+    blocking(app, move |app| app.logout(&cookies, &form.csrf)).await
 }
 
 /// Prints a line on standard output, which may be closed (never a panic).

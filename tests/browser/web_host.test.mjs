@@ -247,13 +247,61 @@ for (const store of STORES) {
       await context.close();
     });
 
-    it("signs in a visitor whose cookie is gone with a new session", async () => {
+    it("refuses a form from a session that is gone, and a reload starts a new one", async () => {
       const { context, page } = await visitor(host);
       await page.goto("/");
       await context.clearCookies();
+      await page.fill("#login input[name=user]", "grace");
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith("/login")),
+        submit(page, "#login"),
+      ]);
+      assert.equal(response.status(), 403);
+      await page.goto("/");
+      assert.equal(await user(page), "Not signed in");
+      assert.equal(await visits(page), "Visits: 1");
       await signIn(page, "grace");
       assert.equal(await user(page), "Signed in as grace");
-      assert.equal(await visits(page), "Visits: 1");
+      await context.close();
+    });
+
+    it("refuses a form without its session's CSRF token, and draws a new token at sign-in", async () => {
+      const { context, page } = await visitor(host);
+      await page.goto("/");
+      const anonymous = await page.inputValue("#login input[name=csrf]");
+      assert.match(anonymous, /^[A-Za-z0-9_-]{22}$/, "128 random bits");
+      await signIn(page, "kim");
+      const token = await page.inputValue("#note input[name=csrf]");
+      assert.notEqual(token, anonymous, "a new token at sign-in");
+      assert.equal(await page.inputValue("#logout input[name=csrf]"), token, "one token per session");
+
+      // No token, a made-up one, and the one from before the sign-in.
+      for (const forged of [null, "forged", anonymous]) {
+        await page.fill("#note textarea", "forged note");
+        await page.evaluate((value) => {
+          const input = document.querySelector("#note input[name=csrf]");
+          if (value === null) input.remove();
+          else input.value = value;
+        }, forged);
+        const [response] = await Promise.all([
+          page.waitForResponse((r) => r.url().endsWith("/note")),
+          submit(page, "#note"),
+        ]);
+        assert.equal(response.status(), 403, `token ${forged}`);
+        assert.match(await page.textContent("#error"), /does not carry the token of your session/);
+        await page.goto("/");
+        assert.equal(await noteOn(page), "", `token ${forged}: nothing was written`);
+      }
+
+      // Another site cannot sign the visitor out either.
+      await page.evaluate(() => document.querySelector("#logout input[name=csrf]").remove());
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith("/logout")),
+        submit(page, "#logout"),
+      ]);
+      assert.equal(response.status(), 403);
+      await page.goto("/");
+      assert.equal(await user(page), "Signed in as kim");
       await context.close();
     });
 
