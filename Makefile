@@ -71,7 +71,7 @@ test-host: build redis-up
 test-jco: build node-setup
 	tests/jco/run.sh
 
-## test-browser: the example web host (host-harness/examples/web_host.rs)
+## test-browser: the example web host (host-harness/examples/web_host/)
 ## driven by Debian's Chromium through playwright-core (pinned in
 ## tests/browser/package-lock.json); it starts a redis-server of its own
 test-browser: build node-setup chromium-setup redis-install

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Drives the example web host (host-harness/examples/web_host.rs) with
+# Drives the example web host (host-harness/examples/web_host/) with
 # Chromium (see web_host.test.mjs): installs the pinned playwright-core from
 # package-lock.json, then runs the tests against target/release/examples/web_host
 # and the stores under target/wasm32-wasip2/release/. Needs `make build` first

@@ -1,4 +1,4 @@
-// The example web host (host-harness/examples/web_host.rs) driven by a real
+// The example web host (host-harness/examples/web_host/) driven by a real
 // browser, Debian's Chromium through playwright-core: what a visitor's
 // browser keeps of the session cookie, sign-in and sign-out, a tampered
 // cookie, expiry, a note too large for the store, and the operator swapping

@@ -1,0 +1,249 @@
+//! A small web server whose sessions live in a swappable session plugin: the
+//! way a plugin-capable server uses the harness, end to end. Each visit to
+//! `/` counts in the session; a visitor can sign in (the session id is
+//! regenerated, against fixation), keep a note in the session, and sign out
+//! (the session is destroyed and the browser told to forget the cookie).
+//!
+//! The operator swaps the session store while it serves, by writing to the
+//! server's standard input; visitors stay signed in across the swap (lazy
+//! migration):
+//!
+//! ```text
+//! swap <path.wasm> [key=value]...
+//!                      load a store (with these settings changed, e.g.
+//!                      cookie.keys=NEW,OLD to rotate keys), check it and
+//!                      make it the active one
+//! advance <seconds>    move the server's clock forward (to show expiry)
+//! ```
+//!
+//! From the repository root, after `make guests`:
+//!
+//! ```sh
+//! cargo run --release --example web_host -- \
+//!     --config cookie.keys=$(od -An -N32 -tx1 /dev/urandom | tr -d ' \n') \
+//!     target/wasm32-wasip2/release/kv_session.wasm
+//! ```
+//!
+//! then open <http://localhost:8080/> and type
+//! `swap target/wasm32-wasip2/release/cookie_session.wasm` into the server.
+//! `tests/browser/` drives this server with Chromium.
+//!
+//! Every form carries the session's CSRF token (OWASP's synchronizer token,
+//! drawn anew at sign-in), on top of `SameSite=Lax`, which keeps the cookie
+//! off cross-site POSTs in current browsers. Left out to stay short, and
+//! needed by a real site: TLS (the cookie is `Secure`; browsers accept that
+//! over plain HTTP only from localhost).
+
+mod console;
+mod page;
+mod site;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{Form, State};
+use axum::http::header::COOKIE;
+use axum::http::{HeaderMap, StatusCode};
+use axum::routing::{get, post};
+use clap::Parser;
+use host_harness::session_cookie::CookiePolicy;
+use host_harness::{Harness, LoadOptions, RedisBackend, SwapOptions, SwappableStore};
+use serde::Deserialize;
+
+use crate::console::ShiftedClock;
+use crate::site::{App, Failure, Reply};
+
+/// The command line.
+#[derive(Parser)]
+#[command(about = "A web server whose sessions live in a swappable session plugin")]
+struct Args {
+    /// Address to listen on (port 0: any free port; the line
+    /// `listening on http://...` on standard output says which).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// The session cookie's name. `__Host-` names are accepted by browsers
+    /// only with `Secure` and `Path=/` from this host: a sibling subdomain
+    /// cannot plant one.
+    #[arg(long, default_value = "__Host-sid")]
+    cookie_name: String,
+    /// How long a store swapped out is still asked for sessions the new one
+    /// does not know (lazy migration), in seconds.
+    #[arg(long, default_value_t = 24 * 3600)]
+    grace_seconds: u64,
+    /// Where server-side stores keep sessions: `memory` (this process only)
+    /// or a Redis URL (`redis://host:port/db`, `redis+unix:///path`) that
+    /// several web hosts share, so any of them serves any visitor.
+    #[arg(long, default_value = "memory")]
+    kv: String,
+    /// Prefix of every key written to Redis: one per site.
+    #[arg(long, default_value = "web-host:")]
+    kv_prefix: String,
+    /// A store setting, `key=value` (repeatable), e.g. `cookie.keys=<hex>`.
+    #[arg(long = "config", value_parser = parse_setting)]
+    settings: Vec<(String, String)>,
+    /// The session store to start with.
+    store: PathBuf,
+}
+
+/// One `--config key=value`.
+pub(crate) fn parse_setting(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .ok_or_else(|| format!("expected key=value, got {text:?}"))
+}
+
+/// The request's cookies as one header (HTTP/2 may send several).
+fn cookie_header(headers: &HeaderMap) -> String {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        // Lossy, not refused: one cookie of another site on localhost with
+        // a byte outside ASCII must not hide the session cookie.
+        .map(|v| String::from_utf8_lossy(v.as_bytes()))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// Runs `serve` off the async workers (a store call may wait on a kv server)
+/// and turns a failure into an error page.
+async fn blocking(
+    app: Arc<App>,
+    serve: impl FnOnce(&App) -> Result<Reply, Failure> + Send + 'static,
+) -> Reply {
+    let outcome = tokio::task::spawn_blocking(move || serve(&app)).await;
+    let failure = match outcome {
+        Ok(Ok(reply)) => return reply,
+        Ok(Err(failure)) => failure,
+        Err(e) => Failure {
+            status: StatusCode::INTERNAL_SERVER_ERROR,
+            message: format!("the request handler failed: {e}"),
+        },
+    };
+    page::error(&failure)
+}
+
+/// `GET /`.
+async fn get_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+    let cookies = cookie_header(&headers);
+    blocking(app, move |app| app.visit(&cookies)).await
+}
+
+/// The sign-in form.
+#[derive(Deserialize)]
+struct LoginForm {
+    /// The user name typed.
+    user: String,
+    /// The session's CSRF token (missing: refused like a wrong one).
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /login`.
+async fn post_login(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Reply {
+    let cookies = cookie_header(&headers);
+    blocking(app, move |app| {
+        app.login(&cookies, form.user.trim(), &form.csrf)
+    })
+    .await
+}
+
+/// The note form.
+#[derive(Deserialize)]
+struct NoteForm {
+    /// The note typed.
+    note: String,
+    /// The session's CSRF token (missing: refused like a wrong one).
+    #[serde(default)]
+    csrf: String,
+}
+
+/// The sign-out form.
+#[derive(Deserialize)]
+struct LogoutForm {
+    /// The session's CSRF token (missing: refused like a wrong one).
+    #[serde(default)]
+    csrf: String,
+}
+
+/// `POST /note`.
+async fn post_note(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<NoteForm>,
+) -> Reply {
+    let cookies = cookie_header(&headers);
+    blocking(app, move |app| app.note(&cookies, form.note, &form.csrf)).await
+}
+
+/// `POST /logout`.
+async fn post_logout(
+    State(app): State<Arc<App>>,
+    headers: HeaderMap,
+    Form(form): Form<LogoutForm>,
+) -> Reply {
+    let cookies = cookie_header(&headers);
+    blocking(app, move |app| app.logout(&cookies, &form.csrf)).await
+}
+
+/// Loads the first store, starts the console and serves until killed.
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args = Args::parse();
+    let policy = CookiePolicy::builder(args.cookie_name).build()?;
+    let clock = Arc::new(ShiftedClock::default());
+    let mut builder = Harness::builder().clock(clock.clone());
+    if args.kv != "memory" {
+        // Redis expires keys by its own clock: `advance` moves only what
+        // the stores see (they check each session's expiry themselves).
+        let redis = RedisBackend::builder(&args.kv)
+            .key_prefix(&args.kv_prefix)
+            .connect()?;
+        builder = builder.kv_backend(Arc::new(redis));
+    }
+    let harness = builder.build()?;
+    let mut settings = BTreeMap::new();
+    for (key, value) in args.settings {
+        if key == "cookie.name" {
+            return Err("cookie.name is the server's --cookie-name".into());
+        }
+        settings.insert(key, value);
+    }
+    // cookie-session binds the cookie name into every seal.
+    settings.insert("cookie.name".to_string(), policy.name().to_string());
+    let first = harness.load_file(&args.store, LoadOptions::default().configs(&settings))?;
+    let swap_options = SwapOptions {
+        grace: Duration::from_secs(args.grace_seconds),
+        ..SwapOptions::default()
+    };
+    let store = SwappableStore::new(&harness, first, swap_options);
+    let app = Arc::new(App {
+        store,
+        policy,
+        clock,
+        settings: Mutex::new(settings),
+    });
+
+    let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    console::say(format_args!(
+        "listening on http://{}",
+        listener.local_addr()?
+    ));
+    let console_app = app.clone();
+    std::thread::spawn(move || console::run(console_app));
+
+    let routes = axum::Router::new()
+        .route("/", get(get_index))
+        .route("/login", post(post_login))
+        .route("/note", post(post_note))
+        .route("/logout", post(post_logout))
+        .with_state(app);
+    axum::serve(listener, routes).await?;
+    Ok(())
+}

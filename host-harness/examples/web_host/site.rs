@@ -1,0 +1,365 @@
+//! The site's session handling: which session a request's cookies name,
+//! what each route writes into it, the CSRF token its forms carry, and the
+//! reply (a page or a redirect, with the `Set-Cookie` to send).
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use host_harness::session_cookie::CookiePolicy;
+use host_harness::{CallError, Clock, CreateOptions, SessionError, SessionRecord, SwappableStore};
+use serde_json::{Map, Value};
+use subtle::ConstantTimeEq;
+
+use crate::console::ShiftedClock;
+
+/// What every request handler shares.
+pub(crate) struct App {
+    /// The active session store, swapped by the console.
+    pub(crate) store: SwappableStore,
+    /// How the session cookie is written and found.
+    pub(crate) policy: CookiePolicy,
+    /// The clock the harness (guests and kv ttls) reads.
+    pub(crate) clock: Arc<ShiftedClock>,
+    /// The settings the active store was loaded with; a swap starts from
+    /// them (and keeps what it changed).
+    pub(crate) settings: Mutex<BTreeMap<String, String>>,
+}
+
+/// The session data this site keeps: a visit count, a note and the token
+/// every form carries back (against cross-site request forgery).
+///
+/// Each request reads the whole session and writes it back, so of two
+/// requests of one visitor at once the later write wins (the contract has
+/// no compare-and-set; a cookie store could not offer one anyway).
+#[derive(Default)]
+pub(crate) struct Visit {
+    /// Visits to `/` in this session.
+    pub(crate) visits: u64,
+    /// What the visitor asked the site to keep.
+    pub(crate) note: String,
+    /// The CSRF token of this session's forms; empty until one is drawn.
+    pub(crate) csrf: String,
+}
+
+impl Visit {
+    /// Reads what this site wrote; fields it does not know are dropped, ones
+    /// missing start empty (a session migrated from another site's store).
+    pub(crate) fn from_data(data: &str) -> Self {
+        let map: Map<String, Value> = serde_json::from_str(data).unwrap_or_default();
+        Visit {
+            visits: map.get("visits").and_then(Value::as_u64).unwrap_or(0),
+            note: map
+                .get("note")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            csrf: map
+                .get("csrf")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+        }
+    }
+
+    /// The session data: a JSON object.
+    pub(crate) fn to_data(&self) -> String {
+        serde_json::json!({ "visits": self.visits, "note": self.note, "csrf": self.csrf })
+            .to_string()
+    }
+
+    /// Whether `sent` is this session's CSRF token (compared in constant
+    /// time; a session without one matches nothing).
+    pub(crate) fn csrf_matches(&self, sent: &str) -> bool {
+        !self.csrf.is_empty() && bool::from(self.csrf.as_bytes().ct_eq(sent.as_bytes()))
+    }
+}
+
+/// A fresh CSRF token: 128 bits from the operating system's CSPRNG.
+pub(crate) fn new_csrf_token() -> Result<String, Failure> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| Failure {
+        status: StatusCode::INTERNAL_SERVER_ERROR,
+        message: format!("no randomness for a CSRF token: {e}"),
+    })?;
+    Ok(URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// The refusal of a form that does not carry its session's CSRF token.
+pub(crate) fn forged_form() -> Failure {
+    Failure {
+        status: StatusCode::FORBIDDEN,
+        message: "This form does not carry the token of your session (it came from \
+                  another site, or your session ended): reload the page and try again"
+            .to_string(),
+    }
+}
+
+/// Why a request could not be served, as the visitor is told.
+pub(crate) struct Failure {
+    /// The response's status.
+    pub(crate) status: StatusCode,
+    /// What went wrong, shown on the error page.
+    pub(crate) message: String,
+}
+
+impl From<CallError> for Failure {
+    fn from(e: CallError) -> Self {
+        let status = match &e {
+            // What the visitor asked to keep is more than the store takes.
+            CallError::Session(SessionError::TooLarge(_)) => StatusCode::PAYLOAD_TOO_LARGE,
+            // This site's own data or settings refused: a fault here.
+            CallError::Session(
+                SessionError::InvalidData(_)
+                | SessionError::Unsupported(_)
+                | SessionError::Config(_),
+            ) => StatusCode::INTERNAL_SERVER_ERROR,
+            // The store or its backend failed: try again later.
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        Failure {
+            status,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// A reply: a page or a redirect to `/`, with the session cookie to set.
+pub(crate) struct Reply {
+    /// The page's status (a redirect is always 303).
+    pub(crate) status: StatusCode,
+    /// A `Set-Cookie` to send.
+    pub(crate) set_cookie: Option<String>,
+    /// The page; none for a redirect to `/`.
+    pub(crate) body: Option<String>,
+}
+
+impl IntoResponse for Reply {
+    fn into_response(self) -> Response {
+        let mut headers = HeaderMap::new();
+        // A page that shows a session must not be cached for another visitor.
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(cookie) = self.set_cookie.and_then(|c| HeaderValue::try_from(c).ok()) {
+            headers.insert(SET_COOKIE, cookie);
+        }
+        match self.body {
+            Some(body) => {
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                );
+                (self.status, headers, body).into_response()
+            }
+            None => {
+                headers.insert(LOCATION, HeaderValue::from_static("/"));
+                (StatusCode::SEE_OTHER, headers).into_response()
+            }
+        }
+    }
+}
+
+/// Whether a call failed because the session is gone (destroyed or expired
+/// since it was loaded).
+pub(crate) fn ended(result: &Result<String, CallError>) -> bool {
+    matches!(result, Err(CallError::Session(SessionError::NotFound)))
+}
+
+impl App {
+    /// The live session a request's cookies name: each value of the cookie
+    /// in turn (one planted beside the real one must not hide it); an
+    /// unknown, expired, forged or tampered one is no session.
+    pub(crate) fn session(&self, cookie_header: &str) -> Result<Option<SessionRecord>, CallError> {
+        for id in self.policy.find_ids(cookie_header) {
+            match self.store.load(id) {
+                Ok(Some(record)) => return Ok(Some(record)),
+                Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
+                Err(e) => return Err(e), // a store that fails is not a logout
+            }
+        }
+        Ok(None)
+    }
+
+    /// Applies `change` to the session `record` and writes it back. With no
+    /// session, or one that ended since it was loaded (a sign-out in another
+    /// tab), `change` starts a new anonymous session instead: an ended
+    /// session is never written again under a new id. Returns the session
+    /// as stored now and its cookie.
+    pub(crate) fn change(
+        &self,
+        record: Option<&SessionRecord>,
+        change: impl Fn(&mut Visit),
+    ) -> Result<(SessionRecord, String), Failure> {
+        if let Some(r) = record {
+            let mut visit = Visit::from_data(&r.data);
+            change(&mut visit);
+            if visit.csrf.is_empty() {
+                // A session this site did not start (migrated from another).
+                visit.csrf = new_csrf_token()?;
+            }
+            let updated = self
+                .store
+                .update(&r.id, &visit.to_data(), r.user_id.as_deref());
+            if !ended(&updated) {
+                return self.issue(&updated?);
+            }
+        }
+        let mut visit = Visit {
+            csrf: new_csrf_token()?,
+            ..Visit::default()
+        };
+        change(&mut visit);
+        let id = self.store.create(CreateOptions::new(visit.to_data()))?;
+        self.issue(&id)
+    }
+
+    /// The session `id` names, and the `Set-Cookie` that hands it out.
+    pub(crate) fn issue(&self, id: &str) -> Result<(SessionRecord, String), Failure> {
+        let record = self.store.load(id)?.ok_or_else(|| Failure {
+            status: StatusCode::CONFLICT,
+            message: "the session ended while this request was served: reload".to_string(),
+        })?;
+        let cookie = self.cookie_for(&record)?;
+        Ok((record, cookie))
+    }
+
+    /// The `Set-Cookie` that hands out `record.id`.
+    pub(crate) fn cookie_for(&self, record: &SessionRecord) -> Result<String, Failure> {
+        self.policy
+            .issue_record(record, self.clock.now_secs())
+            .map(|c| c.to_string())
+            .map_err(|e| Failure {
+                status: StatusCode::INTERNAL_SERVER_ERROR,
+                message: e.to_string(),
+            })
+    }
+
+    /// `GET /`: one more visit.
+    pub(crate) fn visit(&self, cookie_header: &str) -> Result<Reply, Failure> {
+        let record = self.session(cookie_header)?;
+        let (saved, cookie) = self.change(record.as_ref(), |v| v.visits += 1)?;
+        Ok(self.page(StatusCode::OK, &saved, Some(cookie), None))
+    }
+
+    /// The live session a form was posted from: refused unless the form
+    /// carries the session's CSRF token.
+    pub(crate) fn form_session(
+        &self,
+        cookie_header: &str,
+        csrf: &str,
+    ) -> Result<SessionRecord, Failure> {
+        match self.session(cookie_header)? {
+            Some(record) if Visit::from_data(&record.data).csrf_matches(csrf) => Ok(record),
+            _ => Err(forged_form()),
+        }
+    }
+
+    /// `POST /login`: the visitor signs in under a new session id and CSRF
+    /// token.
+    pub(crate) fn login(
+        &self,
+        cookie_header: &str,
+        user: &str,
+        csrf: &str,
+    ) -> Result<Reply, Failure> {
+        if user.is_empty()
+            || user.len() > 64
+            || !user
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Failure {
+                status: StatusCode::BAD_REQUEST,
+                message: "a user name is 1 to 64 letters, digits, '-' or '_'".to_string(),
+            });
+        }
+        let record = self.form_session(cookie_header, csrf)?;
+        // A new id (and token) on every change of privilege (OWASP), before
+        // the user id is written: an id planted or seen before the sign-in
+        // is worth nothing after it.
+        let regenerated = self.store.regenerate(&record.id);
+        let mut visit = Visit::from_data(&record.data);
+        visit.csrf = new_csrf_token()?;
+        if !ended(&regenerated) {
+            let id = regenerated?;
+            match self.store.update(&id, &visit.to_data(), Some(user)) {
+                Ok(id) => return Ok(redirect(Some(self.issue(&id)?.1))),
+                Err(CallError::Session(SessionError::NotFound)) => {}
+                // The session lives on, still anonymous, under its new
+                // id (the old one is dead): hand that one out.
+                Err(e) => {
+                    let failure = Failure::from(e);
+                    let (record, cookie) = self.issue(&id)?;
+                    let message = format!("Not signed in: {}", failure.message);
+                    return Ok(self.page(failure.status, &record, Some(cookie), Some(&message)));
+                }
+            }
+        }
+        // The session ended meanwhile: a new one, signed in.
+        let data = Visit {
+            visits: 0,
+            note: String::new(),
+            csrf: visit.csrf,
+        }
+        .to_data();
+        let id = self.store.create(CreateOptions::new(data).user(user))?;
+        Ok(redirect(Some(self.issue(&id)?.1)))
+    }
+
+    /// `POST /note`: keeps the note in the session.
+    pub(crate) fn note(
+        &self,
+        cookie_header: &str,
+        note: String,
+        csrf: &str,
+    ) -> Result<Reply, Failure> {
+        let record = self.form_session(cookie_header, csrf)?;
+        match self.change(Some(&record), |v| v.note.clone_from(&note)) {
+            Ok((_, cookie)) => Ok(redirect(Some(cookie))),
+            // Nothing was written: the session stays as it was, and so
+            // does the browser's cookie, unless the store re-issued the id
+            // it sent (a seal re-made with the current key, a migration).
+            Err(f) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
+                let message = format!("The note was not kept: {}", f.message);
+                let sent = self.policy.find_ids(cookie_header).any(|v| v == record.id);
+                let cookie = if sent {
+                    None
+                } else {
+                    Some(self.cookie_for(&record)?)
+                };
+                Ok(self.page(f.status, &record, cookie, Some(&message)))
+            }
+            Err(f) => Err(f),
+        }
+    }
+
+    /// `POST /logout`: the store forgets the session and the browser the
+    /// cookie. (A stateless store cannot forget: its seal stays valid until
+    /// it expires, so the removal cookie is all there is.) With no live
+    /// session there is nothing to end; with one, the form must carry its
+    /// token (another site must not sign the visitor out).
+    pub(crate) fn logout(&self, cookie_header: &str, csrf: &str) -> Result<Reply, Failure> {
+        if self.session(cookie_header)?.is_some() {
+            self.form_session(cookie_header, csrf)?;
+        }
+        for id in self.policy.find_ids(cookie_header) {
+            match self.store.destroy(id) {
+                Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Ok(redirect(Some(self.policy.removal().to_string())))
+    }
+}
+
+/// A redirect to `/` (after a POST: a reload does not send it again).
+pub(crate) fn redirect(set_cookie: Option<String>) -> Reply {
+    Reply {
+        status: StatusCode::SEE_OTHER,
+        set_cookie,
+        body: None,
+    }
+}
