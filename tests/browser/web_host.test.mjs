@@ -60,12 +60,12 @@ if (!existsSync(CHROMIUM)) {
  * it listens. `command(line)` writes an operator command to its standard
  * input and resolves with the line it answers.
  */
-async function startHost(stem, extraArgs = []) {
+async function startHost(stem, extraArgs = [], cookieName = COOKIE) {
   const child = spawn(
     WEB_HOST,
     [
       "--listen", "127.0.0.1:0",
-      "--cookie-name", COOKIE,
+      "--cookie-name", cookieName,
       "--grace-seconds", `${GRACE}`,
       "--config", `cookie.keys=${FIRST_KEY}`,
       "--config", `session.ttl-seconds=${TTL}`,
@@ -294,14 +294,42 @@ for (const store of STORES) {
       }
 
       // Another site cannot sign the visitor out either.
-      await page.evaluate(() => document.querySelector("#logout input[name=csrf]").remove());
-      const [response] = await Promise.all([
-        page.waitForResponse((r) => r.url().endsWith("/logout")),
-        submit(page, "#logout"),
-      ]);
-      assert.equal(response.status(), 403);
+      for (const forged of [null, "forged", anonymous]) {
+        await page.evaluate((value) => {
+          const input = document.querySelector("#logout input[name=csrf]");
+          if (value === null) input.remove();
+          else input.value = value;
+        }, forged);
+        const [response] = await Promise.all([
+          page.waitForResponse((r) => r.url().endsWith("/logout")),
+          submit(page, "#logout"),
+        ]);
+        assert.equal(response.status(), 403, `token ${forged}`);
+        await page.goto("/");
+        assert.equal(await user(page), "Signed in as kim", `token ${forged}`);
+      }
+      await context.close();
+    });
+
+    it("refuses a sign-in without its session's CSRF token, whatever the name", async () => {
+      const { context, page } = await visitor(host);
       await page.goto("/");
-      assert.equal(await user(page), "Signed in as kim");
+      const token = await page.inputValue("#login input[name=csrf]");
+      for (const [forged, name] of [[null, "mallory"], ["forged", "mallory"], [`${token}x`, "mallory"], [null, "not a name!"]]) {
+        await page.fill("#login input[name=user]", name);
+        await page.evaluate((value) => {
+          const input = document.querySelector("#login input[name=csrf]");
+          if (value === null) input.remove();
+          else input.value = value;
+        }, forged);
+        const [response] = await Promise.all([
+          page.waitForResponse((r) => r.url().endsWith("/login")),
+          submit(page, "#login"),
+        ]);
+        assert.equal(response.status(), 403, `token ${forged}, name ${name}`);
+        await page.goto("/");
+        assert.equal(await user(page), "Not signed in", `token ${forged}`);
+      }
       await context.close();
     });
 
@@ -324,7 +352,7 @@ for (const store of STORES) {
         submit(page, "#note"),
       ]);
       assert.equal(response.status(), 413);
-      assert.equal(response.headers()["set-cookie"], undefined, "no new cookie: nothing was written");
+      assert.equal(await response.headerValue("set-cookie"), null, "no new cookie: nothing was written");
       assert.match(await page.textContent("#error"), /The note was not kept: .*too large/i);
       assert.equal((await sessionCookie(context)).value, before, "the cookie was not replaced");
 
@@ -408,8 +436,12 @@ for (const store of STORES) {
       assert.match(await host.command(`swap ${wasm(store.stem)} cookie.name=other`), /^swap failed, store unchanged: cookie\.name is the server's --cookie-name/);
       await page.reload();
       assert.equal(await user(page), "Signed in as heidi");
-      // Back to the settings the other tests expect.
-      assert.match(await host.command(`swap ${wasm(store.stem)} session.ttl-seconds=${TTL}`), /^swapped to /);
+      // Back to the settings the other tests expect (kv-session kept the
+      // cookie.keys it ignores).
+      assert.match(
+        await host.command(`swap ${wasm(store.stem)} cookie.keys=${FIRST_KEY} session.ttl-seconds=${TTL}`),
+        /^swapped to /,
+      );
       await context.close();
     });
 
@@ -552,6 +584,69 @@ for (const store of STORES) {
         store.serverSide ? "signed out on A, revoked on B" : "a stateless seal stays valid until it expires",
       );
       await thief.context.close();
+      await context.close();
+    });
+  });
+}
+
+// Under a plain cookie name (no `__Host-` prefix) another host of the
+// domain can plant a second cookie of the name for a more specific path,
+// which the browser then sends first. Only a server-side store can end a
+// session, so only it shows which one a sign-out ended.
+for (const store of STORES.filter((s) => s.serverSide)) {
+  describe(`${store.name} under a plain cookie name, in Chromium`, { timeout: 120_000 }, () => {
+    let host;
+    before(async () => {
+      host = await startHost(store.stem, [], "sid");
+    });
+    after(() => host?.stop());
+
+    /** A session of the attacker's own, its cookie value and its token. */
+    async function attackerSession() {
+      const attacker = await visitor(host);
+      await attacker.page.goto("/");
+      const value = (await attacker.context.cookies()).find((c) => c.name === "sid").value;
+      const token = await attacker.page.inputValue("#login input[name=csrf]");
+      await attacker.context.close();
+      return { value, token };
+    }
+
+    /** Whether the session cookie value `value` is still signed in, seen from a fresh browser. */
+    async function stillSignedIn(value) {
+      const v = await visitor(host);
+      await v.context.addCookies([{ name: "sid", value, domain: "127.0.0.1", path: "/" }]);
+      await v.page.goto("/");
+      const signedIn = (await user(v.page)).startsWith("Signed in");
+      await v.context.close();
+      return signedIn;
+    }
+
+    it("ends only the session whose token the sign-out form carries", async () => {
+      const planted = await attackerSession();
+      const { context, page } = await signedIn(host, "olivia");
+      const hers = (await context.cookies()).find((c) => c.name === "sid").value;
+      await context.addCookies([{ name: "sid", value: planted.value, domain: "127.0.0.1", path: "/logout" }]);
+      // Posted with the planted session's token; the browser sends
+      // `sid=<planted>; sid=<hers>`.
+      await page.evaluate((value) => {
+        document.querySelector("#logout input[name=csrf]").value = value;
+      }, planted.token);
+      await submit(page, "#logout");
+      assert.ok(await stillSignedIn(hers), "her session was not the form's to end");
+      await context.close();
+    });
+
+    it("signs the visitor out with her own form despite a planted cookie sent first", async () => {
+      const planted = await attackerSession();
+      const { context, page } = await signedIn(host, "peggy");
+      const hers = (await context.cookies()).find((c) => c.name === "sid").value;
+      await context.addCookies([{ name: "sid", value: planted.value, domain: "127.0.0.1", path: "/logout" }]);
+      const [response] = await Promise.all([
+        page.waitForResponse((r) => r.url().endsWith("/logout")),
+        submit(page, "#logout"),
+      ]);
+      assert.equal(response.status(), 303, "her token matched her session, not the first one sent");
+      assert.ok(!(await stillSignedIn(hers)), "her session ended");
       await context.close();
     });
   });

@@ -169,13 +169,18 @@ pub(crate) fn ended(result: &Result<String, CallError>) -> bool {
 }
 
 impl App {
-    /// The live session a request's cookies name: each value of the cookie
-    /// in turn (one planted beside the real one must not hide it); an
-    /// unknown, expired, forged or tampered one is no session.
-    pub(crate) fn session(&self, cookie_header: &str) -> Result<Option<SessionRecord>, CallError> {
-        for id in self.policy.find_ids(cookie_header) {
-            match self.store.load(id) {
-                Ok(Some(record)) => return Ok(Some(record)),
+    /// The live session a request's cookies name, with the value that named
+    /// it: each value of the cookie in turn (one planted beside the real one
+    /// must not hide it); an unknown, expired, forged or tampered one is no
+    /// session. The record's id may differ from the value sent (re-issued,
+    /// or migrated from a store swapped out).
+    pub(crate) fn session<'h>(
+        &self,
+        cookie_header: &'h str,
+    ) -> Result<Option<(&'h str, SessionRecord)>, CallError> {
+        for sent in self.policy.find_ids(cookie_header) {
+            match self.store.load(sent) {
+                Ok(Some(record)) => return Ok(Some((sent, record))),
                 Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e), // a store that fails is not a logout
             }
@@ -239,22 +244,30 @@ impl App {
 
     /// `GET /`: one more visit.
     pub(crate) fn visit(&self, cookie_header: &str) -> Result<Reply, Failure> {
-        let record = self.session(cookie_header)?;
+        let record = self.session(cookie_header)?.map(|(_, r)| r);
         let (saved, cookie) = self.change(record.as_ref(), |v| v.visits += 1)?;
         Ok(self.page(StatusCode::OK, &saved, Some(cookie), None))
     }
 
-    /// The live session a form was posted from: refused unless the form
-    /// carries the session's CSRF token.
-    pub(crate) fn form_session(
+    /// The live session a form was posted from, with the cookie value that
+    /// named it: of the sessions the request's cookies name, the one whose
+    /// CSRF token the form carries (under a plain cookie name a planted
+    /// cookie may come first). Refused when none carries it.
+    pub(crate) fn form_session<'h>(
         &self,
-        cookie_header: &str,
+        cookie_header: &'h str,
         csrf: &str,
-    ) -> Result<SessionRecord, Failure> {
-        match self.session(cookie_header)? {
-            Some(record) if Visit::from_data(&record.data).csrf_matches(csrf) => Ok(record),
-            _ => Err(forged_form()),
+    ) -> Result<(&'h str, SessionRecord), Failure> {
+        for sent in self.policy.find_ids(cookie_header) {
+            match self.store.load(sent) {
+                Ok(Some(record)) if Visit::from_data(&record.data).csrf_matches(csrf) => {
+                    return Ok((sent, record));
+                }
+                Ok(_) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
+                Err(e) => return Err(e.into()),
+            }
         }
+        Err(forged_form())
     }
 
     /// `POST /login`: the visitor signs in under a new session id and CSRF
@@ -265,6 +278,9 @@ impl App {
         user: &str,
         csrf: &str,
     ) -> Result<Reply, Failure> {
+        // The token first: a form from another site learns nothing, not
+        // even whether the name is well formed.
+        let (_, record) = self.form_session(cookie_header, csrf)?;
         if user.is_empty()
             || user.len() > 64
             || !user
@@ -276,36 +292,44 @@ impl App {
                 message: "a user name is 1 to 64 letters, digits, '-' or '_'".to_string(),
             });
         }
-        let record = self.form_session(cookie_header, csrf)?;
-        // A new id (and token) on every change of privilege (OWASP), before
-        // the user id is written: an id planted or seen before the sign-in
-        // is worth nothing after it.
-        let regenerated = self.store.regenerate(&record.id);
+        // On every change of privilege (OWASP) a new token, then a new id,
+        // then the user: an id or token planted or seen before the sign-in
+        // is worth nothing after it, and a failure part way leaves a whole
+        // session (anonymous, with the new token) and hands out nothing from
+        // before.
         let mut visit = Visit::from_data(&record.data);
         visit.csrf = new_csrf_token()?;
-        if !ended(&regenerated) {
-            let id = regenerated?;
-            match self.store.update(&id, &visit.to_data(), Some(user)) {
-                Ok(id) => return Ok(redirect(Some(self.issue(&id)?.1))),
-                Err(CallError::Session(SessionError::NotFound)) => {}
-                // The session lives on, still anonymous, under its new
-                // id (the old one is dead): hand that one out.
-                Err(e) => {
+        let data = visit.to_data();
+        let regenerated = self
+            .store
+            .update(&record.id, &data, record.user_id.as_deref())
+            .and_then(|id| self.store.regenerate(&id));
+        let signed_in = match regenerated {
+            Ok(id) => match self.store.update(&id, &data, Some(user)) {
+                Err(e) if !matches!(e, CallError::Session(SessionError::NotFound)) => {
+                    // Still anonymous, under its new id: hand that one out.
                     let failure = Failure::from(e);
                     let (record, cookie) = self.issue(&id)?;
                     let message = format!("Not signed in: {}", failure.message);
                     return Ok(self.page(failure.status, &record, Some(cookie), Some(&message)));
                 }
+                signed_in => signed_in,
+            },
+            Err(e) => Err(e),
+        };
+        let id = match signed_in {
+            Ok(id) => id,
+            // The session ended meanwhile: a new one, signed in.
+            Err(CallError::Session(SessionError::NotFound)) => {
+                let fresh = Visit {
+                    csrf: visit.csrf,
+                    ..Visit::default()
+                };
+                self.store
+                    .create(CreateOptions::new(fresh.to_data()).user(user))?
             }
-        }
-        // The session ended meanwhile: a new one, signed in.
-        let data = Visit {
-            visits: 0,
-            note: String::new(),
-            csrf: visit.csrf,
-        }
-        .to_data();
-        let id = self.store.create(CreateOptions::new(data).user(user))?;
+            Err(e) => return Err(e.into()),
+        };
         Ok(redirect(Some(self.issue(&id)?.1)))
     }
 
@@ -316,21 +340,26 @@ impl App {
         note: String,
         csrf: &str,
     ) -> Result<Reply, Failure> {
-        let record = self.form_session(cookie_header, csrf)?;
+        let (_, record) = self.form_session(cookie_header, csrf)?;
         match self.change(Some(&record), |v| v.note.clone_from(&note)) {
             Ok((_, cookie)) => Ok(redirect(Some(cookie))),
             // Nothing was written: the session stays as it was, and so
             // does the browser's cookie, unless the store re-issued the id
             // it sent (a seal re-made with the current key, a migration).
             Err(f) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
+                // The session as it is now; one that ended meanwhile gets
+                // the error page, not a page that shows it live.
+                let Some(current) = self.store.load(&record.id)? else {
+                    return Err(f);
+                };
                 let message = format!("The note was not kept: {}", f.message);
-                let sent = self.policy.find_ids(cookie_header).any(|v| v == record.id);
+                let sent = self.policy.find_ids(cookie_header).any(|v| v == current.id);
                 let cookie = if sent {
                     None
                 } else {
-                    Some(self.cookie_for(&record)?)
+                    Some(self.cookie_for(&current)?)
                 };
-                Ok(self.page(f.status, &record, cookie, Some(&message)))
+                Ok(self.page(f.status, &current, cookie, Some(&message)))
             }
             Err(f) => Err(f),
         }
@@ -340,15 +369,19 @@ impl App {
     /// cookie. (A stateless store cannot forget: its seal stays valid until
     /// it expires, so the removal cookie is all there is.) With no live
     /// session there is nothing to end; with one, the form must carry its
-    /// token (another site must not sign the visitor out).
+    /// token (another site must not sign the visitor out), and that session
+    /// alone ends: another sent beside it (planted under a plain cookie
+    /// name) is not this form's to end. (The removal cookie still makes the
+    /// browser drop its cookie of the name for `/`: a planted cookie can so
+    /// make it forget a session the store keeps, which a `__Host-` name
+    /// prevents.)
     pub(crate) fn logout(&self, cookie_header: &str, csrf: &str) -> Result<Reply, Failure> {
         if self.session(cookie_header)?.is_some() {
-            self.form_session(cookie_header, csrf)?;
-        }
-        for id in self.policy.find_ids(cookie_header) {
-            match self.store.destroy(id) {
-                Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
-                Err(e) => return Err(e.into()),
+            let (sent, record) = self.form_session(cookie_header, csrf)?;
+            // The value sent may name it in a store swapped out.
+            self.store.destroy(sent)?;
+            if record.id != sent {
+                self.store.destroy(&record.id)?;
             }
         }
         Ok(redirect(Some(self.policy.removal().to_string())))
