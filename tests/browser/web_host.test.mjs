@@ -159,6 +159,30 @@ async function submit(page, form) {
   await Promise.all([page.waitForEvent("load"), page.click(`${form} button`)]);
 }
 
+/**
+ * Submits the form `form`, its CSRF token first replaced by `token` when
+ * one is given (null removes it), and resolves with the POST's response
+ * once the page it leads to has loaded.
+ */
+async function post(page, form, token) {
+  if (token !== undefined) {
+    await page.evaluate(
+      ([selector, value]) => {
+        const input = document.querySelector(`${selector} input[name=csrf]`);
+        if (value === null) input.remove();
+        else input.value = value;
+      },
+      [form, token],
+    );
+  }
+  const path = await page.getAttribute(form, "action");
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === path),
+    submit(page, form),
+  ]);
+  return response;
+}
+
 async function signIn(page, user) {
   await page.fill("#login input[name=user]", user);
   await submit(page, "#login");
@@ -252,10 +276,7 @@ for (const store of STORES) {
       await page.goto("/");
       await context.clearCookies();
       await page.fill("#login input[name=user]", "grace");
-      const [response] = await Promise.all([
-        page.waitForResponse((r) => r.url().endsWith("/login")),
-        submit(page, "#login"),
-      ]);
+      const response = await post(page, "#login");
       assert.equal(response.status(), 403);
       await page.goto("/");
       assert.equal(await user(page), "Not signed in");
@@ -278,15 +299,7 @@ for (const store of STORES) {
       // No token, a made-up one, and the one from before the sign-in.
       for (const forged of [null, "forged", anonymous]) {
         await page.fill("#note textarea", "forged note");
-        await page.evaluate((value) => {
-          const input = document.querySelector("#note input[name=csrf]");
-          if (value === null) input.remove();
-          else input.value = value;
-        }, forged);
-        const [response] = await Promise.all([
-          page.waitForResponse((r) => r.url().endsWith("/note")),
-          submit(page, "#note"),
-        ]);
+        const response = await post(page, "#note", forged);
         assert.equal(response.status(), 403, `token ${forged}`);
         assert.match(await page.textContent("#error"), /does not carry the token of your session/);
         await page.goto("/");
@@ -295,15 +308,7 @@ for (const store of STORES) {
 
       // Another site cannot sign the visitor out either.
       for (const forged of [null, "forged", anonymous]) {
-        await page.evaluate((value) => {
-          const input = document.querySelector("#logout input[name=csrf]");
-          if (value === null) input.remove();
-          else input.value = value;
-        }, forged);
-        const [response] = await Promise.all([
-          page.waitForResponse((r) => r.url().endsWith("/logout")),
-          submit(page, "#logout"),
-        ]);
+        const response = await post(page, "#logout", forged);
         assert.equal(response.status(), 403, `token ${forged}`);
         await page.goto("/");
         assert.equal(await user(page), "Signed in as kim", `token ${forged}`);
@@ -317,15 +322,7 @@ for (const store of STORES) {
       const token = await page.inputValue("#login input[name=csrf]");
       for (const [forged, name] of [[null, "mallory"], ["forged", "mallory"], [`${token}x`, "mallory"], [null, "not a name!"]]) {
         await page.fill("#login input[name=user]", name);
-        await page.evaluate((value) => {
-          const input = document.querySelector("#login input[name=csrf]");
-          if (value === null) input.remove();
-          else input.value = value;
-        }, forged);
-        const [response] = await Promise.all([
-          page.waitForResponse((r) => r.url().endsWith("/login")),
-          submit(page, "#login"),
-        ]);
+        const response = await post(page, "#login", forged);
         assert.equal(response.status(), 403, `token ${forged}, name ${name}`);
         await page.goto("/");
         assert.equal(await user(page), "Not signed in", `token ${forged}`);
@@ -347,10 +344,7 @@ for (const store of STORES) {
       const before = (await sessionCookie(context)).value;
 
       await page.fill("#note textarea", "x".repeat(MAX_DATA_BYTES + 100));
-      const [response] = await Promise.all([
-        page.waitForResponse((r) => r.url().endsWith("/note")),
-        submit(page, "#note"),
-      ]);
+      const response = await post(page, "#note");
       assert.equal(response.status(), 413);
       assert.equal(await response.headerValue("set-cookie"), null, "no new cookie: nothing was written");
       assert.match(await page.textContent("#error"), /The note was not kept: .*too large/i);
@@ -628,10 +622,7 @@ for (const store of STORES.filter((s) => s.serverSide)) {
       await context.addCookies([{ name: "sid", value: planted.value, domain: "127.0.0.1", path: "/logout" }]);
       // Posted with the planted session's token; the browser sends
       // `sid=<planted>; sid=<hers>`.
-      await page.evaluate((value) => {
-        document.querySelector("#logout input[name=csrf]").value = value;
-      }, planted.token);
-      await submit(page, "#logout");
+      await post(page, "#logout", planted.token);
       assert.ok(await stillSignedIn(hers), "her session was not the form's to end");
       await context.close();
     });
@@ -641,10 +632,7 @@ for (const store of STORES.filter((s) => s.serverSide)) {
       const { context, page } = await signedIn(host, "peggy");
       const hers = (await context.cookies()).find((c) => c.name === "sid").value;
       await context.addCookies([{ name: "sid", value: planted.value, domain: "127.0.0.1", path: "/logout" }]);
-      const [response] = await Promise.all([
-        page.waitForResponse((r) => r.url().endsWith("/logout")),
-        submit(page, "#logout"),
-      ]);
+      const response = await post(page, "#logout");
       assert.equal(response.status(), 303, "her token matched her session, not the first one sent");
       assert.ok(!(await stillSignedIn(hers)), "her session ended");
       await context.close();
