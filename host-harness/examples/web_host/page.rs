@@ -4,7 +4,7 @@
 use axum::http::StatusCode;
 use host_harness::{Clock, SessionRecord};
 
-use crate::site::{App, Failure, Reply, Visit};
+use crate::site::{App, Failure, Reply, SessionData};
 
 impl App {
     /// The page for the session `record`.
@@ -15,7 +15,7 @@ impl App {
         set_cookie: Option<String>,
         error: Option<&str>,
     ) -> Reply {
-        let visit = Visit::from_data(&record.data);
+        let visit = SessionData::from_data(&record.data);
         let csrf = format!(
             r#"<input type="hidden" name="csrf" value="{}">"#,
             html(&visit.csrf)

@@ -37,7 +37,7 @@ pub(crate) struct App {
 /// requests of one visitor at once the later write wins (the contract has
 /// no compare-and-set; a cookie store could not offer one anyway).
 #[derive(Default)]
-pub(crate) struct Visit {
+pub(crate) struct SessionData {
     /// Visits to `/` in this session.
     pub(crate) visits: u64,
     /// What the visitor asked the site to keep.
@@ -46,12 +46,12 @@ pub(crate) struct Visit {
     pub(crate) csrf: String,
 }
 
-impl Visit {
+impl SessionData {
     /// Reads what this site wrote; fields it does not know are dropped, ones
     /// missing start empty (a session migrated from another site's store).
     pub(crate) fn from_data(data: &str) -> Self {
         let map: Map<String, Value> = serde_json::from_str(data).unwrap_or_default();
-        Visit {
+        SessionData {
             visits: map.get("visits").and_then(Value::as_u64).unwrap_or(0),
             note: map
                 .get("note")
@@ -169,18 +169,15 @@ pub(crate) fn ended(result: &Result<String, CallError>) -> bool {
 }
 
 impl App {
-    /// The live session a request's cookies name, with the value that named
-    /// it: each value of the cookie in turn (one planted beside the real one
-    /// must not hide it); an unknown, expired, forged or tampered one is no
-    /// session. The record's id may differ from the value sent (re-issued,
-    /// or migrated from a store swapped out).
-    pub(crate) fn session<'h>(
-        &self,
-        cookie_header: &'h str,
-    ) -> Result<Option<(&'h str, SessionRecord)>, CallError> {
+    /// The live session a request's cookies name: each value of the cookie
+    /// in turn (one planted beside the real one must not hide it); an
+    /// unknown, expired, forged or tampered one is no session. The record's
+    /// id may differ from the value sent (re-issued, or migrated from a
+    /// store swapped out).
+    pub(crate) fn session(&self, cookie_header: &str) -> Result<Option<SessionRecord>, CallError> {
         for sent in self.policy.find_ids(cookie_header) {
             match self.store.load(sent) {
-                Ok(Some(record)) => return Ok(Some((sent, record))),
+                Ok(Some(record)) => return Ok(Some(record)),
                 Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e), // a store that fails is not a logout
             }
@@ -196,10 +193,10 @@ impl App {
     pub(crate) fn change(
         &self,
         record: Option<&SessionRecord>,
-        change: impl Fn(&mut Visit),
+        change: impl Fn(&mut SessionData),
     ) -> Result<(SessionRecord, String), Failure> {
         if let Some(r) = record {
-            let mut visit = Visit::from_data(&r.data);
+            let mut visit = SessionData::from_data(&r.data);
             change(&mut visit);
             if visit.csrf.is_empty() {
                 // A session this site did not start (migrated from another).
@@ -212,9 +209,9 @@ impl App {
                 return self.issue(&updated?);
             }
         }
-        let mut visit = Visit {
+        let mut visit = SessionData {
             csrf: new_csrf_token()?,
-            ..Visit::default()
+            ..SessionData::default()
         };
         change(&mut visit);
         let id = self.store.create(CreateOptions::new(visit.to_data()))?;
@@ -244,7 +241,7 @@ impl App {
 
     /// `GET /`: one more visit.
     pub(crate) fn visit(&self, cookie_header: &str) -> Result<Reply, Failure> {
-        let record = self.session(cookie_header)?.map(|(_, r)| r);
+        let record = self.session(cookie_header)?;
         let (saved, cookie) = self.change(record.as_ref(), |v| v.visits += 1)?;
         Ok(self.page(StatusCode::OK, &saved, Some(cookie), None))
     }
@@ -260,7 +257,7 @@ impl App {
     ) -> Result<(&'h str, SessionRecord), Failure> {
         for sent in self.policy.find_ids(cookie_header) {
             match self.store.load(sent) {
-                Ok(Some(record)) if Visit::from_data(&record.data).csrf_matches(csrf) => {
+                Ok(Some(record)) if SessionData::from_data(&record.data).csrf_matches(csrf) => {
                     return Ok((sent, record));
                 }
                 Ok(_) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
@@ -297,7 +294,7 @@ impl App {
         // is worth nothing after it, and a failure part way leaves a whole
         // session (anonymous, with the new token) and hands out nothing from
         // before.
-        let mut visit = Visit::from_data(&record.data);
+        let mut visit = SessionData::from_data(&record.data);
         visit.csrf = new_csrf_token()?;
         let data = visit.to_data();
         let regenerated = self
@@ -321,9 +318,9 @@ impl App {
             Ok(id) => id,
             // The session ended meanwhile: a new one, signed in.
             Err(CallError::Session(SessionError::NotFound)) => {
-                let fresh = Visit {
+                let fresh = SessionData {
                     csrf: visit.csrf,
-                    ..Visit::default()
+                    ..SessionData::default()
                 };
                 self.store
                     .create(CreateOptions::new(fresh.to_data()).user(user))?
