@@ -110,8 +110,12 @@ async function startHost(stem, extraArgs = [], cookieName = COOKIE) {
       child.stdin.write(`${line}\n`);
       return withTimeout(nextLine(), line);
     },
-    stop: () => {
-      child.kill();
+    /** Sends SIGTERM; resolves with the exit code once the host has stopped. */
+    stop: async () => {
+      if (exited) return null;
+      const code = new Promise((resolve) => child.once("exit", (c) => resolve(c)));
+      child.kill("SIGTERM");
+      return withTimeout(code, "SIGTERM");
     },
   };
 }
@@ -206,7 +210,9 @@ for (const store of STORES) {
     before(async () => {
       host = await startHost(store.stem);
     });
-    after(() => host?.stop());
+    after(async () => {
+      assert.equal(await host?.stop(), 0, "SIGTERM stops the web host, exit code 0");
+    });
 
     it("hands out the session cookie with OWASP's attributes and finds the session again", async () => {
       const { context, page } = await visitor(host);
@@ -545,8 +551,8 @@ for (const store of STORES) {
       }
       hosts = [await startHost(store.stem, extra), await startHost(store.stem, extra)];
     });
-    after(() => {
-      for (const host of hosts) host.stop();
+    after(async () => {
+      await Promise.all(hosts.map((host) => host.stop()));
       redis?.stop();
     });
 

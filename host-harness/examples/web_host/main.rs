@@ -192,7 +192,8 @@ async fn post_logout(
     blocking(app, move |app| app.logout(&cookies, &form.csrf)).await
 }
 
-/// Loads the first store, starts the console and serves until killed.
+/// Loads the first store, starts the console and serves until SIGTERM or
+/// Ctrl-C.
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
@@ -244,6 +245,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/note", post(post_note))
         .route("/logout", post(post_logout))
         .with_state(app);
-    axum::serve(listener, routes).await?;
+    axum::serve(listener, routes)
+        .with_graceful_shutdown(shutdown_requested())
+        .await?;
+    console::say(format_args!("stopped"));
     Ok(())
+}
+
+/// Resolves on SIGTERM or SIGINT (Ctrl-C): the server then stops taking
+/// connections, finishes the requests it has and exits 0.
+async fn shutdown_requested() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        // No SIGTERM handler to be had: Ctrl-C alone.
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
