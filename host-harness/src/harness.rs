@@ -381,7 +381,9 @@ impl Harness {
             return Err(LoadError::Config {
                 plugin: name,
                 message: format!(
-                    "session.max-data-bytes = {v} is more than a server-side store can keep                      in one kv value ({data_room} bytes: the kv's largest value, {} bytes, less                      {KV_RECORD_ROOM} for the store's own record): lower session.max-data-bytes",
+                    "session.max-data-bytes = {v} is more than a server-side store can keep \
+                     in one kv value ({data_room} bytes: the kv's largest value, {} bytes, less \
+                     {KV_RECORD_ROOM} for the store's own record): lower session.max-data-bytes",
                     crate::kv::host::MAX_VALUE_BYTES
                 ),
             });
