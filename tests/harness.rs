@@ -272,7 +272,10 @@ fn a_data_limit_beyond_one_kv_value_is_refused_at_load() {
     let e = kv(32 << 20).unwrap_err();
     assert!(matches!(e, LoadError::Config { .. }), "{e:?}");
     assert!(e.to_string().contains("can keep in one kv value"), "{e}");
-    assert!(!e.to_string().contains("  "), "one line, no runs of spaces: {e}");
+    assert!(
+        !e.to_string().contains("  "),
+        "one line, no runs of spaces: {e}"
+    );
     let room = (16 << 20) - 4096;
     assert!(kv(room + 1).is_err());
     let p = kv(room).unwrap();
