@@ -1,8 +1,10 @@
 // The example web host (host-harness/examples/web_host/) driven by a real
 // browser, Debian's Chromium through playwright-core: what a visitor's
-// browser keeps of the session cookie, sign-in and sign-out, a tampered
-// cookie, expiry, a note too large for the store, and the operator swapping
-// the store while the visitor stays signed in. Each store runs every test.
+// browser keeps of the session cookie, sign-in and sign-out, CSRF tokens, a
+// tampered cookie, expiry, a note too large for the store, the operator
+// swapping the store (and rotating keys) while the visitor stays signed in,
+// two hosts of one site, and a cookie planted under a plain name. Each store
+// runs every test that applies to it.
 //
 //   tests/browser/run.sh    (npm ci, then this file; needs `make build`)
 
