@@ -967,6 +967,50 @@ fn a_stale_copy_left_in_the_old_store_never_migrates_back() {
     assert_eq!(store.stats().migrated, 1);
 }
 
+/// A session moved under the same id whose old copy could not be deleted
+/// moves on at the next swap, from the store it moved to (the newest that
+/// knows it), and the stale copy in the oldest store stays out of it: after
+/// the session ended in the middle store, the next swap finds none. Before,
+/// the move's marker (the id to itself) was followed to itself until the
+/// hop limit, and the session was lost at the second swap.
+#[test]
+fn a_session_moved_beside_a_stale_copy_moves_on_at_the_next_swap() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let (a, b, c) = (kv_ns(&h, "a"), kv_ns(&h, "b"), kv_ns(&h, "c"));
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let kept = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    let ended = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    for id in [&kept, &ended] {
+        backend.fail_delete_of(Some(format!("s:{id}")));
+        assert_eq!(store.load(id).unwrap().expect("moved").id, *id);
+        assert!(
+            a.load(id).unwrap().is_some(),
+            "the stale copy stayed behind"
+        );
+    }
+    backend.fail_delete_of(None);
+    // Ended in b, the store it moved to, while a keeps its stale copy.
+    assert!(b.destroy(&ended).is_ok());
+
+    store.swap(c.clone());
+    let moved = store.load(&kept).unwrap().expect("moved on from b");
+    assert_eq!(moved.id, kept);
+    assert_eq!(
+        (moved.data.as_str(), moved.user_id.as_deref()),
+        (DATA, Some("ann"))
+    );
+    assert!(c.load(&kept).unwrap().is_some());
+    assert_eq!(b.load(&kept).unwrap(), None, "and removed from b");
+    assert_eq!(
+        store.load(&ended).unwrap(),
+        None,
+        "a's stale copy stays dead"
+    );
+    assert_session_err!(store.update(&ended, DATA, None), SessionError::NotFound);
+    assert_eq!(c.load(&ended).unwrap(), None);
+}
+
 /// Logging out while a retired store is broken: the session ends in the
 /// current store, and the broken one's copy can never migrate back.
 #[test]

@@ -649,10 +649,50 @@ impl SwappableStore {
     /// Where a recorded move of `id` leads, if `id` moved before.
     fn follow_marker(&self, g: &Generation, id: &str, hops: usize) -> Option<Migration> {
         match self.inner.markers.get(id) {
+            Ok(Some(new_id)) if new_id == id => Some(self.follow_same_id(g, id, hops)),
             Ok(Some(new_id)) => Some(self.follow(g, &new_id, hops)),
             Ok(None) => None,
             Err(e) => Some(Migration::Failed(e)),
         }
+    }
+
+    /// Where a move of `id` under the same id leads: its marker names `id`
+    /// itself because the move left a stale copy behind in an older store.
+    /// The session is in the current store, or in the newest retired store
+    /// that answers for the id (the list is newest first): that one holds its
+    /// latest state, a live session to move on or none (ended since), and
+    /// the older ones, which may hold the stale copy, are not asked. (Before,
+    /// the marker was followed to itself until the hop limit, and a session
+    /// moved so was lost at the next swap.)
+    fn follow_same_id(&self, g: &Generation, id: &str, hops: usize) -> Migration {
+        if hops > g.retired.len() {
+            return Migration::Gone;
+        }
+        match Self::in_current(g, id) {
+            Migration::Gone => {}
+            other => return other,
+        }
+        for retired in &g.retired {
+            if retired.plugin.info().server_side {
+                self.wait_for_earlier_calls(g);
+            }
+            match retired.plugin.load(id) {
+                Ok(Some(old)) => {
+                    retired.faults.store(0, Ordering::Relaxed);
+                    return self.copy(g, retired, id, old, hops + 1);
+                }
+                Ok(None) => {
+                    retired.faults.store(0, Ordering::Relaxed);
+                    return Migration::Gone;
+                }
+                Err(CallError::Session(SessionError::InvalidId(_))) => {
+                    retired.faults.store(0, Ordering::Relaxed);
+                }
+                Err(e) if self.quarantine(retired, fault_points(&e)) => {}
+                Err(e) => return Migration::Failed(from_retired(&retired.plugin, e)),
+            }
+        }
+        Migration::Gone
     }
 
     /// Finds `id` in a retired plugin and moves it to `current`.
