@@ -1011,6 +1011,43 @@ fn a_session_moved_beside_a_stale_copy_moves_on_at_the_next_swap() {
     assert_eq!(c.load(&ended).unwrap(), None);
 }
 
+/// A sign-out while a move of the session is in flight, under the same id,
+/// and the old store cannot delete its copy: the destroy answers `ok` (its
+/// tombstone keeps the old copy from migrating), and the move, which read
+/// the session before the destroy and writes its copy after it, finds the
+/// tombstone and drops the copy. Before, a move under the same id recorded
+/// nothing unless its own delete failed (here the old store answers again
+/// by then), so its copy lived on in the current store after a logout that
+/// had answered `ok`.
+#[test]
+fn a_move_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    // The move has read the session from `a` and is about to write its
+    // copy into `b`.
+    let held = backend.hold_next_write(host_harness::WriteMode::IfAbsent, Some("b"));
+    let mover = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.load(id)),
+        "the move never wrote its copy",
+    );
+    backend.fail_delete_in(Some(("a", &format!("s:{id}"))));
+    store.destroy(&id).expect("the session is over: ok");
+    // The old store answers again by the time the move deletes its copy.
+    backend.fail_delete_in(None);
+    held.release.send(()).unwrap();
+    let moved = mover.join().unwrap();
+    assert!(
+        matches!(moved, Ok(None) | Err(_)),
+        "the move must not hand out the session: {moved:?}"
+    );
+    assert_eq!(b.load(&id).unwrap(), None, "no copy outlives the destroy");
+    assert_eq!(store.load(&id).unwrap(), None);
+    assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
+    assert_eq!(b.load(&id).unwrap(), None);
+}
+
 /// Logging out while a retired store is broken: the session ends in the
 /// current store, and the broken one's copy can never migrate back.
 #[test]

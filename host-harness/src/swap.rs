@@ -834,20 +834,28 @@ impl SwappableStore {
                 return Migration::Failed(e);
             }
         };
-        // Under a new id, record the move before the old copy goes, so a
-        // concurrent or later call with the old id finds the new one.
-        if new_id != id {
-            match self.inner.markers.claim(id, &new_id, remaining) {
-                Ok(true) => {}
-                // Another call migrated the same seal first: keep its copy.
-                Ok(false) => {
-                    let _ = g.current.destroy(&new_id);
-                    return self.follow_marker(g, id, hops).unwrap_or(Migration::Gone);
-                }
-                Err(e) => {
-                    let _ = g.current.destroy(&new_id);
-                    return Migration::Failed(e);
-                }
+        // Record the move before the old copy is checked again and goes, so
+        // a concurrent or later call with the old id finds the new one, and
+        // a destroy that left a tombstone meanwhile (its retired store
+        // failing) is seen here. Under the same id too: a destroy that reads
+        // the marker ends this copy, and one that wrote its tombstone first
+        // makes this claim fail.
+        match self.inner.markers.claim(id, &new_id, remaining) {
+            Ok(true) => {}
+            // Moved under the same id before (a stale copy was left behind
+            // then): this is the move on from the newest store.
+            Ok(false)
+                if new_id == id
+                    && self.inner.markers.get(id).ok().flatten().as_deref() == Some(id) => {}
+            // Another call migrated it first (keep its copy), or a destroy
+            // left a tombstone (the session is over).
+            Ok(false) => {
+                let _ = g.current.destroy(&new_id);
+                return self.follow_marker(g, id, hops).unwrap_or(Migration::Gone);
+            }
+            Err(e) => {
+                let _ = g.current.destroy(&new_id);
+                return Migration::Failed(e);
             }
         }
         if retired.plugin.info().server_side {
@@ -859,9 +867,7 @@ impl SwappableStore {
                 // the destroy may have read the marker before it was made).
                 Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {
                     let _ = g.current.destroy(&new_id);
-                    if new_id != id
-                        && let Err(e) = self.inner.markers.bury(id, self.tombstone_ttl(g))
-                    {
+                    if let Err(e) = self.inner.markers.bury(id, self.tombstone_ttl(g)) {
                         return self.undo_copy(g, id, &new_id, e);
                     }
                     return Migration::Gone;
@@ -876,28 +882,10 @@ impl SwappableStore {
                 }
             }
             // The new plugin did not see the id, so the two do not share
-            // storage: remove the old copy so it cannot migrate twice.
-            if let Err(e) = retired.plugin.destroy(&old.id) {
-                // It stays behind: under the same id, record the move so the
-                // stale copy is never migrated again (after a regenerate, it
-                // would undo it). Under a new id the marker is already there.
-                if new_id == id {
-                    match self.inner.markers.claim(id, &new_id, remaining) {
-                        Ok(true) => {}
-                        // A destroy that met a failing store left a
-                        // tombstone meanwhile: the copy must not outlive it.
-                        Ok(false)
-                            if self.inner.markers.get(id).ok().flatten().as_deref()
-                                == Some(TOMBSTONE) =>
-                        {
-                            let _ = g.current.destroy(&new_id);
-                            return Migration::Gone;
-                        }
-                        Ok(false) => {}
-                        Err(_) => return self.undo_copy(g, id, &new_id, e),
-                    }
-                }
-            }
+            // storage: remove the old copy so it cannot migrate twice. If it
+            // stays behind, the marker recorded above keeps it from ever
+            // migrating again (after a regenerate, it would undo it).
+            let _ = retired.plugin.destroy(&old.id);
         }
         self.inner.migrated.fetch_add(1, Ordering::Relaxed);
         Self::in_current(g, &new_id)
@@ -907,6 +895,8 @@ impl SwappableStore {
     /// old store failed mid-move, and reports that failure.
     fn undo_copy(&self, g: &Generation, id: &str, new_id: &str, error: CallError) -> Migration {
         let _ = g.current.destroy(new_id);
+        // Under the same id the record stays: it leads to the newest store
+        // that answers for the id.
         if new_id != id {
             let _ = self.inner.markers.release(id);
         }

@@ -33,6 +33,7 @@ pub struct FaultyBackend {
     fail_reads: AtomicBool,
     fail_read_of: Mutex<Option<(String, String, usize)>>,
     fail_delete_of: Mutex<Option<String>>,
+    fail_delete_in: Mutex<Option<(String, String)>>,
     lose_delete_reply_of: Mutex<Option<String>>,
     refuse_if_absent: AtomicUsize,
     delete_before_if_present: AtomicBool,
@@ -215,6 +216,14 @@ impl FaultyBackend {
         }
     }
 
+    /// Makes deletes of `key` in namespace `ns` fail without deleting (none:
+    /// no failures): one store's backend failing while another's answers.
+    pub fn fail_delete_in(&self, rule: Option<(&str, &str)>) {
+        if let Ok(mut r) = self.fail_delete_in.lock() {
+            *r = rule.map(|(ns, key)| (ns.to_string(), key.to_string()));
+        }
+    }
+
     /// Makes the next delete of `key` run and then fail, as when the
     /// connection is lost after the server ran the command but before its
     /// reply arrived.
@@ -244,6 +253,7 @@ pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, Manua
         fail_reads: AtomicBool::new(false),
         fail_read_of: Mutex::new(None),
         fail_delete_of: Mutex::new(None),
+        fail_delete_in: Mutex::new(None),
         lose_delete_reply_of: Mutex::new(None),
         refuse_if_absent: AtomicUsize::new(0),
         delete_before_if_present: AtomicBool::new(false),
@@ -315,7 +325,12 @@ impl KvBackend for FaultyBackend {
         if let Some(h) = held {
             h.gate.pass();
         }
-        if names(&self.fail_delete_of, key) {
+        let failing_here = self
+            .fail_delete_in
+            .lock()
+            .ok()
+            .is_some_and(|r| r.as_ref().is_some_and(|(n, k)| n == ns && k == key));
+        if names(&self.fail_delete_of, key) || failing_here {
             return Err(KvError::Backend("connection reset by peer".into()));
         }
         let lose_reply = self
