@@ -356,7 +356,7 @@ impl Harness {
             }
         })?;
         let default_seal = default_seal_bytes(&options.config);
-        let settings_given = options.config.clone();
+        let max_data_bytes = setting_number(&options.config, "session.max-data-bytes");
         let config: WasiConfigVariables = options.config.into_iter().collect();
         let plugin = Plugin::start(
             self.shared.clone(),
@@ -375,7 +375,7 @@ impl Harness {
         // at the kv as a backend error instead of `too-large`.
         let data_room = (crate::kv::host::MAX_VALUE_BYTES - KV_RECORD_ROOM) as u64;
         if plugin.info().server_side
-            && let Some(v) = setting_number(&settings_given, "session.max-data-bytes")
+            && let Some(v) = max_data_bytes
             && v > data_room
         {
             return Err(LoadError::Config {

@@ -226,6 +226,18 @@ enum Migration {
     Unknown,
 }
 
+/// What the retired plugins hold under an id (`SwappableStore::find_retired`).
+enum Found<'g> {
+    /// A live session, and the retired plugin that holds it.
+    Live(&'g Retired, SessionRecord),
+    /// A retired plugin knows the id but has no live session under it.
+    Gone,
+    /// A retired plugin failed.
+    Failed(CallError),
+    /// No retired plugin recognises the id.
+    Unknown,
+}
+
 /// What `SwappableStore::destroy_everywhere` did with an id.
 struct Destroyed {
     /// The current plugin's answer (`ok` when any plugin knew the id).
@@ -648,7 +660,18 @@ impl SwappableStore {
 
     /// Where a recorded move of `id` leads, if `id` moved before.
     fn follow_marker(&self, g: &Generation, id: &str, hops: usize) -> Option<Migration> {
-        match self.inner.markers.get(id) {
+        self.follow_record(g, id, self.inner.markers.get(id), hops)
+    }
+
+    /// Where `record`, the marker of `id` as read, leads.
+    fn follow_record(
+        &self,
+        g: &Generation,
+        id: &str,
+        record: Result<Option<String>, CallError>,
+        hops: usize,
+    ) -> Option<Migration> {
+        match record {
             Ok(Some(new_id)) if new_id == id => Some(self.follow_same_id(g, id, hops)),
             Ok(Some(new_id)) => Some(self.follow(g, &new_id, hops)),
             Ok(None) => None,
@@ -672,27 +695,49 @@ impl SwappableStore {
             Migration::Gone => {}
             other => return other,
         }
+        match self.find_retired(g, id, true) {
+            Found::Live(retired, old) => self.copy(g, retired, id, old, hops + 1),
+            Found::Failed(e) => Migration::Failed(e),
+            Found::Gone | Found::Unknown => Migration::Gone,
+        }
+    }
+
+    /// The live session under `id` in the retired plugins, newest first,
+    /// with the one that holds it. A plugin with no live session under it
+    /// ends the search when `first_answer` (it holds the latest state),
+    /// else the older ones are asked too (`Gone` if none has it).
+    fn find_retired<'g>(&self, g: &'g Generation, id: &str, first_answer: bool) -> Found<'g> {
+        let mut outcome = Found::Unknown;
         for retired in &g.retired {
             if retired.plugin.info().server_side {
+                // A write that started there before the swap lands first.
                 self.wait_for_earlier_calls(g);
             }
             match retired.plugin.load(id) {
                 Ok(Some(old)) => {
                     retired.faults.store(0, Ordering::Relaxed);
-                    return self.copy(g, retired, id, old, hops + 1);
+                    return Found::Live(retired, old);
                 }
                 Ok(None) => {
                     retired.faults.store(0, Ordering::Relaxed);
-                    return Migration::Gone;
+                    if first_answer {
+                        return Found::Gone;
+                    }
+                    outcome = Found::Gone;
                 }
+                // Not this store's id: try the next one.
                 Err(CallError::Session(SessionError::InvalidId(_))) => {
                     retired.faults.store(0, Ordering::Relaxed);
                 }
+                // The old store broke (trapped, broke the contract, timed
+                // out: `fault_points`) too often in a row: it is dropped, and
+                // its sessions are lost either way.
                 Err(e) if self.quarantine(retired, fault_points(&e)) => {}
-                Err(e) => return Migration::Failed(from_retired(&retired.plugin, e)),
+                // The old store failed: say so rather than log the user out.
+                Err(e) => return Found::Failed(from_retired(&retired.plugin, e)),
             }
         }
-        Migration::Gone
+        outcome
     }
 
     /// Finds `id` in a retired plugin and moves it to `current`.
@@ -712,45 +757,23 @@ impl SwappableStore {
         if let Some(found) = self.follow_marker(g, id, hops) {
             return found;
         }
-        let mut outcome = Migration::Unknown;
-        for retired in &g.retired {
-            if retired.plugin.info().server_side {
-                // A write that started there before the swap lands first.
-                self.wait_for_earlier_calls(g);
-            }
-            let old = match retired.plugin.load(id) {
-                Ok(Some(old)) => old,
-                Ok(None) => {
-                    retired.faults.store(0, Ordering::Relaxed);
-                    outcome = Migration::Gone;
-                    continue;
+        match self.find_retired(g, id, false) {
+            Found::Live(retired, old) => self.copy(g, retired, id, old, hops),
+            Found::Failed(e) => Migration::Failed(e),
+            Found::Unknown => Migration::Unknown,
+            Found::Gone => {
+                // A concurrent call may have just moved it (and removed the
+                // old copy): look where it would be now before answering
+                // "gone".
+                if let Some(found) = self.follow_marker(g, id, hops) {
+                    return found;
                 }
-                // Not this store's id: try the next one.
-                Err(CallError::Session(SessionError::InvalidId(_))) => {
-                    retired.faults.store(0, Ordering::Relaxed);
-                    continue;
+                match g.current.load(id) {
+                    Ok(Some(record)) => Migration::Moved(record),
+                    _ => Migration::Gone,
                 }
-                // The old store broke (trapped, broke the contract, timed
-                // out: `fault_points`) too often in a row: it is dropped, and
-                // its sessions are lost either way.
-                Err(e) if self.quarantine(retired, fault_points(&e)) => continue,
-                // The old store failed: say so rather than log the user out.
-                Err(e) => return Migration::Failed(from_retired(&retired.plugin, e)),
-            };
-            retired.faults.store(0, Ordering::Relaxed);
-            return self.copy(g, retired, id, old, hops);
-        }
-        if matches!(outcome, Migration::Gone) {
-            // A concurrent call may have just moved it (and removed the old
-            // copy): look where it would be now before answering "gone".
-            if let Some(found) = self.follow_marker(g, id, hops) {
-                return found;
-            }
-            if let Ok(Some(record)) = g.current.load(id) {
-                return Migration::Moved(record);
             }
         }
-        outcome
     }
 
     /// Counts a fault of `retired` worth `points`; true when it was one too
@@ -842,16 +865,20 @@ impl SwappableStore {
         // makes this claim fail.
         match self.inner.markers.claim(id, &new_id, remaining) {
             Ok(true) => {}
-            // Moved under the same id before (a stale copy was left behind
-            // then): this is the move on from the newest store.
-            Ok(false)
-                if new_id == id
-                    && self.inner.markers.get(id).ok().flatten().as_deref() == Some(id) => {}
-            // Another call migrated it first (keep its copy), or a destroy
-            // left a tombstone (the session is over).
             Ok(false) => {
-                let _ = g.current.destroy(&new_id);
-                return self.follow_marker(g, id, hops).unwrap_or(Migration::Gone);
+                let record = self.inner.markers.get(id);
+                // Moved under the same id before (a stale copy was left
+                // behind then): this is the move on from the newest store.
+                let moving_on = new_id == id
+                    && matches!(&record, Ok(Some(recorded)) if recorded.as_str() == id);
+                if !moving_on {
+                    // Another call migrated it first (keep its copy), or a
+                    // destroy left a tombstone (the session is over).
+                    let _ = g.current.destroy(&new_id);
+                    return self
+                        .follow_record(g, id, record, hops)
+                        .unwrap_or(Migration::Gone);
+                }
             }
             Err(e) => {
                 let _ = g.current.destroy(&new_id);

@@ -22,6 +22,15 @@ pub fn escape_controls(text: &str) -> Cow<'_, str> {
     escaped(text, in_messages)
 }
 
+/// [`escape_controls`] of an owned string: the string itself when nothing
+/// needed escaping (no copy).
+pub(crate) fn escape_controls_owned(text: String) -> String {
+    match escape_controls(&text) {
+        Cow::Owned(escaped) => escaped,
+        Cow::Borrowed(_) => text,
+    }
+}
+
 /// [`escape_controls`] of the first `max_bytes` of `text` or fewer: the
 /// escaped text is at most `max_bytes` long and never ends inside an escape
 /// or a character. Returns it with how many bytes of `text` were left out.

@@ -104,16 +104,9 @@ impl PluginInfo {
     pub(crate) fn escaped(self) -> Self {
         // The string itself when nothing needed escaping (most names): no
         // copy on every `info` call.
-        let escape = |s: String| {
-            let escaped = match crate::text::escape_controls(&s) {
-                std::borrow::Cow::Owned(escaped) => Some(escaped),
-                std::borrow::Cow::Borrowed(_) => None,
-            };
-            escaped.unwrap_or(s)
-        };
         Self {
-            name: escape(self.name),
-            version: escape(self.version),
+            name: crate::text::escape_controls_owned(self.name),
+            version: crate::text::escape_controls_owned(self.version),
             server_side: self.server_side,
         }
     }

@@ -20,7 +20,8 @@ impl App {
             r#"<input type="hidden" name="csrf" value="{}">"#,
             html(&visit.csrf)
         );
-        let info = self.store.current().info().clone();
+        let current = self.store.current();
+        let info = current.info();
         let left = record.expires_at.saturating_sub(self.clock.now_secs());
         let signed_in = match &record.user_id {
             Some(user) => format!(
