@@ -785,6 +785,10 @@ mod tests {
 
     #[test]
     fn an_expired_entry_not_yet_reaped_is_overwritten_in_place() {
+        // A seed whose draws send no write to reap another stripe: one
+        // write in 256 reaps "k"'s stripe a second time, taking the four
+        // entries this test counts on being left (seen once in CI).
+        fastrand::seed(1);
         let (b, clock) = backend();
         // More expired entries in its stripe than one write reaps, all
         // sooner than "k", so "k" is still held (expired) when it is
