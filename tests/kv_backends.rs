@@ -75,7 +75,7 @@ impl Subject {
                 .kv
                 .list_keys("ns", prefix, cursor.as_deref(), limit)
                 .unwrap_or_else(|e| panic!("list {prefix:?}: {e}"));
-            assert!(page.keys.len() <= limit.max(1) as usize, "page over limit");
+            assert!(page.keys.len() <= limit as usize, "page over limit");
             if let (Some(c), Some(first)) = (&cursor, page.keys.first()) {
                 assert!(
                     first > c,
@@ -225,6 +225,28 @@ fn a_ttl_of_zero_is_refused_and_writes_nothing(s: Subject) {
     assert_eq!(s.get("k").as_deref(), Some("kept"));
 }
 
+fn a_limit_of_zero_is_refused(s: Subject) {
+    assert!(s.set("k", "v", None, Always));
+    let bound = s.kv.bind("ns").expect("both backends bind");
+    for cursor in [None, Some("a")] {
+        for (how, answer) in [
+            ("by name", s.kv.list_keys("ns", "", cursor, 0)),
+            ("bound", bound.list_keys("", cursor, 0)),
+        ] {
+            match answer {
+                Err(host_harness::KvError::Backend(m)) => assert_eq!(
+                    m,
+                    "list-keys limit must be at least 1 (a page of 0 keys could never move on)"
+                ),
+                other => panic!(
+                    "limit 0 {how} after {cursor:?}: expected a backend error, got {other:?}"
+                ),
+            }
+        }
+    }
+    assert_eq!(s.all_keys("", 1), ["k"], "a limit of 1 still lists");
+}
+
 fn huge_ttls_mean_practically_forever(s: Subject) {
     assert!(s.set("k", "v", Some(u64::MAX), Always));
     assert_eq!(s.get("k").as_deref(), Some("v"));
@@ -244,8 +266,6 @@ fn listing_is_ordered_prefixed_and_paged(s: Subject) {
     for limit in [1, 7, 57, 58, 1000] {
         assert_eq!(s.all_keys("s:", limit), expected, "limit {limit}");
     }
-    // A limit of 0 still makes progress.
-    assert_eq!(s.all_keys("s:", 0), expected);
     // Strictly after the cursor.
     let page = s.kv.list_keys("ns", "s:", Some("s:010"), 3).unwrap();
     assert_eq!(page.keys, ["s:011", "s:012", "s:013"]);
@@ -446,6 +466,7 @@ macro_rules! backend_suite {
                 racing_if_absent_writers_have_one_winner,
                 expired_keys_are_invisible_to_every_operation,
                 a_ttl_of_zero_is_refused_and_writes_nothing,
+                a_limit_of_zero_is_refused,
                 huge_ttls_mean_practically_forever,
                 listing_is_ordered_prefixed_and_paged,
                 listing_passes_long_runs_of_expired_keys,

@@ -223,12 +223,13 @@ impl Subject {
 /// Checks one page listed with (`prefix`, `cursor`, `limit`) against the
 /// model's live keys.
 ///
-/// The contract, always: at most max(limit, 1) keys; with no cursor back,
+/// The contract, always: at most `limit` keys (0 is refused:
+/// [`check_zero_limit`]); with no cursor back,
 /// every live key under the prefix after `cursor`; with a cursor back, it is
 /// strictly after `cursor` and the page holds exactly the live keys in
 /// (`cursor`, returned cursor] (so paging on from it misses and repeats
 /// nothing). When `exact`, the page is also exactly what one ordered map
-/// gives: the first max(limit, 1) keys, and a cursor only when more follow.
+/// gives: the first `limit` keys, and a cursor only when more follow.
 fn check_page(
     model: &Model,
     now: u64,
@@ -238,7 +239,7 @@ fn check_page(
     page: &KeyPage,
     exact: bool,
 ) -> Result<(), TestCaseError> {
-    let most = limit.max(1) as usize;
+    let most = limit as usize;
     // The model's live keys under the prefix after the cursor, as far as
     // this page can reach: up to its cursor and one page beyond.
     let reach = page.cursor.as_deref();
@@ -284,6 +285,17 @@ fn check_page(
     Ok(())
 }
 
+/// Checks that a listing asked for 0 keys was refused as `backend`, with the
+/// message every backend gives.
+fn check_zero_limit(answer: Result<KeyPage, KvError>) -> Result<(), TestCaseError> {
+    match answer {
+        Err(KvError::Backend(m)) if m.starts_with("list-keys limit must be at least 1") => Ok(()),
+        other => Err(TestCaseError::fail(format!(
+            "a limit of 0: expected a backend error, got {other:?}"
+        ))),
+    }
+}
+
 /// Pages `prefix` from no cursor until no cursor, checking every page and
 /// that the cursors strictly increase; returns the keys seen, which must be
 /// exactly the model's live keys under the prefix.
@@ -299,9 +311,9 @@ fn page_to_the_end(
     let stored = subject.backend.stored_entries(NAMESPACES[ns]);
     let exact = stored < SCAN_BUDGET;
     let want = model.live_keys(prefix, now);
-    // Pages needed: one per max(limit,1) live keys, one per budget of entries
+    // Pages needed: one per `limit` live keys, one per budget of entries
     // examined, and the last.
-    let max_calls = want.len() / limit.max(1) as usize + stored / SCAN_BUDGET + 3;
+    let max_calls = want.len() / limit as usize + stored / SCAN_BUDGET + 3;
     let mut seen: Vec<String> = Vec::new();
     let mut cursor: Option<String> = None;
     let mut calls = 0;
@@ -491,7 +503,7 @@ fn op() -> impl Strategy<Value = Op> {
         10 => (ns.clone(), any::<bool>(), key()).prop_map(|(ns, bound, key)| Op::Delete { ns, bound, key }),
         15 => (ns.clone(), any::<bool>(), prefix(), prop::option::weighted(0.6, key()), 0u32..5)
             .prop_map(|(ns, bound, prefix, cursor, limit)| Op::List { ns, bound, prefix, cursor, limit }),
-        5 => (ns.clone(), any::<bool>(), prefix(), 0u32..5)
+        5 => (ns.clone(), any::<bool>(), prefix(), 1u32..5)
             .prop_map(|(ns, bound, prefix, limit)| Op::PageAll { ns, bound, prefix, limit }),
         10 => prop_oneof![(0u64..=4).prop_map(|s| s * 1000), 0u64..4000]
             .prop_map(|millis| Op::Advance { millis }),
@@ -608,9 +620,11 @@ fn apply(
             cursor,
             limit,
         } => {
-            let page = subject
-                .list(*ns, *bound, prefix, cursor.as_deref(), *limit)
-                .map_err(|e| fail(e.to_string()))?;
+            let answer = subject.list(*ns, *bound, prefix, cursor.as_deref(), *limit);
+            if *limit == 0 {
+                return check_zero_limit(answer).map_err(|e| fail(e.to_string()));
+            }
+            let page = answer.map_err(|e| fail(e.to_string()))?;
             let exact = subject.backend.stored_entries(NAMESPACES[*ns]) < SCAN_BUDGET;
             check_page(
                 &models[*ns],
@@ -778,9 +792,9 @@ fn model_edge_cases() {
         list("ab", Some("a"), 5),
         page("", 1),
         Advance { millis: 999 },
-        page("a", 0),
+        page("a", 1),
         Advance { millis: 1 },
-        page("a", 0),
+        page("a", 1),
         set("a", b"again", None, WriteMode::IfAbsent),
         set("a", b"no", Some(0), WriteMode::Always),
         page("", 2),
@@ -858,7 +872,7 @@ fn paging_past_the_scan_budget_matches_the_model() {
             assert!(subject.backend.stored_entries(NAMESPACES[0]) > 2 * SCAN_BUDGET);
         }
         for prefix in ["", "e:", "e:0", "e:05", "e:live", "f"] {
-            for limit in [0, 1, 7, 1000] {
+            for limit in [1, 7, 1000] {
                 for bound in [false, true] {
                     page_to_the_end(&subject, 0, bound, &models[0], prefix, limit).unwrap();
                 }
@@ -1070,15 +1084,18 @@ fn thread_round(
                     .clone();
                 let cursor = (rng.below(3) > 0).then(|| key_of(rng.below(KEYS_PER_THREAD + 2)));
                 let limit = rng.below(6) as u32;
-                let page = subject
-                    .list(0, bound, &prefix, cursor.as_deref(), limit)
-                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                let answer = subject.list(0, bound, &prefix, cursor.as_deref(), limit);
+                if limit == 0 {
+                    check_zero_limit(answer)?;
+                    continue;
+                }
+                let page = answer.map_err(|e| TestCaseError::fail(e.to_string()))?;
                 // Only this thread's keys are under its prefixes, and
                 // there are too few entries to exhaust the scan budget.
                 check_page(model, now, &prefix, cursor.as_deref(), limit, &page, true)?;
             }
             _ => {
-                let limit = rng.below(5) as u32;
+                let limit = 1 + rng.below(4) as u32;
                 page_to_the_end(subject, 0, bound, model, &own, limit)?;
             }
         }
@@ -1110,7 +1127,7 @@ fn concurrent_threads(quota: Option<usize>) {
     }
     let now = subject.now();
     for prefix in ["", "t", "t1:", "t2:k"] {
-        for limit in [0, 7, 1000] {
+        for limit in [1, 7, 1000] {
             page_to_the_end(&subject, 0, false, &union, prefix, limit).unwrap();
         }
     }

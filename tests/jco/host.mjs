@@ -77,6 +77,8 @@ export function byteCompare(a, b) {
 const WRITE_MODES = new Set(["always", "if-absent", "if-present"]);
 
 /** What the wasmtime host's backends answer for a ttl of 0 (host-harness/src/kv/mod.rs `zero_ttl`). */
+export const ZERO_LIMIT_MESSAGE = "list-keys limit must be at least 1 (a page of 0 keys could never move on)";
+
 export const ZERO_TTL_MESSAGE = "ttl-seconds must be at least 1 (0 would write a key that is already expired)";
 
 /**
@@ -85,7 +87,7 @@ export const ZERO_TTL_MESSAGE = "ttl-seconds must be at least 1 (0 would write a
  * write mode and returns whether it wrote, and refuses a ttl of 0 as `backend`
  * (wit/session-plugin.wit); `delete` returns whether a live key existed;
  * `list-keys` pages live keys in ascending byte order, strictly after the
- * cursor, reading a limit of 0 as 1.
+ * cursor, refusing a limit of 0 as `backend`.
  *
  * With `nativeExpiry: false` it breaks that contract on purpose: expired keys
  * stay visible to every operation (get, set's write-mode check, delete,
@@ -175,7 +177,8 @@ export class MemoryKv {
 
   listKeys(prefix, cursor, limit) {
     this.#enter("list-keys", [prefix, cursor, limit]);
-    const max = Math.min(Math.max(limit, 1), this.maxPage);
+    if (limit === 0) throw new HostError({ tag: "backend", val: ZERO_LIMIT_MESSAGE });
+    const max = Math.min(limit, this.maxPage);
     const keys = [...this.#entries.keys()]
       .filter((k) => k.startsWith(prefix))
       .filter((k) => cursor === undefined || byteCompare(k, cursor) > 0)

@@ -23,6 +23,7 @@ import {
   MemoryKv,
   MovableClock,
   T0,
+  ZERO_LIMIT_MESSAGE,
   ZERO_TTL_MESSAGE,
   instantiateStore,
   isComponentError,
@@ -194,11 +195,13 @@ describe("MemoryKv", () => {
     assert.deepEqual(kv.listKeys("p", "\u{10FFFF}", 100), { keys: [], cursor: undefined });
   });
 
-  it("list-keys reads a limit of 0 as 1 (wit/session-plugin.wit), so paging makes progress", () => {
+  it("list-keys refuses a limit of 0 as backend, as the wasmtime host does (wit/session-plugin.wit)", () => {
     const { kv } = fill();
-    assert.deepEqual(kv.listKeys("p", undefined, 0), { keys: ["p"], cursor: "p" });
-    assert.deepEqual(kv.listKeys("p", "p", 0), { keys: ["pa"], cursor: "pa" });
-    assert.deepEqual(kv.listKeys("p", ORDERED.at(-2), 0), { keys: [ORDERED.at(-1)], cursor: undefined });
+    for (const cursor of [undefined, "p", ORDERED.at(-2)]) {
+      assertKvBackend(() => kv.listKeys("p", cursor, 0), /^list-keys limit must be at least 1 /);
+    }
+    assert.equal(ZERO_LIMIT_MESSAGE, "list-keys limit must be at least 1 (a page of 0 keys could never move on)");
+    assert.deepEqual(kv.listKeys("p", "p", 1), { keys: ["pa"], cursor: "pa" });
   });
 
   it("list-keys skips expired keys, and maxPage returns fewer than asked", () => {

@@ -153,7 +153,10 @@ impl KvView {
         if let Some(c) = cursor {
             Self::check_key("cursor", c)?;
         }
-        self.ns.list_keys(prefix, cursor, limit.clamp(1, MAX_PAGE))
+        if limit == 0 {
+            return Err(super::zero_limit());
+        }
+        self.ns.list_keys(prefix, cursor, limit.min(MAX_PAGE))
     }
 }
 
@@ -353,9 +356,14 @@ mod tests {
         let page = v.list_keys(String::new(), None, u32::MAX).unwrap();
         assert_eq!(page.keys.len(), MAX_PAGE as usize);
         assert!(page.cursor.is_some());
-        // A limit of 0 still makes progress instead of looping forever.
-        let page = v.list_keys(String::new(), None, 0).unwrap();
-        assert_eq!(page.keys.len(), 1);
+        // A limit of 0 is refused: a page of no keys could never move on.
+        match v.list_keys(String::new(), None, 0) {
+            Err(kv_api::KvError::Backend(m)) => assert_eq!(
+                m,
+                "list-keys limit must be at least 1 (a page of 0 keys could never move on)"
+            ),
+            other => panic!("expected a backend error, got {other:?}"),
+        }
     }
 
     #[test]

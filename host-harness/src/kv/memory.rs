@@ -360,8 +360,10 @@ impl Namespace {
             }
             entry
         });
-        // A page holds at least one key, so paging always makes progress.
-        let limit = limit.max(1) as usize;
+        // A limit of 0 was refused (`BoundNamespace::list_keys`): a page
+        // holds at least one key, so paging always makes progress.
+        debug_assert!(limit > 0);
+        let limit = limit as usize;
         let mut keys: Vec<String> = Vec::new();
         let mut examined: Option<&str> = None;
         let mut budget_left = budget.max(1);
@@ -578,6 +580,9 @@ impl KvNamespace for BoundNamespace {
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<KeyPage, KvError> {
+        if limit == 0 {
+            return Err(super::zero_limit());
+        }
         self.ns
             .list_keys(prefix, cursor, limit, self.clock.now_secs())
     }

@@ -25,6 +25,14 @@ pub enum KvError {
     TooLarge(String),
 }
 
+/// The error every backend (and the guest-facing kv host) gives for a
+/// listing with a limit of 0: a page of no keys could never move on.
+pub(crate) fn zero_limit() -> KvError {
+    KvError::Backend(
+        "list-keys limit must be at least 1 (a page of 0 keys could never move on)".to_string(),
+    )
+}
+
 /// The error every backend (and the guest-facing kv host) gives for a ttl of
 /// 0: such a write would store a key that is dead already.
 pub(crate) fn zero_ttl() -> KvError {
@@ -59,7 +67,7 @@ pub struct KeyPage {
 /// is invisible to every operation; `set` with `IfAbsent`/`IfPresent` checks and
 /// writes in one atomic step; `list_keys` returns live keys with `prefix`,
 /// strictly after `cursor`, ascending, at most `limit` (a limit of 0 is
-/// treated as 1, so paging always makes progress).
+/// refused as `KvError::Backend`: a page of no keys could never move on).
 pub trait KvBackend: Send + Sync + 'static {
     /// A short name for messages and reports, e.g. `memory`.
     fn name(&self) -> &str;
@@ -82,7 +90,8 @@ pub trait KvBackend: Send + Sync + 'static {
     /// Deletes a key; true when a live key existed.
     fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError>;
 
-    /// Lists live keys starting with `prefix`, strictly after `cursor`.
+    /// Lists live keys starting with `prefix`, strictly after `cursor`, at
+    /// most `limit` (0 is refused, `KvError::Backend`).
     fn list_keys(
         &self,
         namespace: &str,

@@ -903,7 +903,9 @@ impl KvNamespace for RedisNamespace {
                 "the harness's own namespaces are not listable".to_string(),
             ));
         }
-        let limit = limit.max(1);
+        if limit == 0 {
+            return Err(super::zero_limit());
+        }
         let from = match cursor {
             Some(c) if c >= prefix => format!("({c}"),
             _ => format!("[{prefix}"),
