@@ -111,9 +111,8 @@ impl Drop for EpochTicker {
     }
 }
 
-/// Epoch ticks that cover `deadline` (at least one, plus one for the tick in
-/// progress).
-pub(crate) fn deadline_ticks(deadline: Duration) -> u64 {
-    let ticks = deadline.as_nanos() / EPOCH_TICK.as_nanos().max(1);
-    u64::try_from(ticks).unwrap_or(u64::MAX / 2).max(1) + 1
+/// Epoch ticks that cover `time` (at least one).
+pub(crate) fn ticks_covering(time: Duration) -> u64 {
+    let ticks = time.as_nanos().div_ceil(EPOCH_TICK.as_nanos().max(1));
+    u64::try_from(ticks).unwrap_or(u64::MAX / 2).max(1)
 }

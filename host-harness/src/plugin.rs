@@ -7,7 +7,7 @@
 use crate::bindings::wit_types::SessionError as WitSessionError;
 use crate::bindings::{SessionHostPre, plugin_api};
 use crate::capabilities;
-use crate::engine::{EPOCH_TICK, deadline_ticks};
+use crate::engine::ticks_covering;
 use crate::error::{CallError, SessionError};
 use crate::guest_log::GuestLog;
 use crate::harness::Shared;
@@ -16,13 +16,17 @@ use crate::kv::host::KvView;
 use crate::limits::{Limits, MemoryLimiter};
 use crate::output::OutputCheck;
 use crate::pool::{Instance, InstancePool};
-use crate::state::HostState;
+use crate::state::{CallClock, HostState};
 use crate::types::{CreateOptions, PluginInfo, SessionId, SessionRecord};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use wasmtime::{Store, Trap, UpdateDeadline};
 use wasmtime_wasi_config::WasiConfigVariables;
+
+/// Epoch ticks before a call is first looked at: its clocks are read then,
+/// so a call that ends within a tick (nearly every call) reads none.
+const FIRST_LOOK_TICKS: u64 = 1;
 
 /// Counters of one plugin's instance pool. More may be added: match on
 /// fields, not on the whole struct.
@@ -183,26 +187,20 @@ impl Plugin {
             config: inner.config.clone(),
             kv: inner.kv.clone(),
             limiter: MemoryLimiter::new(inner.limits.memory_bytes),
-            call: None,
+            call: CallClock::new(inner.limits.call_deadline),
         };
         let mut store = Store::new(&inner.shared.engine, state);
         store.limiter(|s| &mut s.limiter);
-        // At the deadline, time the call spent waiting on the kv backend
-        // (within a cap) is given back: the deadline is for the guest's own
-        // work, and a slow server is not a guest stuck in a loop.
-        // (The new deadline counts from the current epoch, so what is left
-        // is measured on the wall clock, not added up from credits.)
-        store.epoch_deadline_callback(|mut ctx| {
-            let left = ctx.data_mut().time_left();
-            if left.is_zero() {
-                return Ok(UpdateDeadline::Interrupt);
-            }
-            let ticks = left.as_nanos().div_ceil(EPOCH_TICK.as_nanos());
-            Ok(UpdateDeadline::Continue(
-                u64::try_from(ticks).unwrap_or(u64::MAX / 2),
-            ))
+        // Every call is first looked at on its first epoch tick, then when
+        // what it has left runs out in wall time (`CallClock`): the deadline
+        // is for the CPU time of the guest's own work, so a thread kept off
+        // the CPU (by a loaded machine or a slow kv server) is looked at
+        // again later instead of being stopped.
+        store.epoch_deadline_callback(|mut ctx| match ctx.data_mut().time_left() {
+            left if left.is_zero() => Ok(UpdateDeadline::Interrupt),
+            left => Ok(UpdateDeadline::Continue(ticks_covering(left))),
         });
-        store.set_epoch_deadline(deadline_ticks(inner.limits.call_deadline));
+        store.set_epoch_deadline(FIRST_LOOK_TICKS);
         inner.instantiations.fetch_add(1, Ordering::Relaxed);
         match inner.pre.instantiate(&mut store) {
             Ok(api) => Ok(Instance { store, api }),
@@ -234,7 +232,7 @@ impl Plugin {
         };
         let mut inst = self.checkout()?;
         inst.store.data_mut().begin_call(deadline);
-        inst.store.set_epoch_deadline(deadline_ticks(deadline));
+        inst.store.set_epoch_deadline(FIRST_LOOK_TICKS);
         let result = match f(inst.api.session_plugin_session_plugin(), &mut inst.store) {
             Ok(r) => then(r),
             Err(e) => Err(self.classify(op, deadline, &inst.store, e)),

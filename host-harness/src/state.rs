@@ -1,6 +1,7 @@
 //! What a plugin's wasmtime `Store` holds: its WASI context (granting nothing),
 //! its configuration, its kv view and its memory limiter.
 
+use crate::engine::EPOCH_TICK;
 use crate::guest_log::GuestLog;
 use crate::kv::host::KvView;
 use crate::limits::MemoryLimiter;
@@ -18,67 +19,86 @@ pub(crate) struct HostState {
     pub(crate) kv: KvView,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) log: GuestLog,
-    /// The current call's clock, kept only when the kv backend does I/O
-    /// (see [`HostState::time_left`]).
-    pub(crate) call: Option<CallClock>,
-}
-
-/// When a call started, its deadline, and how long it has waited on the kv
-/// backend so far.
-pub(crate) struct CallClock {
-    started: Instant,
-    deadline: Duration,
-    waited: Duration,
+    /// The current call's clock (see [`HostState::time_left`]).
+    pub(crate) call: CallClock,
 }
 
 impl HostState {
     /// Forgets what an earlier call on this pooled instance left behind (a
-    /// memory-limit hit, stderr lines), so a failure is reported as this
-    /// call's.
+    /// memory-limit hit, stderr lines, its clock), so a failure is reported
+    /// as this call's. Reads no clock: a call that ends before the first
+    /// epoch tick never does.
     pub(crate) fn begin_call(&mut self, deadline: Duration) {
         self.limiter.hit = false;
         self.log.begin_call();
-        self.call = self.kv.is_timed().then(|| {
-            self.kv.take_waited();
-            CallClock {
-                started: Instant::now(),
-                deadline,
-                waited: Duration::ZERO,
-            }
-        });
+        self.call = CallClock::new(deadline);
     }
 
-    /// Called when the epoch deadline is reached: how much of the call's
-    /// deadline the guest has left, counting wall time since the call began
-    /// minus what it waited on the kv backend (that wait given back up to
-    /// [`IO_CREDIT_FACTOR`] times the deadline). Zero: the guest used it up
-    /// (always so without a call clock: an in-memory kv, or instantiation).
+    /// Called on the guest's thread at each epoch deadline: how much CPU
+    /// time the call has left ([`CallClock::left`]). Zero: it is used up.
     pub(crate) fn time_left(&mut self) -> Duration {
-        let Some(c) = self.call.as_mut() else {
-            return Duration::ZERO;
-        };
-        let (waited, elapsed) = (self.kv.take_waited(), c.started.elapsed());
-        c.left(waited, elapsed)
+        self.call.left(Instant::now(), thread_cpu_time())
     }
+}
+
+/// The CPU time the calling thread has used, or none where the platform
+/// cannot tell (the wall clock then stands in: see [`CallClock::left`]).
+fn thread_cpu_time() -> Option<Duration> {
+    cpu_time::ThreadTime::try_now()
+        .ok()
+        .map(|t| t.as_duration())
+}
+
+/// A call's deadline, kept in the CPU time of the thread running it (the
+/// guest and the host functions it calls): time the thread spends off the
+/// CPU, waiting for a core on a loaded machine or blocked on a kv server,
+/// is not the guest's work, and a call that used its deadline's worth of
+/// CPU is stopped however slowly it got there. Its wall time is capped at
+/// [`WALL_FACTOR`] deadlines, so a guest that loops on slow kv calls still
+/// meets one.
+///
+/// The clocks are first read at the call's first epoch tick (a call that
+/// ends sooner, as nearly all do, reads none); what ran before it counts
+/// as one whole tick.
+pub(crate) struct CallClock {
+    deadline: Duration,
+    /// The wall time and the thread's CPU time at the first look.
+    first: Option<(Instant, Option<Duration>)>,
 }
 
 impl CallClock {
-    /// What is left of the deadline `elapsed` into the call, `new_wait`
-    /// more having been spent waiting on the kv since the last look: each
-    /// wait is counted once, and at most [`IO_CREDIT_FACTOR`] deadlines of
-    /// waiting are given back in all.
-    fn left(&mut self, new_wait: Duration, elapsed: Duration) -> Duration {
-        self.waited = (self.waited + new_wait).min(self.deadline.saturating_mul(IO_CREDIT_FACTOR));
-        self.deadline
-            .saturating_sub(elapsed.saturating_sub(self.waited))
+    /// A clock for a call with `deadline`, not yet looked at.
+    pub(crate) fn new(deadline: Duration) -> Self {
+        Self {
+            deadline,
+            first: None,
+        }
+    }
+
+    /// What is left of the deadline at wall time `now`, the thread having
+    /// used `cpu` in all (none: unknown, so the wall time since the first
+    /// look counts as CPU time). Zero once the CPU time since the first look
+    /// plus one tick reaches the deadline, or the wall time since the first
+    /// look plus one tick reaches [`WALL_FACTOR`] deadlines.
+    fn left(&mut self, now: Instant, cpu: Option<Duration>) -> Duration {
+        let (since, cpu_then) = *self.first.get_or_insert((now, cpu));
+        let wall = now.saturating_duration_since(since) + EPOCH_TICK;
+        let used = match (cpu, cpu_then) {
+            (Some(now), Some(then)) => now.saturating_sub(then) + EPOCH_TICK,
+            _ => wall,
+        };
+        let wall_left = self
+            .deadline
+            .saturating_mul(WALL_FACTOR)
+            .saturating_sub(wall);
+        self.deadline.saturating_sub(used).min(wall_left)
     }
 }
 
-/// A call may have at most this many times its deadline given back for
-/// waiting on the kv backend: a slow server makes calls slower, but a
-/// plugin that loops on kv calls still meets a deadline (its wall time is
-/// at most `1 + IO_CREDIT_FACTOR` deadlines, its own work at most one).
-pub(crate) const IO_CREDIT_FACTOR: u32 = 4;
+/// A call's wall time is at most this many times its deadline, however
+/// little CPU time it used: a slow kv server or a machine short of cores
+/// makes calls slower, up to this, before they time out.
+pub(crate) const WALL_FACTOR: u32 = 5;
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
@@ -93,42 +113,67 @@ impl WasiView for HostState {
 mod tests {
     use super::*;
 
-    fn clock(deadline_ms: u64) -> CallClock {
-        CallClock {
-            started: Instant::now(),
-            deadline: Duration::from_millis(deadline_ms),
-            waited: Duration::ZERO,
-        }
-    }
-
     const fn ms(n: u64) -> Duration {
         Duration::from_millis(n)
     }
 
-    #[test]
-    fn without_waits_the_wall_clock_counts() {
-        let mut c = clock(100);
-        assert_eq!(c.left(ms(0), ms(30)), ms(70));
-        assert_eq!(c.left(ms(0), ms(120)), ms(0));
-    }
-
-    /// Each wait is credited once, however often the deadline is looked at
-    /// (crediting the running total again at every look let a guest that
-    /// alternated kv calls and spinning run for several deadlines).
-    #[test]
-    fn each_wait_is_credited_once() {
-        let mut c = clock(100);
-        assert_eq!(c.left(ms(40), ms(60)), ms(80));
-        assert_eq!(c.left(ms(0), ms(60)), ms(80), "looked at again");
-        assert_eq!(c.left(ms(40), ms(150)), ms(30));
-        assert_eq!(c.left(ms(0), ms(200)), ms(0));
+    /// Looks at a 100 ms clock `steps` times, each (wall, cpu) in ms since
+    /// the first look, which is at (0, 0); returns what was left each time.
+    fn looks(steps: &[(u64, Option<u64>)]) -> Vec<Duration> {
+        let t0 = Instant::now();
+        let cpu0 = Duration::from_secs(7);
+        let mut c = CallClock::new(ms(100));
+        let first = c.left(t0, Some(cpu0));
+        let tick = EPOCH_TICK.as_millis() as u64;
+        assert_eq!(first, ms(100 - tick), "what ran before counts as a tick");
+        steps
+            .iter()
+            .map(|&(wall, cpu)| c.left(t0 + ms(wall), cpu.map(|c| cpu0 + ms(c))))
+            .collect()
     }
 
     #[test]
-    fn waits_are_credited_up_to_four_deadlines() {
-        let mut c = clock(100);
-        assert_eq!(c.left(ms(1000), ms(1000)), ms(0), "600 ms of own work");
-        let mut c = clock(100);
-        assert_eq!(c.left(ms(1000), ms(450)), ms(50), "credit 400 of the 1000");
+    fn a_call_on_the_cpu_all_along_stops_at_its_deadline() {
+        let tick = EPOCH_TICK.as_millis() as u64;
+        assert_eq!(
+            looks(&[(50, Some(50)), (100 - tick, Some(100 - tick))]),
+            [ms(50 - tick), ms(0)]
+        );
+    }
+
+    /// A thread kept off the CPU (other threads on its core, a blocking kv
+    /// call) keeps its deadline for its own work: with the wall clock it
+    /// timed out, which failed a correct call on a loaded machine.
+    #[test]
+    fn time_off_the_cpu_is_not_counted() {
+        let tick = EPOCH_TICK.as_millis() as u64;
+        assert_eq!(
+            looks(&[(300, Some(20)), (400, Some(100 - tick))]),
+            [ms(80 - tick), ms(0)]
+        );
+    }
+
+    #[test]
+    fn wall_time_is_capped_at_five_deadlines() {
+        let tick = EPOCH_TICK.as_millis() as u64;
+        let cap = 100 * u64::from(WALL_FACTOR);
+        assert_eq!(
+            looks(&[(cap - tick - 30, Some(1)), (cap - tick, Some(2))]),
+            [ms(30), ms(0)]
+        );
+    }
+
+    #[test]
+    fn without_a_cpu_clock_the_wall_clock_counts() {
+        let tick = EPOCH_TICK.as_millis() as u64;
+        assert_eq!(looks(&[(30, None), (100, None)]), [ms(70 - tick), ms(0)]);
+    }
+
+    #[test]
+    fn this_thread_has_a_cpu_clock_that_ignores_sleep() {
+        let before = thread_cpu_time().expect("Linux has CLOCK_THREAD_CPUTIME_ID");
+        std::thread::sleep(ms(50));
+        let slept = thread_cpu_time().unwrap() - before;
+        assert!(slept < ms(40), "a sleep used {slept:?} of CPU time");
     }
 }

@@ -6,6 +6,7 @@
 //! | mode | behaviour |
 //! |---|---|
 //! | `loop` | spins forever |
+//! | `spin` | spins `hostile.spin-iterations` times, then answers `backend("SPUN")` (a call that costs CPU time and ends) |
 //! | `alloc` | allocates memory without end |
 //! | `trap` | panics (with `hostile.message` when set) |
 //! | `huge` | returns a 100 MB id (`create`) or data (`load`) |
@@ -89,6 +90,14 @@ fn misbehave() -> Result<(), SessionError> {
             loop {
                 n = std::hint::black_box(n.wrapping_add(1));
             }
+        }
+        "spin" => {
+            let rounds: u64 = setting("hostile.spin-iterations").parse().unwrap_or(0);
+            let mut n: u64 = 0;
+            for _ in 0..rounds {
+                n = std::hint::black_box(n.wrapping_add(1));
+            }
+            Err(report(format!("SPUN {n}")))
         }
         "alloc" => {
             let mut hoard: Vec<Vec<u8>> = Vec::new();

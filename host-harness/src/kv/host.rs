@@ -8,7 +8,6 @@ use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use crate::bindings::kv_api::{self, Host as _};
 use crate::state::HostState;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 use wasmtime::StoreContextMut;
 use wasmtime::component::{Linker, WasmList, WasmStr};
 
@@ -57,53 +56,20 @@ impl KvNamespace for ByName {
     }
 }
 
-/// One plugin's view of the kv backend. Each instance has its own copy,
-/// which also counts the time the instance's current call has waited on a
-/// backend that does I/O ([`KvBackend::waits_on_io`]): that time is given
-/// back to the call's CPU deadline (see `Plugin`).
+/// One plugin's view of the kv backend. Each instance has its own copy.
 #[derive(Clone)]
 pub struct KvView {
     ns: Arc<dyn KvNamespace>,
-    timed: bool,
-    waited: Duration,
 }
 
 impl KvView {
     /// Binds `backend` to `namespace`; the plugin can reach nothing else.
     pub fn new(backend: Arc<dyn KvBackend>, namespace: Arc<str>) -> Self {
-        let timed = backend.waits_on_io();
         let ns = match backend.bind(&namespace) {
             Some(bound) => bound,
             None => Arc::new(ByName { backend, namespace }),
         };
-        Self {
-            ns,
-            timed,
-            waited: Duration::ZERO,
-        }
-    }
-
-    /// Whether calls on this view are timed ([`KvBackend::waits_on_io`]).
-    pub(crate) fn is_timed(&self) -> bool {
-        self.timed
-    }
-
-    /// The time spent waiting on the backend since the last take.
-    pub(crate) fn take_waited(&mut self) -> Duration {
-        std::mem::take(&mut self.waited)
-    }
-
-    /// Runs one backend call, counting its time when the backend does I/O
-    /// (an in-memory backend is not timed: two clock reads would cost more
-    /// than the call's whole wait).
-    fn timed<T>(&mut self, call: impl FnOnce(&Self) -> T) -> T {
-        if !self.timed {
-            return call(self);
-        }
-        let start = Instant::now();
-        let answer = call(self);
-        self.waited += start.elapsed();
-        answer
+        Self { ns }
     }
 
     fn check_key(what: &str, key: &str) -> Result<(), KvError> {
@@ -249,7 +215,7 @@ fn mode_from_wit(m: kv_api::WriteMode) -> WriteMode {
 
 impl kv_api::Host for KvView {
     fn get(&mut self, key: String) -> Result<Option<Vec<u8>>, kv_api::KvError> {
-        self.timed(|v| v.checked_get(&key)).map_err(to_wit)
+        self.checked_get(&key).map_err(to_wit)
     }
 
     fn set(
@@ -259,12 +225,12 @@ impl kv_api::Host for KvView {
         ttl_seconds: Option<u64>,
         mode: kv_api::WriteMode,
     ) -> Result<bool, kv_api::KvError> {
-        self.timed(|v| v.checked_set(&key, value, ttl_seconds, mode_from_wit(mode)))
+        self.checked_set(&key, value, ttl_seconds, mode_from_wit(mode))
             .map_err(to_wit)
     }
 
     fn delete(&mut self, key: String) -> Result<bool, kv_api::KvError> {
-        self.timed(|v| v.checked_delete(&key)).map_err(to_wit)
+        self.checked_delete(&key).map_err(to_wit)
     }
 
     fn list_keys(
@@ -273,7 +239,7 @@ impl kv_api::Host for KvView {
         cursor: Option<String>,
         limit: u32,
     ) -> Result<kv_api::KeyPage, kv_api::KvError> {
-        self.timed(|v| v.checked_list_keys(&prefix, cursor.as_deref(), limit))
+        self.checked_list_keys(&prefix, cursor.as_deref(), limit)
             .map(|p| kv_api::KeyPage {
                 keys: p.keys,
                 cursor: p.cursor,

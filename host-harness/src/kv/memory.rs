@@ -503,10 +503,6 @@ impl KvBackend for MemoryBackend {
         "memory"
     }
 
-    fn waits_on_io(&self) -> bool {
-        false
-    }
-
     fn get(&self, namespace: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.bound(namespace)?.get(key)
     }

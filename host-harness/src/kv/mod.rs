@@ -106,14 +106,6 @@ pub trait KvBackend: Send + Sync + 'static {
     fn bind(&self, _namespace: &str) -> Option<Arc<dyn KvNamespace>> {
         None
     }
-
-    /// Whether calls wait on I/O (a server, a disk). The time a plugin's
-    /// call spends in them is then given back to its CPU deadline (within a
-    /// cap), so a slow server makes a call slow, not a timeout blamed on the
-    /// plugin. Default true; an in-memory backend says false and is not timed.
-    fn waits_on_io(&self) -> bool {
-        true
-    }
 }
 
 /// One namespace of a backend, bound once (see [`KvBackend::bind`]). Same

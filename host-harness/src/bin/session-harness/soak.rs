@@ -27,8 +27,8 @@ pub(crate) struct SoakArgs {
     plugins: Vec<PathBuf>,
     /// Worker threads (1 to 256, and at most 16 per CPU). The engine gets
     /// instance slots for them; with more threads than CPUs, each call's
-    /// deadline is the default times the threads per CPU, so a call waiting
-    /// for a CPU is not a failure.
+    /// deadline (and so the cap on its wall time) is the default times the
+    /// threads per CPU, so a call waiting for a CPU is not a failure.
     #[arg(
         long,
         default_value_t = 2,
@@ -66,8 +66,8 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
 }
 
 /// Most workers per CPU: past about 20 (the 5 s cap on a scaled deadline
-/// over the 250 ms default) a call can wait for a CPU longer than its
-/// deadline, and a correct store then fails operations.
+/// over the 250 ms default) a call can wait for a CPU longer than the cap
+/// on its wall time, and a correct store then fails operations.
 const MAX_THREADS_PER_CPU: usize = 16;
 
 /// Instance slots for a run of `threads` workers.
@@ -104,10 +104,10 @@ fn instance_slots(threads: u16) -> u32 {
 
 /// The plugins' limits for a run of `threads` workers on `cpus` CPUs.
 ///
-/// A call's deadline is wall-clock time (epoch interruption): it exists to
-/// stop a guest that spins, but with more workers than CPUs a call also
-/// waits for a CPU: 32 workers on 2 CPUs see a 250 ms call time out now and
-/// then with no fault in any store. So each call gets the default deadline
+/// A call's deadline is the CPU time of its thread, but its wall time is
+/// capped at five deadlines (so a guest looping on slow kv calls still
+/// stops), and with many more workers than CPUs a call can wait for a CPU
+/// past even that. So each call gets the default deadline
 /// once per worker sharing a CPU (`ceil(threads / cpus)` times it), up to
 /// [`MAX_SCALED_DEADLINE`]; with no more workers than CPUs the limits are
 /// the defaults.
