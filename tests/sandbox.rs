@@ -169,6 +169,41 @@ fn exit_is_a_trap_not_a_host_exit() {
     );
 }
 
+/// A guest that loops on kv calls to a slow server uses little CPU, but its
+/// wall time is capped at five deadlines: it is stopped, and the host
+/// serves the next call at once.
+#[test]
+fn a_plugin_looping_on_a_slow_kv_is_stopped_at_five_deadlines() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let deadline = std::time::Duration::from_millis(100);
+    let limits = Limits {
+        call_deadline: deadline,
+        ..Limits::default()
+    };
+    let bad = hostile_with(&h, "kv-loop", &[], limits);
+    backend.delay_each_call(Some(std::time::Duration::from_millis(20)));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let looper = bad.clone();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let _ = tx.send((looper.create(CreateOptions::new("{}")), started.elapsed()));
+    });
+    let (answer, took) = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the loop on the kv was not stopped");
+    backend.delay_each_call(None);
+    match answer {
+        Err(CallError::Timeout { .. }) => {}
+        other => panic!("expected a timeout, got {other:?}"),
+    }
+    // Not a timed figure: a stop at the CPU deadline would come after one
+    // deadline, well before the cap, as the loop uses almost no CPU.
+    assert!(took >= deadline * 4, "stopped after {took:?}");
+    assert_eq!(bad.stats().discarded, 1);
+    let good = load_into(&h, "kv_session", &[]);
+    still_serving(&good);
+}
+
 /// A sleep is a host call that waits, which the per-call deadline (it only
 /// interrupts running wasm) could not stop: blocking is not granted, so it
 /// traps at once and the host keeps serving.
@@ -570,7 +605,7 @@ fn a_plugin_cannot_pass_its_kv_quota() {
 }
 
 /// The CPU deadline is for the guest's own work: the time a call waits on a
-/// slow kv server is given back to it (up to 4 times the deadline), so a
+/// slow kv server uses no CPU (its wall time is capped at 5 deadlines), so a
 /// slow server makes calls slow rather than timeouts blamed on the plugin
 /// (which would also discard the instance mid-regenerate).
 #[test]

@@ -207,7 +207,7 @@ const user = async (page) => page.textContent("#user");
 const noteOn = async (page) => page.inputValue("#note textarea");
 
 for (const store of STORES) {
-  describe(`${store.name} behind the web host, in Chromium`, { timeout: 120_000 }, () => {
+  describe(`${store.name} behind the web host, in Chromium`, { timeout: 300_000 }, () => {
     let host;
     before(async () => {
       host = await startHost(store.stem);
@@ -542,7 +542,7 @@ async function pageOn(context, host) {
 // kv-session shares a Redis server between them; cookie-session shares
 // nothing but the key.
 for (const store of STORES) {
-  describe(`${store.name} on two web hosts of one site, in Chromium`, { timeout: 120_000 }, () => {
+  describe(`${store.name} on two web hosts of one site, in Chromium`, { timeout: 300_000 }, () => {
     let redis;
     let hosts = [];
     before(async () => {
@@ -596,7 +596,7 @@ for (const store of STORES) {
 // which the browser then sends first. Only a server-side store can end a
 // session, so only it shows which one a sign-out ended.
 for (const store of STORES.filter((s) => s.serverSide)) {
-  describe(`${store.name} under a plain cookie name, in Chromium`, { timeout: 120_000 }, () => {
+  describe(`${store.name} under a plain cookie name, in Chromium`, { timeout: 300_000 }, () => {
     let host;
     before(async () => {
       host = await startHost(store.stem, [], "sid");

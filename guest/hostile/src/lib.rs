@@ -7,6 +7,7 @@
 //! |---|---|
 //! | `loop` | spins forever |
 //! | `spin` | spins `hostile.spin-iterations` times, then answers `backend("SPUN")` (a call that costs CPU time and ends) |
+//! | `kv-loop` | reads the kv without end (a loop that spends its time waiting on the host) |
 //! | `alloc` | allocates memory without end |
 //! | `trap` | panics (with `hostile.message` when set) |
 //! | `huge` | returns a 100 MB id (`create`) or data (`load`) |
@@ -99,6 +100,9 @@ fn misbehave() -> Result<(), SessionError> {
             }
             Err(report(format!("SPUN {n}")))
         }
+        "kv-loop" => loop {
+            let _ = std::hint::black_box(kv::get("k"));
+        },
         "alloc" => {
             let mut hoard: Vec<Vec<u8>> = Vec::new();
             loop {
