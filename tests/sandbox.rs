@@ -84,10 +84,14 @@ fn an_endless_loop_times_out_and_the_host_moves_on() {
     let bad = hostile_with(&h, "loop", &[], limits);
     for _ in 0..2 {
         match bad.create(CreateOptions::new("{}")) {
-            Err(e @ CallError::Timeout { .. }) => {
+            Err(
+                e @ CallError::Timeout {
+                    wall_time: false, ..
+                },
+            ) => {
                 let msg = e.to_string();
                 assert!(
-                    msg.contains("hostile-loop") && msg.contains("deadline"),
+                    msg.contains("hostile-loop") && msg.contains("used its 250ms CPU deadline"),
                     "{msg}"
                 );
             }
@@ -193,8 +197,18 @@ fn a_plugin_looping_on_a_slow_kv_is_stopped_at_five_deadlines() {
         .expect("the loop on the kv was not stopped");
     backend.delay_each_call(None);
     match answer {
-        Err(CallError::Timeout { .. }) => {}
-        other => panic!("expected a timeout, got {other:?}"),
+        Err(
+            e @ CallError::Timeout {
+                wall_time: true, ..
+            },
+        ) => {
+            let msg = e.to_string();
+            assert!(
+                msg.contains("of wall time (5x its 100ms CPU deadline, mostly off the CPU"),
+                "{msg}"
+            );
+        }
+        other => panic!("expected a timeout on wall time, got {other:?}"),
     }
     // Not a timed figure: a stop at the CPU deadline would come after one
     // deadline, well before the cap, as the loop uses almost no CPU.

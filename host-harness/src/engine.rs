@@ -113,6 +113,10 @@ impl Drop for EpochTicker {
 
 /// Epoch ticks that cover `time` (at least one).
 pub(crate) fn ticks_covering(time: Duration) -> u64 {
+    // wasmtime adds the ticks to the current epoch unchecked: kept far
+    // from wrapping.
     let ticks = time.as_nanos().div_ceil(EPOCH_TICK.as_nanos().max(1));
-    u64::try_from(ticks).unwrap_or(u64::MAX / 2).max(1)
+    u64::try_from(ticks)
+        .map_or(u64::MAX / 2, |t| t.min(u64::MAX / 2))
+        .max(1)
 }

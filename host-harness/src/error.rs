@@ -99,21 +99,39 @@ impl SessionError {
     }
 }
 
+/// What ran out, for [`CallError::Timeout`]'s message.
+fn timeout_cause(deadline: Duration, wall_time: bool) -> String {
+    if wall_time {
+        let cap = deadline.saturating_mul(crate::state::WALL_FACTOR);
+        format!(
+            "ran for {cap:?} of wall time ({}x its {deadline:?} CPU deadline, mostly off the CPU: a slow kv backend or a busy machine)",
+            crate::state::WALL_FACTOR
+        )
+    } else {
+        format!("used its {deadline:?} CPU deadline")
+    }
+}
+
 /// Why a call into a plugin failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The plugin answered with a session error.
     #[error(transparent)]
     Session(#[from] SessionError),
-    /// The call ran past its CPU deadline and was interrupted.
-    #[error("plugin {plugin}: {op} exceeded its {deadline:?} deadline and was stopped")]
+    /// The call used its CPU deadline, or ran for five times that in wall
+    /// time, and was interrupted.
+    #[error("plugin {plugin}: {op} {} and was stopped", timeout_cause(*deadline, *wall_time))]
     Timeout {
         /// Plugin name.
         plugin: String,
         /// Operation name.
         op: &'static str,
-        /// The deadline in force.
+        /// The CPU deadline in force.
         deadline: Duration,
+        /// Stopped by the cap on wall time (the call spent it mostly off the
+        /// CPU: waiting on a slow kv backend, or for a core), not by using
+        /// its CPU deadline.
+        wall_time: bool,
     },
     /// The guest tried to grow its memory past the instance limit.
     #[error("plugin {plugin}: {op} hit the {limit_bytes}-byte memory limit")]

@@ -6,9 +6,13 @@ use std::time::Duration;
 /// Per-plugin limits. [`Limits::default`] suits the shipped stores.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
-    /// CPU deadline of an ordinary call (create, load, update, ...).
+    /// CPU deadline of an ordinary call (create, load, update, ...): the CPU
+    /// time of the thread running it, whose wall time is also capped at
+    /// five times this (time off the CPU, waiting for a core or on a kv
+    /// server, counts only there).
     pub call_deadline: Duration,
-    /// CPU deadline of `count` and `purge-expired`, which walk every session.
+    /// CPU deadline of `count` and `purge-expired`, which walk every session
+    /// (the same cap of five times it in wall time).
     pub maintenance_deadline: Duration,
     /// Largest linear memory one instance may grow to, in bytes (all of its
     /// memories together).

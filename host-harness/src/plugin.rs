@@ -282,6 +282,7 @@ impl Plugin {
                 plugin,
                 op,
                 deadline,
+                wall_time: store.data().call.stopped_by_wall_time(),
             };
         }
         if store.data().limiter.hit {

@@ -64,6 +64,8 @@ pub(crate) struct CallClock {
     deadline: Duration,
     /// The wall time and the thread's CPU time at the first look.
     first: Option<(Instant, Option<Duration>)>,
+    /// Whether the cap on wall time, not the CPU time, ran out.
+    wall_time_out: bool,
 }
 
 impl CallClock {
@@ -72,16 +74,28 @@ impl CallClock {
         Self {
             deadline,
             first: None,
+            wall_time_out: false,
         }
+    }
+
+    /// Whether the call was stopped by the cap on its wall time rather than
+    /// by using its CPU deadline.
+    pub(crate) fn stopped_by_wall_time(&self) -> bool {
+        self.wall_time_out
     }
 
     /// What is left of the deadline at wall time `now`, the thread having
     /// used `cpu` in all (none: unknown, so the wall time since the first
     /// look counts as CPU time). Zero once the CPU time since the first look
     /// plus one tick reaches the deadline, or the wall time since the first
-    /// look plus one tick reaches [`WALL_FACTOR`] deadlines.
+    /// look plus one tick reaches [`WALL_FACTOR`] deadlines. The first look
+    /// leaves at least one tick, so a deadline of a tick or less still lets
+    /// a call run into its second tick.
     fn left(&mut self, now: Instant, cpu: Option<Duration>) -> Duration {
-        let (since, cpu_then) = *self.first.get_or_insert((now, cpu));
+        let Some((since, cpu_then)) = self.first else {
+            self.first = Some((now, cpu));
+            return self.deadline.saturating_sub(EPOCH_TICK).max(EPOCH_TICK);
+        };
         let wall = now.saturating_duration_since(since) + EPOCH_TICK;
         let used = match (cpu, cpu_then) {
             (Some(now), Some(then)) => now.saturating_sub(then) + EPOCH_TICK,
@@ -91,7 +105,9 @@ impl CallClock {
             .deadline
             .saturating_mul(WALL_FACTOR)
             .saturating_sub(wall);
-        self.deadline.saturating_sub(used).min(wall_left)
+        let cpu_left = self.deadline.saturating_sub(used);
+        self.wall_time_out = wall_left.is_zero() && !cpu_left.is_zero();
+        cpu_left.min(wall_left)
     }
 }
 
@@ -161,6 +177,37 @@ mod tests {
             looks(&[(cap - tick - 30, Some(1)), (cap - tick, Some(2))]),
             [ms(30), ms(0)]
         );
+    }
+
+    /// The timeout says which limit ran out: a call stopped by the wall cap
+    /// used little CPU, and "used its CPU deadline" would send its operator
+    /// looking for a loop that is not there.
+    #[test]
+    fn the_clock_tells_which_limit_ran_out() {
+        let t0 = Instant::now();
+        let cpu0 = Some(Duration::from_secs(1));
+        let mut by_wall = CallClock::new(ms(100));
+        by_wall.left(t0, cpu0);
+        assert!(by_wall.left(t0 + ms(600), cpu0).is_zero());
+        assert!(by_wall.stopped_by_wall_time());
+        let mut by_cpu = CallClock::new(ms(100));
+        by_cpu.left(t0, cpu0);
+        assert!(
+            by_cpu
+                .left(t0 + ms(100), Some(Duration::from_secs(1) + ms(100)))
+                .is_zero()
+        );
+        assert!(!by_cpu.stopped_by_wall_time());
+    }
+
+    /// A deadline of a tick or less is not used up by the first look (which
+    /// counts what ran before it as a tick): the call runs into its second.
+    #[test]
+    fn the_first_look_leaves_at_least_a_tick() {
+        let t0 = Instant::now();
+        for deadline in [ms(1), EPOCH_TICK] {
+            assert_eq!(CallClock::new(deadline).left(t0, None), EPOCH_TICK);
+        }
     }
 
     #[test]

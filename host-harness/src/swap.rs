@@ -36,8 +36,8 @@ use std::time::{Duration, Instant};
 /// Longest wait for calls on a replaced plugin to finish before one of its
 /// sessions is moved or destroyed (the calls waited for are the session
 /// calls, not `count`/`purge-expired`: each is bounded by its deadline,
-/// 250 ms of its own work by default and five times that in wall time when
-/// it waits on a slow kv server; past this the move or destroy goes ahead).
+/// 250 ms of CPU time by default and five times that in wall time however
+/// long it is off the CPU; past this the move or destroy goes ahead).
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
 /// Why a swap did not happen. The active plugin is unchanged.

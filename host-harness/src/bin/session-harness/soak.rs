@@ -65,9 +65,9 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
     }
 }
 
-/// Most workers per CPU: past about 20 (the 5 s cap on a scaled deadline
-/// over the 250 ms default) a call can wait for a CPU longer than the cap
-/// on its wall time, and a correct store then fails operations.
+/// Most workers per CPU: with many more (on 2 CPUs, 256 workers) a call
+/// can wait for a CPU past the cap on its wall time (five of its scaled
+/// deadlines), and a correct store then fails operations.
 const MAX_THREADS_PER_CPU: usize = 16;
 
 /// Instance slots for a run of `threads` workers.
@@ -124,8 +124,10 @@ fn soak_limits(threads: u16, cpus: usize) -> Limits {
 }
 
 /// The longest deadline soak scales a call to: the harness's longest
-/// default (maintenance calls, 5 s), which a swap's wait for calls still
-/// running on a replaced store is sized to outlast.
+/// default (maintenance calls, 5 s). A session call's CPU deadline stays
+/// under the 10 s a swap waits for calls still running on a replaced
+/// store; its wall time may pass that only on a machine so short of CPUs
+/// that the move it delays is the least of its troubles.
 const MAX_SCALED_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Unexpected outcomes, with the first few messages kept for the report.
