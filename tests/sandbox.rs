@@ -173,6 +173,24 @@ fn exit_is_a_trap_not_a_host_exit() {
     );
 }
 
+/// One create on `p`, on another thread so a call that is never stopped
+/// fails the test (`never_stopped`) after `secs` instead of hanging it;
+/// gives the answer and how long it took.
+fn create_on_a_thread(
+    p: &Plugin,
+    secs: u64,
+    never_stopped: &str,
+) -> (Result<String, CallError>, std::time::Duration) {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = p.clone();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let _ = tx.send((p.create(CreateOptions::new("{}")), started.elapsed()));
+    });
+    rx.recv_timeout(std::time::Duration::from_secs(secs))
+        .expect(never_stopped)
+}
+
 /// A guest that loops on kv calls to a slow server uses little CPU, but its
 /// wall time is capped at five deadlines: it is stopped, and the host
 /// serves the next call at once.
@@ -186,15 +204,7 @@ fn a_plugin_looping_on_a_slow_kv_is_stopped_at_five_deadlines() {
     };
     let bad = hostile_with(&h, "kv-loop", &[], limits);
     backend.delay_each_call(Some(std::time::Duration::from_millis(20)));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let looper = bad.clone();
-    std::thread::spawn(move || {
-        let started = std::time::Instant::now();
-        let _ = tx.send((looper.create(CreateOptions::new("{}")), started.elapsed()));
-    });
-    let (answer, took) = rx
-        .recv_timeout(std::time::Duration::from_secs(30))
-        .expect("the loop on the kv was not stopped");
+    let (answer, took) = create_on_a_thread(&bad, 30, "the loop on the kv was not stopped");
     backend.delay_each_call(None);
     match answer {
         Err(
@@ -226,16 +236,7 @@ fn a_sleeping_plugin_is_stopped_at_once() {
     let (h, _, _) = harness();
     let good = load_into(&h, "kv_session", &[]);
     let bad = hostile(&h, "sleep", &[]);
-    // On another thread, so a sleep that got through fails the test instead
-    // of hanging it.
-    let (tx, rx) = std::sync::mpsc::channel();
-    let sleeper = bad.clone();
-    std::thread::spawn(move || {
-        let _ = tx.send(sleeper.create(CreateOptions::new("{}")));
-    });
-    let answer = rx
-        .recv_timeout(std::time::Duration::from_secs(20))
-        .expect("the sleep was not stopped");
+    let (answer, _) = create_on_a_thread(&bad, 20, "the sleep was not stopped");
     match answer {
         Err(e @ CallError::Trap { .. }) => {
             let msg = e.to_string();
