@@ -11,5 +11,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # shellcheck source=../require-node.sh
 source ../require-node.sh tests/browser
 
-npm ci --no-audit --no-fund --loglevel=error
+# shellcheck source=../npm-ci.sh
+source ../npm-ci.sh
+pinned_npm_ci tests/browser
 node --test web_host.test.mjs

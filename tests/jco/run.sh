@@ -12,6 +12,8 @@ cd "$(dirname "${BASH_SOURCE[0]}")"
 # shellcheck source=../require-node.sh
 source ../require-node.sh tests/jco
 
-npm ci --no-audit --no-fund --loglevel=error
+# shellcheck source=../npm-ci.sh
+source ../npm-ci.sh
+pinned_npm_ci tests/jco
 node transpile.mjs
 node --test stores.test.mjs host.test.mjs
