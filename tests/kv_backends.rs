@@ -376,6 +376,17 @@ fn namespaces_are_apart(s: Subject) {
     assert_eq!(s.kv.get("one", "b").unwrap(), Some(b"x".to_vec()));
 }
 
+/// The ttl of a batch of keys whose test checks them all still live once
+/// written (nothing expired, nothing reaped yet) before it lets them expire:
+/// long enough that a slow machine writes the whole batch within it (with 1 s
+/// the first keys of a batch could expire, and be reaped, before the check).
+const BATCH_TTL: u64 = 3;
+
+/// Real time to sleep until a Redis key written with [`BATCH_TTL`] expired.
+fn past_batch_ttl() -> Duration {
+    Duration::from_millis(BATCH_TTL * 1000 + 300)
+}
+
 /// One plugin cannot fill the backend: each namespace holds at most its quota
 /// of bytes, and a write past it is `too-large` and writes nothing.
 fn a_namespace_cannot_pass_its_quota(which: Kv) {
@@ -443,13 +454,13 @@ fn a_namespace_cannot_pass_its_quota(which: Kv) {
     let s = Subject::with_quota(which, expiring * one);
     for i in 0..expiring {
         assert!(
-            s.kv.set("ns", &format!("e:{i:02}"), vec![], Some(1), Always)
+            s.kv.set("ns", &format!("e:{i:02}"), vec![], Some(BATCH_TTL), Always)
                 .unwrap()
         );
     }
     let full = s.kv.set("ns", "c", vec![], None, Always);
     assert!(matches!(full, Err(KvError::TooLarge(_))), "{full:?}");
-    s.let_pass(1);
+    s.let_pass(BATCH_TTL);
     let big = expiring * one - c("big", 0, false);
     assert!(s.kv.set("ns", "big", vec![1; big], None, Always).unwrap());
     assert_eq!(s.kv.get("ns", "big").unwrap().map(|v| v.len()), Some(big));
@@ -541,20 +552,26 @@ fn redis_key_indexes_shrink_as_expired_keys_are_reaped() {
     let expiring = 200;
     for i in 0..expiring {
         assert!(
-            kv.set("ns", &format!("e:{i:04}"), b"v".to_vec(), Some(1), Always)
-                .unwrap()
+            kv.set(
+                "ns",
+                &format!("e:{i:04}"),
+                b"v".to_vec(),
+                Some(BATCH_TTL),
+                Always
+            )
+            .unwrap()
         );
     }
     // A key written with a ttl and then without one leaves the expiry set.
     assert!(
-        kv.set("ns", "kept", b"v".to_vec(), Some(1), Always)
+        kv.set("ns", "kept", b"v".to_vec(), Some(BATCH_TTL), Always)
             .unwrap()
     );
     assert!(kv.set("ns", "kept", b"w".to_vec(), None, Always).unwrap());
     assert_eq!(kv.indexed_keys("ns").unwrap(), expiring + 1);
     assert_eq!(kv.expiring_keys("ns").unwrap(), expiring);
     // Past the ttl on the server's clock.
-    std::thread::sleep(Duration::from_millis(1300));
+    std::thread::sleep(past_batch_ttl());
     assert_eq!(
         kv.indexed_keys("ns").unwrap(),
         expiring + 1,
@@ -654,10 +671,10 @@ fn redis_quota_books_return_to_zero() {
     // Reaped by the writes that go by once expired (16 each).
     let expiring = 40;
     for i in 0..expiring {
-        assert!(set(&format!("e:{i:02}"), 1, Some(1), Always).unwrap());
+        assert!(set(&format!("e:{i:02}"), 1, Some(BATCH_TTL), Always).unwrap());
     }
     assert_eq!(bytes(), (expiring * cost("e:00", 1, true)) as u64);
-    std::thread::sleep(Duration::from_millis(1300));
+    std::thread::sleep(past_batch_ttl());
     assert_eq!(
         bytes(),
         (expiring * cost("e:00", 1, true)) as u64,
