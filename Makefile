@@ -27,8 +27,17 @@ DEMO_KEY     = $(shell od -An -N32 -tx1 /dev/urandom | tr -d ' \n')
 
 all: build
 
-## setup: install the wasm32-wasip2 target when it is missing
+## setup: install the wasm32-wasip2 target when it is missing, and warn when
+## the disk is short of what a first `make test` writes
+# A first `make test` writes ~3 GB (target/ 2.6 GB, npm packages and cache
+# 0.5 GB) plus Chromium and Redis from apt-get. Short of that, a tool deep in
+# the run fails in its own words (npm's: "A complete log of this run can be
+# found in ..."), so the shortage is said first.
+NEED_FREE_MB := 4096
 setup:
+	@free_mb=$$(df -Pm . | awk 'NR == 2 { print $$4 }'); \
+		[ -z "$$free_mb" ] || [ "$$free_mb" -ge $(NEED_FREE_MB) ] || \
+		echo "warning: $$free_mb MB free on this disk; a first \`make test\` writes about $(NEED_FREE_MB) MB (target/, npm packages, apt packages) and fails with 'no space left on device' short of it" >&2
 	@command -v rustup >/dev/null || { \
 		echo "rustup not found: the guests need the wasm32-wasip2 target, which rustup installs (https://rustup.rs)"; exit 1; }
 	@rustup target list --installed | grep -qx wasm32-wasip2 \
