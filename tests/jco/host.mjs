@@ -319,16 +319,50 @@ export class GuestLog {
   /**
    * The last two meaningful lines, joined (a Rust panic prints "thread ...
    * panicked at file:line:col:" then the message, then a RUST_BACKTRACE hint,
-   * which is dropped), as the wasmtime host reports them; undefined if none.
+   * which is dropped), at most 400 bytes with control characters escaped, as
+   * the wasmtime host reports them; undefined if none.
    */
   lastLine() {
     const lines = this.text()
       .split(/\r?\n/)
       .map((l) => l.trim())
       .filter((l) => l !== "" && !l.startsWith("note: run with `RUST_BACKTRACE"));
-    const last = lines.slice(-2).join(" ");
-    return last === "" ? undefined : [...last].slice(0, 400).join("");
+    const last = escapeControlsWithin(lines.slice(-2).join(" "), 400);
+    return last === "" ? undefined : last;
   }
+}
+
+/**
+ * What host-harness/src/text.rs escapes in text a plugin chose: control
+ * characters (C0, DEL, C1), the bidirectional controls, and the Unicode line
+ * and paragraph separators.
+ */
+const ESCAPED_IN_MESSAGES = /^[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]$/u;
+
+/**
+ * The first `maxBytes` (UTF-8) of `text` or fewer with the characters in
+ * ESCAPED_IN_MESSAGES written as Rust escapes (`\n`, `\u{1b}`, `\u{202e}`),
+ * never cut inside an escape or a character: text.rs
+ * `escape_controls_within`, so a guest's stderr cannot forge a line in the
+ * test runner's output or drive its terminal, and reads as the wasmtime
+ * host reports it.
+ */
+export function escapeControlsWithin(text, maxBytes) {
+  let out = "";
+  let bytes = 0;
+  for (const c of text) {
+    const shown = ESCAPED_IN_MESSAGES.test(c) ? rustEscape(c) : c;
+    const len = Buffer.byteLength(shown);
+    if (bytes + len > maxBytes) break;
+    out += shown;
+    bytes += len;
+  }
+  return out;
+}
+
+/** `c` as Rust's `char::escape_default` writes a character that is not printable ASCII. */
+function rustEscape(c) {
+  return { "\t": "\\t", "\n": "\\n", "\r": "\\r" }[c] ?? `\\u{${c.codePointAt(0).toString(16)}}`;
 }
 
 /**

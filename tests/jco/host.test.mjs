@@ -25,6 +25,7 @@ import {
   T0,
   ZERO_LIMIT_MESSAGE,
   ZERO_TTL_MESSAGE,
+  escapeControlsWithin,
   instantiateStore,
   isComponentError,
   wasiImports,
@@ -466,6 +467,26 @@ describe("the WASI a guest gets under jco (as host-harness/src/capabilities.rs g
     assert.equal(r.status, 0, r.stdout + r.stderr);
     assert.equal(r.stdout, `trapped\n${SURVIVED}\n`);
     assert.equal(r.stderr, "", "the guest's panic message went to the host's stderr");
+  });
+
+  it("a panic's message reaches the runner's output as text only, escaped as the wasmtime host escapes it", async () => {
+    // A newline would forge a line, an escape sequence drive the terminal, a
+    // bidirectional override reorder what is shown.
+    const said = "bad id\n2026-12-01 INFO login ok \u001b[2J \u202eZoë\rover";
+    const { plugin } = await hostile("trap", { "hostile.message": said });
+    const e = assertTraps(() => plugin.create({ data: "{}" }), /unreachable/);
+    // The stderr's last two lines are joined by a space; the rest is escaped.
+    const says = String.raw`hostile plugin: bad id 2026-12-01 INFO login ok \u{1b}[2J \u{202e}Zoë\rover`;
+    assert.ok(e.message.endsWith(`: ${says}`), e.message);
+    assert.doesNotMatch(e.message, /[\n\r\u001b\u202e]/);
+
+    // Bounded in UTF-8 bytes with the escapes counted, never cut inside one
+    // or inside a character (text.rs escape_controls_within).
+    assert.equal(escapeControlsWithin("abcd", 3), "abc");
+    assert.equal(escapeControlsWithin("\u001b".repeat(4), 20), String.raw`\u{1b}\u{1b}\u{1b}`);
+    assert.equal(escapeControlsWithin("aé", 2), "a");
+    assert.equal(escapeControlsWithin("a\tb\u0000\u007f\u0085\u061c\u2028\u2029", 100), String.raw`a\tb\u{0}\u{7f}\u{85}\u{61c}\u{2028}\u{2029}`);
+    assert.equal(escapeControlsWithin("Zoë 日本 {\"a\":1}", 100), "Zoë 日本 {\"a\":1}");
   });
 
   it("the guest's stderr keeps only its last bytes, and each call starts afresh", async () => {
