@@ -86,26 +86,29 @@ test-jco: build node-setup
 test-browser: build node-setup chromium-setup redis-install
 	tests/browser/run.sh
 
+# Installs the Debian packages named after it (shell text for the set-up
+# targets below); apt retries a download that failed on the way 3 times.
+APT         := apt-get -o Acquire::Retries=3
+APT_INSTALL  = $(SUDO) $(APT) update -qq && \
+	$(SUDO) env DEBIAN_FRONTEND=noninteractive $(APT) install -y -qq --no-install-recommends
+
 ## node-setup: install Node.js and npm with apt-get when missing
 # Two apt-gets at once fail on the dpkg lock: when this run sets Redis up
 # too (`make -j test`), Node.js is installed after it.
 node-setup: | $(if $(filter test test-host redis-up,$(MAKECMDGOALS)),redis-up) $(if $(filter test-browser,$(MAKECMDGOALS)),redis-install)
 	@command -v node >/dev/null && command -v npm >/dev/null || { \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nodejs npm; }
+		$(APT_INSTALL) nodejs npm; }
 
 ## chromium-setup: install Debian's Chromium with apt-get when missing (after
 ## node-setup and redis-install: two apt-gets at once fail on the dpkg lock)
 chromium-setup: | node-setup redis-install
 	@[ -x "$${CHROMIUM:-/usr/bin/chromium}" ] || { \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }
+		$(APT_INSTALL) chromium; }
 
 ## redis-install: install redis-server with apt-get when missing
 redis-install:
 	@command -v redis-server >/dev/null || { \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; }
+		$(APT_INSTALL) redis-server; }
 
 ## redis-up: install redis-server when missing and start one for the tests
 redis-up: redis-install
