@@ -76,9 +76,10 @@ export function byteCompare(a, b) {
 
 const WRITE_MODES = new Set(["always", "if-absent", "if-present"]);
 
-/** What the wasmtime host's backends answer for a ttl of 0 (host-harness/src/kv/mod.rs `zero_ttl`). */
+/** What the wasmtime host's backends answer for a listing limit of 0 (host-harness/src/kv/mod.rs `zero_limit`). */
 export const ZERO_LIMIT_MESSAGE = "list-keys limit must be at least 1 (a page of 0 keys could never move on)";
 
+/** What the wasmtime host's backends answer for a ttl of 0 (host-harness/src/kv/mod.rs `zero_ttl`). */
 export const ZERO_TTL_MESSAGE = "ttl-seconds must be at least 1 (0 would write a key that is already expired)";
 
 /**
