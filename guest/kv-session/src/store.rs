@@ -47,7 +47,12 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
 /// on another clock, or the absolute cap was lowered): `purge-expired`
 /// removes those, and the id is free again. Deleting it here instead could
 /// delete a session that a concurrent import or purge put in its place, as
-/// the kv has no compare-and-delete; an import answered `ok` is never lost.
+/// the kv has no compare-and-delete, so no import deletes another's record.
+/// (Nor can the kv tell two records under one id apart: a `purge-expired`
+/// or `update` that read the old record before it was destroyed can still
+/// remove or overwrite an import of the same id landing just after. Ids are
+/// 128-bit random, so only an importer reusing an id it just destroyed
+/// meets that.)
 fn import(id: SessionId, record: &Stored, now: u64) -> Result<SessionId, SessionError> {
     if kv_access::put(&id::key(&id), record, now, WriteMode::IfAbsent)? {
         Ok(id)
