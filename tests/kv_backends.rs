@@ -125,6 +125,34 @@ fn round_trip_and_delete(s: Subject) {
     assert_eq!(s.kv.get("ns", odd).unwrap(), Some(bytes));
 }
 
+/// The harness's compare-and-delete (its own records: migration markers):
+/// only a live key holding exactly the value given goes.
+fn delete_if_equals_deletes_only_the_value_it_was_given(s: Subject) {
+    for ns in ["ns", &format!("{RESERVED_NAMESPACE_PREFIX}markers")] {
+        let bytes = vec![0u8, 255, 10];
+        assert!(s.kv.set(ns, "k", bytes.clone(), None, Always).unwrap());
+        for other in [&b"\0\xff"[..], b"\0\xff\n\0", b"", b"k"] {
+            assert!(!s.kv.delete_if_equals(ns, "k", other).unwrap(), "{other:?}");
+        }
+        assert_eq!(s.kv.get(ns, "k").unwrap(), Some(bytes.clone()), "kept");
+        assert!(s.kv.delete_if_equals(ns, "k", &bytes).unwrap());
+        assert_eq!(s.kv.get(ns, "k").unwrap(), None);
+        assert!(!s.kv.delete_if_equals(ns, "k", &bytes).unwrap(), "gone");
+        assert!(!s.kv.delete_if_equals(ns, "never", b"").unwrap());
+        assert!(
+            s.kv.set(ns, "short", b"v".to_vec(), Some(1), Always)
+                .unwrap()
+        );
+    }
+    s.let_pass(2);
+    for ns in ["ns", &format!("{RESERVED_NAMESPACE_PREFIX}markers")] {
+        assert!(
+            !s.kv.delete_if_equals(ns, "short", b"v").unwrap(),
+            "an expired key is not live"
+        );
+    }
+}
+
 fn write_modes_check_and_write_in_one_step(s: Subject) {
     assert!(
         !s.set("k", "x", None, IfPresent),
@@ -473,6 +501,7 @@ macro_rules! backend_suite {
             use super::*;
             backend_suite!(@cases $kv;
                 round_trip_and_delete,
+                delete_if_equals_deletes_only_the_value_it_was_given,
                 write_modes_check_and_write_in_one_step,
                 racing_if_absent_writers_have_one_winner,
                 expired_keys_are_invisible_to_every_operation,
@@ -661,7 +690,9 @@ fn redis_quota_books_return_to_zero() {
         Err(KvError::TooLarge(_))
     ));
     assert_eq!(bytes(), both);
-    assert!(kv.delete("ns", "a").unwrap());
+    assert!(!kv.delete_if_equals("ns", "a", &[1; 3]).unwrap());
+    assert_eq!(bytes(), both, "a compare-and-delete that deletes nothing");
+    assert!(kv.delete_if_equals("ns", "a", &[0; 3]).unwrap());
     assert_eq!(bytes(), cost("b", 5, false) as u64);
     assert!(kv.delete("ns", "b").unwrap());
     assert!(!kv.delete("ns", "b").unwrap());

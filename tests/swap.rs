@@ -1048,6 +1048,47 @@ fn a_move_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
     assert_eq!(b.load(&id).unwrap(), None);
 }
 
+/// A sign-out while a move of the session into a cookie store (under a new
+/// id) checks the old store again, the old store failing throughout: the
+/// destroy answers `ok` and writes its tombstone over the move's record;
+/// the move, undone because the old store failed, takes back only its own
+/// record. Before, it deleted whatever was recorded under the old id, the
+/// tombstone too, and the next call migrated the logged-out session back.
+#[test]
+fn a_move_undone_after_a_logout_does_not_bring_the_session_back() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let a = kv_ns(&h, "a");
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(cookie(&h));
+    let key = format!("s:{id}");
+    // The move reads the session to copy it, records the move, then reads
+    // it again (was it destroyed meanwhile?): that read waits, then fails.
+    let held = backend.hold_read_of("a", &key, 1);
+    backend.fail_reads_of(Some(("a", &key, 1)));
+    let mover = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.load(id)),
+        "the move never checked the old store again",
+    );
+    backend.fail_delete_in(Some(("a", &key)));
+    store.destroy(&id).expect("the session is over: ok");
+    held.release.send(()).unwrap();
+    let moved = mover.join().unwrap();
+    assert!(
+        matches!(&moved, Err(CallError::Session(SessionError::Backend(m))) if m.contains("read timed out")),
+        "the move reports the old store's failure: {moved:?}"
+    );
+    backend.fail_reads_of(None);
+    backend.fail_delete_in(None);
+    assert!(
+        a.load(&id).unwrap().is_some(),
+        "the old store kept its copy"
+    );
+    assert_eq!(store.load(&id).unwrap(), None, "the sign-out holds");
+    assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
+    assert_eq!(store.stats().migrated, 0);
+}
+
 /// Logging out while a retired store is broken: the session ends in the
 /// current store, and the broken one's copy can never migrate back.
 #[test]

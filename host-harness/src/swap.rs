@@ -280,10 +280,12 @@ impl Markers {
         Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Removes the record of `id` (a migration that was undone).
-    fn release(&self, id: &str) -> Result<(), CallError> {
+    /// Removes the record of `id`'s move to `new_id` (a migration that was
+    /// undone), and only that: a tombstone a destroy wrote over it meanwhile
+    /// stays (the session is over), as does another call's record.
+    fn release(&self, id: &str, new_id: &str) -> Result<(), CallError> {
         self.kv
-            .delete(MARKER_NAMESPACE, &Self::key(id))
+            .delete_if_equals(MARKER_NAMESPACE, &Self::key(id), new_id.as_bytes())
             .map(drop)
             .map_err(marker_error)
     }
@@ -925,7 +927,7 @@ impl SwappableStore {
         // Under the same id the record stays: it leads to the newest store
         // that answers for the id.
         if new_id != id {
-            let _ = self.inner.markers.release(id);
+            let _ = self.inner.markers.release(id, new_id);
         }
         self.inner
             .migration_failures

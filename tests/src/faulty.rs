@@ -19,12 +19,14 @@ pub enum KvCall {
     Set(String, Option<u64>, WriteMode),
     /// `delete(key)`.
     Delete(String),
+    /// `delete-if-equals(key, ...)` (the harness's own records).
+    DeleteIfEquals(String),
     /// `list-keys(prefix, ...)`.
     List(String),
 }
 
 /// A [`MemoryBackend`] whose reads (all, or of one key), or deletes of one
-/// key, can be made to fail, a delete either not running or running with its
+/// key, can be made to fail or wait, a delete either not running or running with its
 /// reply lost; that can refuse `if-absent` writes or delete a key just before
 /// an `if-present` write (another host's destroy landing between a store's
 /// read and its write); and that logs every call.
@@ -39,6 +41,7 @@ pub struct FaultyBackend {
     delete_before_if_present: AtomicBool,
     hold: Mutex<Option<HeldWrite>>,
     hold_delete: Mutex<Option<HeldDelete>>,
+    hold_read: Mutex<Option<HeldRead>>,
     delay: Mutex<Option<std::time::Duration>>,
     log: Mutex<Vec<KvCall>>,
 }
@@ -54,6 +57,15 @@ struct HeldWrite {
 struct HeldDelete {
     namespace: String,
     key: String,
+    gate: Gate,
+}
+
+/// Which read to hold (after how many reads of its key pass), and the
+/// backend's end of [`Held`].
+struct HeldRead {
+    namespace: String,
+    key: String,
+    after: usize,
     gate: Gate,
 }
 
@@ -95,7 +107,8 @@ fn hold<W>(slot: &Mutex<Option<W>>, which: impl FnOnce(Gate) -> W) -> Held {
 }
 
 /// The test's end of a held call ([`FaultyBackend::hold_next_if_present`],
-/// [`FaultyBackend::hold_next_write`], [`FaultyBackend::hold_next_delete`]).
+/// [`FaultyBackend::hold_next_write`], [`FaultyBackend::hold_next_delete`],
+/// [`FaultyBackend::hold_read_of`]).
 pub struct Held {
     /// Receives once the held call has started.
     pub entered: Receiver<()>,
@@ -151,6 +164,18 @@ impl FaultyBackend {
         hold(&self.hold_delete, |gate| HeldDelete {
             namespace: ns.to_string(),
             key: key.to_string(),
+            gate,
+        })
+    }
+
+    /// Lets the next `after` reads of `key` in namespace `ns` through, then
+    /// makes the one after wait, once it has started, until the test
+    /// releases it (then it runs, or fails as [`Self::fail_reads_of`] says).
+    pub fn hold_read_of(&self, ns: &str, key: &str, after: usize) -> Held {
+        hold(&self.hold_read, |gate| HeldRead {
+            namespace: ns.to_string(),
+            key: key.to_string(),
+            after,
             gate,
         })
     }
@@ -259,6 +284,7 @@ pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, Manua
         delete_before_if_present: AtomicBool::new(false),
         hold: Mutex::new(None),
         hold_delete: Mutex::new(None),
+        hold_read: Mutex::new(None),
         delay: Mutex::new(None),
         log: Mutex::new(Vec::new()),
     });
@@ -275,6 +301,19 @@ impl KvBackend for FaultyBackend {
 
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.record(KvCall::Get(key.to_string()));
+        let held = self.hold_read.lock().ok().and_then(|mut h| {
+            let r = h.as_mut().filter(|r| r.namespace == ns && r.key == key)?;
+            match r.after.checked_sub(1) {
+                Some(left) => {
+                    r.after = left;
+                    None
+                }
+                None => h.take(),
+            }
+        });
+        if let Some(r) = held {
+            r.gate.pass();
+        }
         if self.fail_reads.load(Ordering::SeqCst) || self.read_fails(ns, key) {
             return Err(KvError::Backend("read timed out".into()));
         }
@@ -346,6 +385,11 @@ impl KvBackend for FaultyBackend {
             ));
         }
         self.inner.delete(ns, key)
+    }
+
+    fn delete_if_equals(&self, ns: &str, key: &str, expected: &[u8]) -> Result<bool, KvError> {
+        self.record(KvCall::DeleteIfEquals(key.to_string()));
+        self.inner.delete_if_equals(ns, key, expected)
     }
 
     fn list_keys(

@@ -250,9 +250,15 @@ impl Namespace {
         }
     }
 
-    fn delete(&self, key: &str, now: u64) -> Result<bool, KvError> {
+    /// Deletes `key` (live or expired) and says whether it was live; with
+    /// `expected`, only a live key holding exactly that goes (an expired
+    /// one is reaped all the same).
+    fn delete(&self, key: &str, now: u64, expected: Option<&[u8]>) -> Result<bool, KvError> {
         let mut stripe = self.stripe(key).write().map_err(poisoned)?;
-        let was_live = stripe.live(key, now).is_some();
+        let was_live = match (stripe.live(key, now), expected) {
+            (Some(entry), Some(wanted)) if entry.value != wanted => return Ok(false),
+            (live, _) => live.is_some(),
+        };
         let removed = stripe.remove(key);
         self.free(removed);
         Ok(was_live)
@@ -522,6 +528,16 @@ impl KvBackend for MemoryBackend {
         self.bound(namespace)?.delete(key)
     }
 
+    fn delete_if_equals(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, KvError> {
+        let bound = self.bound(namespace)?;
+        bound.ns.delete(key, bound.clock.now_secs(), Some(expected))
+    }
+
     fn list_keys(
         &self,
         namespace: &str,
@@ -567,7 +583,7 @@ impl KvNamespace for BoundNamespace {
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {
-        self.ns.delete(key, self.clock.now_secs())
+        self.ns.delete(key, self.clock.now_secs(), None)
     }
 
     fn list_keys(

@@ -90,6 +90,18 @@ pub trait KvBackend: Send + Sync + 'static {
     /// Deletes a key; true when a live key existed.
     fn delete(&self, namespace: &str, key: &str) -> Result<bool, KvError>;
 
+    /// Deletes a key only while its live value is `expected`, the check and
+    /// the delete in one atomic step (Redis: a script; SQL: `DELETE ... WHERE
+    /// value = ?`); true when it deleted. Not part of the guest's `kv`
+    /// import: the harness takes back a record it wrote itself with it
+    /// (a migration marker) without removing one written over it meanwhile.
+    fn delete_if_equals(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, KvError>;
+
     /// Lists live keys starting with `prefix`, strictly after `cursor`, at
     /// most `limit` (0 is refused, `KvError::Backend`).
     fn list_keys(

@@ -192,10 +192,15 @@ return {1, total}
 
 /// Deletes `KEYS[1]` and drops `ARGV[1]` from the index `KEYS[2]`, the
 /// expiry set `KEYS[3]` and the cost hash `KEYS[5]`, taking its cost off the
-/// byte counter `KEYS[4]`. Returns how many live keys it deleted.
+/// byte counter `KEYS[4]`; with `ARGV[2]` given, only when the key holds
+/// exactly that (else it changes nothing). Returns how many live keys it
+/// deleted.
 const DELETE_SCRIPT: &str = concat!(
     uncharge_lua!(),
     r"
+if ARGV[2] ~= nil and redis.call('GET', KEYS[1]) ~= ARGV[2] then
+  return 0
+end
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZREM', KEYS[3], ARGV[1])
@@ -663,6 +668,15 @@ impl KvBackend for RedisBackend {
         self.namespace(namespace).delete(key)
     }
 
+    fn delete_if_equals(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: &[u8],
+    ) -> Result<bool, KvError> {
+        self.namespace(namespace).delete_where(key, Some(expected))
+    }
+
     fn list_keys(
         &self,
         namespace: &str,
@@ -703,6 +717,25 @@ impl RedisNamespace {
         k.push_str(&self.data_prefix);
         k.push_str(key);
         k
+    }
+
+    /// Deletes `key`, or with `expected` only while it holds exactly that
+    /// (see [`DELETE_SCRIPT`]); whether a live key went.
+    fn delete_where(&self, key: &str, expected: Option<&[u8]>) -> Result<bool, KvError> {
+        let data_key = self.data_key(key);
+        self.with(|c| {
+            let mut run = self.scripts.delete.key(&data_key);
+            run.key(&self.index)
+                .key(&self.expiry)
+                .key(&self.bytes)
+                .key(&self.costs)
+                .arg(key);
+            if let Some(value) = expected {
+                run.arg(value);
+            }
+            run.invoke::<i64>(c)
+        })
+        .map(|n| n > 0)
     }
 
     /// A pooled connection that answers: one idle past [`IDLE_PING_AFTER`]
@@ -877,19 +910,7 @@ impl KvNamespace for RedisNamespace {
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {
-        let data_key = self.data_key(key);
-        self.with(|c| {
-            self.scripts
-                .delete
-                .key(&data_key)
-                .key(&self.index)
-                .key(&self.expiry)
-                .key(&self.bytes)
-                .key(&self.costs)
-                .arg(key)
-                .invoke::<i64>(c)
-        })
-        .map(|n| n > 0)
+        self.delete_where(key, None)
     }
 
     fn list_keys(
