@@ -1240,6 +1240,69 @@ fn a_retired_store_that_keeps_timing_out_is_dropped_later_than_one_that_traps() 
     assert_eq!(store.stats().retired_dropped, 1);
 }
 
+/// A retired store that hits the memory limit on every lookup (or traps
+/// after one refused growth, which reads the same) is dropped after 8 in a
+/// row, as one that times out. Before, the limit counted nothing, and every
+/// request with an id the current store did not know failed until the
+/// grace period ended.
+#[test]
+fn a_retired_store_that_keeps_hitting_the_memory_limit_is_dropped() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, hostile(&h, "huge"), SwapOptions::default());
+    store.swap(kv(&h));
+    let unknown = "unknownUnknownUnknownUnknown0000";
+    for _ in 0..7 {
+        match store.load(unknown) {
+            Err(CallError::MemoryLimit { .. }) => {}
+            other => panic!("expected the old store's memory limit, got {other:?}"),
+        }
+    }
+    assert_eq!(store.retired(), vec!["hostile"], "kept after 7");
+    assert_eq!(store.load(unknown).unwrap(), None, "the 8th drops it");
+    assert!(store.retired().is_empty());
+    assert_eq!(store.stats().retired_dropped, 1);
+}
+
+/// A session the old store returns past the host's output limits (they were
+/// lowered since it was written) can never move: it is answered as gone and
+/// counted as unmovable, not an error on every request of that user until
+/// the grace period ends. Other sessions still move.
+#[test]
+fn a_session_the_old_store_returns_past_the_output_limits_is_gone() {
+    let (h, _, _) = harness();
+    let big = format!(r#"{{"blob":"{}"}}"#, "x".repeat(8 * 1024));
+    let (big_id, small_id) = {
+        let a = kv_ns(&h, "a");
+        let big_id = a.create(CreateOptions::new(big)).unwrap();
+        (big_id, a.create(CreateOptions::new(DATA)).unwrap())
+    };
+    let strict = Limits {
+        max_output_bytes: 4 * 1024,
+        ..Limits::default()
+    };
+    let a = h
+        .load_file(
+            guest_path("kv_session"),
+            LoadOptions::default().namespace("a").limits(strict),
+        )
+        .unwrap();
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    store.swap(kv_ns(&h, "b"));
+    assert!(matches!(
+        a.load(&big_id),
+        Err(CallError::OutputTooLarge { what: "data", .. })
+    ));
+    for _ in 0..3 {
+        assert_eq!(store.load(&big_id).unwrap(), None);
+    }
+    assert_session_err!(store.update(&big_id, DATA, None), SessionError::NotFound);
+    let stats = store.stats();
+    assert_eq!((stats.unmovable, stats.migration_failures), (4, 0));
+    let moved = store.load(&small_id).unwrap().expect("moved");
+    assert_eq!(moved.data, DATA);
+    assert_eq!(store.retired(), vec![a.name().to_string()]);
+}
+
 /// A store swapped out because it broke does not fail every request that
 /// brings an unknown id for the whole grace period: after a few faults in a
 /// row it is dropped, and the current store answers.

@@ -85,8 +85,9 @@ impl Default for SwapOptions {
 /// retired plugin is dropped: a store swapped out because it broke must not
 /// fail (or stall) every request with an unknown id until its grace period
 /// ends. Counted in points: a trap or an answer that breaks the contract
-/// weighs [`FAULT_POINTS`], a timeout [`TIMEOUT_POINTS`] (a timeout can be a
-/// loaded machine, so it takes 8 in a row, against 3 traps).
+/// weighs [`FAULT_POINTS`], a timeout (or the memory or output limit)
+/// [`TIMEOUT_POINTS`] (a timeout can be a loaded machine, so it takes 8 in
+/// a row, against 3 traps).
 const QUARANTINE_POINTS: u32 = 24;
 /// See [`QUARANTINE_POINTS`].
 const FAULT_POINTS: u32 = 8;
@@ -333,7 +334,8 @@ pub struct SwapStats {
     pub migration_failures: u64,
     /// Migration attempts the current plugin refused because it can never
     /// hold the session (`too-large` or `invalid-data` from its `create`:
-    /// more data than a cookie carries, say). The session is answered as
+    /// more data than a cookie carries, say), or that found the old plugin
+    /// returning more than the host's output limits take. The session is answered as
     /// gone, so the user starts a new one instead of failing every request
     /// until the grace period ends; the old copy stays where it is (a swap
     /// back finds it). Each request that presents such an id tries, and
@@ -730,6 +732,19 @@ impl SwappableStore {
                 // Not this store's id: try the next one.
                 Err(CallError::Session(SessionError::InvalidId(_))) => {
                     retired.faults.store(0, Ordering::Relaxed);
+                }
+                // It holds more under this id than the host takes (its
+                // limits were lowered since, or the store broke): the
+                // session can never move, so it ends here, as one the new
+                // store cannot hold does (`copy`), rather than fail every
+                // request that brings the id until the grace period ends.
+                Err(e @ CallError::OutputTooLarge { .. }) => {
+                    self.inner.unmovable.fetch_add(1, Ordering::Relaxed);
+                    self.quarantine(retired, fault_points(&e));
+                    if first_answer {
+                        return Found::Gone;
+                    }
+                    outcome = Found::Gone;
                 }
                 // The old store broke (trapped, broke the contract, timed
                 // out: `fault_points`) too often in a row: it is dropped, and
@@ -1183,13 +1198,18 @@ impl SwappableStore {
 }
 
 /// What a retired plugin's failure counts toward its quarantine (see
-/// [`QUARANTINE_POINTS`]): a trap or a broken contract is the store's fault,
-/// a timeout may be; the memory limit or no free instance slot is one
-/// session's size or the host's load, not the store's, and counts nothing.
+/// [`QUARANTINE_POINTS`]): a trap or a broken contract is the store's fault;
+/// a timeout, the memory limit or an output past the limits may be (or be
+/// a loaded machine, one big session), and weighs as a timeout. (A guest
+/// whose growth was refused once in a call reports any later trap in it as
+/// the memory limit, so a trap disguised that way still counts.) No free
+/// instance slot is the host's load, and counts nothing.
 fn fault_points(e: &CallError) -> u32 {
     match e {
         CallError::Trap { .. } | CallError::Contract { .. } => FAULT_POINTS,
-        CallError::Timeout { .. } => TIMEOUT_POINTS,
+        CallError::Timeout { .. }
+        | CallError::MemoryLimit { .. }
+        | CallError::OutputTooLarge { .. } => TIMEOUT_POINTS,
         _ => 0,
     }
 }
