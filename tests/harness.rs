@@ -53,6 +53,11 @@ fn a_component_of_another_world_is_refused() {
 /// A hand-assembled component that imports an instance `foo:bar/baz`
 /// exporting one function `f: func()`, which this host does not provide.
 fn component_importing_foo_bar_baz() -> Vec<u8> {
+    component_importing(b"foo:bar/baz")
+}
+
+/// [`component_importing_foo_bar_baz`] with the import called `name`.
+fn component_importing(name: &[u8]) -> Vec<u8> {
     let mut c = b"\0asm\x0d\0\x01\0".to_vec();
     // Type section (7): one instance type declaring `type 0 = func()` and
     // exporting `f` of that type.
@@ -63,15 +68,62 @@ fn component_importing_foo_bar_baz() -> Vec<u8> {
     ];
     c.extend_from_slice(&[0x07, instance.len() as u8 + 1, 0x01]);
     c.extend_from_slice(&instance);
-    // Import section (10): "foo:bar/baz" of instance type 0.
-    let name = b"foo:bar/baz";
-    let mut body = vec![0x01, 0x00, name.len() as u8];
+    // Import section (10): `name` of instance type 0.
+    let mut body = vec![0x01, 0x00];
+    leb128(&mut body, name.len());
     body.extend_from_slice(name);
     body.extend_from_slice(&[0x05, 0x00]);
     c.push(0x0a);
-    c.push(body.len() as u8);
+    leb128(&mut c, body.len());
     c.extend_from_slice(&body);
     c
+}
+
+/// Appends `n` as an unsigned LEB128 (how WebAssembly writes lengths).
+fn leb128(out: &mut Vec<u8>, mut n: usize) {
+    loop {
+        let low = (n & 0x7f) as u8;
+        n >>= 7;
+        if n == 0 {
+            out.push(low);
+            return;
+        }
+        out.push(low | 0x80);
+    }
+}
+
+/// What wasmtime says of a component it refuses can quote names the file
+/// chose: they reach the error with their control characters escaped, so
+/// a file cannot forge a line in a host's log.
+#[test]
+fn a_refused_component_cannot_forge_a_line_in_the_error() {
+    let (h, _, _) = harness();
+    let forged = b"foo:bar/baz\n\x1b[31mERROR plugin loaded as root\x1b[0m\r\xe2\x80\xae";
+    let e = h
+        .load_bytes(
+            &component_importing(forged),
+            LoadOptions::default().name("forger"),
+        )
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(matches!(e, LoadError::Invalid { .. }), "{e:?}");
+    assert!(msg.contains("forger"), "{msg}");
+    assert!(
+        !msg.chars().any(|c| c.is_control() || c == '\u{202e}'),
+        "{msg:?}"
+    );
+    assert!(msg.contains("ERROR plugin loaded as root"), "{msg}");
+    // A long name (wasmparser takes up to 100,000 bytes) is cut.
+    let long = [b"foo:bar/".as_slice(), &[b'\n'; 90_000]].concat();
+    let e = h
+        .load_bytes(
+            &component_importing(&long),
+            LoadOptions::default().name("long"),
+        )
+        .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.len() < 5000, "{} bytes", msg.len());
+    assert!(msg.contains("more bytes cut by the host"), "{msg}");
 }
 
 #[test]

@@ -87,16 +87,22 @@ impl SessionError {
     /// sequence, and cut to [`MAX_ERROR_MESSAGE_BYTES`] (escapes included,
     /// never inside one), saying how much was cut.
     pub(crate) fn sanitized(self) -> Self {
-        self.map_message(|m| {
-            let shown = match crate::text::escape_controls_within(&m, MAX_ERROR_MESSAGE_BYTES) {
-                (Cow::Borrowed(_), _) => None,
-                (shown, 0) => Some(shown.into_owned()),
-                (shown, cut) => Some(format!("{shown}… ({cut} more bytes cut by the host)")),
-            };
-            // The message itself when it needed nothing: no copy.
-            shown.unwrap_or(m)
-        })
+        self.map_message(shown_from_plugin)
     }
+}
+
+/// `m`, text a plugin chose, as the host passes it on: control characters
+/// escaped ([`crate::text::escape_controls`]) and cut to
+/// [`MAX_ERROR_MESSAGE_BYTES`] (escapes included, never inside one), saying
+/// how much was cut.
+fn shown_from_plugin(m: String) -> String {
+    let shown = match crate::text::escape_controls_within(&m, MAX_ERROR_MESSAGE_BYTES) {
+        (Cow::Borrowed(_), _) => None,
+        (shown, 0) => Some(shown.into_owned()),
+        (shown, cut) => Some(format!("{shown}… ({cut} more bytes cut by the host)")),
+    };
+    // The message itself when it needed nothing: no copy.
+    shown.unwrap_or(m)
 }
 
 /// What ran out, for [`CallError::Timeout`]'s message.
@@ -290,7 +296,10 @@ pub enum SetupError {
     },
 }
 
-/// Renders a wasmtime error with its whole cause chain on one line.
+/// Renders a wasmtime error with its whole cause chain on one line, escaped
+/// and cut as a plugin's messages are: what wasmtime says of a file it
+/// refuses quotes names the file chose (an import, an export), which could
+/// otherwise start a forged line in a host's log.
 pub(crate) fn chain(e: &wasmtime::Error) -> String {
-    format!("{e:#}")
+    shown_from_plugin(format!("{e:#}"))
 }
