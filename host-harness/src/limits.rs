@@ -47,8 +47,8 @@ impl Default for Limits {
 /// linear memory of the instance together (a component may define several),
 /// and remembers whether the limit was hit, so a trap that follows can be
 /// reported as what it is. It also caps how many core instances, tables and
-/// memories the instance's store may create: with the pooling allocator off
-/// nothing else does.
+/// memories the instance's store may create, and how many elements its
+/// tables hold together: with the pooling allocator off nothing else does.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
     limit: usize,
@@ -60,6 +60,11 @@ pub(crate) struct MemoryLimiter {
     /// Set when a growth was refused (by this limiter, or after its approval
     /// by the memory's own maximum or the allocator) during the current call.
     pub(crate) hit: bool,
+    /// Elements the instance's tables hold together.
+    table_elements: usize,
+    /// `table_elements` before the last table growth this limiter approved,
+    /// until that growth is known to have happened or failed.
+    before_table_growth: Option<usize>,
 }
 
 impl MemoryLimiter {
@@ -69,11 +74,15 @@ impl MemoryLimiter {
             total: 0,
             before_growth: None,
             hit: false,
+            table_elements: 0,
+            before_table_growth: None,
         }
     }
 }
 
-/// Table elements an instance may grow to (Rust guests need a few hundred).
+/// Table elements the tables of an instance may hold together (Rust guests
+/// need a few hundred): host memory outside [`Limits::memory_bytes`], at
+/// most 800 KB of 8-byte references, whatever number of tables it makes.
 const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Core module instances one store (one plugin instance) may create: the
@@ -135,11 +144,30 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
 
     fn table_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        let total = self
+            .table_elements
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > MAX_TABLE_ELEMENTS {
+            self.before_table_growth = None;
+            return Ok(false);
+        }
+        self.before_table_growth = Some(self.table_elements);
+        self.table_elements = total;
+        Ok(true)
+    }
+
+    /// A table growth failed after this limiter approved it: its elements
+    /// were never added.
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        if let Some(before) = self.before_table_growth.take() {
+            self.table_elements = before;
+        }
+        Ok(())
     }
 
     fn instances(&self) -> usize {
@@ -172,6 +200,23 @@ mod tests {
         // Growing the first within what is left is fine, past it is not.
         assert!(l.memory_growing(40 * MIB, 64 * MIB, None).unwrap());
         assert!(!l.memory_growing(0, MIB, None).unwrap());
+    }
+
+    #[test]
+    fn the_tables_of_an_instance_share_one_element_budget() {
+        let mut l = MemoryLimiter::new(64 * MIB);
+        assert!(l.table_growing(0, 60_000, None).unwrap());
+        // A second table cannot take another 60,000: 16 tables of 100,000
+        // each were 12.8 MB of host memory outside the memory limit.
+        assert!(!l.table_growing(0, 60_000, None).unwrap());
+        assert!(l.table_growing(0, 30_000, None).unwrap());
+        // A growth that fails after approval gives its elements back.
+        assert!(l.table_growing(30_000, 40_000, None).unwrap());
+        l.table_grow_failed(wasmtime::Error::msg("out of memory"))
+            .unwrap();
+        assert!(l.table_growing(30_000, 40_000, None).unwrap());
+        assert!(!l.table_growing(40_000, 40_001, None).unwrap());
+        assert!(!l.hit, "a table is not the memory limit");
     }
 
     #[test]
