@@ -38,6 +38,11 @@ use cookie::{Expiration, time};
 /// defaults to this minus the name and `=`, so a seal always fits.
 pub const MAX_COOKIE_BYTES: usize = 4096;
 
+/// Most values of the session cookie [`CookiePolicy::find_ids`] offers from
+/// one request: a browser sends one per path and domain the cookie was set
+/// for (one under a `__Host-` name), a handful at most.
+pub const MAX_IDS_OFFERED: usize = 8;
+
 /// The latest `Expires` date written: the end of year 9999, the last an HTTP
 /// date can hold.
 const MAX_EXPIRES: i64 = 253_402_300_799;
@@ -249,6 +254,10 @@ impl CookiePolicy {
     /// value logs the user out on that path with a junk one. Try each value
     /// until one loads (skipping `invalid-id`), and prefer a `__Host-` name,
     /// which stops the planting itself.
+    ///
+    /// At most [`MAX_IDS_OFFERED`] values are offered: a request cannot make
+    /// the host look up thousands of ids (a store call each, and with stores
+    /// swapped out one in each of them too).
     pub fn find_ids<'p, 'h>(&'p self, cookie_header: &'h str) -> impl Iterator<Item = &'h str> + 'p
     where
         'h: 'p,
@@ -259,6 +268,7 @@ impl CookiePolicy {
             .filter_map(|c| c.value_raw())
             .map(unquoted)
             .filter(|v| !v.is_empty())
+            .take(MAX_IDS_OFFERED)
     }
 
     fn base(&self, value: String) -> Cookie<'static> {
@@ -590,6 +600,17 @@ mod tests {
             .collect();
         assert_eq!(ids, ["junk", "v1.p.real"]);
         assert_eq!(p.find_ids("a=1").count(), 0);
+    }
+
+    /// A request cannot make the host look up thousands of ids: the first
+    /// [`MAX_IDS_OFFERED`] values are offered, the rest ignored.
+    #[test]
+    fn a_request_offers_a_bounded_number_of_ids() {
+        let p = CookiePolicy::builder("sid").build().unwrap();
+        let header: String = (0..30_000).map(|i| format!("sid=v{i}; ")).collect();
+        let ids: Vec<&str> = p.find_ids(&header).collect();
+        let first: Vec<String> = (0..MAX_IDS_OFFERED).map(|i| format!("v{i}")).collect();
+        assert_eq!(ids, first);
     }
 
     /// RFC 6265 lets a cookie value be sent in double quotes: the id is
