@@ -279,6 +279,28 @@ for (const store of STORES) {
       await context.close();
     });
 
+    it("starts an empty session when another user signs in on the same browser", async () => {
+      const { context, page } = await signedIn(host, "erin");
+      await page.fill("#note textarea", "erin's own note");
+      await submit(page, "#note");
+      const erins = (await sessionCookie(context)).value;
+      // The page offers no sign-in form while someone is signed in; one
+      // posted anyway (an old tab) with this session's token signs the new
+      // user in, from nothing.
+      await page.evaluate(() => {
+        const form = document.querySelector("#logout");
+        form.setAttribute("action", "/login");
+        form.insertAdjacentHTML("afterbegin", '<input name="user" value="frank">');
+      });
+      const response = await post(page, "#logout");
+      assert.equal(response.status(), 303);
+      assert.equal(await user(page), "Signed in as frank");
+      assert.equal(await noteOn(page), "", "erin's note is not frank's to see");
+      assert.equal(await visits(page), "Visits: 1");
+      assert.notEqual((await sessionCookie(context)).value, erins, "a new id for the new user");
+      await context.close();
+    });
+
     it("refuses a form from a session that is gone, and a reload starts a new one", async () => {
       const { context, page } = await visitor(host);
       await page.goto("/");
@@ -521,11 +543,14 @@ async function startRedis() {
   })();
   await Promise.race([ready, failed]);
   failed.catch(() => {}); // its exit at stop() is expected
+  const exited = new Promise((resolve) => child.once("exit", resolve));
   return {
     url: `redis+unix://${socket}`,
+    /** Stops the server; resolves once it has exited. */
     stop: () => {
       child.kill();
       rmSync(dir, { recursive: true, force: true });
+      return exited;
     },
   };
 }
@@ -590,6 +615,37 @@ for (const store of STORES) {
     });
   });
 }
+
+// A store whose backend stops answering: the visitor gets a page that says
+// so, without the store's error text (backend addresses, plugin names),
+// which goes to the server's log instead.
+describe("kv-session on a Redis server that stops, in Chromium", { timeout: 300_000 }, () => {
+  let redis;
+  let host;
+  before(async () => {
+    redis = await startRedis();
+    host = await startHost("kv_session", ["--kv", redis.url, "--kv-prefix", "web-test-down:"]);
+  });
+  after(async () => {
+    await host?.stop();
+  });
+
+  it("answers 503 with no internals on the page", async () => {
+    const { context, page } = await visitor(host);
+    await page.goto("/");
+    assert.equal(await visits(page), "Visits: 1");
+    await redis.stop();
+    const response = await page.reload();
+    assert.equal(response.status(), 503);
+    assert.equal(response.headers()["cache-control"], "no-store");
+    const shown = await page.textContent("body");
+    assert.match(shown, /session store is not answering/);
+    for (const internal of [/redis/i, /kv-session/, /backend/i, /\.sock/]) {
+      assert.doesNotMatch(shown, internal);
+    }
+    await context.close();
+  });
+});
 
 // Under a plain cookie name (no `__Host-` prefix) another host of the
 // domain can plant a second cookie of the name for a more specific path,

@@ -26,7 +26,10 @@
 //!
 //! then open <http://localhost:8080/> and type
 //! `swap target/wasm32-wasip2/release/cookie_session.wasm` into the server.
-//! `tests/browser/` drives this server with Chromium.
+//! `tests/browser/` drives this server with Chromium. (With the cookie store
+//! a sign-out only tells the browser to drop its cookie: a copy of the seal,
+//! or a request in flight in another tab that sets it again, stays signed
+//! in until it expires; see the README's "A web server, in a real browser".)
 //!
 //! Every form carries the session's CSRF token (OWASP's synchronizer token,
 //! drawn anew at sign-in), on top of `SameSite=Lax`, which keeps the cookie
@@ -95,6 +98,11 @@ pub(crate) fn parse_setting(text: &str) -> Result<(String, String), String> {
         .ok_or_else(|| format!("expected key=value, got {text:?}"))
 }
 
+/// Largest form body taken (axum answers 413 past it): a note as large as
+/// the default `session.max-data-bytes` (64 KiB), percent-encoded (up to 3
+/// bytes each), still reaches the store, whose own limit then answers.
+const MAX_FORM_BYTES: usize = 3 * 64 * 1024 + 1024;
+
 /// The request's cookies as one header (HTTP/2 may send several).
 fn cookie_header(headers: &HeaderMap) -> String {
     headers
@@ -117,10 +125,10 @@ async fn blocking(
     let failure = match outcome {
         Ok(Ok(reply)) => return reply,
         Ok(Err(failure)) => failure,
-        Err(e) => Failure {
-            status: StatusCode::INTERNAL_SERVER_ERROR,
-            message: format!("the request handler failed: {e}"),
-        },
+        Err(e) => Failure::internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format_args!("the request handler failed: {e}"),
+        ),
     };
     page::error(&failure)
 }
@@ -244,6 +252,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/login", post(post_login))
         .route("/note", post(post_note))
         .route("/logout", post(post_logout))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(app);
     axum::serve(listener, routes)
         .with_graceful_shutdown(shutdown_requested())

@@ -3,6 +3,7 @@
 //! reply (a page or a redirect, with the `Set-Cookie` to send).
 
 use std::collections::BTreeMap;
+use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
 use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE, LOCATION, SET_COOKIE};
@@ -82,9 +83,11 @@ impl SessionData {
 /// A fresh CSRF token: 128 bits from the operating system's CSPRNG.
 pub(crate) fn new_csrf_token() -> Result<String, Failure> {
     let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(|e| Failure {
-        status: StatusCode::INTERNAL_SERVER_ERROR,
-        message: format!("no randomness for a CSRF token: {e}"),
+    getrandom::fill(&mut bytes).map_err(|e| {
+        Failure::internal(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format_args!("no randomness for a CSRF token: {e}"),
+        )
     })?;
     Ok(URL_SAFE_NO_PAD.encode(bytes))
 }
@@ -107,6 +110,27 @@ pub(crate) struct Failure {
     pub(crate) message: String,
 }
 
+impl Failure {
+    /// A failure on the site's side: `detail` goes to the server's log
+    /// (standard error), the visitor gets what `status` means (store errors,
+    /// backend addresses and traps are not for them to read).
+    pub(crate) fn internal(status: StatusCode, detail: std::fmt::Arguments) -> Self {
+        let mut log = std::io::stderr().lock();
+        let _ = writeln!(log, "error {}: {detail}", status.as_u16());
+        let message = match status {
+            StatusCode::PAYLOAD_TOO_LARGE => "That is too large for a session here to hold",
+            StatusCode::SERVICE_UNAVAILABLE => {
+                "The session store is not answering just now: try again in a moment"
+            }
+            _ => "Something went wrong on our side; it has been logged",
+        };
+        Failure {
+            status,
+            message: message.to_string(),
+        }
+    }
+}
+
 impl From<CallError> for Failure {
     fn from(e: CallError) -> Self {
         let status = match &e {
@@ -121,10 +145,7 @@ impl From<CallError> for Failure {
             // The store or its backend failed: try again later.
             _ => StatusCode::SERVICE_UNAVAILABLE,
         };
-        Failure {
-            status,
-            message: e.to_string(),
-        }
+        Failure::internal(status, format_args!("{e}"))
     }
 }
 
@@ -233,9 +254,11 @@ impl App {
         self.policy
             .issue_record(record, self.clock.now_secs())
             .map(|c| c.to_string())
-            .map_err(|e| Failure {
-                status: StatusCode::INTERNAL_SERVER_ERROR,
-                message: e.to_string(),
+            .map_err(|e| {
+                Failure::internal(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format_args!("no cookie for the session: {e}"),
+                )
             })
     }
 
@@ -294,7 +317,12 @@ impl App {
         // is worth nothing after it, and a failure part way leaves a whole
         // session (anonymous, with the new token) and hands out nothing from
         // before.
-        let mut visit = SessionData::from_data(&record.data);
+        // Another user signing in on this browser starts from nothing: the
+        // last one's note and visits are not the new user's to see.
+        let mut visit = match record.user_id.as_deref() {
+            Some(before) if before != user => SessionData::default(),
+            _ => SessionData::from_data(&record.data),
+        };
         visit.csrf = new_csrf_token()?;
         let data = visit.to_data();
         let regenerated = self
