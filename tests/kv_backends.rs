@@ -322,6 +322,62 @@ fn listing_is_ordered_prefixed_and_paged(s: Subject) {
     assert!(all.windows(2).all(|w| w[0] < w[1]), "ascending: {all:?}");
 }
 
+/// Ascending byte order holds beyond ASCII: UTF-8 sorts as its code points
+/// do (a character's first byte says how many follow), and a prefix of
+/// several bytes cuts no character in two.
+fn listing_orders_text_beyond_ascii_by_its_bytes(s: Subject) {
+    let keys = [
+        "u:\u{10000}",
+        "u:z",
+        "u:\u{7f}",
+        "u:\u{e9}",
+        "u:\u{e9}a",
+        "u:\u{ffff}",
+        "u:e",
+        "u:\u{800}",
+    ];
+    for k in keys {
+        assert!(s.set(k, "v", None, Always), "{k:?}");
+    }
+    let mut sorted: Vec<String> = keys.iter().map(|k| k.to_string()).collect();
+    sorted.sort_by(|a, b| a.as_bytes().cmp(b.as_bytes()));
+    for limit in [1, 3, 100] {
+        assert_eq!(s.all_keys("u:", limit), sorted, "limit {limit}");
+    }
+    assert_eq!(s.all_keys("u:\u{e9}", 10), ["u:\u{e9}", "u:\u{e9}a"]);
+    let page = s.kv.list_keys("ns", "u:", Some("u:\u{e9}a"), 10).unwrap();
+    assert_eq!(page.keys, ["u:\u{800}", "u:\u{ffff}", "u:\u{10000}"]);
+}
+
+/// An `if-present` write racing a delete of its key ends with no key either
+/// way: written then deleted, or refused after the delete. A check apart
+/// from the write could see the key, lose it to the delete, then write it
+/// back: `update` resurrecting a session destroyed meanwhile.
+fn if_present_racing_a_delete_never_brings_the_key_back(s: Subject) {
+    let keys: Vec<String> = (0..200).map(|i| format!("race-{i:03}")).collect();
+    for k in &keys {
+        assert!(s.set(k, "v", None, Always));
+    }
+    let both = std::sync::Barrier::new(2);
+    std::thread::scope(|scope| {
+        scope.spawn(|| {
+            for k in &keys {
+                both.wait();
+                s.kv.delete("ns", k).unwrap();
+            }
+        });
+        scope.spawn(|| {
+            for k in &keys {
+                both.wait();
+                s.kv.set("ns", k, b"w".to_vec(), None, IfPresent).unwrap();
+            }
+        });
+    });
+    for k in &keys {
+        assert_eq!(s.get(k), None, "{k} came back");
+    }
+}
+
 fn listing_passes_long_runs_of_expired_keys(s: Subject) {
     // Far more expired keys than one call examines: the listing may return
     // short pages but must still reach every live key and then end.
@@ -509,6 +565,8 @@ macro_rules! backend_suite {
                 a_limit_of_zero_is_refused,
                 huge_ttls_mean_practically_forever,
                 listing_is_ordered_prefixed_and_paged,
+                listing_orders_text_beyond_ascii_by_its_bytes,
+                if_present_racing_a_delete_never_brings_the_key_back,
                 listing_passes_long_runs_of_expired_keys,
                 a_listing_of_only_expired_keys_ends_without_a_cursor,
                 namespaces_are_apart,
