@@ -376,35 +376,29 @@ pub fn malformed_ids_are_invalid_id(s: &StoreUnderTest) {
     }
     for id in &bad {
         let what = format!("id of {} bytes", id.len());
-        let e = assert_session_err!(sub.plugin.load(id), SessionError::InvalidId(_));
-        let SessionError::InvalidId(msg) = e else {
-            unreachable!()
-        };
-        assert!(!msg.is_empty() && msg.len() < 500, "{what}: {msg}");
-        if id.len() >= 8 {
-            assert!(
-                !msg.contains(id.as_str()),
-                "{what}: the message echoes the id"
-            );
-        }
-        assert!(
-            !msg.contains(HOST_REFUSAL),
-            "{what}: load: the host answered, not the store: {msg}"
-        );
-        let others = [
+        let every = [
+            ("load", sub.plugin.load(id).map(drop)),
             ("update", sub.plugin.update(id, "{}", None).map(drop)),
             ("touch", sub.plugin.touch(id, None).map(drop)),
             ("regenerate", sub.plugin.regenerate(id).map(drop)),
             ("destroy", sub.plugin.destroy(id)),
         ];
-        for (op, result) in others {
-            match result {
-                Err(CallError::Session(SessionError::InvalidId(m))) => assert!(
-                    !m.contains(HOST_REFUSAL),
-                    "{what}: {op}: the host answered, not the store: {m}"
-                ),
+        for (op, result) in every {
+            let msg = match result {
+                Err(CallError::Session(SessionError::InvalidId(m))) => m,
                 other => panic!("{what}: {op}: expected invalid-id, got {other:?}"),
+            };
+            assert!(!msg.is_empty() && msg.len() < 500, "{what}: {op}: {msg}");
+            if id.len() >= 8 {
+                assert!(
+                    !msg.contains(id.as_str()),
+                    "{what}: {op}: the message echoes the id"
+                );
             }
+            assert!(
+                !msg.contains(HOST_REFUSAL),
+                "{what}: {op}: the host answered, not the store: {msg}"
+            );
         }
     }
     // None of that disturbed the real session.
@@ -663,8 +657,9 @@ pub fn update_keeps_created_at_and_slides_expiry(s: &StoreUnderTest) {
     );
 }
 
-/// `regenerate` gives a new id with the same data, user and creation time;
-/// server-side stores kill the old id at once.
+/// `regenerate` gives a new id with the same data, user, creation time and
+/// expiry (a new id is no new lifetime, nor a shorter one), which holds in
+/// the backend too; server-side stores kill the old id at once.
 pub fn regenerate_keeps_data_and_handles_the_old_id(s: &StoreUnderTest) {
     let sub = s.start(&[]);
     let data = encode_data_map([("csrf", "t0k3n")]);
@@ -677,6 +672,7 @@ pub fn regenerate_keeps_data_and_handles_the_old_id(s: &StoreUnderTest) {
     assert_eq!(after.data, data);
     assert_eq!(after.user_id.as_deref(), Some("dave"));
     assert_eq!(after.created_at, before.created_at);
+    assert_eq!(after.expires_at, before.expires_at, "the same expiry");
     if s.caps.invalidates_ids {
         sub.gone(&old);
         assert_session_err!(sub.plugin.update(&old, "{}", None), SessionError::NotFound);
@@ -684,6 +680,10 @@ pub fn regenerate_keeps_data_and_handles_the_old_id(s: &StoreUnderTest) {
     } else {
         sub.live(&old);
     }
+    sub.advance(after.expires_at - sub.now() - 1);
+    sub.live(&new);
+    sub.advance(1);
+    sub.gone(&new);
 }
 
 /// Destroying twice, or destroying what never existed, is fine.
@@ -833,10 +833,29 @@ pub fn bad_config_is_a_config_error(s: &StoreUnderTest) {
             SessionError::Config(_)
         );
         assert!(e.to_string().contains(key), "{key}: {e}");
-        if let Some(unknown) = s.unknown_id {
-            // A well-formed id gets as far as the settings.
-            assert_session_err!(sub.plugin.load(&unknown()), SessionError::Config(_));
-            assert_session_err!(sub.plugin.destroy(&unknown()), SessionError::Config(_));
+        // A well-formed id gets as far as the settings (a stateless store
+        // needs its settings to tell whether an id is well formed at all).
+        let id = s.unknown_id.map_or_else(|| "x".to_string(), |unknown| unknown());
+        let every = [
+            ("load", sub.plugin.load(&id).map(drop)),
+            ("update", sub.plugin.update(&id, "{}", None).map(drop)),
+            ("touch", sub.plugin.touch(&id, None).map(drop)),
+            ("regenerate", sub.plugin.regenerate(&id).map(drop)),
+        ];
+        for (op, result) in every {
+            match result {
+                Err(CallError::Session(SessionError::Config(m))) => {
+                    assert!(m.contains(key), "{key}: {op}: {m}")
+                }
+                other => panic!("{key}: {op}: expected a config error, got {other:?}"),
+            }
+        }
+        if s.caps.invalidates_ids {
+            assert_session_err!(sub.plugin.destroy(&id), SessionError::Config(_));
+            assert_session_err!(sub.plugin.purge_expired(), SessionError::Config(_));
+        }
+        if s.caps.counts {
+            assert_session_err!(sub.plugin.count(), SessionError::Config(_));
         }
     }
 }
