@@ -105,7 +105,14 @@ fn an_endless_loop_times_out_and_the_host_moves_on() {
         "a timed-out instance is never reused"
     );
     // count/purge get the longer maintenance deadline, and still stop.
-    assert!(matches!(bad.count(), Err(CallError::Timeout { .. })));
+    for (op, result) in [("count", bad.count()), ("purge", bad.purge_expired())] {
+        match result {
+            Err(e @ CallError::Timeout { deadline, .. }) => {
+                assert_eq!(deadline, std::time::Duration::from_millis(500), "{op}: {e}");
+            }
+            other => panic!("{op}: expected a timeout, got {other:?}"),
+        }
+    }
 }
 
 #[test]
