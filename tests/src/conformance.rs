@@ -835,7 +835,9 @@ pub fn bad_config_is_a_config_error(s: &StoreUnderTest) {
         assert!(e.to_string().contains(key), "{key}: {e}");
         // A well-formed id gets as far as the settings (a stateless store
         // needs its settings to tell whether an id is well formed at all).
-        let id = s.unknown_id.map_or_else(|| "x".to_string(), |unknown| unknown());
+        let id = s
+            .unknown_id
+            .map_or_else(|| "x".to_string(), |unknown| unknown());
         let every = [
             ("load", sub.plugin.load(&id).map(drop)),
             ("update", sub.plugin.update(&id, "{}", None).map(drop)),
