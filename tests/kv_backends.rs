@@ -894,6 +894,15 @@ impl OwnServer {
     }
 
     /// Connections the server has accepted so far.
+    /// Clients connected now (`INFO clients`), redis-cli's own included.
+    fn connected_clients(&self) -> u64 {
+        self.cli(&["info", "clients"])
+            .lines()
+            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .and_then(|n| n.trim().parse().ok())
+            .expect("INFO clients has connected_clients")
+    }
+
     fn connections_received(&self) -> u64 {
         self.cli(&["info", "stats"])
             .lines()
@@ -1059,6 +1068,11 @@ fn connections_the_server_closed_fail_no_call() {
     server.cli(&["config", "set", "timeout", "1"]);
     std::thread::sleep(Duration::from_millis(2500));
     assert_eq!(
+        server.connected_clients(),
+        1,
+        "the server closed the pool's idle connections (redis-cli's own is the one)"
+    );
+    assert_eq!(
         kv.set("ns", "k2", b"w".to_vec(), Some(60), IfAbsent),
         Ok(true),
         "a write on a connection the server closed as idle"
@@ -1137,6 +1151,8 @@ fn a_ping_answered_with_an_error_keeps_the_connection() {
     assert_eq!(kv.get("ns", "k").unwrap().as_deref(), Some(&b"v"[..]));
     // redis-cli's own connection for the count is the one more.
     assert_eq!(server.connections_received() - before, 1, "reconnected");
+    let denied = server.cli(&["acl", "log"]);
+    assert!(denied.contains("ping"), "the ping was sent and refused: {denied}");
 }
 
 /// A server refusing writes with an error reply (here `OOM`, with no memory
