@@ -1152,7 +1152,10 @@ fn a_ping_answered_with_an_error_keeps_the_connection() {
     // redis-cli's own connection for the count is the one more.
     assert_eq!(server.connections_received() - before, 1, "reconnected");
     let denied = server.cli(&["acl", "log"]);
-    assert!(denied.contains("ping"), "the ping was sent and refused: {denied}");
+    assert!(
+        denied.contains("ping"),
+        "the ping was sent and refused: {denied}"
+    );
 }
 
 /// A server refusing writes with an error reply (here `OOM`, with no memory
