@@ -585,9 +585,13 @@ fn a_plugin_cannot_choose_its_own_namespace() {
         seen, "keys visible: Ok(1); target visible: Ok(true); deleted: Ok(true); planted: Ok(true)",
         "the host decides"
     );
-    // Given kv-session's namespace, it could (and did) replace the record.
+    // Given kv-session's namespace, it could (and did) replace the record,
+    // which kv-session then reads as the corrupt record it is.
     let after = good.load(&id);
-    assert!(!matches!(after, Ok(Some(_))), "{after:?}");
+    assert!(
+        matches!(&after, Err(CallError::Session(SessionError::Backend(m))) if m.contains("stored session is corrupt")),
+        "{after:?}"
+    );
 }
 
 /// A plugin cannot fill the host's memory through its kv: past its
