@@ -349,16 +349,36 @@ const ESCAPED_IN_MESSAGES = /^[\p{Cc}\u061c\u200e\u200f\u202a-\u202e\u2066-\u206
  * host reports it.
  */
 export function escapeControlsWithin(text, maxBytes) {
+  return escapeWithin(text, maxBytes).shown;
+}
+
+/** escapeControlsWithin, with how many UTF-8 bytes of `text` were left out (`cut`). */
+function escapeWithin(text, maxBytes) {
   let out = "";
   let bytes = 0;
+  let taken = 0;
   for (const c of text) {
     const shown = ESCAPED_IN_MESSAGES.test(c) ? rustEscape(c) : c;
     const len = Buffer.byteLength(shown);
     if (bytes + len > maxBytes) break;
     out += shown;
     bytes += len;
+    taken += Buffer.byteLength(c);
   }
-  return out;
+  return { shown: out, cut: Buffer.byteLength(text) - taken };
+}
+
+/** Longest session-error message passed on: host-harness/src/error.rs MAX_ERROR_MESSAGE_BYTES. */
+export const MAX_ERROR_MESSAGE_BYTES = 4096;
+
+/**
+ * A session-error message as the wasmtime host passes it on from a plugin
+ * (error.rs `shown_from_plugin`): escaped as escapeControlsWithin does, cut
+ * to MAX_ERROR_MESSAGE_BYTES, saying how much was cut.
+ */
+export function shownFromPlugin(text) {
+  const { shown, cut } = escapeWithin(text, MAX_ERROR_MESSAGE_BYTES);
+  return cut === 0 ? shown : `${shown}… (${cut} more bytes cut by the host)`;
 }
 
 /** `c` as Rust's `char::escape_default` writes a character that is not printable ASCII. */
@@ -532,7 +552,9 @@ export function isComponentError(e) {
  * `plugin` with every export clearing `log` first and, when the call traps,
  * adding the guest's last stderr lines to the error (as the wasmtime host's
  * trap reports do). Errors the guest returns (jco's `ComponentError`) pass
- * through untouched.
+ * through with their message escaped and cut as the wasmtime host does
+ * (shownFromPlugin): a plugin's words cannot forge a line in the output of
+ * whoever prints them.
  *
  * A trapped instance is never called again, as in the wasmtime host (which
  * discards it): jco refuses to re-enter an instance after a wasm trap such as
@@ -551,7 +573,9 @@ function withGuestLog(plugin, log) {
       try {
         return fn(...args);
       } catch (e) {
-        if (!isComponentError(e)) {
+        if (isComponentError(e)) {
+          if (typeof e.payload?.val === "string") e.payload.val = shownFromPlugin(e.payload.val);
+        } else {
           const last = log.lastLine();
           if (e instanceof Error && last !== undefined) e.message += `; guest stderr: ${last}`;
           trapped = e instanceof Error ? e.message : String(e);

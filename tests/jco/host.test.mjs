@@ -19,6 +19,7 @@ import {
   GUEST_LOG_BYTES,
   GuestLog,
   HostError,
+  MAX_ERROR_MESSAGE_BYTES,
   MAX_RANDOM_BYTES,
   MemoryKv,
   MovableClock,
@@ -469,6 +470,22 @@ describe("the WASI a guest gets under jco (as host-harness/src/capabilities.rs g
     assert.equal(r.stderr, "", "the guest's panic message went to the host's stderr");
   });
 
+  it("a plugin's error message is escaped and cut as the wasmtime host does it", async () => {
+    const said = "bad id\n2026-12-01 INFO login ok \u001b[2J \u202eZoë";
+    const { plugin } = await hostile("harmless", { "hostile.message": said });
+    const e = errorOf(() => plugin.create({ data: "{}" }));
+    assert.equal(e.tag, "unsupported");
+    assert.equal(e.val, String.raw`bad id\n2026-12-01 INFO login ok \u{1b}[2J \u{202e}Zoë`);
+    // A long one is cut with its escapes counted, never inside one.
+    const noisy = "\u001b".repeat(MAX_ERROR_MESSAGE_BYTES);
+    const { plugin: loud } = await hostile("harmless", { "hostile.message": noisy });
+    const cut = errorOf(() => loud.create({ data: "{}" })).val;
+    const [kept, rest] = cut.split("…");
+    const escapes = MAX_ERROR_MESSAGE_BYTES / 6 | 0;
+    assert.equal(kept, String.raw`\u{1b}`.repeat(escapes));
+    assert.equal(rest, ` (${MAX_ERROR_MESSAGE_BYTES - escapes} more bytes cut by the host)`);
+  });
+
   it("a panic's message reaches the runner's output as text only, escaped as the wasmtime host escapes it", async () => {
     // A newline would forge a line, an escape sequence drive the terminal, a
     // bidirectional override reorder what is shown.
@@ -518,12 +535,17 @@ describe("the WASI a guest gets under jco (as host-harness/src/capabilities.rs g
   });
 });
 
-function sessionErrorTag(fn) {
+/** The session-error `fn` fails with (jco's ComponentError payload). */
+function errorOf(fn) {
   try {
     fn();
   } catch (e) {
     assert.ok(isComponentError(e), inspect(e));
-    return e.payload.tag;
+    return e.payload;
   }
   assert.fail("expected err(session-error)");
+}
+
+function sessionErrorTag(fn) {
+  return errorOf(fn).tag;
 }
