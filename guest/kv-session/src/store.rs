@@ -51,7 +51,7 @@ pub fn create(options: CreateOptions) -> Result<SessionId, SessionError> {
 /// (Nor can the kv tell two records under one id apart: a `purge-expired`
 /// or `update` that read the old record before it was destroyed can still
 /// remove or overwrite an import of the same id landing just after. Ids are
-/// 128-bit random, so only an importer reusing an id it just destroyed
+/// 192-bit random, so only an importer reusing an id it just destroyed
 /// meets that.)
 fn import(id: SessionId, record: &Stored, now: u64) -> Result<SessionId, SessionError> {
     if kv_access::put(&id::key(&id), record, now, WriteMode::IfAbsent)? {
