@@ -55,10 +55,13 @@ impl MemoryStorePeer {
     }
 
     /// `create` of a record the caller has built (tower-sessions' `Session`
-    /// builds it, random id included, before it calls the store): what
-    /// `MemoryStore::create` does, a collision check and a clone of the
-    /// record into the map. The record's id is the one to hold.
+    /// builds it before it calls the store): a fresh random id and expiry,
+    /// as kv-session draws its id and reads the clock inside its create,
+    /// then what `MemoryStore::create` does, a collision check and a clone
+    /// of the record into the map. The record's id is the one to hold.
     pub fn insert(&self, record: &mut Record) -> session_store::Result<()> {
+        record.id = Id::default();
+        record.expiry_date = OffsetDateTime::now_utc() + TTL;
         pollster::block_on(self.store.create(record))
     }
 
@@ -180,6 +183,18 @@ impl CookieJarPeer {
             .unwrap_or_default()
     }
 
+    /// Whether `sealed` is authentic (decrypts, or its MAC verifies), and no
+    /// more: what cookie-session's `destroy` checks (it neither decodes the
+    /// payload nor checks expiry).
+    pub fn verify(&self, sealed: &str) -> bool {
+        let cookie = Cookie::new(NAME, sealed.to_string());
+        if self.private {
+            self.key_jar_private(cookie).is_some()
+        } else {
+            self.key_jar_signed(cookie).is_some()
+        }
+    }
+
     /// Opens, base64url-decodes, deserialises and checks expiry against `now`.
     pub fn open(&self, sealed: &str, now: u64) -> Option<SealedRecord> {
         let cookie = Cookie::new(NAME, sealed.to_string());
@@ -251,9 +266,12 @@ mod tests {
             let sealed = peer.seal(&r);
             assert_eq!(peer.open(&sealed, 50), Some(r));
             assert_eq!(peer.open(&sealed, 100), None, "expired");
+            assert!(peer.verify(&sealed), "authentic, expired or not");
             let mut bad = sealed.into_bytes();
             bad[10] ^= 1;
-            assert_eq!(peer.open(&String::from_utf8_lossy(&bad), 50), None);
+            let bad = String::from_utf8_lossy(&bad);
+            assert_eq!(peer.open(&bad, 50), None);
+            assert!(!peer.verify(&bad));
         }
     }
 
