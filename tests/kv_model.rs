@@ -127,6 +127,15 @@ impl Model {
         self.entries.remove(key);
         was_live
     }
+
+    /// Deletes a live `key` holding `expected`; whether it did.
+    fn delete_if_equals(&mut self, key: &str, expected: &[u8], now: u64) -> bool {
+        let holds = self.get(key, now).is_some_and(|v| v == expected);
+        if holds {
+            self.entries.remove(key);
+        }
+        holds
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -429,6 +438,13 @@ enum Op {
         bound: bool,
         key: String,
     },
+    /// The harness's compare-and-delete (by name only: it is not part of
+    /// the guest's import).
+    DeleteIfEquals {
+        ns: usize,
+        key: String,
+        expected: Vec<u8>,
+    },
     List {
         ns: usize,
         bound: bool,
@@ -501,6 +517,10 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(ns, bound, key, value, ttl, mode)| Op::Set { ns, bound, key, value, ttl, mode }),
         15 => (ns.clone(), any::<bool>(), key()).prop_map(|(ns, bound, key)| Op::Get { ns, bound, key }),
         10 => (ns.clone(), any::<bool>(), key()).prop_map(|(ns, bound, key)| Op::Delete { ns, bound, key }),
+        // Values are short random bytes: the empty one (a common value) or
+        // a byte or two, so a compare now and then matches.
+        5 => (ns.clone(), key(), prop::collection::vec(any::<u8>(), 0..2))
+            .prop_map(|(ns, key, expected)| Op::DeleteIfEquals { ns, key, expected }),
         15 => (ns.clone(), any::<bool>(), prefix(), prop::option::weighted(0.6, key()), 0u32..5)
             .prop_map(|(ns, bound, prefix, cursor, limit)| Op::List { ns, bound, prefix, cursor, limit }),
         5 => (ns.clone(), any::<bool>(), prefix(), 1u32..5)
@@ -612,6 +632,14 @@ fn apply(
             let got = subject.delete(*ns, *bound, key);
             let want = Ok(models[*ns].delete(key, now));
             prop_assert_eq!(got, want, "step {}, {:?}", step, op);
+        }
+        Op::DeleteIfEquals { ns, key, expected } => {
+            let got = subject
+                .backend
+                .delete_if_equals(NAMESPACES[*ns], key, expected);
+            let want = Ok(models[*ns].delete_if_equals(key, expected, now));
+            prop_assert_eq!(got, want, "step {}, {:?}", step, op);
+            check_namespace(subject, *ns, &models[*ns])?;
         }
         Op::List {
             ns,
