@@ -3,6 +3,7 @@
 //! otherwise show up as a speed-up.
 
 use host_harness::CreateOptions;
+use host_harness::bench::peers::PeerFormat;
 use host_harness::bench::subjects::{
     CookieJarSubject, MemoryStoreSubject, PluginSubject, Threaded,
 };
@@ -42,6 +43,18 @@ fn every_subject_runs_every_operation_over_several_input_batches() {
         Box::new(MemoryStoreSubject::new(data)),
         Box::new(CookieJarSubject::new(&[7; 32], true, data)),
         Box::new(CookieJarSubject::new(&[7; 32], false, data)),
+        Box::new(CookieJarSubject::with_format(
+            &[7; 32],
+            true,
+            data,
+            PeerFormat::SameBytes,
+        )),
+        Box::new(CookieJarSubject::with_format(
+            &[7; 32],
+            false,
+            data,
+            PeerFormat::SameBytes,
+        )),
     ];
     for subject in &mut subjects {
         for op in Op::ALL {
@@ -99,6 +112,23 @@ fn threaded_loads_report_failures_from_every_thread() {
     let e = bad.run(Op::Load, 10).unwrap_err();
     assert_eq!((e.failed, e.calls), (10, 10), "{e}");
     assert!(e.to_string().contains("invalid session id"), "{e}");
+}
+
+/// Threaded updates, each thread on its own session: timed while the
+/// sessions live, an error once they are gone.
+#[test]
+fn threaded_updates_report_failures_from_every_thread() {
+    let (h, _, _) = harness();
+    let kv = load_into(&h, "kv_session", &[]);
+    let mut ok = Threaded::update(&kv, "{}", 2).unwrap();
+    ok.run(Op::Update, 10).unwrap();
+    let ids = kv_ids(&h);
+    assert_eq!(ids.len(), 2, "one session per thread");
+    for id in ids {
+        kv.destroy(&id).unwrap();
+    }
+    let e = ok.run(Op::Update, 10).unwrap_err();
+    assert_eq!((e.failed, e.calls), (10, 10), "{e}");
 }
 
 /// The ids of every session kv-session holds in the harness kv.
