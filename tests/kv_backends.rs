@@ -1260,20 +1260,55 @@ fn cli_exercise_runs_on_redis() {
 #[test]
 fn cli_names_a_bad_kv_backend() {
     let wasm = fixtures::guest_path("kv_session");
-    for (spec, expect) in [
-        ("postgres://x", "expected `memory` or a `redis://` URL"),
+    // What the command line got wrong is a usage error (exit 2); a server
+    // that does not answer is the command failing (exit 1).
+    for (spec, prefix, expect, code) in [
+        (
+            "postgres://x",
+            "p:",
+            "expected `memory` or a `redis://` URL",
+            2,
+        ),
+        ("redis://u:s3cret@host:notaport/0", "p:", "bad redis url", 2),
+        (
+            "redis://127.0.0.1:1/0",
+            "p1",
+            "bad redis key prefix \"p1\"",
+            2,
+        ),
         (
             "redis://127.0.0.1:1/",
+            "p:",
             "cannot reach redis at redis://127.0.0.1:1/",
+            1,
         ),
     ] {
         let out = fixtures::harness_cli()
-            .args(["--kv", spec, "info", wasm.to_str().unwrap()])
+            .args(["--kv", spec, "--kv-prefix", prefix])
+            .args(["info", wasm.to_str().unwrap()])
             .output()
             .unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert!(!out.status.success());
+        assert_eq!(out.status.code(), Some(code), "{spec}: {err}");
         assert!(err.contains(expect), "{err}");
+        assert!(!err.contains("s3cret"), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
+}
+
+/// `--help` names the environment variable behind `--kv` but not its
+/// value, which may hold a Redis password.
+#[test]
+fn cli_help_does_not_show_the_kv_url_from_the_environment() {
+    for args in [&["--help"][..], &["call", "--help"]] {
+        let out = fixtures::harness_cli()
+            .args(args)
+            .env("SESSION_HARNESS_KV", "redis://:hunter2pw@127.0.0.1:1/0")
+            .output()
+            .unwrap();
+        let help = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{args:?}");
+        assert!(help.contains("SESSION_HARNESS_KV"), "{help}");
+        assert!(!help.contains("hunter2pw"), "{args:?}: {help}");
     }
 }

@@ -208,13 +208,12 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
                 true => ("stateless", "a server-side store such as kv-session"),
                 false => ("server-side", "a stateless store such as cookie-session"),
             };
-            return Err(anyhow!(
+            return Err(Failure::Usage(anyhow!(
                 "{flag}: {} {} is {is} (info.server-side = {}); expected {expected}",
                 info.name,
                 info.version,
                 info.server_side
-            )
-            .into());
+            )));
         }
     }
     let master: Vec<u8> = (0u8..32).collect();

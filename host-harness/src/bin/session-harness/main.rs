@@ -26,6 +26,7 @@ mod table;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use host_harness::kv::redis::RedisSetupError;
 use host_harness::{
     CallError, CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin, RedisBackend,
     SessionError, SwapError,
@@ -64,10 +65,12 @@ struct Cli {
     /// Where server-side stores keep sessions: `memory` (embedded, gone when
     /// the command ends) or a Redis URL such as `redis://127.0.0.1:6379/0`
     /// (shared by every host that points at it). Not used by `bench`.
+    /// (`--help` does not show the variable's value: it may hold a password.)
     #[arg(
         long,
         global = true,
         env = "SESSION_HARNESS_KV",
+        hide_env_values = true,
         default_value = "memory"
     )]
     kv: String,
@@ -248,7 +251,17 @@ pub(crate) fn with_kv(
         return Ok(builder);
     }
     if spec.starts_with("redis://") || spec.starts_with("redis+unix://") {
-        let backend = RedisBackend::builder(spec).key_prefix(prefix).connect()?;
+        let backend = RedisBackend::builder(spec)
+            .key_prefix(prefix)
+            .connect()
+            .map_err(|e| match e {
+                // What the command line says is wrong: a usage error.
+                RedisSetupError::Url { .. } | RedisSetupError::Prefix { .. } => {
+                    Failure::Usage(e.into())
+                }
+                // The server is down or elsewhere: the command failed.
+                RedisSetupError::Unreachable { .. } => Failure::Other(e.into()),
+            })?;
         return Ok(builder.kv_backend(Arc::new(backend)));
     }
     Err(Failure::Usage(anyhow::anyhow!(

@@ -39,8 +39,10 @@ pub(crate) struct SoakArgs {
     /// How long to run, in seconds (fractions allowed).
     #[arg(long, default_value = "5", allow_negative_numbers = true, value_parser = parse_seconds)]
     seconds: Duration,
-    /// Swaps spread evenly over the run.
-    #[arg(long, default_value_t = 10, allow_negative_numbers = true)]
+    /// Swaps spread evenly over the run, at most 10,000 (each loads and
+    /// checks a plugin: every one is made, however long they take).
+    #[arg(long, default_value_t = 10, allow_negative_numbers = true,
+          value_parser = clap::value_parser!(u64).range(..=MAX_SWAPS))]
     swaps: u64,
     /// A `wasi:config` setting for every plugin, `key=value` (repeatable).
     #[arg(long = "config", value_parser = ConfigPair)]
@@ -205,6 +207,9 @@ fn plugin_path(s: &str) -> Result<PathBuf, String> {
     }
     Ok(PathBuf::from(s))
 }
+
+/// Most swaps one soak makes (see [`SoakArgs::swaps`]).
+const MAX_SWAPS: u64 = 10_000;
 
 /// Shortest session lifetime a soak runs with: its rounds take microseconds,
 /// but a call can wait seconds behind a swap, and a session that expired
