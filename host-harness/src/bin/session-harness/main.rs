@@ -40,10 +40,11 @@ use std::sync::Arc;
 const EXIT_CODES: &str = "Exit codes:
   0    success
   1    the store answered with an error (not-found, unsupported, backend, ...),
-       the host had no instance slot free for the call, or a check failed
-       (exercise, soak)
+       the host had no instance slot free for the call, the Redis server
+       did not answer, or a check failed (exercise, soak)
   2    the command line is wrong: arguments, a plugin file that is not a
-       session plugin, a kv backend or a configuration refused
+       session plugin (or not the kind bench's flag names), a kv backend,
+       Redis URL, key prefix or configuration refused
   3    the plugin failed on the host's side: it trapped, passed its deadline
        or memory limit, or broke the session-plugin contract
   141  standard output was closed before everything was written";
@@ -174,7 +175,8 @@ pub(crate) enum Failure {
     /// The plugin could not be loaded (exit code 2).
     Load(LoadError),
     /// The command line asks for something that cannot work: an unknown
-    /// backend, a configuration the store refuses (exit code 2).
+    /// backend, a Redis URL or key prefix refused, a configuration the
+    /// store refuses (exit code 2).
     Usage(anyhow::Error),
     /// Anything else (exit code 1).
     Other(anyhow::Error),
