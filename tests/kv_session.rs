@@ -35,6 +35,28 @@ fn ids_are_32_url_safe_characters() {
     }
 }
 
+/// No fresh id starts with `-` (a command line would read it as an option:
+/// `session-harness call … load -abc…` did, one id in 64); an imported one
+/// may, and loads as any other. (5,000 ids: one in 64 would show ~78.)
+#[test]
+fn no_fresh_id_starts_with_a_hyphen() {
+    let (h, _, _) = harness();
+    let p = load_into(&h, "kv_session", &[]);
+    let mut first_chars = std::collections::BTreeSet::new();
+    for _ in 0..5000 {
+        let id = p.create(CreateOptions::new("{}")).unwrap();
+        assert!(!id.starts_with('-'), "{id}");
+        first_chars.insert(id.as_bytes()[0]);
+    }
+    assert_eq!(first_chars.len(), 63, "every other first character occurs");
+    let imported = format!("-{}", "A".repeat(31));
+    let id = p
+        .create(CreateOptions::new("{}").with_id(imported.clone()))
+        .unwrap();
+    assert_eq!(id, imported);
+    assert!(p.load(&imported).unwrap().is_some());
+}
+
 #[test]
 fn each_session_is_one_kv_record_with_a_native_ttl() {
     let (h, clock, kv) = harness();

@@ -1,5 +1,7 @@
 //! Session ids: 24 bytes (192 bits) from the CSPRNG, base64url without padding,
 //! always exactly 32 characters of `A-Z a-z 0-9 - _` (URL- and cookie-safe).
+//! A fresh id never starts with `-`, which command-line tools (the harness's
+//! `call` among them) read as an option; any id of the format is valid.
 
 use crate::bindings::session::plugin::types::SessionError;
 use base64::Engine as _;
@@ -10,12 +12,19 @@ const ID_BYTES: usize = 24;
 /// Characters in an id.
 pub const ID_LEN: usize = 32;
 
-/// A fresh random id.
+/// A fresh random id: drawn again (one time in 64) when it would start
+/// with `-` (so the ids handed out are uniform over those that do not,
+/// 191.98 bits).
 pub fn generate() -> Result<String, SessionError> {
     let mut bytes = [0u8; ID_BYTES];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| SessionError::Backend(format!("random source failed: {e}")))?;
-    Ok(URL_SAFE_NO_PAD.encode(bytes))
+    loop {
+        getrandom::fill(&mut bytes)
+            .map_err(|e| SessionError::Backend(format!("random source failed: {e}")))?;
+        // The first character encodes the first byte's top 6 bits; 62 is `-`.
+        if bytes[0] >> 2 != 62 {
+            return Ok(URL_SAFE_NO_PAD.encode(bytes));
+        }
+    }
 }
 
 /// Checks the fixed format without touching storage. The message never echoes
