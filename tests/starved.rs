@@ -32,6 +32,30 @@ fn spin_cpu(p: &Plugin) -> (Duration, Result<(), CallError>) {
     (started.elapsed(), answer)
 }
 
+/// Runs `f` while fifteen threads spin on `core` (the caller's own).
+fn crowded<T>(core: core_affinity::CoreId, f: impl FnOnce() -> T) -> T {
+    let stop = Arc::new(AtomicBool::new(false));
+    let crowd: Vec<_> = (0..15)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                core_affinity::set_for_current(core);
+                let mut n = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    n = std::hint::black_box(n.wrapping_add(1));
+                }
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(50));
+    let answer = f();
+    stop.store(true, Ordering::Relaxed);
+    for t in crowd {
+        t.join().unwrap();
+    }
+    answer
+}
+
 /// One create on `p`: its wall time, and whether it spun to the end.
 fn spin_once(p: &Plugin) -> (Duration, Result<(), CallError>) {
     let started = Instant::now();
@@ -72,30 +96,22 @@ fn a_call_kept_off_the_cpu_past_its_deadline_is_not_a_timeout() {
 
     // Fifteen threads spinning on the same core: the call gets about a
     // sixteenth of it, so its 30 ms of work takes about 480 ms, past the
-    // deadline (and within the cap of five deadlines of wall time).
-    let stop = Arc::new(AtomicBool::new(false));
-    let crowd: Vec<_> = (0..15)
-        .map(|_| {
-            let stop = stop.clone();
-            std::thread::spawn(move || {
-                core_affinity::set_for_current(core);
-                let mut n = 0u64;
-                while !stop.load(Ordering::Relaxed) {
-                    n = std::hint::black_box(n.wrapping_add(1));
-                }
-            })
-        })
-        .collect();
-    std::thread::sleep(Duration::from_millis(50));
-    let (took, answer) = spin_once(&p);
-    stop.store(true, Ordering::Relaxed);
-    for t in crowd {
-        t.join().unwrap();
+    // deadline (and within the cap of five deadlines of wall time). Every
+    // call must succeed; one the crowd did not hold past the deadline (the
+    // scheduler gave it more than its share) shows nothing, and the crowd
+    // tries again, up to three times.
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let (took, answer) = crowded(core, || spin_once(&p));
+        answer.unwrap_or_else(|e| panic!("a call of 30 ms of work that took {took:?}: {e}"));
+        held.push(took);
+        if took > deadline {
+            break;
+        }
     }
     assert!(
-        took > deadline,
-        "the crowd did not hold the call past its deadline ({took:?}), so this test showed nothing"
+        held.iter().any(|took| *took > deadline),
+        "the crowd never held the call past its deadline ({held:?}), so this test showed nothing"
     );
-    answer.unwrap_or_else(|e| panic!("a call of 30 ms of work that took {took:?}: {e}"));
     assert_eq!(p.stats().discarded, 0);
 }
