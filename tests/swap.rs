@@ -1240,27 +1240,25 @@ fn a_retired_store_that_keeps_timing_out_is_dropped_later_than_one_that_traps() 
     assert_eq!(store.stats().retired_dropped, 1);
 }
 
-/// A retired store that hits the memory limit on every lookup (or traps
-/// after one refused growth, which reads the same) is dropped after 8 in a
-/// row, as one that times out. Before, the limit counted nothing, and every
-/// request with an id the current store did not know failed until the
-/// grace period ended.
+/// A retired store that hits the memory limit on a lookup is not dropped
+/// for it, however often: the limit can be one session's size, and one
+/// user's requests must not get every session not yet moved dropped. The
+/// caller gets the error; the host can drop the store by name.
 #[test]
-fn a_retired_store_that_keeps_hitting_the_memory_limit_is_dropped() {
+fn a_retired_store_that_hits_the_memory_limit_is_kept_until_dropped_by_name() {
     let (h, _, _) = harness();
     let store = swappable(&h, hostile(&h, "huge"), SwapOptions::default());
     store.swap(kv(&h));
     let unknown = "unknownUnknownUnknownUnknown0000";
-    for _ in 0..7 {
+    for _ in 0..10 {
         match store.load(unknown) {
             Err(CallError::MemoryLimit { .. }) => {}
             other => panic!("expected the old store's memory limit, got {other:?}"),
         }
     }
-    assert_eq!(store.retired(), vec!["hostile"], "kept after 7");
-    assert_eq!(store.load(unknown).unwrap(), None, "the 8th drops it");
-    assert!(store.retired().is_empty());
-    assert_eq!(store.stats().retired_dropped, 1);
+    assert_eq!(store.retired(), vec!["hostile"], "kept after 10");
+    assert!(store.drop_retired("hostile"));
+    assert_eq!(store.load(unknown).unwrap(), None);
 }
 
 /// A session the old store returns past the host's output limits (they were
@@ -1292,12 +1290,14 @@ fn a_session_the_old_store_returns_past_the_output_limits_is_gone() {
         a.load(&big_id),
         Err(CallError::OutputTooLarge { what: "data", .. })
     ));
-    for _ in 0..3 {
+    // An answer, not a fault: however often it comes, the store is kept.
+    for _ in 0..10 {
         assert_eq!(store.load(&big_id).unwrap(), None);
     }
     assert_session_err!(store.update(&big_id, DATA, None), SessionError::NotFound);
     let stats = store.stats();
-    assert_eq!((stats.unmovable, stats.migration_failures), (4, 0));
+    assert_eq!((stats.unmovable, stats.migration_failures), (11, 0));
+    assert_eq!(stats.retired_dropped, 0);
     let moved = store.load(&small_id).unwrap().expect("moved");
     assert_eq!(moved.data, DATA);
     assert_eq!(store.retired(), vec![a.name().to_string()]);

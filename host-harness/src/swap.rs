@@ -85,9 +85,8 @@ impl Default for SwapOptions {
 /// retired plugin is dropped: a store swapped out because it broke must not
 /// fail (or stall) every request with an unknown id until its grace period
 /// ends. Counted in points: a trap or an answer that breaks the contract
-/// weighs [`FAULT_POINTS`], a timeout (or the memory or output limit)
-/// [`TIMEOUT_POINTS`] (a timeout can be a loaded machine, so it takes 8 in
-/// a row, against 3 traps).
+/// weighs [`FAULT_POINTS`], a timeout [`TIMEOUT_POINTS`] (a timeout can be a
+/// loaded machine, so it takes 8 in a row, against 3 traps).
 const QUARANTINE_POINTS: u32 = 24;
 /// See [`QUARANTINE_POINTS`].
 const FAULT_POINTS: u32 = 8;
@@ -738,9 +737,11 @@ impl SwappableStore {
                 // session can never move, so it ends here, as one the new
                 // store cannot hold does (`copy`), rather than fail every
                 // request that brings the id until the grace period ends.
-                Err(e @ CallError::OutputTooLarge { .. }) => {
+                // An answer, not a fault: one user's big session must not
+                // get the store, and every session not yet moved, dropped.
+                Err(CallError::OutputTooLarge { .. }) => {
+                    retired.faults.store(0, Ordering::Relaxed);
                     self.inner.unmovable.fetch_add(1, Ordering::Relaxed);
-                    self.quarantine(retired, fault_points(&e));
                     if first_answer {
                         return Found::Gone;
                     }
@@ -1198,18 +1199,18 @@ impl SwappableStore {
 }
 
 /// What a retired plugin's failure counts toward its quarantine (see
-/// [`QUARANTINE_POINTS`]): a trap or a broken contract is the store's fault;
-/// a timeout, the memory limit or an output past the limits may be (or be
-/// a loaded machine, one big session), and weighs as a timeout. (A guest
-/// whose growth was refused once in a call reports any later trap in it as
-/// the memory limit, so a trap disguised that way still counts.) No free
-/// instance slot is the host's load, and counts nothing.
+/// [`QUARANTINE_POINTS`]): a trap or a broken contract is the store's fault,
+/// a timeout may be; the memory limit or no free instance slot is one
+/// session's size or the host's load, not the store's, and counts nothing
+/// (else one user's requests for a session too big for the limit could get
+/// the store dropped, and with it every session not yet moved). So a store
+/// that hits the memory limit on every lookup, or traps after a refused
+/// growth (reported as the limit), fails those lookups until its grace
+/// period ends or the host drops it ([`SwappableStore::drop_retired`]).
 fn fault_points(e: &CallError) -> u32 {
     match e {
         CallError::Trap { .. } | CallError::Contract { .. } => FAULT_POINTS,
-        CallError::Timeout { .. }
-        | CallError::MemoryLimit { .. }
-        | CallError::OutputTooLarge { .. } => TIMEOUT_POINTS,
+        CallError::Timeout { .. } => TIMEOUT_POINTS,
         _ => 0,
     }
 }
