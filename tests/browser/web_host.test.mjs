@@ -279,6 +279,25 @@ for (const store of STORES) {
       await context.close();
     });
 
+    it("answers a form body past the server's limit with its own 413 page, the session as it was", async () => {
+      const { context, page } = await signedIn(host, "ivan");
+      const before = (await sessionCookie(context)).value;
+      const csrf = await page.inputValue("#note input[name=csrf]");
+      const answer = await page.evaluate(async ([csrf]) => {
+        const body = new URLSearchParams({ csrf, note: "x".repeat(200 * 1024) });
+        const r = await fetch("/note", { method: "POST", body });
+        return { status: r.status, type: r.headers.get("content-type"), cache: r.headers.get("cache-control"), text: await r.text() };
+      }, [csrf]);
+      assert.equal(answer.status, 413);
+      assert.match(answer.type, /^text\/html/);
+      assert.equal(answer.cache, "no-store");
+      assert.match(answer.text, /too large for a session here/);
+      assert.equal((await sessionCookie(context)).value, before);
+      await page.reload();
+      assert.equal(await user(page), "Signed in as ivan");
+      await context.close();
+    });
+
     it("starts an empty session when another user signs in on the same browser", async () => {
       const { context, page } = await signedIn(host, "erin");
       await page.fill("#note textarea", "erin's own note");

@@ -47,6 +47,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{Form, State};
 use axum::http::header::COOKIE;
 use axum::http::{HeaderMap, StatusCode};
@@ -133,6 +134,15 @@ async fn blocking(
     page::error(&failure)
 }
 
+/// The error page for a form axum refused to read (larger than
+/// [`MAX_FORM_BYTES`], not a form, a field missing), with its status.
+fn unreadable(refused: FormRejection) -> Reply {
+    page::error(&Failure::internal(
+        refused.status(),
+        format_args!("form refused: {}", refused.body_text()),
+    ))
+}
+
 /// `GET /`.
 async fn get_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
     let cookies = cookie_header(&headers);
@@ -153,8 +163,12 @@ struct LoginForm {
 async fn post_login(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Form(form): Form<LoginForm>,
+    form: Result<Form<LoginForm>, FormRejection>,
 ) -> Reply {
+    let Form(form) = match form {
+        Ok(form) => form,
+        Err(refused) => return unreadable(refused),
+    };
     let cookies = cookie_header(&headers);
     blocking(app, move |app| {
         app.login(&cookies, form.user.trim(), &form.csrf)
@@ -184,8 +198,12 @@ struct LogoutForm {
 async fn post_note(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Form(form): Form<NoteForm>,
+    form: Result<Form<NoteForm>, FormRejection>,
 ) -> Reply {
+    let Form(form) = match form {
+        Ok(form) => form,
+        Err(refused) => return unreadable(refused),
+    };
     let cookies = cookie_header(&headers);
     blocking(app, move |app| app.note(&cookies, form.note, &form.csrf)).await
 }
@@ -194,8 +212,12 @@ async fn post_note(
 async fn post_logout(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    Form(form): Form<LogoutForm>,
+    form: Result<Form<LogoutForm>, FormRejection>,
 ) -> Reply {
+    let Form(form) = match form {
+        Ok(form) => form,
+        Err(refused) => return unreadable(refused),
+    };
     let cookies = cookie_header(&headers);
     blocking(app, move |app| app.logout(&cookies, &form.csrf)).await
 }

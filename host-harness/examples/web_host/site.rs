@@ -119,6 +119,11 @@ impl Failure {
         let _ = writeln!(log, "error {}: {detail}", status.as_u16());
         let message = match status {
             StatusCode::PAYLOAD_TOO_LARGE => "That is too large for a session here to hold",
+            StatusCode::BAD_REQUEST
+            | StatusCode::UNPROCESSABLE_ENTITY
+            | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                "This form could not be read: reload the page and try again"
+            }
             StatusCode::SERVICE_UNAVAILABLE => {
                 "The session store is not answering just now: try again in a moment"
             }
@@ -317,17 +322,26 @@ impl App {
         // is worth nothing after it, and a failure part way leaves a whole
         // session (anonymous, with the new token) and hands out nothing from
         // before.
-        // Another user signing in on this browser starts from nothing: the
-        // last one's note and visits are not the new user's to see.
-        let mut visit = match record.user_id.as_deref() {
-            Some(before) if before != user => SessionData::default(),
-            _ => SessionData::from_data(&record.data),
+        // Another user signing in on this browser starts from nothing, and
+        // signed out: the last one's note and visits are not the new user's
+        // to see, and a failure part way must not leave the last one signed
+        // in with the new one's data.
+        let switching = record
+            .user_id
+            .as_deref()
+            .is_some_and(|before| before != user);
+        let (mut visit, keeps_user) = match switching {
+            true => (SessionData::default(), None),
+            false => (
+                SessionData::from_data(&record.data),
+                record.user_id.as_deref(),
+            ),
         };
         visit.csrf = new_csrf_token()?;
         let data = visit.to_data();
         let regenerated = self
             .store
-            .update(&record.id, &data, record.user_id.as_deref())
+            .update(&record.id, &data, keeps_user)
             .and_then(|id| self.store.regenerate(&id));
         let signed_in = match regenerated {
             Ok(id) => match self.store.update(&id, &data, Some(user)) {
