@@ -257,7 +257,9 @@ impl CookiePolicy {
     ///
     /// At most [`MAX_IDS_OFFERED`] values are offered: a request cannot make
     /// the host look up thousands of ids (a store call each, and with stores
-    /// swapped out one in each of them too).
+    /// swapped out one in each of them too). So under a plain name, as many
+    /// planted cookies for paths more specific than the real one's push it
+    /// out of reach on those paths: another reason for a `__Host-` name.
     pub fn find_ids<'p, 'h>(&'p self, cookie_header: &'h str) -> impl Iterator<Item = &'h str> + 'p
     where
         'h: 'p,

@@ -193,13 +193,16 @@ return {1, total}
 /// Deletes `KEYS[1]` and drops `ARGV[1]` from the index `KEYS[2]`, the
 /// expiry set `KEYS[3]` and the cost hash `KEYS[5]`, taking its cost off the
 /// byte counter `KEYS[4]`; with `ARGV[2]` given, only when the key holds
-/// exactly that (else it changes nothing). Returns how many live keys it
-/// deleted.
+/// exactly that or is gone (expired: its index entries go all the same),
+/// else it changes nothing. Returns how many live keys it deleted.
 const DELETE_SCRIPT: &str = concat!(
     uncharge_lua!(),
     r"
-if ARGV[2] ~= nil and redis.call('GET', KEYS[1]) ~= ARGV[2] then
-  return 0
+if ARGV[2] ~= nil then
+  local held = redis.call('GET', KEYS[1])
+  if held and held ~= ARGV[2] then
+    return 0
+  end
 end
 local n = redis.call('DEL', KEYS[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
