@@ -51,32 +51,66 @@ impl Default for Limits {
 /// tables hold together: with the pooling allocator off nothing else does.
 #[derive(Debug)]
 pub(crate) struct MemoryLimiter {
-    limit: usize,
     /// Bytes of linear memory the instance's memories hold together.
-    total: usize,
-    /// `total` before the last growth this limiter approved, until that
-    /// growth is known to have happened or failed.
-    before_growth: Option<usize>,
+    memory: Budget,
     /// Set when a growth was refused (by this limiter, or after its approval
     /// by the memory's own maximum or the allocator) during the current call.
     pub(crate) hit: bool,
     /// Elements the instance's tables hold together.
-    table_elements: usize,
-    /// `table_elements` before the last table growth this limiter approved,
-    /// until that growth is known to have happened or failed.
-    before_table_growth: Option<usize>,
+    tables: Budget,
 }
 
 impl MemoryLimiter {
     pub(crate) fn new(limit: usize) -> Self {
         Self {
-            limit,
-            total: 0,
-            before_growth: None,
+            memory: Budget::new(limit),
             hit: false,
-            table_elements: 0,
-            before_table_growth: None,
+            tables: Budget::new(MAX_TABLE_ELEMENTS),
         }
+    }
+
+    /// Bytes of linear memory counted now.
+    #[cfg(test)]
+    fn total(&self) -> usize {
+        self.memory.used
+    }
+}
+
+/// What the instance's memories (or tables) hold together against a limit,
+/// and what they held before the last growth approved, until that growth is
+/// known to have happened or failed.
+#[derive(Debug)]
+struct Budget {
+    limit: usize,
+    used: usize,
+    before_growth: Option<usize>,
+}
+
+impl Budget {
+    fn new(limit: usize) -> Self {
+        Self {
+            limit,
+            used: 0,
+            before_growth: None,
+        }
+    }
+
+    /// Approves one memory or table growing from `current` to `desired`
+    /// when all of them together stay within the limit, and counts it.
+    fn grow(&mut self, current: usize, desired: usize) -> bool {
+        let used = self.used.saturating_sub(current).saturating_add(desired);
+        if used > self.limit {
+            self.before_growth = None;
+            return false;
+        }
+        self.before_growth = Some(self.used);
+        self.used = used;
+        true
+    }
+
+    /// The last approval, forgotten: what was held before it.
+    fn take_approval(&mut self) -> Option<usize> {
+        self.before_growth.take()
     }
 }
 
@@ -111,22 +145,16 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self.total.saturating_sub(current).saturating_add(desired);
-        if total > self.limit {
-            self.hit = true;
-            self.before_growth = None;
-            return Ok(false);
-        }
-        self.before_growth = Some(self.total);
-        self.total = total;
-        Ok(true)
+        let approved = self.memory.grow(current, desired);
+        self.hit |= !approved;
+        Ok(approved)
     }
 
     /// A growth failed after all: if this limiter had approved it, its bytes
     /// were never added, so they come off the count again; either way the
     /// guest ran out of memory, so a trap that follows is the memory limit's.
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        let approved = self.before_growth.take();
+        let approved = self.memory.take_approval();
         // Wasmtime refuses a growth past what the memory's index type can
         // address before it asks this limiter, and reports that here too:
         // the last approval may then be a growth that succeeded, which must
@@ -136,7 +164,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         if let Some(before) = approved
             && asked_first
         {
-            self.total = before;
+            self.memory.used = before;
         }
         self.hit = true;
         Ok(())
@@ -148,24 +176,14 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        let total = self
-            .table_elements
-            .saturating_sub(current)
-            .saturating_add(desired);
-        if total > MAX_TABLE_ELEMENTS {
-            self.before_table_growth = None;
-            return Ok(false);
-        }
-        self.before_table_growth = Some(self.table_elements);
-        self.table_elements = total;
-        Ok(true)
+        Ok(self.tables.grow(current, desired))
     }
 
     /// A table growth failed after this limiter approved it: its elements
     /// were never added.
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        if let Some(before) = self.before_table_growth.take() {
-            self.table_elements = before;
+        if let Some(before) = self.tables.take_approval() {
+            self.tables.used = before;
         }
         Ok(())
     }
@@ -238,7 +256,7 @@ mod tests {
         l.memory_grow_failed(wasmtime::Error::msg("out of memory"))
             .unwrap();
         assert!(l.hit, "the trap that follows is the memory limit's");
-        assert_eq!(l.total, 32 * MIB);
+        assert_eq!(l.total(), 32 * MIB);
         // So the other 32 MiB are still there to use.
         assert!(l.memory_growing(32 * MIB, 64 * MIB, None).unwrap());
         // A failure the limiter was never asked about (past what the memory
@@ -247,7 +265,7 @@ mod tests {
         l.hit = false;
         l.memory_grow_failed(wasmtime::Error::msg(TYPE_LIMITS_FAILURE))
             .unwrap();
-        assert_eq!(l.total, 64 * MIB);
+        assert_eq!(l.total(), 64 * MIB);
         assert!(l.hit);
     }
 
@@ -328,13 +346,13 @@ mod tests {
         let module = wasmtime::Module::new(&engine, module_bytes(1, 0, Some(2))).unwrap();
         let instance = wasmtime::Instance::new(&mut s, &module, &[]).unwrap();
         let memory = instance.get_memory(&mut s, "m").unwrap();
-        assert_eq!(s.data().total, 65536);
+        assert_eq!(s.data().total(), 65536);
         // The limiter approves three more pages; the memory's maximum refuses.
         assert!(memory.grow(&mut s, 3).is_err());
-        assert_eq!(s.data().total, 65536, "the failed growth is not counted");
+        assert_eq!(s.data().total(), 65536, "the failed growth is not counted");
         assert!(s.data().hit);
         assert!(memory.grow(&mut s, 1).is_ok());
-        assert_eq!(s.data().total, 2 * 65536);
+        assert_eq!(s.data().total(), 2 * 65536);
     }
 
     #[test]
@@ -360,7 +378,7 @@ mod tests {
             s.data_mut().hit = false;
             assert!(memory.grow(&mut s, (1 << 32) - size).is_err());
             assert!(s.data().hit);
-            assert_eq!(s.data().total, size as usize);
+            assert_eq!(s.data().total(), size as usize);
         }
     }
 }
