@@ -93,6 +93,31 @@ fn a_malformed_config_pair_is_refused_without_echoing_it() {
     }
 }
 
+/// A key given after `--config cookie.keys` with a space for the `=` is an
+/// argument clap does not expect, which it would quote whole: a long one is
+/// not shown. A short unexpected argument still is.
+#[test]
+fn a_key_after_a_space_is_refused_without_echoing_it() {
+    let cookie = guest_path("cookie_session");
+    let key = session_tests::fixtures::KEY_A;
+    let args = [
+        "info",
+        cookie.to_str().unwrap(),
+        "--config",
+        "cookie.keys",
+        key,
+    ];
+    let out = cli(&args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(!err.contains(key), "{err}");
+    assert!(err.contains("unexpected argument of 64 bytes"), "{err}");
+    assert!(err.contains("--config cookie.keys=<key>"), "{err}");
+    let out = cli(&["info", cookie.to_str().unwrap(), "--colour"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("'--colour'"));
+}
+
 /// `info` with settings checks them (a store reads its configuration on
 /// first use, which `info` alone never reaches); a configuration the store
 /// refuses, like an unknown backend, is a usage error: exit code 2.

@@ -148,18 +148,50 @@ impl clap::builder::TypedValueParser for ConfigPair {
     }
 }
 
+/// Reports a command line clap refused, as clap does (help and version go
+/// to stdout, exit 0), except that an unexpected argument longer than
+/// [`QUOTED_BYTES`] is not quoted: clap would print it whole, and the usual
+/// one is a cookie key after `--config cookie.keys` written with a space.
+fn refused_command_line(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    let long_arg = match (e.kind(), e.get(ContextKind::InvalidArg)) {
+        (ErrorKind::UnknownArgument, Some(ContextValue::String(arg)))
+            if arg.len() > QUOTED_BYTES =>
+        {
+            Some(arg.len())
+        }
+        _ => None,
+    };
+    match long_arg {
+        Some(len) => {
+            note!(
+                "session-harness: an unexpected argument of {len} bytes (not shown: it may be \
+                 a secret); --config takes one key=value, e.g. --config cookie.keys=<key>"
+            );
+            ExitCode::from(2)
+        }
+        None => e.exit(),
+    }
+}
+
+/// Longest argument an error quotes: a longer one may be a secret (a cookie
+/// key given as `--config cookie.keys <key>`, with a space for the `=`).
+const QUOTED_BYTES: usize = 16;
+
+/// `s` quoted when at most [`QUOTED_BYTES`] long, else only its length.
+fn quoted_if_short(s: &str) -> String {
+    if s.len() <= QUOTED_BYTES {
+        format!("{s:?}")
+    } else {
+        format!("an argument of {} bytes", s.len())
+    }
+}
+
 /// Parses `key=value`. A malformed argument is quoted only when short: a
 /// long one may be a key pasted with the wrong separator
 /// (`cookie.keys:<key>`), and errors never echo secrets.
 fn parse_kv(s: &str) -> Result<(String, String), String> {
-    const QUOTED_BYTES: usize = 16;
-    let shown = || {
-        if s.len() <= QUOTED_BYTES {
-            format!("{s:?}")
-        } else {
-            format!("an argument of {} bytes", s.len())
-        }
-    };
+    let shown = || quoted_if_short(s);
     match s.split_once('=') {
         None => Err(format!("expected key=value, got {} without '='", shown())),
         Some((k, _)) if k.trim().is_empty() => Err(format!(
@@ -372,7 +404,10 @@ pub(crate) fn stderr_line(line: std::fmt::Arguments<'_>) {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return refused_command_line(e),
+    };
     match run(cli) {
         Ok(cache_note) => {
             if let Some(note) = cache_note {
