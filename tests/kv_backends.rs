@@ -911,22 +911,23 @@ impl OwnServer {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    /// Clients connected now (`INFO clients`), redis-cli's own included.
-    fn connected_clients(&self) -> u64 {
-        self.cli(&["info", "clients"])
+    /// The number `field` of `INFO section`.
+    fn info(&self, section: &str, field: &str) -> u64 {
+        self.cli(&["info", section])
             .lines()
-            .find_map(|l| l.strip_prefix("connected_clients:"))
+            .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
             .and_then(|n| n.trim().parse().ok())
-            .expect("INFO clients has connected_clients")
+            .unwrap_or_else(|| panic!("INFO {section} has {field}"))
+    }
+
+    /// Clients connected now, redis-cli's own included.
+    fn connected_clients(&self) -> u64 {
+        self.info("clients", "connected_clients")
     }
 
     /// Connections the server has accepted so far.
     fn connections_received(&self) -> u64 {
-        self.cli(&["info", "stats"])
-            .lines()
-            .find_map(|l| l.strip_prefix("total_connections_received:"))
-            .and_then(|n| n.trim().parse().ok())
-            .expect("INFO stats has total_connections_received")
+        self.info("stats", "total_connections_received")
     }
 
     fn signal(&self, sig: &str) {

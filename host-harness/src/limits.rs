@@ -108,9 +108,16 @@ impl Budget {
         true
     }
 
-    /// The last approval, forgotten: what was held before it.
-    fn take_approval(&mut self) -> Option<usize> {
-        self.before_growth.take()
+    /// The last approved growth did not happen: its count comes off again.
+    fn undo_last(&mut self) {
+        if let Some(before) = self.before_growth.take() {
+            self.used = before;
+        }
+    }
+
+    /// The last approved growth is known to have happened: nothing to undo.
+    fn keep_last(&mut self) {
+        self.before_growth = None;
     }
 }
 
@@ -154,17 +161,15 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     /// were never added, so they come off the count again; either way the
     /// guest ran out of memory, so a trap that follows is the memory limit's.
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        let approved = self.memory.take_approval();
         // Wasmtime refuses a growth past what the memory's index type can
         // address before it asks this limiter, and reports that here too:
         // the last approval may then be a growth that succeeded, which must
         // stay counted (or a guest could alternate the two and grow without
         // bound).
-        let asked_first = error.to_string() != TYPE_LIMITS_FAILURE;
-        if let Some(before) = approved
-            && asked_first
-        {
-            self.memory.used = before;
+        if error.to_string() != TYPE_LIMITS_FAILURE {
+            self.memory.undo_last();
+        } else {
+            self.memory.keep_last();
         }
         self.hit = true;
         Ok(())
@@ -182,9 +187,7 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     /// A table growth failed after this limiter approved it: its elements
     /// were never added.
     fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
-        if let Some(before) = self.tables.take_approval() {
-            self.tables.used = before;
-        }
+        self.tables.undo_last();
         Ok(())
     }
 

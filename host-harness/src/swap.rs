@@ -716,12 +716,23 @@ impl SwappableStore {
                 // A write that started there before the swap lands first.
                 self.wait_for_earlier_calls(g);
             }
-            match retired.plugin.load(id) {
+            let answer = retired.plugin.load(id);
+            // It holds more under this id than the host takes (its limits
+            // were lowered since, or the store broke): the session can never
+            // move, so it is gone, as one the new store cannot hold is
+            // (`copy`), rather than fail every request that brings the id
+            // until the grace period ends. An answer, not a fault: one
+            // user's big session must not get the store, and every session
+            // not yet moved, dropped.
+            if matches!(answer, Err(CallError::OutputTooLarge { .. })) {
+                self.inner.unmovable.fetch_add(1, Ordering::Relaxed);
+            }
+            match answer {
                 Ok(Some(old)) => {
                     retired.faults.store(0, Ordering::Relaxed);
                     return Found::Live(retired, old);
                 }
-                Ok(None) => {
+                Ok(None) | Err(CallError::OutputTooLarge { .. }) => {
                     retired.faults.store(0, Ordering::Relaxed);
                     if first_answer {
                         return Found::Gone;
@@ -731,21 +742,6 @@ impl SwappableStore {
                 // Not this store's id: try the next one.
                 Err(CallError::Session(SessionError::InvalidId(_))) => {
                     retired.faults.store(0, Ordering::Relaxed);
-                }
-                // It holds more under this id than the host takes (its
-                // limits were lowered since, or the store broke): the
-                // session can never move, so it ends here, as one the new
-                // store cannot hold does (`copy`), rather than fail every
-                // request that brings the id until the grace period ends.
-                // An answer, not a fault: one user's big session must not
-                // get the store, and every session not yet moved, dropped.
-                Err(CallError::OutputTooLarge { .. }) => {
-                    retired.faults.store(0, Ordering::Relaxed);
-                    self.inner.unmovable.fetch_add(1, Ordering::Relaxed);
-                    if first_answer {
-                        return Found::Gone;
-                    }
-                    outcome = Found::Gone;
                 }
                 // The old store broke (trapped, broke the contract, timed
                 // out: `fault_points`) too often in a row: it is dropped, and

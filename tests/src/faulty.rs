@@ -223,13 +223,7 @@ impl FaultyBackend {
             return false;
         };
         match rule.as_mut() {
-            Some((n, k, after)) if n == ns && k == key => match after.checked_sub(1) {
-                Some(left) => {
-                    *after = left;
-                    false
-                }
-                None => true,
-            },
+            Some((n, k, after)) if n == ns && k == key => counted_down(after),
             _ => false,
         }
     }
@@ -256,6 +250,18 @@ impl FaultyBackend {
         if let Ok(mut k) = self.lose_delete_reply_of.lock() {
             *k = Some(key.to_string());
         }
+    }
+}
+
+/// Counts one more call against `after` calls let through: true once they
+/// have all passed (this call and every later one), false while one is left.
+fn counted_down(after: &mut usize) -> bool {
+    match after.checked_sub(1) {
+        Some(left) => {
+            *after = left;
+            false
+        }
+        None => true,
     }
 }
 
@@ -303,12 +309,10 @@ impl KvBackend for FaultyBackend {
         self.record(KvCall::Get(key.to_string()));
         let held = self.hold_read.lock().ok().and_then(|mut h| {
             let r = h.as_mut().filter(|r| r.namespace == ns && r.key == key)?;
-            match r.after.checked_sub(1) {
-                Some(left) => {
-                    r.after = left;
-                    None
-                }
-                None => h.take(),
+            if counted_down(&mut r.after) {
+                h.take()
+            } else {
+                None
             }
         });
         if let Some(r) = held {

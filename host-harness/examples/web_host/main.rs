@@ -48,7 +48,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, State};
+use axum::extract::{Form, FromRequest, Request, State};
 use axum::http::header::COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -134,13 +134,27 @@ async fn blocking(
     page::error(&failure)
 }
 
-/// The error page for a form axum refused to read (larger than
-/// [`MAX_FORM_BYTES`], not a form, a field missing), with its status.
-fn unreadable(refused: FormRejection) -> Reply {
-    page::error(&Failure::internal(
-        refused.status(),
-        format_args!("form refused: {}", refused.body_text()),
-    ))
+/// A posted form, as axum's `Form` reads it; one it refuses (larger than
+/// [`MAX_FORM_BYTES`], not a form, a field missing) is the site's error page
+/// with axum's status, not axum's plain-text answer.
+struct SiteForm<T>(T);
+
+impl<T, S> FromRequest<S> for SiteForm<T>
+where
+    Form<T>: FromRequest<S, Rejection = FormRejection>,
+    S: Send + Sync,
+{
+    type Rejection = Reply;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Reply> {
+        match Form::<T>::from_request(req, state).await {
+            Ok(Form(form)) => Ok(SiteForm(form)),
+            Err(refused) => Err(page::error(&Failure::internal(
+                refused.status(),
+                format_args!("form refused: {}", refused.body_text()),
+            ))),
+        }
+    }
 }
 
 /// `GET /`.
@@ -163,12 +177,8 @@ struct LoginForm {
 async fn post_login(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    form: Result<Form<LoginForm>, FormRejection>,
+    SiteForm(form): SiteForm<LoginForm>,
 ) -> Reply {
-    let Form(form) = match form {
-        Ok(form) => form,
-        Err(refused) => return unreadable(refused),
-    };
     let cookies = cookie_header(&headers);
     blocking(app, move |app| {
         app.login(&cookies, form.user.trim(), &form.csrf)
@@ -198,12 +208,8 @@ struct LogoutForm {
 async fn post_note(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    form: Result<Form<NoteForm>, FormRejection>,
+    SiteForm(form): SiteForm<NoteForm>,
 ) -> Reply {
-    let Form(form) = match form {
-        Ok(form) => form,
-        Err(refused) => return unreadable(refused),
-    };
     let cookies = cookie_header(&headers);
     blocking(app, move |app| app.note(&cookies, form.note, &form.csrf)).await
 }
@@ -212,12 +218,8 @@ async fn post_note(
 async fn post_logout(
     State(app): State<Arc<App>>,
     headers: HeaderMap,
-    form: Result<Form<LogoutForm>, FormRejection>,
+    SiteForm(form): SiteForm<LogoutForm>,
 ) -> Reply {
-    let Form(form) = match form {
-        Ok(form) => form,
-        Err(refused) => return unreadable(refused),
-    };
     let cookies = cookie_header(&headers);
     blocking(app, move |app| app.logout(&cookies, &form.csrf)).await
 }

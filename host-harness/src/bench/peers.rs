@@ -187,22 +187,12 @@ impl CookieJarPeer {
     /// more: what cookie-session's `destroy` checks (it neither decodes the
     /// payload nor checks expiry).
     pub fn verify(&self, sealed: &str) -> bool {
-        let cookie = Cookie::new(NAME, sealed.to_string());
-        if self.private {
-            self.key_jar_private(cookie).is_some()
-        } else {
-            self.key_jar_signed(cookie).is_some()
-        }
+        self.unseal(sealed).is_some()
     }
 
     /// Opens, base64url-decodes, deserialises and checks expiry against `now`.
     pub fn open(&self, sealed: &str, now: u64) -> Option<SealedRecord> {
-        let cookie = Cookie::new(NAME, sealed.to_string());
-        let opened = if self.private {
-            self.key_jar_private(cookie)
-        } else {
-            self.key_jar_signed(cookie)
-        }?;
+        let opened = self.unseal(sealed)?;
         let record = match self.format {
             PeerFormat::Envelope => {
                 let json = URL_SAFE_NO_PAD.decode(opened.value().as_bytes()).ok()?;
@@ -219,6 +209,17 @@ impl CookieJarPeer {
             }
         };
         (record.expires_at > now).then_some(record)
+    }
+
+    /// The cookie under `sealed`, decrypted or with its MAC checked by the
+    /// mode's jar; none when it is not authentic.
+    fn unseal(&self, sealed: &str) -> Option<Cookie<'static>> {
+        let cookie = Cookie::new(NAME, sealed.to_string());
+        if self.private {
+            self.key_jar_private(cookie)
+        } else {
+            self.key_jar_signed(cookie)
+        }
     }
 
     fn key_jar_private(&self, cookie: Cookie<'static>) -> Option<Cookie<'static>> {
