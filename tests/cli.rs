@@ -881,6 +881,26 @@ fn a_refused_cache_leaves_an_error_one_line() {
     assert!(err.contains("/no/such/plugin.wasm"), "{err}");
 }
 
+/// A Redis URL whose user name or password the server refuses is a usage
+/// error (exit code 2, like a URL that does not parse) that says the server
+/// refused it, without the password; not "cannot reach redis".
+#[test]
+fn a_redis_password_the_server_refuses_is_a_usage_error() {
+    let url = session_tests::fixtures::redis_url();
+    let refused = match url.strip_prefix("redis://") {
+        Some(rest) => format!("redis://nobody:wrong-pw@{rest}"),
+        None => format!("{url}?user=nobody&pass=wrong-pw"),
+    };
+    let kv = guest_path("kv_session");
+    let out = cli(&["--kv", &refused, "exercise", kv.to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("refused the connection"), "{err}");
+    assert!(!err.contains("wrong-pw"), "the password shown: {err}");
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+}
+
 /// `bench` runs on its own in-memory kv without the disk cache: neither
 /// `--kv` (nor SESSION_HARNESS_KV) nor the cache flags are looked at, so
 /// an unreachable Redis or an unsafe cache directory changes nothing. (A

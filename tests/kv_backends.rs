@@ -1205,6 +1205,54 @@ fn error_replies_keep_the_connection() {
     assert_eq!(kv.get("ns", "k").unwrap().as_deref(), Some(&b"v"[..]));
 }
 
+/// Credentials the server refuses are a setup error of their own, found at
+/// `connect` (not at the first session call), that says so without the
+/// password: a wrong password (`WRONGPASS` to `AUTH`), none given to a
+/// server that wants one (`NOAUTH` to the first command), a user the ACL
+/// does not let `PING`. Right ones connect.
+#[test]
+fn refused_credentials_are_a_setup_error_that_names_them() {
+    use host_harness::kv::redis::RedisSetupError;
+    let server = OwnServer::start();
+    let socket = server.url.trim_start_matches("redis+unix://").to_string();
+    server.cli(&["acl", "setuser", "alice", "on", ">right-pw", "~*", "+@all"]);
+    server.cli(&["acl", "setuser", "bob", "on", ">bob-pw", "~*", "-@all"]);
+    let connect = |query: &str| {
+        RedisBackend::builder(format!("redis+unix://{socket}?{query}"))
+            .io_timeout(Duration::from_secs(2))
+            .connect()
+    };
+    let alice = connect("user=alice&pass=right-pw").expect("alice connects");
+    assert_eq!(alice.set("ns", "k", b"v".to_vec(), None, Always), Ok(true));
+    for query in [
+        "user=alice&pass=wrong-pw",
+        "user=nobody&pass=wrong-pw",
+        "user=bob&pass=bob-pw",
+    ] {
+        let Err(e) = connect(query) else {
+            panic!("{query}: connected");
+        };
+        let text = e.to_string();
+        assert!(
+            matches!(e, RedisSetupError::Refused { .. }),
+            "{query}: {text}"
+        );
+        assert!(text.contains("refused the connection"), "{query}: {text}");
+        assert!(
+            !text.contains("wrong-pw"),
+            "{query}: the password shown: {text}"
+        );
+    }
+    // Last: from here on redis-cli (no password) is refused too.
+    server.cli(&["config", "set", "requirepass", "server-pw"]);
+    let e = connect("db=0").map(|_| ()).unwrap_err();
+    assert!(matches!(e, RedisSetupError::Refused { .. }), "{e}");
+    assert!(
+        connect("pass=server-pw").is_ok(),
+        "the server's password refused"
+    );
+}
+
 /// The backend is chosen by name in one place; an unknown name says what
 /// would have worked.
 #[test]

@@ -357,6 +357,26 @@ pub enum RedisSetupError {
         /// What the connection attempt said.
         reason: String,
     },
+    /// The server answered but refused these credentials (a wrong or
+    /// missing user name or password, or a user not allowed to `PING`).
+    #[error(
+        "redis at {url} refused the connection: {reason} (check the user name and password \
+         in the URL)"
+    )]
+    Refused {
+        /// The URL as given, with any password removed.
+        url: String,
+        /// What the server said.
+        reason: String,
+    },
+}
+
+/// Whether `e` is the server refusing who we are, rather than not answering:
+/// a failed `AUTH` (`WRONGPASS`), a command before any (`NOAUTH`), or an ACL
+/// that denies it (`NOPERM`).
+fn is_refusal(e: &RedisError) -> bool {
+    matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
 }
 
 /// Settings of a [`RedisBackend`]; [`RedisBackendBuilder::connect`] opens it.
@@ -446,16 +466,28 @@ impl RedisBackendBuilder {
             url: shown.clone(),
             reason: e.to_string(),
         })?;
+        let connector = Connector {
+            client,
+            io_timeout: self.io_timeout,
+        };
+        // One connection and a PING first: the pool's own attempts would
+        // report a wrong password as a timeout, and a server that wants one
+        // accepts the connection and refuses only the first command.
+        let answered = r2d2::ManageConnection::connect(&connector).and_then(|mut c| ping(&mut c));
+        if let Err(e) = answered {
+            let (url, reason) = (shown, e.to_string());
+            return Err(match is_refusal(&e) {
+                true => RedisSetupError::Refused { url, reason },
+                false => RedisSetupError::Unreachable { url, reason },
+            });
+        }
         let pool = r2d2::Pool::builder()
             .max_size(self.pool_size)
             .min_idle(Some(1))
             .test_on_check_out(false)
             .connection_timeout(self.checkout_timeout.max(self.io_timeout))
             .error_handler(Box::new(r2d2::NopErrorHandler))
-            .build(Connector {
-                client,
-                io_timeout: self.io_timeout,
-            })
+            .build(connector)
             .map_err(|e| RedisSetupError::Unreachable {
                 url: shown.clone(),
                 reason: e.to_string(),

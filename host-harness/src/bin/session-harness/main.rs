@@ -289,10 +289,11 @@ pub(crate) fn with_kv(
             .key_prefix(prefix)
             .connect()
             .map_err(|e| match e {
-                // What the command line says is wrong: a usage error.
-                RedisSetupError::Url { .. } | RedisSetupError::Prefix { .. } => {
-                    Failure::Usage(e.into())
-                }
+                // What the command line says is wrong (the password is in
+                // the URL): a usage error.
+                RedisSetupError::Url { .. }
+                | RedisSetupError::Prefix { .. }
+                | RedisSetupError::Refused { .. } => Failure::Usage(e.into()),
                 // The server is down or elsewhere: the command failed.
                 RedisSetupError::Unreachable { .. } => Failure::Other(e.into()),
             })?;
