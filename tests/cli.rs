@@ -373,6 +373,18 @@ fn a_plugin_fault_has_its_own_exit_code() {
     let err = text(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("trapped"), "{err}");
+    // Also when the fault is in the `info` call made while loading it: a
+    // plugin that traps is not a wrong command line.
+    let out = cli(&[
+        "call",
+        bad.to_str().unwrap(),
+        "--config",
+        "hostile.info=trap",
+        "count",
+    ]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("failed its first call"), "{err}");
     let help = text(&cli(&["--help"]).stdout);
     for code in ["0 ", "1 ", "2 ", "3 ", "141"] {
         assert!(help.contains(&format!("\n  {code}")), "{help}");

@@ -136,6 +136,37 @@ fn a_plugin_that_traps_in_every_call_is_contained() {
     assert_eq!(stats.idle, 0, "no instance that trapped is pooled");
 }
 
+/// A plugin whose `info` (called while loading it) traps or breaks the
+/// contract does not load: a `Probe` error naming the plugin with the
+/// call's own error inside, and the host serves on.
+#[test]
+fn a_plugin_failing_its_first_call_does_not_load() {
+    let (h, _, _) = harness();
+    let good = load_into(&h, "kv_session", &[]);
+    for (info, says) in [
+        ("trap", "trapping in info on purpose"),
+        ("liar", "info returned an empty name"),
+    ] {
+        let options = LoadOptions::default()
+            .name("hostile-info")
+            .config("hostile.info", info);
+        let e = h
+            .load_file(guest_path("hostile"), options)
+            .map(|_| ())
+            .expect_err(info);
+        let msg = e.to_string();
+        match &e {
+            host_harness::LoadError::Probe { source, .. } => {
+                assert!(source.is_plugin_fault(), "{info}: {source:?}");
+            }
+            other => panic!("{info}: expected a probe error, got {other:?}"),
+        }
+        assert!(msg.contains("hostile-info: failed its first call"), "{msg}");
+        assert!(msg.contains(says), "{msg}");
+        still_serving(&good);
+    }
+}
+
 /// Set in the child process [`exit_is_a_trap_not_a_host_exit`] starts.
 const EXIT_CHILD_VAR: &str = "SESSION_TESTS_EXIT_CHILD";
 

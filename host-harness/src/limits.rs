@@ -393,10 +393,12 @@ mod tests {
         let null = wasmtime::Ref::Func(None);
         for (n, name) in ["t0", "t1"].into_iter().enumerate() {
             let table = instance.get_table(&mut s, name).unwrap();
-            table.grow(&mut s, 60_000, null.clone()).unwrap_or_else(|e| {
-                assert_eq!(n, 1, "{e:#}");
-                0
-            });
+            table
+                .grow(&mut s, 60_000, null.clone())
+                .unwrap_or_else(|e| {
+                    assert_eq!(n, 1, "{e:#}");
+                    0
+                });
             // Then one whose size overflows: the 60,000 stay counted, so
             // the second table cannot take another 60,000.
             let e = table.grow(&mut s, u64::MAX, null.clone()).unwrap_err();

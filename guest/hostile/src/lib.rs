@@ -1,7 +1,8 @@
 //! A deliberately hostile session plugin, used only by the sandbox tests.
 //!
-//! `info` always behaves (so the plugin loads); every other operation does
-//! what `hostile.mode` says:
+//! `info` behaves (so the plugin loads) unless `hostile.info` says otherwise
+//! (`trap`: it panics; `liar`: it answers an empty name, which breaks the
+//! contract); every other operation does what `hostile.mode` says:
 //!
 //! | mode | behaviour |
 //! |---|---|
@@ -208,8 +209,13 @@ fn mode() -> String {
 
 impl Guest for Hostile {
     fn info() -> PluginInfo {
+        let name = match setting("hostile.info").as_str() {
+            "trap" => panic!("hostile plugin: trapping in info on purpose"),
+            "liar" => String::new(),
+            _ => format!("hostile-{}", mode()),
+        };
         PluginInfo {
-            name: format!("hostile-{}", mode()),
+            name,
             version: "0.0.0".to_string(),
             server_side: true,
         }

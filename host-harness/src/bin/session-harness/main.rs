@@ -44,9 +44,10 @@ const EXIT_CODES: &str = "Exit codes:
        did not answer, or a check failed (exercise, soak)
   2    the command line is wrong: arguments, a plugin file that is not a
        session plugin (or not the kind bench's flag names), a kv backend,
-       Redis URL, key prefix or configuration refused
+       Redis URL (or its password), key prefix or configuration refused
   3    the plugin failed on the host's side: it trapped, passed its deadline
-       or memory limit, or broke the session-plugin contract
+       or memory limit, or broke the session-plugin contract (also in the
+       `info` call made while loading it)
   141  standard output was closed before everything was written";
 
 /// Load, exercise, call and benchmark session-plugin WebAssembly components.
@@ -204,7 +205,8 @@ fn parse_kv(s: &str) -> Result<(String, String), String> {
 
 /// Why the CLI stopped, and with which exit code.
 pub(crate) enum Failure {
-    /// The plugin could not be loaded (exit code 2).
+    /// The plugin could not be loaded (exit code 2, or as a call's failure
+    /// when its first call failed: [`load_exit_code`]).
     Load(LoadError),
     /// The command line asks for something that cannot work: an unknown
     /// backend, a Redis URL or key prefix refused, a configuration the
@@ -226,6 +228,18 @@ fn is_plugin_fault(e: &anyhow::Error) -> bool {
     // An instance that could not be made (no free slot) is the host's
     // capacity, not the plugin's fault.
     call_errors(e).any(|c| c.is_plugin_fault() && !matches!(c, CallError::Instantiate { .. }))
+}
+
+/// The exit code of a plugin that did not load: 2 (not a session plugin, a
+/// file that cannot be read), unless it got as far as its first call (the
+/// `info` made while loading) and failed there as any later call would: 3
+/// for a fault on the host's side, 1 for no instance slot.
+fn load_exit_code(e: &LoadError) -> u8 {
+    match e {
+        LoadError::Probe { source, .. } if matches!(**source, CallError::Instantiate { .. }) => 1,
+        LoadError::Probe { source, .. } if source.is_plugin_fault() => 3,
+        _ => 2,
+    }
 }
 
 /// The call failures in `e`'s chain: a plugin's own, or the one a swap's
@@ -418,7 +432,10 @@ fn main() -> ExitCode {
         }
         Err(failure) => {
             let (message, code) = match failure {
-                Failure::Load(e) => (e.to_string(), 2),
+                Failure::Load(e) => {
+                    let code = load_exit_code(&e);
+                    (e.to_string(), code)
+                }
                 Failure::Usage(e) => (format!("{e:#}"), 2),
                 Failure::Other(e) if is_config_error(&e) => (format!("{e:#}"), 2),
                 Failure::Other(e) if is_plugin_fault(&e) => (format!("{e:#}"), 3),
