@@ -92,6 +92,142 @@ fn leb128(out: &mut Vec<u8>, mut n: usize) {
     }
 }
 
+/// Reads an unsigned LEB128 at `*pos`, moving past it.
+fn read_leb128(bytes: &[u8], pos: &mut usize) -> usize {
+    let (mut n, mut shift) = (0usize, 0);
+    loop {
+        let b = bytes[*pos];
+        *pos += 1;
+        n |= usize::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return n;
+        }
+        shift += 7;
+    }
+}
+
+/// The sections of a WebAssembly binary (after its 8-byte header): id and
+/// payload range.
+fn sections(bytes: &[u8]) -> Vec<(u8, std::ops::Range<usize>)> {
+    let mut pos = 8;
+    let mut out = Vec::new();
+    while pos < bytes.len() {
+        let id = bytes[pos];
+        pos += 1;
+        let len = read_leb128(bytes, &mut pos);
+        out.push((id, pos..pos + len));
+        pos += len;
+    }
+    out
+}
+
+/// `component` with the first memory its core modules define shrunk to one
+/// page (its LEB128 rewritten in as many bytes, so no length changes): the
+/// module's data segments, placed past its stack, no longer fit, and every
+/// instantiation traps.
+fn with_memory_of_one_page(component: &[u8]) -> Vec<u8> {
+    let mut out = component.to_vec();
+    for (id, module) in sections(component) {
+        if id != 1 {
+            continue; // not a core module
+        }
+        let m = &component[module.clone()];
+        let Some((_, memory)) = sections(m).into_iter().find(|(id, _)| *id == 5) else {
+            continue;
+        };
+        let mut pos = memory.start;
+        assert!(
+            read_leb128(m, &mut pos) >= 1,
+            "a memory section with no memory"
+        );
+        pos += 1; // the limits' flags
+        let start = pos;
+        assert!(
+            read_leb128(m, &mut pos) > 1,
+            "the memory is one page already"
+        );
+        let at = module.start + start;
+        let len = pos - start;
+        for (i, byte) in out[at..at + len].iter_mut().enumerate() {
+            *byte = match (i, len) {
+                (0, 1) => 0x01,
+                (0, _) => 0x81,
+                (i, len) if i == len - 1 => 0x00,
+                _ => 0x80,
+            };
+        }
+        return out;
+    }
+    panic!("no core module defines a memory");
+}
+
+/// A plugin that traps as an instance of it is made (here a data segment
+/// past its memory) is the plugin's fault, like a trap in a call: the load
+/// fails with a probe error holding a `Trap` in `instantiate`, not the
+/// host's "no instance slot free" (which a host would retry, and a swap
+/// would not count against the plugin).
+#[test]
+fn a_plugin_that_traps_while_instantiated_is_at_fault() {
+    let (h, _, _) = harness();
+    let broken = with_memory_of_one_page(&guest_bytes("kv_session"));
+    let e = h
+        .load_bytes(&broken, LoadOptions::default().name("short-memory"))
+        .map(|_| ())
+        .unwrap_err();
+    let LoadError::Probe { source, .. } = &e else {
+        panic!("expected a probe error, got {e:?}");
+    };
+    assert!(
+        matches!(
+            **source,
+            host_harness::CallError::Trap {
+                op: "instantiate",
+                ..
+            }
+        ),
+        "{source:?}"
+    );
+    assert!(e.to_string().contains("short-memory"), "{e}");
+    // The unpatched plugin loads and serves.
+    let good = h
+        .load_bytes(&guest_bytes("kv_session"), LoadOptions::default())
+        .unwrap();
+    assert!(good.count().is_ok());
+}
+
+/// With every pooled instance slot taken (one slot here, held by the first
+/// plugin's idle instance), a new instance is `Instantiate`: the host's
+/// capacity, not a fault of the plugin.
+#[test]
+fn no_free_instance_slot_is_the_hosts_capacity() {
+    let h = Harness::builder()
+        .engine_settings(host_harness::EngineSettings {
+            max_instances: 1,
+            ..host_harness::EngineSettings::default()
+        })
+        .build()
+        .unwrap();
+    let first = h
+        .load_bytes(&guest_bytes("kv_session"), LoadOptions::default())
+        .unwrap();
+    let e = h
+        .load_bytes(
+            &guest_bytes("kv_session"),
+            LoadOptions::default().name("second"),
+        )
+        .map(|_| ())
+        .unwrap_err();
+    let LoadError::Probe { source, .. } = &e else {
+        panic!("expected a probe error, got {e:?}");
+    };
+    assert!(
+        matches!(**source, host_harness::CallError::Instantiate { .. }),
+        "{source:?}"
+    );
+    assert!(!source.to_string().is_empty());
+    assert!(first.count().is_ok(), "the first plugin serves on");
+}
+
 /// What wasmtime says of a component it refuses can quote names the file
 /// chose: they reach the error with their control characters escaped, so
 /// a file cannot forge a line in a host's log.

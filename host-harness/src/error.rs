@@ -183,7 +183,9 @@ pub enum CallError {
         /// What was wrong.
         reason: String,
     },
-    /// A fresh instance could not be created.
+    /// A fresh instance could not be created: the host had no instance slot
+    /// free (its pooling allocator's limits). A plugin that fails as it is
+    /// instantiated is a [`CallError::Trap`] of operation `instantiate`.
     #[error("plugin {plugin}: could not instantiate: {message}")]
     Instantiate {
         /// Plugin name.
