@@ -205,11 +205,18 @@ export class MemoryKv {
  * may fill it in before the store's first call; the stores read it once per
  * instance). `get: func(key) -> result<option<string>, error>` returns the
  * string or undefined; `get-all` returns `[key, value]` pairs. With `fail`, both
- * throw the `upstream` error variant as a bare value (the other accepted form).
+ * throw the `upstream` error variant as a bare value (the other accepted form):
+ * a string fails every call with it; `{ message, calls }` only the first
+ * `calls` calls (a config source down for a while).
  */
 export function configStore(settings, fail) {
   const check = () => {
-    if (fail !== undefined) throw { tag: "upstream", val: fail };
+    if (fail === undefined) return;
+    if (typeof fail === "string") throw { tag: "upstream", val: fail };
+    if (fail.calls > 0) {
+      fail.calls -= 1;
+      throw { tag: "upstream", val: fail.message };
+    }
   };
   return {
     get(key) {
@@ -602,7 +609,8 @@ function provide(imports, name, version, value) {
  * @param {string} store
  * @param {object} [o]
  * @param {object} [o.settings] wasi:config key -> value
- * @param {string} [o.configFailure] make wasi:config fail with `upstream(...)`
+ * @param {string | {message: string, calls: number}} [o.configFailure] make
+ *   wasi:config fail with `upstream(...)`: always, or the first `calls` times
  * @param {MovableClock} [o.clock] default: a new clock at T0
  * @param {MemoryKv} [o.kv] default: a new MemoryKv on the clock (for the components that import kv)
  */

@@ -242,6 +242,20 @@ for (const [store, open, expectedInfo] of [
 
       const down = await instantiateStore(store, { settings: base, configFailure: "vault is sealed" });
       assertErr(() => down.plugin.create({ data: "{}" }), "config", /vault is sealed/);
+      assertErr(() => down.plugin.create({ data: "{}" }), "config", /vault is sealed/);
+    });
+
+    it("asks for its settings again after the host could not hand them over", async () => {
+      const base = store === "kv_session" ? {} : { "cookie.keys": hexKey() };
+      const settings = { ...base, "session.ttl-seconds": "120" };
+      const configFailure = { message: "vault is sealed", calls: 2 };
+      const { plugin } = await instantiateStore(store, { settings, configFailure });
+      for (let i = 0; i < 2; i += 1) {
+        assertErr(() => plugin.create({ data: "{}" }), "config", /cannot read configuration \(will ask again\).*vault is sealed/);
+      }
+      // The source is back: this instance serves, with the settings.
+      const id = plugin.create({ data: "{}" });
+      assert.equal(plugin.load(id).expiresAt, T0 + 120n);
     });
   });
 }

@@ -32,14 +32,20 @@ pub struct Settings {
 static SETTINGS: OnceLock<Result<Settings, SessionError>> = OnceLock::new();
 
 /// The settings, or the `config` error that makes every operation fail.
+/// Settings read are kept for the life of the instance (so is a refusal of
+/// them); a configuration the host could not hand over this time fails this
+/// call only, and the next one asks again.
 pub fn settings() -> Result<&'static Settings, SessionError> {
-    SETTINGS.get_or_init(read).as_ref().map_err(Clone::clone)
-}
-
-fn read() -> Result<Settings, SessionError> {
-    let pairs = store::get_all()
-        .map_err(|e| SessionError::Config(format!("cannot read configuration: {e:?}")))?;
-    Ok(from_map(&ConfigMap::new(pairs))?)
+    let kept = match SETTINGS.get() {
+        Some(kept) => kept,
+        None => {
+            let pairs = store::get_all().map_err(|e| {
+                SessionError::Config(format!("cannot read configuration (will ask again): {e:?}"))
+            })?;
+            SETTINGS.get_or_init(|| Ok(from_map(&ConfigMap::new(pairs))?))
+        }
+    };
+    kept.as_ref().map_err(Clone::clone)
 }
 
 /// The cookie keys this store understands.
