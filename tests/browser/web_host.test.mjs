@@ -365,6 +365,35 @@ for (const store of STORES) {
       await context.close();
     });
 
+    it("cannot be made to drop the visitor's cookie by a form posted from another site", async () => {
+      const { context, page } = await signedIn(host, "kim");
+      // Another site's page that posts to the sign-out (and to the note
+      // form) at once: a cross-site POST, so the browser sends no Lax
+      // cookie, and the site finds no session whose token to check; yet a
+      // removal cookie in its answer would be applied (it answers a
+      // top-level navigation).
+      for (const path of ["/logout", "/note"]) {
+        await context.route("http://attacker.test/**", (route) =>
+          route.fulfill({
+            contentType: "text/html",
+            body: `<form method="post" action="${host.url}${path}"><input name="csrf" value="x"><input name="note" value="x"></form><script>document.forms[0].submit()</script>`,
+          }),
+        );
+        const [response] = await Promise.all([
+          page.waitForResponse((r) => r.request().method() === "POST" && new URL(r.url()).pathname === path),
+          page.goto("http://attacker.test/"),
+        ]);
+        assert.equal(await response.request().headerValue("cookie"), null, `${path}: the browser sent a Lax cookie cross-site`);
+        assert.equal(await response.headerValue("set-cookie"), null, `${path}: a cookie set in answer to another site's form`);
+        await context.unroute("http://attacker.test/**");
+        // Kept (the redirect's GET of `/` re-seals a cookie-session cookie).
+        assert.ok(await sessionCookie(context), `${path}: the cookie was removed`);
+        await page.goto("/");
+        assert.equal(await user(page), "Signed in as kim", path);
+      }
+      await context.close();
+    });
+
     it("refuses a sign-in without its session's CSRF token, whatever the name", async () => {
       const { context, page } = await visitor(host);
       await page.goto("/");

@@ -413,7 +413,11 @@ impl App {
     /// name) is not this form's to end. (The removal cookie still makes the
     /// browser drop its cookie of the name for `/`: a planted cookie can so
     /// make it forget a session the store keeps, which a `__Host-` name
-    /// prevents.)
+    /// prevents.) A request that sends no session cookie gets no removal
+    /// cookie either: that is what a form posted from another site looks
+    /// like (the browser keeps a `SameSite=Lax` cookie out of a cross-site
+    /// POST), and the browser would still apply a removal in the answer to
+    /// that top-level navigation, signing the visitor out.
     pub(crate) fn logout(&self, cookie_header: &str, csrf: &str) -> Result<Reply, Failure> {
         if self.session(cookie_header)?.is_some() {
             let (sent, record) = self.form_session(cookie_header, csrf)?;
@@ -423,7 +427,10 @@ impl App {
                 self.store.destroy(&record.id)?;
             }
         }
-        Ok(redirect(Some(self.policy.removal().to_string())))
+        let sent_any = self.policy.find_ids(cookie_header).next().is_some();
+        Ok(redirect(
+            sent_any.then(|| self.policy.removal().to_string()),
+        ))
     }
 }
 
