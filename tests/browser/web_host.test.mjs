@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { connect } from "node:net";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
@@ -692,6 +693,66 @@ describe("kv-session on a Redis server that stops, in Chromium", { timeout: 300_
       assert.doesNotMatch(shown, internal);
     }
     await context.close();
+  });
+});
+
+/**
+ * Opens a TCP connection to `host`, writes `text`, and resolves with what
+ * the server sent back (as text) and how long it took to close the
+ * connection, giving up after 20 s.
+ */
+function rawExchange(host, text) {
+  const { hostname, port } = new URL(host.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: hostname, port: Number(port) });
+    const started = Date.now();
+    let received = "";
+    const giveUp = setTimeout(() => {
+      socket.destroy();
+      reject(new Error(`the server kept the connection open 20 s after ${JSON.stringify(text)}`));
+    }, 20_000);
+    socket.on("connect", () => socket.write(text));
+    socket.on("data", (chunk) => (received += chunk.toString()));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      clearTimeout(giveUp);
+      resolve({ received, seconds: (Date.now() - started) / 1000 });
+    });
+  });
+}
+
+// Clients that connect and send slowly, or nothing, must not hold a
+// connection (and its memory) open at will: a deadline for the headers
+// (and for an idle connection), one for the whole request, body included.
+describe("the web host against slow clients", { timeout: 120_000 }, () => {
+  let host;
+  before(async () => {
+    host = await startHost("kv_session", ["--header-timeout-seconds", "1", "--request-timeout-seconds", "2"]);
+  });
+  after(async () => {
+    await host?.stop();
+  });
+
+  it("closes a connection that sends nothing, or headers that never end", async () => {
+    for (const text of ["", "GET / HTTP/1.1\r\nHost: x\r\n"]) {
+      const { received, seconds } = await rawExchange(host, text);
+      assert.equal(received, "", JSON.stringify(text));
+      assert.ok(seconds >= 0.5, `closed after ${seconds} s`);
+    }
+  });
+
+  it("answers 408 to a request whose body never arrives", async () => {
+    const head =
+      "POST /note HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\n";
+    const { received } = await rawExchange(host, `${head}note=x`);
+    assert.match(received, /^HTTP\/1\.1 408 /);
+    assert.match(received, /took too long to arrive/);
+  });
+
+  it("still serves a whole request at once, on the same connection again", async () => {
+    const get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+    const { received } = await rawExchange(host, `${get}${get}`);
+    assert.equal(received.match(/HTTP\/1\.1 200 OK/g)?.length, 2, received.slice(0, 200));
   });
 });
 

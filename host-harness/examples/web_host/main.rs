@@ -33,12 +33,15 @@
 //!
 //! Every form carries the session's CSRF token (OWASP's synchronizer token,
 //! drawn anew at sign-in), on top of `SameSite=Lax`, which keeps the cookie
-//! off cross-site POSTs in current browsers. Left out to stay short, and
+//! off cross-site POSTs in current browsers. Slow clients meet deadlines for
+//! a request's headers and for the whole request, and a cap on connections
+//! (`serve.rs`). Left out to stay short, and
 //! needed by a real site: TLS (the cookie is `Secure`; browsers accept that
 //! over plain HTTP only from localhost).
 
 mod console;
 mod page;
+mod serve;
 mod site;
 
 use std::collections::BTreeMap;
@@ -85,6 +88,18 @@ struct Args {
     /// Prefix of every key written to Redis: one per site.
     #[arg(long, default_value = "web-host:")]
     kv_prefix: String,
+    /// Seconds a client may take to send a request's headers (counted from
+    /// when the connection waits for one, so an idle kept-alive connection
+    /// is closed after as long).
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    header_timeout_seconds: u64,
+    /// Seconds one request may take once its headers are in, its body read
+    /// included (then 408).
+    #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    request_timeout_seconds: u64,
+    /// Connections served at once; more wait to be accepted.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_connections: u64,
     /// A store setting, `key=value` (repeatable), e.g. `cookie.keys=<hex>`.
     #[arg(long = "config", value_parser = parse_setting)]
     settings: Vec<(String, String)>,
@@ -278,9 +293,12 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .route("/logout", post(post_logout))
         .layer(axum::extract::DefaultBodyLimit::max(MAX_FORM_BYTES))
         .with_state(app);
-    axum::serve(listener, routes)
-        .with_graceful_shutdown(shutdown_requested())
-        .await?;
+    let limits = serve::ClientLimits {
+        headers: Duration::from_secs(args.header_timeout_seconds),
+        request: Duration::from_secs(args.request_timeout_seconds),
+        connections: usize::try_from(args.max_connections)?,
+    };
+    serve::serve(listener, routes, limits, shutdown_requested()).await;
     console::say(format_args!("stopped"));
     Ok(())
 }

@@ -1,0 +1,102 @@
+//! The HTTP/1.1 server loop, with what `axum::serve` leaves out against slow
+//! or many clients: a deadline for a request's headers and one for the whole
+//! request (its body read, the store calls, the reply), and a cap on the
+//! connections served at once.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::StatusCode;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::page;
+use crate::site::Failure;
+
+/// Limits on each client.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ClientLimits {
+    /// How long a client may take to send a request's headers (from the
+    /// first byte, or from connecting); then the connection is closed. An
+    /// idle kept-alive connection is closed after as long.
+    pub(crate) headers: Duration,
+    /// How long one request may take once its headers are in (reading its
+    /// body included); then it is answered 408 and the connection closed.
+    pub(crate) request: Duration,
+    /// Connections served at once; more wait to be accepted.
+    pub(crate) connections: usize,
+}
+
+/// Serves `routes` on `listener` within `limits` until `stop` resolves, then
+/// stops accepting and waits for the requests in progress.
+pub(crate) async fn serve(
+    listener: TcpListener,
+    routes: Router,
+    limits: ClientLimits,
+    stop: impl Future<Output = ()>,
+) {
+    let routes = routes.layer(middleware::from_fn(move |req: Request, next: Next| {
+        within(limits.request, req, next)
+    }));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.headers);
+    let open = Arc::new(Semaphore::new(limits.connections));
+    let graceful = GracefulShutdown::new();
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let Ok(slot) = open.clone().acquire_owned().await else {
+            break; // not closed while this loop runs
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors, say: wait a little, go on.
+                Err(e) => {
+                    eprintln!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut stop => break,
+        };
+        let service = TowerToHyperService::new(routes.clone());
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client that goes away or is too slow ends only its own
+            // connection.
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+}
+
+/// Runs the request, answering 408 (and closing the connection) when it is
+/// not done within `limit`.
+async fn within(limit: Duration, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(req)).await {
+        Ok(response) => response,
+        Err(_) => {
+            let mut reply = page::error(&Failure::internal(
+                StatusCode::REQUEST_TIMEOUT,
+                format_args!("request not done within {limit:?}"),
+            ))
+            .into_response();
+            reply.headers_mut().insert(
+                axum::http::header::CONNECTION,
+                axum::http::HeaderValue::from_static("close"),
+            );
+            reply
+        }
+    }
+}
