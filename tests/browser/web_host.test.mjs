@@ -14,6 +14,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
+import { createServer } from "node:http";
 import { connect } from "node:net";
 import { createInterface } from "node:readline";
 import { after, before, describe, it } from "node:test";
@@ -222,6 +223,10 @@ for (const store of STORES) {
       const response = await page.goto("/");
       assert.equal(response.status(), 200);
       assert.equal(response.headers()["cache-control"], "no-store");
+      assert.equal(response.headers()["content-security-policy"], "frame-ancestors 'none'");
+      assert.equal(response.headers()["x-frame-options"], "DENY");
+      assert.equal(response.headers()["x-content-type-options"], "nosniff");
+      assert.equal(response.headers()["referrer-policy"], "same-origin");
       assert.equal(await visits(page), "Visits: 1");
       assert.match(await page.textContent("#store"), new RegExp(`^Store: ${store.name} `));
 
@@ -391,6 +396,35 @@ for (const store of STORES) {
         assert.ok(await sessionCookie(context), `${path}: the cookie was removed`);
         await page.goto("/");
         assert.equal(await user(page), "Signed in as kim", path);
+      }
+      await context.close();
+    });
+
+    it("is not shown inside another site's frame", async () => {
+      const { context, page } = await signedIn(host, "kim");
+      // Another site served from this machine (`localhost` is not the site
+      // `127.0.0.1`; a page from the internet, or one the test fulfilled,
+      // may not frame a local address at all, which would leave nothing
+      // to test).
+      const attacker = createServer((_, res) => {
+        res.setHeader("content-type", "text/html");
+        res.end(`<iframe src="${host.url}/"></iframe>`);
+      });
+      await new Promise((resolve) => attacker.listen(0, "127.0.0.1", resolve));
+      try {
+        const [framed] = await Promise.all([
+          page.waitForResponse((r) => r.url() === `${host.url}/`),
+          page.goto(`http://localhost:${attacker.address().port}/`),
+        ]);
+        assert.equal(framed.status(), 200, "the server answered the frame's request");
+        await page.waitForLoadState("load");
+        const frame = page.frames().find((f) => f !== page.mainFrame());
+        assert.ok(frame, "the attacker's page has its frame");
+        // Any page of the site (in the frame the browser sends no Lax
+        // cookie, so it would be an anonymous one) shows its store.
+        assert.equal(await frame.locator("#store").count(), 0, "the site's page shown in the frame");
+      } finally {
+        attacker.close();
       }
       await context.close();
     });
