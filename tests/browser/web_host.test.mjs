@@ -783,6 +783,19 @@ describe("the web host against slow clients", { timeout: 120_000 }, () => {
     assert.match(received, /took too long to arrive/);
   });
 
+  it("stops at SIGTERM even with every connection slot held by an idle client", async () => {
+    const full = await startHost("kv_session", ["--max-connections", "1", "--header-timeout-seconds", "600"]);
+    const { hostname, port } = new URL(full.url);
+    const idle = connect({ host: hostname, port: Number(port) });
+    await new Promise((resolve, reject) => idle.on("connect", resolve).on("error", reject));
+    try {
+      // Within the 30 s startHost allows, not the idle client's 600.
+      assert.equal(await full.stop(), 0);
+    } finally {
+      idle.destroy();
+    }
+  });
+
   it("still serves a whole request at once, on the same connection again", async () => {
     const get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     const { received } = await rawExchange(host, `${get}${get}`);

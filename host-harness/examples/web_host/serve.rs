@@ -24,9 +24,9 @@ use crate::site::Failure;
 /// Limits on each client.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct ClientLimits {
-    /// How long a client may take to send a request's headers (from the
-    /// first byte, or from connecting); then the connection is closed. An
-    /// idle kept-alive connection is closed after as long.
+    /// How long a client may take to send a request's headers, counted from
+    /// when the connection waits for one (so an idle kept-alive connection
+    /// is closed after as long too); then the connection is closed.
     pub(crate) headers: Duration,
     /// How long one request may take once its headers are in (reading its
     /// body included); then it is answered 408 and the connection closed.
@@ -53,8 +53,13 @@ pub(crate) async fn serve(
     let graceful = GracefulShutdown::new();
     let mut stop = std::pin::pin!(stop);
     loop {
-        let Ok(slot) = open.clone().acquire_owned().await else {
-            break; // not closed while this loop runs
+        // Every slot taken: wait for one (deadlines free them), or the stop.
+        let slot = tokio::select! {
+            slot = open.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break, // not closed while this loop runs
+            },
+            () = &mut stop => break,
         };
         let stream = tokio::select! {
             accepted = listener.accept() => match accepted {
