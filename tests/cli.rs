@@ -899,9 +899,13 @@ fn a_refused_cache_leaves_an_error_one_line() {
 #[test]
 fn a_redis_password_the_server_refuses_is_a_usage_error() {
     let url = session_tests::fixtures::redis_url();
-    let refused = match url.strip_prefix("redis://") {
-        Some(rest) => format!("redis://nobody:wrong-pw@{rest}"),
-        None => format!("{url}?user=nobody&pass=wrong-pw"),
+    // Credentials in the authority of a TCP URL, in the query of a socket's.
+    let refused = match url.split_once("://") {
+        Some((scheme, rest)) if !scheme.contains("unix") => {
+            format!("{scheme}://nobody:wrong-pw@{rest}")
+        }
+        _ if url.contains('?') => format!("{url}&user=nobody&pass=wrong-pw"),
+        _ => format!("{url}?user=nobody&pass=wrong-pw"),
     };
     let kv = guest_path("kv_session");
     let out = cli(&["--kv", &refused, "exercise", kv.to_str().unwrap()]);

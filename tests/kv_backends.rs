@@ -1207,9 +1207,10 @@ fn error_replies_keep_the_connection() {
 
 /// Credentials the server refuses are a setup error of their own, found at
 /// `connect` (not at the first session call), that says so without the
-/// password: a wrong password (`WRONGPASS` to `AUTH`), none given to a
-/// server that wants one (`NOAUTH` to the first command), a user the ACL
-/// does not let `PING`. Right ones connect.
+/// password: a wrong password (`WRONGPASS` to `AUTH`), a user it does not
+/// know, none given to a server that wants one (`NOAUTH` to the first
+/// command). Right ones connect, also for a user the ACL does not let
+/// `PING` (its answer is the server's).
 #[test]
 fn refused_credentials_are_a_setup_error_that_names_them() {
     use host_harness::kv::redis::RedisSetupError;
@@ -1224,11 +1225,8 @@ fn refused_credentials_are_a_setup_error_that_names_them() {
     };
     let alice = connect("user=alice&pass=right-pw").expect("alice connects");
     assert_eq!(alice.set("ns", "k", b"v".to_vec(), None, Always), Ok(true));
-    for query in [
-        "user=alice&pass=wrong-pw",
-        "user=nobody&pass=wrong-pw",
-        "user=bob&pass=bob-pw",
-    ] {
+    connect("user=bob&pass=bob-pw").expect("a user denied PING connects");
+    for query in ["user=alice&pass=wrong-pw", "user=nobody&pass=wrong-pw"] {
         let Err(e) = connect(query) else {
             panic!("{query}: connected");
         };

@@ -184,7 +184,8 @@ pub enum CallError {
         reason: String,
     },
     /// A fresh instance could not be created: the host had no instance slot
-    /// free (its pooling allocator's limits). A plugin that fails as it is
+    /// free (its pooling allocator's limits) or no memory from the system.
+    /// A plugin that fails as it is
     /// instantiated is a [`CallError::Trap`] of operation `instantiate`.
     #[error("plugin {plugin}: could not instantiate: {message}")]
     Instantiate {

@@ -303,11 +303,16 @@ impl Plugin {
             message.push_str("; guest stderr: ");
             message.push_str(&line);
         }
-        // No slot in the pooling allocator is the host's capacity; anything
-        // else that stops an instance being made (a trap in its start code,
-        // a data segment past its memory, more tables or memories than a
-        // store may create) is the plugin's, like a trap in a call.
-        if op == "instantiate" && e.is::<wasmtime::PoolConcurrencyLimitError>() {
+        // No slot in the pooling allocator, no memory to be had from the
+        // system: the host's capacity. Anything else that stops an instance
+        // being made (a trap in its start code, a data segment past its
+        // memory, more tables or memories than a store may create) is the
+        // plugin's, like a trap in a call.
+        if op == "instantiate"
+            && (e.is::<wasmtime::PoolConcurrencyLimitError>()
+                || e.is::<wasmtime::OutOfMemory>()
+                || e.is::<std::io::Error>())
+        {
             return CallError::Instantiate { plugin, message };
         }
         CallError::Trap {

@@ -202,8 +202,8 @@ export class MemoryKv {
 
 /**
  * `wasi:config/store@0.2.0-rc.1` over `settings` (read at each call, so a test
- * may fill it in before the store's first call; the stores read it once per
- * instance). `get: func(key) -> result<option<string>, error>` returns the
+ * may fill it in before the store's first call; the stores keep what their
+ * first successful read gave). `get: func(key) -> result<option<string>, error>` returns the
  * string or undefined; `get-all` returns `[key, value]` pairs. With `fail`, both
  * throw the `upstream` error variant as a bare value (the other accepted form):
  * a string fails every call with it; `{ message, calls }` only the first

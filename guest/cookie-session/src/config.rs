@@ -1,5 +1,6 @@
-//! Settings, read once per instance from `wasi:config/store`: the shared
-//! `session.*` keys plus `cookie.keys`, `cookie.name`, `cookie.mode` and
+//! Settings, read from `wasi:config/store` on an instance's first call and
+//! kept (a read the host could not serve is tried again on the next call):
+//! the shared `session.*` keys plus `cookie.keys`, `cookie.name`, `cookie.mode` and
 //! `cookie.max-bytes`.
 
 use crate::bindings::session::plugin::types::SessionError;

@@ -1,4 +1,5 @@
-//! Settings, read once per instance from `wasi:config/store`.
+//! Settings, read from `wasi:config/store` on an instance's first call and
+//! kept (a read the host could not serve is tried again on the next call).
 
 use crate::bindings::session::plugin::types::SessionError;
 use crate::bindings::wasi::config::store;

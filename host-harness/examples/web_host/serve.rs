@@ -1,7 +1,9 @@
 //! The HTTP/1.1 server loop, with what `axum::serve` leaves out against slow
 //! or many clients: a deadline for a request's headers and one for the whole
-//! request (its body read, the store calls, the reply), and a cap on the
-//! connections served at once.
+//! request (its body read, the store calls, making the reply), and a cap on
+//! the connections served at once. Left out: a deadline for sending the
+//! reply (a client that pipelines requests and never reads the answers
+//! holds its connection until the operating system gives up on it).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -29,7 +31,8 @@ pub(crate) struct ClientLimits {
     /// is closed after as long too); then the connection is closed.
     pub(crate) headers: Duration,
     /// How long one request may take once its headers are in (reading its
-    /// body included); then it is answered 408 and the connection closed.
+    /// body and making the reply); then it is answered 408 and the
+    /// connection closed.
     pub(crate) request: Duration,
     /// Connections served at once; more wait to be accepted.
     pub(crate) connections: usize,

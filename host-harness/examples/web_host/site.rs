@@ -127,7 +127,7 @@ impl Failure {
             | StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 "This form could not be read: reload the page and try again"
             }
-            StatusCode::REQUEST_TIMEOUT => "This request took too long to arrive: try again",
+            StatusCode::REQUEST_TIMEOUT => "This request took too long: try again",
             StatusCode::SERVICE_UNAVAILABLE => {
                 "The session store is not answering just now: try again in a moment"
             }

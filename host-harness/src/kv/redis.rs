@@ -358,7 +358,7 @@ pub enum RedisSetupError {
         reason: String,
     },
     /// The server answered but refused these credentials (a wrong or
-    /// missing user name or password, or a user not allowed to `PING`).
+    /// missing user name or password).
     #[error(
         "redis at {url} refused the connection: {reason} (check the user name and password \
          in the URL)"
@@ -372,11 +372,10 @@ pub enum RedisSetupError {
 }
 
 /// Whether `e` is the server refusing who we are, rather than not answering:
-/// a failed `AUTH` (`WRONGPASS`), a command before any (`NOAUTH`), or an ACL
-/// that denies it (`NOPERM`).
+/// a failed `AUTH` (`WRONGPASS`) or a command before any (`NOAUTH`).
 fn is_refusal(e: &RedisError) -> bool {
     matches!(e.kind(), redis::ErrorKind::AuthenticationFailed)
-        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS" | "NOPERM"))
+        || matches!(e.code(), Some("NOAUTH" | "WRONGPASS"))
 }
 
 /// Settings of a [`RedisBackend`]; [`RedisBackendBuilder::connect`] opens it.
@@ -472,8 +471,15 @@ impl RedisBackendBuilder {
         };
         // One connection and a PING first: the pool's own attempts would
         // report a wrong password as a timeout, and a server that wants one
-        // accepts the connection and refuses only the first command.
-        let answered = r2d2::ManageConnection::connect(&connector).and_then(|mut c| ping(&mut c));
+        // accepts the connection and refuses only the first command. A user
+        // whose ACL denies PING (`NOPERM`) got an answer: that will do (the
+        // pool copes with such a user too).
+        let answered = r2d2::ManageConnection::connect(&connector)
+            .and_then(|mut c| ping(&mut c))
+            .or_else(|e| match e.code() {
+                Some("NOPERM") => Ok(()),
+                _ => Err(e),
+            });
         if let Err(e) = answered {
             let (url, reason) = (shown, e.to_string());
             return Err(match is_refusal(&e) {

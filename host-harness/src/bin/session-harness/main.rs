@@ -328,7 +328,8 @@ fn run_prefix(base: &str, command: &str) -> String {
     format!("{base}{command}-{}-{nanos}:", std::process::id())
 }
 
-/// Loads `path` with `config`, mapping load errors to exit code 2.
+/// Loads `path` with `config`; a load error keeps its own exit code
+/// ([`load_exit_code`]).
 pub(crate) fn load(
     harness: &Harness,
     path: &Path,
