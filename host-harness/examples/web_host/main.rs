@@ -279,6 +279,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     });
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
+    // Before it says it listens: a SIGTERM from then on is a clean stop.
+    let stop = shutdown_requested()?;
     console::say(format_args!(
         "listening on http://{}",
         listener.local_addr()?
@@ -298,25 +300,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         request: Duration::from_secs(args.request_timeout_seconds),
         connections: usize::try_from(args.max_connections)?,
     };
-    serve::serve(listener, routes, limits, shutdown_requested()).await;
+    serve::serve(listener, routes, limits, stop).await;
     console::say(format_args!("stopped"));
     Ok(())
 }
 
-/// Resolves on SIGTERM or SIGINT (Ctrl-C): the server then stops taking
-/// connections, finishes the requests it has and exits 0.
-async fn shutdown_requested() {
+/// Takes over SIGTERM and SIGINT (Ctrl-C) now, and resolves on either: the
+/// server then stops taking connections, finishes the requests it has and
+/// exits 0. (Taken over when first awaited, a signal sent before that, say
+/// right after the server said it listens, would kill it instead.)
+fn shutdown_requested() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = term.recv() => {}
-                _ = tokio::signal::ctrl_c() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut interrupt = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = interrupt.recv() => {}
         }
-        // No SIGTERM handler to be had: Ctrl-C alone.
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
