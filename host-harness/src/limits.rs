@@ -114,16 +114,17 @@ impl Budget {
         true
     }
 
-    /// The last approved growth did not happen: its count comes off again.
-    fn undo_last(&mut self) {
-        if let Some(before) = self.before_growth.take() {
-            self.used = before;
+    /// A growth failed with `error`: the last approved one did not happen
+    /// and comes off the count again, unless `error` is `unasked`, what
+    /// wasmtime reports for a growth it refuses before asking the limiter
+    /// (the last approval may then be a growth that happened, which must
+    /// stay counted, or a guest could alternate the two and grow without
+    /// bound).
+    fn grow_failed(&mut self, error: &wasmtime::Error, unasked: &str) {
+        match self.before_growth.take() {
+            Some(before) if error.to_string() != unasked => self.used = before,
+            _ => {}
         }
-    }
-
-    /// The last approved growth is known to have happened: nothing to undo.
-    fn keep_last(&mut self) {
-        self.before_growth = None;
     }
 }
 
@@ -174,15 +175,8 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     /// guest ran out of memory, so a trap that follows is the memory limit's.
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         // Wasmtime refuses a growth past what the memory's index type can
-        // address before it asks this limiter, and reports that here too:
-        // the last approval may then be a growth that succeeded, which must
-        // stay counted (or a guest could alternate the two and grow without
-        // bound).
-        if error.to_string() != TYPE_LIMITS_FAILURE {
-            self.memory.undo_last();
-        } else {
-            self.memory.keep_last();
-        }
+        // address before it asks this limiter, and reports that here too.
+        self.memory.grow_failed(&error, TYPE_LIMITS_FAILURE);
         self.hit = true;
         Ok(())
     }
@@ -199,15 +193,10 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
     /// A table growth failed: if this limiter had approved it, its elements
     /// were never added, so they come off the count again.
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
-        // A size that overflows is refused before this limiter is asked:
-        // the last approval may then be a growth that succeeded, which must
-        // stay counted (or a guest could alternate the two over its 16
-        // tables and pass the shared element budget 16 times over).
-        if error.to_string() != TABLE_OVERFLOW_FAILURE {
-            self.tables.undo_last();
-        } else {
-            self.tables.keep_last();
-        }
+        // A size that overflows is refused before this limiter is asked
+        // (alternated with growths that happen over its 16 tables, the
+        // shared element budget would be passed 16 times over).
+        self.tables.grow_failed(&error, TABLE_OVERFLOW_FAILURE);
         Ok(())
     }
 

@@ -8,7 +8,9 @@ use crate::bindings::wasi::config::store;
 use crate::keys::KeyRing;
 use crate::seal::{Mode, Sealer};
 use session_guest_support::Invalid;
-use session_guest_support::settings::{ConfigMap, SESSION_KEYS, SessionSettings, shown};
+use session_guest_support::settings::{
+    ConfigMap, SESSION_KEYS, SessionSettings, kept_or_read, shown,
+};
 use std::sync::OnceLock;
 
 /// Default cookie name.
@@ -30,23 +32,12 @@ pub struct Settings {
     pub sealer: Sealer,
 }
 
-static SETTINGS: OnceLock<Result<Settings, SessionError>> = OnceLock::new();
+static SETTINGS: OnceLock<Result<Settings, Invalid>> = OnceLock::new();
 
-/// The settings, or the `config` error that makes every operation fail.
-/// Settings read are kept for the life of the instance (so is a refusal of
-/// them); a configuration the host could not hand over this time fails this
-/// call only, and the next one asks again.
+/// The settings, or the `config` error that makes every operation fail
+/// ([`kept_or_read`]: kept once read, asked again after a failed read).
 pub fn settings() -> Result<&'static Settings, SessionError> {
-    let kept = match SETTINGS.get() {
-        Some(kept) => kept,
-        None => {
-            let pairs = store::get_all().map_err(|e| {
-                SessionError::Config(format!("cannot read configuration (will ask again): {e:?}"))
-            })?;
-            SETTINGS.get_or_init(|| Ok(from_map(&ConfigMap::new(pairs))?))
-        }
-    };
-    kept.as_ref().map_err(Clone::clone)
+    Ok(kept_or_read(&SETTINGS, store::get_all, from_map)?)
 }
 
 /// The cookie keys this store understands.

@@ -3,27 +3,18 @@
 
 use crate::bindings::session::plugin::types::SessionError;
 use crate::bindings::wasi::config::store;
-use session_guest_support::settings::{ConfigMap, SESSION_KEYS, SessionSettings};
+use session_guest_support::Invalid;
+use session_guest_support::settings::{SESSION_KEYS, SessionSettings, kept_or_read};
 use std::sync::OnceLock;
 
-static SETTINGS: OnceLock<Result<SessionSettings, SessionError>> = OnceLock::new();
+static SETTINGS: OnceLock<Result<SessionSettings, Invalid>> = OnceLock::new();
 
 /// The store's settings, or the `config` error that makes every operation
-/// fail. Settings read are kept for the life of the instance (so is a
-/// refusal of them); a configuration the host could not hand over this time
-/// fails this call only, and the next one asks again.
+/// fail ([`kept_or_read`]: kept once read, asked again after a failed read).
 pub fn settings() -> Result<SessionSettings, SessionError> {
-    if let Some(kept) = SETTINGS.get() {
-        return kept.clone();
-    }
-    let pairs = store::get_all().map_err(|e| {
-        SessionError::Config(format!("cannot read configuration (will ask again): {e:?}"))
+    let kept = kept_or_read(&SETTINGS, store::get_all, |map| {
+        map.reject_unknown(&["session."], &SESSION_KEYS)?;
+        map.session_settings()
     })?;
-    SETTINGS.get_or_init(|| validate(pairs)).clone()
-}
-
-fn validate(pairs: Vec<(String, String)>) -> Result<SessionSettings, SessionError> {
-    let map = ConfigMap::new(pairs);
-    map.reject_unknown(&["session."], &SESSION_KEYS)?;
-    Ok(map.session_settings()?)
+    Ok(*kept)
 }

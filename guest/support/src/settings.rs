@@ -2,6 +2,8 @@
 
 use crate::Invalid;
 use crate::lifetime::MAX_TTL_SECONDS;
+use std::fmt::Debug;
+use std::sync::OnceLock;
 
 /// Default `session.ttl-seconds`: 24 hours of inactivity.
 pub const DEFAULT_TTL_SECONDS: u64 = 24 * 3600;
@@ -185,6 +187,27 @@ fn near_miss<'k>(key: &str, known: &[&'k str]) -> Option<&'k str> {
     })
 }
 
+/// A store's settings as `kept` holds them, read on an instance's first call
+/// and kept for its life (and so is a refusal of them, from `validate`). A
+/// configuration the host could not hand over (`get_all` failed: a remote
+/// source down) is not kept: this call fails, and the next one asks again.
+pub fn kept_or_read<T: Send + Sync, E: Debug>(
+    kept: &'static OnceLock<Result<T, Invalid>>,
+    get_all: impl FnOnce() -> Result<Vec<(String, String)>, E>,
+    validate: impl FnOnce(&ConfigMap) -> Result<T, Invalid>,
+) -> Result<&'static T, Invalid> {
+    let kept = match kept.get() {
+        Some(kept) => kept,
+        None => {
+            let pairs = get_all().map_err(|e| {
+                Invalid::Config(format!("cannot read configuration (will ask again): {e:?}"))
+            })?;
+            kept.get_or_init(|| validate(&ConfigMap::new(pairs)))
+        }
+    };
+    kept.as_ref().map_err(Clone::clone)
+}
+
 /// The `session.*` keys every store understands.
 pub const SESSION_KEYS: [&str; 3] = [
     "session.ttl-seconds",
@@ -195,6 +218,36 @@ pub const SESSION_KEYS: [&str; 3] = [
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn settings_are_kept_once_read_and_read_again_after_a_failed_read() {
+        let kept = Box::leak(Box::new(OnceLock::new()));
+        let ttl = |m: &ConfigMap| m.session_settings().map(|s| s.ttl_seconds);
+        let down = kept_or_read(kept, || Err("vault is sealed"), ttl);
+        let Err(Invalid::Config(m)) = down else {
+            panic!("{down:?}");
+        };
+        assert!(
+            m.contains("will ask again") && m.contains("vault is sealed"),
+            "{m}"
+        );
+        let pairs = || Ok::<_, ()>(vec![("session.ttl-seconds".into(), "120".into())]);
+        assert_eq!(kept_or_read(kept, pairs, ttl), Ok(&120));
+        // Kept: neither read nor checked again.
+        let unread = || -> Result<Vec<(String, String)>, ()> { panic!("read again") };
+        assert_eq!(
+            kept_or_read(kept, unread, |_| panic!("checked again")),
+            Ok(&120)
+        );
+        // A refusal is kept too.
+        let refused = Box::leak(Box::new(OnceLock::new()));
+        let bad = || Ok::<_, ()>(vec![("session.ttl-seconds".into(), "0".into())]);
+        assert!(kept_or_read(refused, bad, ttl).is_err());
+        assert_eq!(
+            kept_or_read(refused, unread, ttl),
+            kept_or_read(refused, bad, ttl)
+        );
+    }
 
     fn map(pairs: &[(&str, &str)]) -> ConfigMap {
         ConfigMap::new(

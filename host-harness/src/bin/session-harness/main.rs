@@ -225,9 +225,13 @@ fn is_config_error(e: &anyhow::Error) -> bool {
 /// Whether `e` is a plugin failing on the host's side (a trap, a deadline,
 /// a limit, a contract breach) rather than a session answer.
 fn is_plugin_fault(e: &anyhow::Error) -> bool {
-    // An instance that could not be made (no free slot) is the host's
-    // capacity, not the plugin's fault.
-    call_errors(e).any(|c| c.is_plugin_fault() && !matches!(c, CallError::Instantiate { .. }))
+    call_errors(e).any(blames_plugin)
+}
+
+/// Whether the call failed by the plugin's fault on the host's side: an
+/// instance that could not be made (no free slot) is the host's capacity.
+fn blames_plugin(c: &CallError) -> bool {
+    c.is_plugin_fault() && !matches!(c, CallError::Instantiate { .. })
 }
 
 /// The exit code of a plugin that did not load: 2 (not a session plugin, a
@@ -236,8 +240,8 @@ fn is_plugin_fault(e: &anyhow::Error) -> bool {
 /// for a fault on the host's side, 1 for no instance slot.
 fn load_exit_code(e: &LoadError) -> u8 {
     match e {
-        LoadError::Probe { source, .. } if matches!(**source, CallError::Instantiate { .. }) => 1,
-        LoadError::Probe { source, .. } if source.is_plugin_fault() => 3,
+        LoadError::Probe { source, .. } if blames_plugin(source) => 3,
+        LoadError::Probe { .. } => 1,
         _ => 2,
     }
 }
