@@ -796,6 +796,47 @@ describe("the web host against slow clients", { timeout: 120_000 }, () => {
     }
   });
 
+  it("frees the slot of a client that sends requests and never reads the answers", async () => {
+    const full = await startHost("kv_session", [
+      "--max-connections", "1",
+      "--send-timeout-seconds", "1",
+      "--header-timeout-seconds", "600",
+      "--request-timeout-seconds", "600",
+    ]);
+    const { hostname, port } = new URL(full.url);
+    const deaf = connect({ host: hostname, port: Number(port) });
+    deaf.on("error", () => {}); // reset by the server: what the test wants
+    try {
+      await new Promise((resolve, reject) => deaf.on("connect", resolve).on("error", reject));
+      deaf.pause();
+      // About 20 MB of answers: more than the sockets' buffers take, so
+      // the server's writes wait on this client.
+      deaf.write("GET / HTTP/1.1\r\nHost: x\r\n\r\n".repeat(20_000));
+      const { received } = await rawExchange(full, "GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      assert.match(received, /^HTTP\/1\.1 200 OK/);
+    } finally {
+      deaf.destroy();
+      await full.stop();
+    }
+  });
+
+  it("sends the security headers with every answer, a 404 and a 405 too", async () => {
+    for (const [line, status] of [["GET /no-such-page", 404], ["GET /logout", 405], ["GET /", 200]]) {
+      const { received } = await rawExchange(host, `${line} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n`);
+      const head = `${received.split("\r\n\r\n")[0].toLowerCase()}\r\n`;
+      assert.match(head, new RegExp(`^http/1\\.1 ${status} `), line);
+      for (const header of [
+        "cache-control: no-store",
+        "content-security-policy: frame-ancestors 'none'",
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+        "referrer-policy: same-origin",
+      ]) {
+        assert.ok(head.includes(`\r\n${header}\r\n`), `${line}: no ${header} in\n${head}`);
+      }
+    }
+  });
+
   it("still serves a whole request at once, on the same connection again", async () => {
     const get = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
     const { received } = await rawExchange(host, `${get}${get}`);

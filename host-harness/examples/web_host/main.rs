@@ -34,13 +34,14 @@
 //! Every form carries the session's CSRF token (OWASP's synchronizer token,
 //! drawn anew at sign-in), on top of `SameSite=Lax`, which keeps the cookie
 //! off cross-site POSTs in current browsers. Slow clients meet deadlines for
-//! a request's headers and for the whole request, and a cap on connections
-//! (`serve.rs`). Left out to stay short, and
+//! a request's headers, for the whole request and for sending the reply,
+//! and a cap on connections (`serve.rs`). Left out to stay short, and
 //! needed by a real site: TLS (the cookie is `Secure`; browsers accept that
 //! over plain HTTP only from localhost).
 
 mod console;
 mod page;
+mod send_deadline;
 mod serve;
 mod site;
 
@@ -97,6 +98,11 @@ struct Args {
     /// included (then 408).
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout_seconds: u64,
+    /// Seconds sending a reply may wait for the client to take any of it
+    /// (then the connection is closed): a client that sends requests and
+    /// never reads the answers does not hold its connection.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    send_timeout_seconds: u64,
     /// Connections served at once; more wait to be accepted.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65536))]
     max_connections: u64,
@@ -298,6 +304,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let limits = serve::ClientLimits {
         headers: Duration::from_secs(args.header_timeout_seconds),
         request: Duration::from_secs(args.request_timeout_seconds),
+        send: Duration::from_secs(args.send_timeout_seconds),
         connections: usize::try_from(args.max_connections)?,
     };
     serve::serve(listener, routes, limits, stop).await;

@@ -1,9 +1,8 @@
 //! The HTTP/1.1 server loop, with what `axum::serve` leaves out against slow
-//! or many clients: a deadline for a request's headers and one for the whole
-//! request (its body read, the store calls, making the reply), and a cap on
-//! the connections served at once. Left out: a deadline for sending the
-//! reply (a client that pipelines requests and never reads the answers
-//! holds its connection until the operating system gives up on it).
+//! or many clients: a deadline for a request's headers, one for the whole
+//! request (its body read, the store calls, making the reply) and one for
+//! sending (`send_deadline.rs`), and a cap on the connections served at
+//! once; and the headers every answer carries, a 404 or a 408 too.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -11,7 +10,11 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::StatusCode;
+use axum::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
+    X_FRAME_OPTIONS,
+};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -21,6 +24,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::page;
+use crate::send_deadline::SendDeadline;
 use crate::site::Failure;
 
 /// Limits on each client.
@@ -34,6 +38,9 @@ pub(crate) struct ClientLimits {
     /// body and making the reply); then it is answered 408 and the
     /// connection closed.
     pub(crate) request: Duration,
+    /// How long sending may wait for the client to take any of the reply;
+    /// then the connection is closed.
+    pub(crate) send: Duration,
     /// Connections served at once; more wait to be accepted.
     pub(crate) connections: usize,
 }
@@ -46,9 +53,11 @@ pub(crate) async fn serve(
     limits: ClientLimits,
     stop: impl Future<Output = ()>,
 ) {
-    let routes = routes.layer(middleware::from_fn(move |req: Request, next: Next| {
-        within(limits.request, req, next)
-    }));
+    let routes = routes
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            within(limits.request, req, next)
+        }))
+        .layer(middleware::map_response(secured));
     let mut http = hyper::server::conn::http1::Builder::new();
     http.timer(TokioTimer::new())
         .header_read_timeout(limits.headers);
@@ -77,7 +86,8 @@ pub(crate) async fn serve(
             () = &mut stop => break,
         };
         let service = TowerToHyperService::new(routes.clone());
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let stream = TokioIo::new(SendDeadline::new(stream, limits.send));
+        let connection = graceful.watch(http.serve_connection(stream, service));
         tokio::spawn(async move {
             // A client that goes away or is too slow ends only its own
             // connection.
@@ -107,4 +117,24 @@ async fn within(limit: Duration, req: Request, next: Next) -> Response {
             reply
         }
     }
+}
+
+/// `reply` with the headers every answer carries (those it set itself kept).
+async fn secured(mut reply: Response) -> Response {
+    let headers = reply.headers_mut();
+    let mut set = |name, value| {
+        headers
+            .entry(name)
+            .or_insert(HeaderValue::from_static(value));
+    };
+    // A page that shows a session must not be cached for another visitor.
+    set(CACHE_CONTROL, "no-store");
+    // Nor shown in another site's frame (its forms clicked through a
+    // disguise), nor read as anything but what it says it is; and the
+    // address of a page is not sent to other sites.
+    set(CONTENT_SECURITY_POLICY, "frame-ancestors 'none'");
+    set(X_FRAME_OPTIONS, "DENY");
+    set(X_CONTENT_TYPE_OPTIONS, "nosniff");
+    set(REFERRER_POLICY, "same-origin");
+    reply
 }

@@ -6,10 +6,7 @@ use std::collections::BTreeMap;
 use std::io::Write as _;
 use std::sync::{Arc, Mutex};
 
-use axum::http::header::{
-    CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, REFERRER_POLICY, SET_COOKIE,
-    X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
-};
+use axum::http::header::{CONTENT_TYPE, LOCATION, SET_COOKIE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
@@ -170,19 +167,8 @@ pub(crate) struct Reply {
 
 impl IntoResponse for Reply {
     fn into_response(self) -> Response {
+        // Caching and framing headers: `serve::secured`, on every answer.
         let mut headers = HeaderMap::new();
-        // A page that shows a session must not be cached for another visitor.
-        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        // Nor shown in another site's frame (its forms clicked through a
-        // disguise), nor read as anything but what it says it is; and the
-        // address of a page is not sent to other sites.
-        headers.insert(
-            CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("frame-ancestors 'none'"),
-        );
-        headers.insert(X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-        headers.insert(REFERRER_POLICY, HeaderValue::from_static("same-origin"));
         if let Some(cookie) = self.set_cookie.and_then(|c| HeaderValue::try_from(c).ok()) {
             headers.insert(SET_COOKIE, cookie);
         }
