@@ -197,7 +197,7 @@ fn a_corrupt_record_is_a_backend_error_not_a_trap() {
 }
 
 #[test]
-fn a_record_whose_data_is_not_utf8_fails_to_load_and_an_update_replaces_it() {
+fn a_record_whose_data_is_not_utf8_fails_to_load_or_touch_and_an_update_replaces_it() {
     let (h, _, kv) = harness();
     let p = load_into(&h, "kv_session", &[]);
     let id = p.create(CreateOptions::new("{}").user("alice")).unwrap();
@@ -215,9 +215,16 @@ fn a_record_whose_data_is_not_utf8_fails_to_load_and_an_update_replaces_it() {
     assert!(e.to_string().contains("data is not UTF-8"), "{e}");
     // A new id is not handed out for data that cannot be loaded.
     assert_session_err!(p.regenerate(&id), SessionError::Backend(_));
-    // update and touch read only the header; the update writes new data.
-    p.touch(&id, None).unwrap();
-    assert_session_err!(p.load(&id), SessionError::Backend(_));
+    // Nor is it kept alive as if it were fine: touch says what load says
+    // (it once answered ok, sliding the broken session's expiry).
+    let e = assert_session_err!(p.touch(&id, Some(600)), SessionError::Backend(_));
+    assert!(e.to_string().contains("data is not UTF-8"), "{e}");
+    assert_eq!(
+        kv.get("kv-session", &key).unwrap().unwrap()[data_at],
+        0xFF,
+        "touch wrote nothing"
+    );
+    // The update writes new data: the session works again.
     p.update(&id, r#"{"fixed":true}"#, None).unwrap();
     let r = p.load(&id).unwrap().unwrap();
     assert_eq!((r.data.as_str(), r.user_id), (r#"{"fixed":true}"#, None));
@@ -311,6 +318,42 @@ fn regenerate_keeps_its_copy_when_it_cannot_tell_whether_the_old_id_went() {
     backend.fail_reads_of(None);
     assert_eq!(p.load(&old).unwrap().unwrap().data, r#"{"precious":1}"#);
     assert_eq!(p.count().unwrap(), 2, "the old record and the kept copy");
+}
+
+/// A destroy that lands while regenerate copies the session: the old id's
+/// delete finds nothing, so the session is gone (`not-found`), even when the
+/// copy cannot be removed (it is never handed out; it once made the answer
+/// the clean-up's `backend` error instead).
+#[test]
+fn regenerate_racing_a_destroy_is_not_found_even_when_its_copy_cannot_be_removed() {
+    let (h, backend) = harness_with_faulty_kv();
+    let p = load_into(&h, "kv_session", &[]);
+    let old = p.create(CreateOptions::new(r#"{"precious":1}"#)).unwrap();
+    let old_key = format!("s:{old}");
+    backend.take_log();
+    let held = backend.hold_next_delete(NS, &old_key);
+    let regenerating = {
+        let (p, old) = (p.clone(), old.clone());
+        held.wait_entered(
+            std::thread::spawn(move || p.regenerate(&old)),
+            "regenerate never deleted the old id",
+        )
+    };
+    let copy = backend
+        .take_log()
+        .into_iter()
+        .find_map(|c| match c {
+            KvCall::Set(key, _, WriteMode::IfAbsent) => Some(key),
+            _ => None,
+        })
+        .expect("the copy was written before the old id's delete");
+    p.destroy(&old).unwrap();
+    backend.fail_delete_of(Some(copy));
+    held.release.send(()).unwrap();
+    let answer = regenerating.join().unwrap();
+    backend.fail_delete_of(None);
+    assert_session_err!(answer, SessionError::NotFound);
+    assert_eq!(p.load(&old).unwrap(), None, "the logout holds");
 }
 
 #[test]
@@ -646,6 +689,7 @@ fn corrupt_record_headers_never_trap() {
     let e = assert_session_err!(p.load(id), SessionError::Backend(_));
     assert!(e.to_string().contains("not a JSON object"), "{e}");
     assert_session_err!(p.regenerate(id), SessionError::Backend(_));
+    assert_session_err!(p.touch(id, None), SessionError::Backend(_));
     // The instances survived: the next calls work.
     let fresh = p.create(CreateOptions::new("{}")).unwrap();
     assert!(p.load(&fresh).unwrap().is_some());

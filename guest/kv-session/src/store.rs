@@ -120,17 +120,17 @@ pub fn load(id: SessionId) -> Result<Option<SessionRecord>, SessionError> {
 /// Rewrites the live session under `id` with `change` applied and its expiry
 /// slid; `if-present` guarantees a destroyed session is never resurrected.
 /// The value read is changed in place: its data is neither decoded nor copied
-/// unless `change` replaces it.
+/// unless `change` replaces it (or refuses the record as it is).
 fn rewrite(
     id: &str,
     settings: SessionSettings,
-    change: impl FnOnce(&mut Stored),
+    change: impl FnOnce(&mut Stored) -> Result<(), SessionError>,
 ) -> Result<(), SessionError> {
     let now = now_unix();
     let key = id::key(id);
     let mut record =
         live(&key, now, settings.max_lifetime_seconds)?.ok_or(SessionError::NotFound)?;
-    change(&mut record);
+    change(&mut record)?;
     let expires_at = expiry(
         now,
         record.ttl_seconds(),
@@ -160,7 +160,11 @@ pub fn update(
     let settings = config::settings()?;
     validate_data(&data, settings.max_data_bytes)?;
     validate_user_id(user_id.as_deref())?;
-    rewrite(&id, settings, |r| r.replace_body(user_id.as_deref(), &data))?;
+    // New data replaces a corrupt record's, which is how one is repaired.
+    rewrite(&id, settings, |r| {
+        r.replace_body(user_id.as_deref(), &data);
+        Ok(())
+    })?;
     Ok(id)
 }
 
@@ -172,9 +176,13 @@ pub fn touch(id: SessionId, ttl_seconds: Option<u64>) -> Result<SessionId, Sessi
     }
     let settings = config::settings()?;
     rewrite(&id, settings, |r| {
+        // A session `load` calls corrupt is not kept alive as if it were
+        // fine: the host hears of it now, as from `load` and `regenerate`.
+        r.check_data().map_err(kv_access::corrupt)?;
         if let Some(ttl) = ttl_seconds {
             r.set_ttl_seconds(ttl);
         }
+        Ok(())
     })?;
     Ok(id)
 }
@@ -195,9 +203,11 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
     match kv_access::delete(&old_key) {
         Ok(true) => Ok(new_id),
         // Someone destroyed or regenerated the old id meanwhile: the copy must
-        // not outlive that decision.
+        // not outlive that decision. The answer is that the session is gone
+        // either way; a copy the delete could not remove is never handed
+        // out and expires with its ttl.
         Ok(false) => {
-            kv_access::delete(&new_key)?;
+            let _ = kv_access::delete(&new_key);
             Err(SessionError::NotFound)
         }
         // A failed delete may still have happened (a connection lost after
