@@ -42,6 +42,10 @@ pub(crate) const MAX_MEMORIES_PER_COMPONENT: u32 = 4;
 /// create a handful: the store itself and wit-component's glue).
 pub(crate) const MAX_CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 
+/// Tables one component may create (the shipped stores create a few: the
+/// guest's own and wit-component's glue).
+pub(crate) const MAX_TABLES_PER_COMPONENT: u32 = 16;
+
 /// Builds the engine: component model, no concurrency support (about 3x
 /// cheaper calls), epoch interruption for deadlines, optionally pooled slots.
 pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, SetupError> {
@@ -56,14 +60,19 @@ pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, SetupErr
     if settings.pooling {
         let mut pool = PoolingAllocationConfig::new();
         let n = settings.max_instances;
+        // Room for every component instance to use all a component may:
+        // with fewer memories, tables or core instances than that, the
+        // instances of one component defining many (n/4 of them, for
+        // memories) would take every slot, and every other plugin's
+        // instantiation would fail. Only memory slots cost much: address
+        // space (about 4 GiB each), reserved, not used.
         pool.total_component_instances(n)
-            .total_core_instances(n.saturating_mul(8))
-            .total_memories(n)
-            // A component defining many memories or core instances would
-            // otherwise take the slots other plugins need.
+            .total_core_instances(n.saturating_mul(MAX_CORE_INSTANCES_PER_COMPONENT))
+            .total_memories(n.saturating_mul(MAX_MEMORIES_PER_COMPONENT))
+            .total_tables(n.saturating_mul(MAX_TABLES_PER_COMPONENT))
             .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
             .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
-            .total_tables(n.saturating_mul(4))
+            .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
             .max_memory_size(settings.max_memory_bytes)
             // Keep the first pages of a recycled memory resident and reset them
             // with memset instead of madvise: cheaper reinstantiation.
@@ -119,4 +128,74 @@ pub(crate) fn ticks_covering(time: Duration) -> u64 {
     u64::try_from(ticks)
         .map_or(u64::MAX / 2, |t| t.min(u64::MAX / 2))
         .max(1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wasmtime::component::{Component, Linker};
+
+    /// A component making as many memories, tables and core instances as
+    /// one may (`hog`), or one memory alone: instances of a module with a
+    /// memory and a table, of one with a table, and of an empty one (the
+    /// pooling allocator takes a slot for each memory, table and instance).
+    fn component(hog: bool) -> Vec<u8> {
+        let [memories, tables, empty] = if hog {
+            let memories = MAX_MEMORIES_PER_COMPONENT;
+            let tables = MAX_TABLES_PER_COMPONENT - memories;
+            [
+                memories,
+                tables,
+                MAX_CORE_INSTANCES_PER_COMPONENT - memories - tables,
+            ]
+        } else {
+            [1, 0, 0]
+        };
+        let instances = |module: &str, n: u32| {
+            format!("(core instance (instantiate ${module}))\n").repeat(n as usize)
+        };
+        let text = format!(
+            "(component
+               (core module $memory (memory 1) (table 1 funcref))
+               (core module $table (table 1 funcref))
+               (core module $empty)
+               {}{}{})",
+            instances("memory", memories),
+            instances("table", tables),
+            instances("empty", empty),
+        );
+        wat::parse_str(text).expect("the test component is valid text")
+    }
+
+    /// Instances of a component that makes all the memories, tables and
+    /// core instances a component may, in every instance slot but one,
+    /// leave room for an instance of another: they once took every memory
+    /// slot at a quarter of the instance slots, every table slot too, and
+    /// other plugins' instances failed.
+    #[test]
+    fn one_components_instances_leave_the_other_slots_usable() {
+        let engine = build_engine(&EngineSettings {
+            max_instances: 4,
+            max_memory_bytes: 1 << 20,
+            ..EngineSettings::default()
+        })
+        .unwrap();
+        let linker = Linker::<()>::new(&engine);
+        let hog = Component::new(&engine, component(true)).unwrap();
+        let held: Vec<_> = (0..3)
+            .map(|i| {
+                let mut store = wasmtime::Store::new(&engine, ());
+                let instance = linker
+                    .instantiate(&mut store, &hog)
+                    .unwrap_or_else(|e| panic!("hog {i}: {e:?}"));
+                (store, instance)
+            })
+            .collect();
+        let other = Component::new(&engine, component(false)).unwrap();
+        let mut store = wasmtime::Store::new(&engine, ());
+        linker
+            .instantiate(&mut store, &other)
+            .expect("the last slot is usable");
+        drop(held);
+    }
 }

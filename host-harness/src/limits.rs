@@ -154,9 +154,9 @@ const TYPE_LIMITS_FAILURE: &str = "memory growth exceeds memory type's limits";
 /// pins it.
 const TABLE_OVERFLOW_FAILURE: &str = "overflow calculating new table size";
 
-/// Tables one store may create (the shipped stores create a few: the
-/// guest's own and wit-component's glue).
-pub(crate) const MAX_TABLES: usize = 16;
+/// Tables one store may create: the pooling allocator's per-component cap,
+/// applied without it too.
+pub(crate) const MAX_TABLES: usize = crate::engine::MAX_TABLES_PER_COMPONENT as usize;
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
     fn memory_growing(
