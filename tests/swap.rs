@@ -747,6 +747,30 @@ fn a_retired_store_that_traps_on_load_is_dropped_though_it_destroys() {
     assert_eq!(traps, 2, "requests that failed before it was dropped");
 }
 
+/// A retired store that traps on its own ids is dropped after a few traps
+/// though requests bringing other stores' ids, which it answers
+/// `invalid-id`, come in between: that answer once reset its count of faults
+/// in a row, so it was never dropped and failed every request bringing one
+/// of its ids for the whole grace period.
+#[test]
+fn a_retired_store_that_traps_on_its_ids_is_dropped_though_it_refuses_others() {
+    let (h, _, _) = harness();
+    let store = swappable(&h, hostile(&h, "trap-on-load"), SwapOptions::default());
+    store.swap(kv_ns(&h, "current"));
+    let mut traps = 0;
+    for i in 0..30 {
+        assert!(matches!(
+            store.load(&format!("foreign-{i}")),
+            Err(CallError::Session(SessionError::InvalidId(_)))
+        ));
+        if let Err(CallError::Trap { .. }) = store.load(&format!("its-own-{i}")) {
+            traps += 1;
+        }
+    }
+    assert!(store.retired().is_empty(), "still kept after {traps} traps");
+    assert_eq!(traps, 2, "requests that failed before it was dropped");
+}
+
 /// kv -> cookie: regenerating by the kv id moves the session into a seal,
 /// then re-seals it. The kv id must not lead on to the pre-regenerate seal
 /// (which, stateless, still opens): its record of the move is buried.

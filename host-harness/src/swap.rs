@@ -739,10 +739,12 @@ impl SwappableStore {
                     }
                     outcome = Found::Gone;
                 }
-                // Not this store's id: try the next one.
-                Err(CallError::Session(SessionError::InvalidId(_))) => {
-                    retired.faults.store(0, Ordering::Relaxed);
-                }
+                // Not this store's id: try the next one. Not a sign that
+                // it works on its own ids, so its count of faults in a row
+                // stays (ids of another store, as every request bringing one
+                // meets it, would otherwise keep a store that traps on its
+                // own sessions from ever being dropped).
+                Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 // The old store broke (trapped, broke the contract, timed
                 // out: `fault_points`) too often in a row: it is dropped, and
                 // its sessions are lost either way.

@@ -23,7 +23,7 @@
 //! | `loud` | answers a backend error with a 10 MB message |
 //! | `random` | asks `wasi:random` for `hostile.random-bytes` bytes (default 1 MiB) in one `get-random-bytes` call |
 //! | `trap-on-update` | a working store for create, load and destroy (so it passes a swap's check), over the kv; update, touch, regenerate, purge-expired and count trap |
-//! | `trap-on-load` | `load` traps; `destroy` answers ok for any id; the rest as the harmless default |
+//! | `trap-on-load` | `load` traps, but answers `invalid-id` for ids starting `foreign-` (another store's ids); `destroy` answers ok for any id; the rest as the harmless default |
 //! | anything else | behaves: every call answers `unsupported` (saying `hostile.message` when set) |
 #![deny(missing_docs)]
 
@@ -244,6 +244,9 @@ impl Guest for Hostile {
         match mode().as_str() {
             "huge" => Ok(Some(record(huge(), u64::MAX))),
             "trap-on-update" => working::load(id),
+            "trap-on-load" if id.starts_with("foreign-") => {
+                Err(SessionError::InvalidId("not this store's id".to_string()))
+            }
             "trap-on-load" => panic!("hostile plugin: trapping on a load on purpose"),
             // The id picks the lie.
             "liar" => Ok(Some(match id.as_str() {
