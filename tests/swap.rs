@@ -674,6 +674,47 @@ fn a_regenerate_during_a_move_kills_the_old_id_everywhere() {
     assert_eq!(b.count().unwrap(), 1, "one session, not two");
 }
 
+/// How many markers and tombstones the harness keeps in `kv` (live ones).
+fn markers(kv: &Arc<host_harness::MemoryBackend>) -> usize {
+    host_harness::KvBackend::list_keys(&**kv, host_harness::swap::MARKER_NAMESPACE, "", None, 1000)
+        .unwrap()
+        .keys
+        .len()
+}
+
+/// cookie -> kv: a logout by a seal that has already expired leaves no
+/// tombstone (it cannot migrate back to life), and the tombstone a live
+/// seal's logout leaves lasts until that seal expires, not for the whole
+/// grace period: the marker namespace holds one entry per session that
+/// could still come back, for no longer than it could.
+#[test]
+fn a_logout_by_a_seal_leaves_a_tombstone_only_while_the_seal_could_come_back() {
+    let (h, clock, backend) = harness();
+    let store = swappable(&h, cookie(&h), SwapOptions::default());
+    let expired = store.create(CreateOptions::new(DATA).ttl(10)).unwrap();
+    let live = store.create(CreateOptions::new(DATA).ttl(60)).unwrap();
+    store.swap(kv(&h));
+    clock.advance(Duration::from_secs(11));
+    store.destroy(&expired).unwrap();
+    assert_eq!(markers(&backend), 0, "a tombstone for an expired seal");
+    store.destroy(&live).unwrap();
+    assert_eq!(
+        markers(&backend),
+        1,
+        "no tombstone for a seal that still opens"
+    );
+    assert_eq!(
+        store.load(&live).unwrap(),
+        None,
+        "logged out stays logged out"
+    );
+    clock.advance(Duration::from_secs(50));
+    assert_eq!(markers(&backend), 0, "the tombstone outlived the seal");
+    assert_eq!(store.retired().len(), 1, "the cookie store is still kept");
+    assert_eq!(store.load(&live).unwrap(), None, "the seal has expired");
+    assert_eq!(store.stats().migrated, 0);
+}
+
 /// While a retired store fails, a logout leaves a tombstone (the failed
 /// store may still hold the session). Its failures count toward its
 /// quarantine, so a broken retired store is dropped after a few, instead of
@@ -700,16 +741,7 @@ fn destroys_that_meet_a_failing_retired_store_quarantine_it() {
         store.retired().is_empty(),
         "the trapping store is still kept"
     );
-    let markers = host_harness::KvBackend::list_keys(
-        &*kv,
-        host_harness::swap::MARKER_NAMESPACE,
-        "",
-        None,
-        1000,
-    )
-    .unwrap()
-    .keys
-    .len();
+    let markers = markers(&kv);
     assert!(markers <= 3, "{markers} tombstones for made-up ids");
     assert!(matches!(
         store.destroy("made-up-again"),

@@ -242,8 +242,9 @@ enum Found<'g> {
 struct Destroyed {
     /// The current plugin's answer (`ok` when any plugin knew the id).
     answer: Result<(), CallError>,
-    /// A retired stateless plugin recognised the id: it cannot forget it.
-    stateless_knows: bool,
+    /// Seconds the id stays a live session in a retired stateless plugin
+    /// (which cannot forget it), if it is one there.
+    stateless_live_for: Option<u64>,
     /// The first retired plugin that failed, if any: it may still hold the
     /// session.
     retired_failed: Option<CallError>,
@@ -1076,16 +1077,14 @@ impl SwappableStore {
         // before it checks the old store again, so either the marker is seen
         // here or the migration sees the session gone and drops its copy.
         let mut moved = self.inner.markers.get(id)?;
-        if moved.is_none() && (gone.stateless_knows || gone.retired_failed.is_some()) {
+        if let Some(ttl) = self.tombstone_needed(g, &gone)
+            && moved.is_none()
+        {
             // A retired stateless store still opens this id, or a retired
             // store failed and may still hold it: either would let it
-            // migrate back to life. Leave a tombstone, as long as any
-            // retired store is kept.
-            if !self
-                .inner
-                .markers
-                .claim(id, TOMBSTONE, self.tombstone_ttl(g))?
-            {
+            // migrate back to life. Leave a tombstone, for as long as that
+            // could happen.
+            if !self.inner.markers.claim(id, TOMBSTONE, ttl)? {
                 // A migration recorded its move first: end the copy too.
                 moved = self.inner.markers.get(id)?;
             }
@@ -1105,11 +1104,13 @@ impl SwappableStore {
             self.inner.markers.bury(&from, self.tombstone_ttl(g))?;
             hops += 1;
             moved = self.inner.markers.get(&new_id)?;
-            if moved.is_none() && (copy.stateless_knows || copy.retired_failed.is_some()) {
+            if let Some(ttl) = self.tombstone_needed(g, &copy)
+                && moved.is_none()
+            {
                 // The last copy's own id still opens in a retired stateless
                 // store (or a failed one may hold it): it must not migrate
                 // back to life either.
-                self.inner.markers.bury(&new_id, self.tombstone_ttl(g))?;
+                self.inner.markers.bury(&new_id, ttl)?;
             }
             if hops > g.retired.len() {
                 break;
@@ -1135,7 +1136,7 @@ impl SwappableStore {
         // newer): a migration that read the session before this then finds
         // it gone when it checks again (see `copy`).
         let mut known_somewhere = false;
-        let mut stateless_knows = false;
+        let mut stateless_live_for = None;
         let mut retired_failed = None;
         for r in g.retired.iter().rev() {
             // A good answer here does not reset the count: it counts faults
@@ -1144,7 +1145,22 @@ impl SwappableStore {
             match r.plugin.destroy(id) {
                 Ok(()) => {
                     known_somewhere = true;
-                    stateless_knows |= !r.plugin.info().server_side;
+                    if !r.plugin.info().server_side {
+                        // It accepts the id; whether the id could migrate
+                        // back to life is whether it opens as a live
+                        // session (an expired seal answers a destroy `ok`
+                        // too, and needs no tombstone).
+                        match self.live_for(r, id) {
+                            Ok(None) => {}
+                            Ok(Some(secs)) => {
+                                stateless_live_for = stateless_live_for.max(Some(secs));
+                            }
+                            Err(e) => {
+                                self.quarantine(r, fault_points(&e));
+                                retired_failed.get_or_insert(e);
+                            }
+                        }
+                    }
                 }
                 Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => {
@@ -1161,9 +1177,34 @@ impl SwappableStore {
         };
         Destroyed {
             answer,
-            stateless_knows,
+            stateless_live_for,
             retired_failed,
         }
+    }
+
+    /// Seconds `id` stays a live session in `retired` (none: it is none).
+    fn live_for(&self, retired: &Retired, id: &str) -> Result<Option<u64>, CallError> {
+        let now = self.inner.clock.now_secs();
+        match retired.plugin.load(id) {
+            Ok(Some(record)) => Ok(Some(record.expires_at.saturating_sub(now)).filter(|&s| s > 0)),
+            Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How long a tombstone for the id `gone` answered must last, if one is
+    /// needed: while a retired store that failed may hold it, as long as
+    /// any retired store is kept; while a retired stateless store opens it,
+    /// until that session expires (or the store is dropped, if sooner).
+    /// Each tombstone is an entry in the harness's namespace: one per
+    /// destroy of a session that can still come back, never longer than it
+    /// could.
+    fn tombstone_needed(&self, g: &Generation, gone: &Destroyed) -> Option<u64> {
+        let kept = self.tombstone_ttl(g);
+        if gone.retired_failed.is_some() {
+            return Some(kept);
+        }
+        gone.stateless_live_for.map(|secs| secs.min(kept).max(1))
     }
 
     /// Purges the current plugin and the retired ones; the total removed.
