@@ -469,6 +469,32 @@ for (const store of STORES) {
       await context.close();
     });
 
+    it("shows the page, the visit uncounted, to a session one more visit no longer fits", async () => {
+      const { context, page } = await signedIn(host, "mallory");
+      while ((await visits(page)) !== "Visits: 9") await page.reload();
+      // A note that fills the session to its last byte at nine visits (the
+      // data is the JSON object the web host writes, keys in order): the
+      // visit the note's redirect makes would take a tenth digit.
+      const csrf = await page.inputValue("#note input[name=csrf]");
+      const size = JSON.stringify({ csrf, note: "", visits: 9 }).length;
+      const note = "x".repeat(MAX_DATA_BYTES - size);
+      await page.fill("#note textarea", note);
+      const response = await post(page, "#note");
+      assert.equal(response.status(), 303, "the note fits");
+      assert.match(await page.textContent("#error"), /This visit was not counted: .*too large/i);
+      assert.equal(await visits(page), "Visits: 9");
+      assert.equal(await noteOn(page), note);
+      assert.equal(await user(page), "Signed in as mallory");
+
+      // From that page the visitor can still make room, and visits count again.
+      await page.fill("#note textarea", "short");
+      await submit(page, "#note");
+      assert.equal(await page.locator("#error").count(), 0);
+      assert.equal(await visits(page), "Visits: 10");
+      assert.equal(await noteOn(page), "short");
+      await context.close();
+    });
+
     it("starts a new session for a tampered or foreign cookie, never an error page", async () => {
       const { context, page } = await signedIn(host, "dave");
       const value = (await sessionCookie(context)).value;

@@ -143,7 +143,19 @@ async fn blocking(
     app: Arc<App>,
     serve: impl FnOnce(&App) -> Result<Reply, Failure> + Send + 'static,
 ) -> Reply {
-    let outcome = tokio::task::spawn_blocking(move || serve(&app)).await;
+    // Not closed while the server runs.
+    let Ok(permit) = app.store_work.clone().acquire_owned().await else {
+        return page::error(&Failure::internal(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format_args!("the server is stopping"),
+        ));
+    };
+    let outcome = tokio::task::spawn_blocking(move || {
+        let reply = serve(&app);
+        drop(permit);
+        reply
+    })
+    .await;
     let failure = match outcome {
         Ok(Ok(reply)) => return reply,
         Ok(Err(failure)) => failure,
@@ -277,11 +289,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         ..SwapOptions::default()
     };
     let store = SwappableStore::new(&harness, first, swap_options);
+    let connections = usize::try_from(args.max_connections)?;
     let app = Arc::new(App {
         store,
         policy,
         clock,
         settings: Mutex::new(settings),
+        store_work: Arc::new(tokio::sync::Semaphore::new(connections)),
     });
 
     let listener = tokio::net::TcpListener::bind(args.listen).await?;
@@ -305,7 +319,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         headers: Duration::from_secs(args.header_timeout_seconds),
         request: Duration::from_secs(args.request_timeout_seconds),
         send: Duration::from_secs(args.send_timeout_seconds),
-        connections: usize::try_from(args.max_connections)?,
+        connections,
     };
     serve::serve(listener, routes, limits, stop).await;
     console::say(format_args!("stopped"));

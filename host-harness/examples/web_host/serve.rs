@@ -5,6 +5,7 @@
 //! once; and the headers every answer carries, a 404 or a 408 too.
 
 use std::future::Future;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,7 +79,8 @@ pub(crate) async fn serve(
                 Ok((stream, _)) => stream,
                 // Out of file descriptors, say: wait a little, go on.
                 Err(e) => {
-                    eprintln!("accept failed: {e}");
+                    // Not eprintln!, which panics when stderr is gone.
+                    let _ = writeln!(std::io::stderr(), "accept failed: {e}");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }

@@ -11,7 +11,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use host_harness::session_cookie::CookiePolicy;
+use host_harness::session_cookie::{CookieError, CookiePolicy};
 use host_harness::{CallError, Clock, CreateOptions, SessionError, SessionRecord, SwappableStore};
 use serde_json::{Map, Value};
 use subtle::ConstantTimeEq;
@@ -29,6 +29,13 @@ pub(crate) struct App {
     /// The settings the active store was loaded with; a swap starts from
     /// them (and keeps what it changed).
     pub(crate) settings: Mutex<BTreeMap<String, String>>,
+    /// Requests whose store calls may run at once (as many as connections
+    /// are served). A permit is held until the calls end, not until the
+    /// connection does: a request whose client went away, or that was
+    /// answered 408, still runs its calls to the end, and without this a
+    /// client that sends a request and hangs up, again and again, would
+    /// queue store work without bound.
+    pub(crate) store_work: Arc<tokio::sync::Semaphore>,
 }
 
 /// The session data this site keeps: a visit count, a note and the token
@@ -188,6 +195,14 @@ impl IntoResponse for Reply {
     }
 }
 
+/// The answer when the session ended while the request was served.
+fn ended_meanwhile() -> Failure {
+    Failure {
+        status: StatusCode::CONFLICT,
+        message: "the session ended while this request was served: reload".to_string(),
+    }
+}
+
 /// Whether a call failed because the session is gone (destroyed or expired
 /// since it was loaded).
 pub(crate) fn ended(result: &Result<String, CallError>) -> bool {
@@ -246,32 +261,66 @@ impl App {
 
     /// The session `id` names, and the `Set-Cookie` that hands it out.
     pub(crate) fn issue(&self, id: &str) -> Result<(SessionRecord, String), Failure> {
-        let record = self.store.load(id)?.ok_or_else(|| Failure {
-            status: StatusCode::CONFLICT,
-            message: "the session ended while this request was served: reload".to_string(),
-        })?;
+        let record = self.store.load(id)?.ok_or_else(ended_meanwhile)?;
         let cookie = self.cookie_for(&record)?;
         Ok((record, cookie))
     }
 
     /// The `Set-Cookie` that hands out `record.id`.
     pub(crate) fn cookie_for(&self, record: &SessionRecord) -> Result<String, Failure> {
+        self.cookie_until(&record.id, record.expires_at)
+    }
+
+    /// The `Set-Cookie` that hands out `id`, a session live until at least
+    /// `expires_at`.
+    fn cookie_until(&self, id: &str, expires_at: u64) -> Result<String, Failure> {
         self.policy
-            .issue_record(record, self.clock.now_secs())
+            .issue(id, expires_at, self.clock.now_secs())
             .map(|c| c.to_string())
-            .map_err(|e| {
-                Failure::internal(
+            .map_err(|e| match e {
+                // It expired since it was loaded (its last second ran out).
+                CookieError::Expired { .. } => ended_meanwhile(),
+                e => Failure::internal(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format_args!("no cookie for the session: {e}"),
-                )
+                ),
             })
+    }
+
+    /// The page of the session `current` as it is, nothing written, with
+    /// `message`; a cookie only when the store re-issued the id the browser
+    /// sent (a seal re-made with the current key, a migration).
+    fn unchanged_page(
+        &self,
+        cookie_header: &str,
+        status: StatusCode,
+        current: &SessionRecord,
+        message: &str,
+    ) -> Result<Reply, Failure> {
+        let sent = self.policy.find_ids(cookie_header).any(|v| v == current.id);
+        let cookie = if sent {
+            None
+        } else {
+            Some(self.cookie_for(current)?)
+        };
+        Ok(self.page(status, current, cookie, Some(message)))
     }
 
     /// `GET /`: one more visit.
     pub(crate) fn visit(&self, cookie_header: &str) -> Result<Reply, Failure> {
         let record = self.session(cookie_header)?;
-        let (saved, cookie) = self.change(record.as_ref(), |v| v.visits += 1)?;
-        Ok(self.page(StatusCode::OK, &saved, Some(cookie), None))
+        match (self.change(record.as_ref(), |v| v.visits += 1), &record) {
+            (Ok((saved, cookie)), _) => Ok(self.page(StatusCode::OK, &saved, Some(cookie), None)),
+            // A session at its size limit (a note that filled it) one more
+            // digit of visits does not fit: its page, uncounted, so the
+            // visitor can still shorten the note or sign out (an error page
+            // whose way back is this page again would lock them out).
+            (Err(f), Some(current)) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
+                let message = format!("This visit was not counted: {}", f.message);
+                self.unchanged_page(cookie_header, StatusCode::OK, current, &message)
+            }
+            (Err(f), _) => Err(f),
+        }
     }
 
     /// The live session a form was posted from, with the cookie value that
@@ -369,7 +418,19 @@ impl App {
             }
             Err(e) => return Err(e.into()),
         };
-        Ok(redirect(Some(self.issue(&id)?.1)))
+        let cookie = match self.issue(&id) {
+            Ok((_, cookie)) => cookie,
+            // Reading it back failed (a kv blip): the cookie still goes out,
+            // or the visitor, whose old id is gone, would lose the session
+            // just signed in to. It was live before the sign-in until
+            // `record.expires_at`, and the sign-in did not shorten that.
+            Err(f) if f.status != StatusCode::CONFLICT => {
+                self.cookie_until(&id, record.expires_at)?
+            }
+            // It ended meanwhile (a sign-out in another tab).
+            Err(f) => return Err(f),
+        };
+        Ok(redirect(Some(cookie)))
     }
 
     /// `POST /note`: keeps the note in the session.
@@ -392,13 +453,7 @@ impl App {
                     return Err(f);
                 };
                 let message = format!("The note was not kept: {}", f.message);
-                let sent = self.policy.find_ids(cookie_header).any(|v| v == current.id);
-                let cookie = if sent {
-                    None
-                } else {
-                    Some(self.cookie_for(&current)?)
-                };
-                Ok(self.page(f.status, &current, cookie, Some(&message)))
+                self.unchanged_page(cookie_header, f.status, &current, &message)
             }
             Err(f) => Err(f),
         }
