@@ -603,6 +603,30 @@ fn soak_refuses_numbers_it_cannot_run_with_and_says_why() {
     }
 }
 
+/// A short default ttl is no reason to refuse a soak: every round creates
+/// its session with a ttl of its own (it was refused, exit 2, like a short
+/// `session.max-lifetime-seconds`, which still is).
+#[test]
+fn soak_runs_with_a_short_default_ttl_but_not_a_short_cap() {
+    let kv = guest_path("kv_session");
+    let run = ["--seconds", "1", "--swaps", "1", "--config"];
+    let out = soak(&[&kv], &[&run[..], &["session.ttl-seconds=1"]].concat());
+    let err = text(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let [ops, failed, swaps, _] = soak_fields(&out);
+    assert!(ops > 0 && failed == 0 && swaps == 1, "{err}");
+    let out = soak(
+        &[&kv],
+        &[&run[..], &["session.max-lifetime-seconds=1"]].concat(),
+    );
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("session.max-lifetime-seconds of at least 60"),
+        "{err}"
+    );
+}
+
 /// Every plugin is checked before the run: one whose configuration is
 /// refused ends the soak at once with that error (exit code 2), instead of
 /// running the whole time with every operation, or every swap to it,

@@ -1,5 +1,7 @@
-//! `soak`: worker threads run create/load/update/regenerate/destroy against a
-//! swappable store while another thread swaps between plugins, then one line:
+//! `soak`: worker threads run create/load/update/regenerate/destroy (checking
+//! that the ids regenerate and destroy ended are gone, where a store can end
+//! them) against a swappable store while another thread swaps between
+//! plugins, then one line:
 //! `ops=<n> failed=<n> swaps=<n> migrated=<n>`.
 //!
 //! A swap the store refuses (its check failed) is a failure and the run goes
@@ -165,10 +167,30 @@ fn live(
     }
 }
 
+/// A load of an id the round ended (by `regenerate` or `destroy`) as a step
+/// outcome: it must answer no session when `checkable`, that is when the
+/// plugin serving at the start of the round keeps sessions server-side and
+/// still serves after the load. A stateless store cannot end a seal, and
+/// after a swap another store may answer (a kv id is `invalid-id` to a
+/// cookie store, a seal moved into a kv store lives on under a new id), so
+/// then any answer passes.
+fn ended(
+    answer: Result<Option<SessionRecord>, CallError>,
+    checkable: bool,
+) -> Result<String, String> {
+    match answer {
+        Ok(None) => Ok(String::new()),
+        _ if !checkable => Ok(String::new()),
+        other => Err(format!("still answers {other:?}")),
+    }
+}
+
 /// One round of the session life cycle; every step is one op, and the first
 /// failure is recorded and ends the round.
 fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failures: &Failures) {
     let data = format!(r#"{{"worker":{worker},"round":{n}}}"#);
+    // What `update` writes: other data, so a store that kept the old is seen.
+    let updated = format!(r#"{{"worker":{worker},"round":{n},"updated":true}}"#);
     let step = |what: &str, outcome: Result<String, String>| {
         ops.fetch_add(1, Ordering::Relaxed);
         outcome
@@ -176,6 +198,11 @@ fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failure
             .ok()
     };
     let text = |e: CallError| e.to_string();
+    // The plugin serving as the round starts (see `ended`). Every swap of
+    // a soak loads its plugin afresh, so the same plugin serving at the end
+    // means it served throughout.
+    let serving = store.current();
+    let checkable = || serving.info().server_side && serving.same_as(&store.current());
     let _ = (|| {
         let id = step(
             "create",
@@ -186,17 +213,25 @@ fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failure
         let id = step("load", live(store.load(&id), &data, None))?;
         let id = step(
             "update",
-            store.update(&id, &data, Some("soak")).map_err(text),
+            store.update(&id, &updated, Some("soak")).map_err(text),
         )?;
-        let id = step("regenerate", store.regenerate(&id).map_err(text))?;
+        let old = id;
+        let id = step("regenerate", store.regenerate(&old).map_err(text))?;
         let id = step(
             "load after regenerate",
-            live(store.load(&id), &data, Some("soak")),
+            live(store.load(&id), &updated, Some("soak")),
+        )?;
+        let answer = store.load(&old);
+        step(
+            "load of the id before regenerate",
+            ended(answer, checkable()),
         )?;
         step(
             "destroy",
             store.destroy(&id).map(|()| String::new()).map_err(text),
-        )
+        )?;
+        let answer = store.load(&id);
+        step("load after destroy", ended(answer, checkable()))
     })();
 }
 
@@ -211,24 +246,24 @@ fn plugin_path(s: &str) -> Result<PathBuf, String> {
 /// Most swaps one soak makes (see [`SoakArgs::swaps`]).
 const MAX_SWAPS: u64 = 10_000;
 
-/// Shortest session lifetime a soak runs with: its rounds take microseconds,
-/// but a call can wait seconds behind a swap, and a session that expired
-/// meanwhile would count as a failed operation of a correct store.
+/// Shortest absolute session lifetime a soak runs with: its rounds take
+/// microseconds, but a call can wait seconds behind a swap, and a session
+/// that expired meanwhile would count as a failed operation of a correct
+/// store.
 const MIN_SOAK_LIFETIME_SECONDS: u64 = 60;
 
-/// Why the configured lifetimes are too short for a soak, if they are.
+/// Why the configured absolute lifetime is too short for a soak, if it is.
+/// `session.ttl-seconds` is not looked at: every round creates its session
+/// with a ttl of its own (3600 s), and the swap's check its one with 60 s.
 fn lifetime_too_short(config: &[(String, String)]) -> Option<String> {
-    ["session.ttl-seconds", "session.max-lifetime-seconds"]
-        .into_iter()
-        .find_map(|key| {
-            let seconds: u64 = crate::setting(config, key)?.trim().parse().ok()?;
-            (seconds < MIN_SOAK_LIFETIME_SECONDS).then(|| {
-                format!(
-                    "soak needs {key} of at least {MIN_SOAK_LIFETIME_SECONDS} (got {seconds}): \
-                     sessions expiring during a round would count as failed operations"
-                )
-            })
-        })
+    let key = "session.max-lifetime-seconds";
+    let seconds: u64 = crate::setting(config, key)?.trim().parse().ok()?;
+    (seconds < MIN_SOAK_LIFETIME_SECONDS).then(|| {
+        format!(
+            "soak needs {key} of at least {MIN_SOAK_LIFETIME_SECONDS} (got {seconds}): \
+             sessions expiring during a round would count as failed operations"
+        )
+    })
 }
 
 pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure> {
@@ -396,11 +431,42 @@ mod tests {
             why.contains("session.max-lifetime-seconds of at least 60 (got 1)"),
             "{why}"
         );
-        assert!(lifetime_too_short(&c("session.ttl-seconds", "59")).is_some());
-        assert!(lifetime_too_short(&c("session.ttl-seconds", "60")).is_none());
+        assert!(lifetime_too_short(&c("session.max-lifetime-seconds", "59")).is_some());
+        assert!(lifetime_too_short(&c("session.max-lifetime-seconds", "60")).is_none());
         assert!(lifetime_too_short(&c("cookie.mode", "signed")).is_none());
         // Not a number: the store refuses it, with its own message.
-        assert!(lifetime_too_short(&c("session.ttl-seconds", "soon")).is_none());
+        assert!(lifetime_too_short(&c("session.max-lifetime-seconds", "soon")).is_none());
+        // Every round creates with a ttl of its own: the default ttl is not
+        // what its sessions live by (a short one was once refused).
+        assert!(lifetime_too_short(&c("session.ttl-seconds", "1")).is_none());
+    }
+
+    /// An id a round ended must load as no session while one server-side
+    /// plugin served the whole round (a store whose destroy or regenerate
+    /// left the old id working passed every soak); otherwise any answer
+    /// passes: a stateless store cannot end a seal, and a swap hands the id
+    /// to another store.
+    #[test]
+    fn an_ended_id_that_still_loads_fails_only_when_it_can_be_checked() {
+        let record = SessionRecord {
+            id: "old".into(),
+            user_id: Some("soak".into()),
+            data: "{}".into(),
+            created_at: 0,
+            expires_at: 3600,
+        };
+        let invalid = || {
+            Err(CallError::Session(SessionError::InvalidId(
+                "foreign".into(),
+            )))
+        };
+        assert!(ended(Ok(None), true).is_ok());
+        assert!(ended(Ok(None), false).is_ok());
+        let why = ended(Ok(Some(record.clone())), true).unwrap_err();
+        assert!(why.starts_with("still answers Ok(Some("), "{why}");
+        assert!(ended(invalid(), true).is_err());
+        assert!(ended(Ok(Some(record)), false).is_ok());
+        assert!(ended(invalid(), false).is_ok());
     }
 
     #[test]
