@@ -259,19 +259,53 @@ pub const KEY_B: &str = "f0e1d2c3b4a5968778695a4b3c2d1e0f00112233445566778899aab
 /// `SESSION_HARNESS_KV` from the environment.
 ///
 /// # Panics
-/// When the binary is missing, with a message that says how to build it.
+/// When the binary is missing, with a message that says how to build it
+/// ([`missing_cli`]).
 pub fn harness_cli() -> std::process::Command {
     let bin = target_dir().join("release/session-harness");
-    assert!(
-        bin.is_file(),
-        "{} is missing: run `make build` (or `make test`) first",
-        bin.display()
-    );
+    assert!(bin.is_file(), "{}", missing_cli(&bin));
     let mut cmd = std::process::Command::new(bin);
     cmd.env("SESSION_HARNESS_CACHE_DIR", test_cache_dir())
         // The in-memory kv unless a test asks for another.
         .env_remove("SESSION_HARNESS_KV");
     cmd
+}
+
+/// What [`harness_cli`] says when the binary `bin` is not there: how to
+/// build it, and that `cargo test` does not (a test run after a change to
+/// the CLI tests the binary built before it, until it is rebuilt).
+pub fn missing_cli(bin: &Path) -> String {
+    format!(
+        "{} is missing: build it with `cargo build --release -p host-harness --bins` \
+         (or run `make test`, which builds it first). `cargo test` alone does not build \
+         or rebuild it: rebuild after changing the CLI, or the tests run the old binary",
+        bin.display()
+    )
+}
+
+#[cfg(test)]
+mod cli_tests {
+    use super::*;
+
+    /// The message once said only `make build`, and not that `cargo test`
+    /// leaves the binary as it was.
+    #[test]
+    fn a_missing_cli_says_how_to_build_it() {
+        let m = missing_cli(Path::new("target/release/session-harness"));
+        assert!(
+            m.starts_with("target/release/session-harness is missing"),
+            "{m}"
+        );
+        assert!(
+            m.contains("`cargo build --release -p host-harness --bins`"),
+            "{m}"
+        );
+        assert!(m.contains("`make test`"), "{m}");
+        assert!(
+            m.contains("`cargo test` alone does not build or rebuild it"),
+            "{m}"
+        );
+    }
 }
 
 #[cfg(all(test, unix))]

@@ -78,10 +78,16 @@ fn calibrate(subject: &mut dyn Subject, op: Op, round: Duration) -> Result<u64, 
     }
 }
 
-/// The median of `samples`.
+/// The median of `samples`: the middle one, or the mean of the two middle
+/// ones of an even count; NaN for none.
 fn median(mut samples: Vec<f64>) -> f64 {
     samples.sort_by(f64::total_cmp);
-    samples.get(samples.len() / 2).copied().unwrap_or(f64::NAN)
+    let mid = samples.len() / 2;
+    match samples.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => samples[mid],
+        _ => (samples[mid - 1] + samples[mid]) / 2.0,
+    }
 }
 
 /// Median nanoseconds per operation of `op` on `a` and on `b`, measured in
@@ -164,6 +170,16 @@ fn load(
     harness.load_bytes(wasm, options).map_err(Failure::Load)
 }
 
+/// The subject benchmarking `plugin` on `data` (one session is created up
+/// front). A failed create keeps its [`CallError`] in the error's chain, under
+/// `cases` (the cases it was for), so the exit code is the call's: 2 for a
+/// configuration the store refuses, 3 for a trap, 1 for a session answer.
+fn subject(plugin: Plugin, data: &str, label: &str, cases: &str) -> Result<PluginSubject, Failure> {
+    PluginSubject::try_new(plugin, data.to_string(), label).map_err(|e| {
+        Failure::Other(anyhow::Error::new(e).context(format!("bench set-up, {cases}")))
+    })
+}
+
 /// Runs the comparisons. They use a harness of their own without the disk
 /// cache (the cache is measured separately), so the global cache flags do not
 /// apply.
@@ -225,8 +241,7 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
     for (label, bytes) in SIZES {
         let data = session_data(bytes);
         let kv = load(&harness, &kv_wasm, "kv-session", &[])?;
-        let mut ours = PluginSubject::try_new(kv, data.clone(), "kv-session")
-            .map_err(|e| anyhow!("bench set-up, kv.*.{label}: {e}"))?;
+        let mut ours = subject(kv, &data, "kv-session", &format!("kv.*.{label}"))?;
         let mut peer = MemoryStoreSubject::new(&data);
         for op in Op::ALL {
             let (o, p) = ns_per_op_pair(&mut ours, &mut peer, op, budget.round, budget.rounds)?;
@@ -241,8 +256,12 @@ pub(crate) fn run(args: BenchArgs) -> Result<(), Failure> {
                 ("cookie.max-bytes", "8192"),
             ];
             let cookie = load(&harness, &cookie_wasm, "cookie-session", &config)?;
-            let mut ours = PluginSubject::try_new(cookie, data.clone(), "cookie-session")
-                .map_err(|e| anyhow!("bench set-up, cookie-{mode}.*.{label}: {e}"))?;
+            let mut ours = subject(
+                cookie,
+                &data,
+                "cookie-session",
+                &format!("cookie-{mode}.*.{label}"),
+            )?;
             let mut peer = CookieJarSubject::new(&master, private, &data);
             for op in Op::ALL {
                 let (o, p) = ns_per_op_pair(&mut ours, &mut peer, op, budget.round, budget.rounds)?;
@@ -448,6 +467,53 @@ mod tests {
         assert!(e.to_string().contains("no live session"), "{e}");
         let ns = ns_per_call("kv-session", "info", 10, &|| Ok(())).unwrap();
         assert!(ns.is_finite() && ns >= 0.0, "{ns}");
+    }
+
+    /// A store failing bench's set-up create ends it with the exit code of
+    /// that failure: it was turned into text, so a configuration the store
+    /// refuses and a trap both exited 1.
+    #[test]
+    fn a_failed_set_up_keeps_the_exit_code_of_its_call() {
+        let guest = |name: &str| {
+            let path = format!(
+                "{}/../target/wasm32-wasip2/release/{name}.wasm",
+                env!("CARGO_MANIFEST_DIR")
+            );
+            std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e} (run `make build`)"))
+        };
+        let harness = Harness::new().unwrap();
+        let cases = [
+            ("cookie_session", ("cookie.keys", "short"), 2, "config"),
+            (
+                "hostile",
+                ("hostile.mode", "trap"),
+                3,
+                "trapping on purpose",
+            ),
+            ("hostile", ("hostile.mode", "answer"), 1, "harmless mode"),
+        ];
+        for (name, setting, code, says) in cases {
+            let plugin = load(&harness, &guest(name), name, &[setting])
+                .unwrap_or_else(|f| panic!("{name} did not load: {}", crate::failure_report(f).0));
+            let Err(failure) = subject(plugin, "{}", name, "kv.*.64") else {
+                panic!("{name} {setting:?}: the set-up create succeeded");
+            };
+            let (message, exit) = crate::failure_report(failure);
+            assert_eq!(exit, code, "{name} {setting:?}: {message}");
+            assert!(message.starts_with("bench set-up, kv.*.64: "), "{message}");
+            assert!(message.contains(says), "{message}");
+        }
+    }
+
+    /// An even count's median is the mean of its two middle samples (it was
+    /// the upper one: 10 cached loads gave the 6th fastest).
+    #[test]
+    fn the_median_of_an_even_count_averages_the_middle_two() {
+        assert_eq!(median(vec![4.0, 1.0, 3.0, 2.0]), 2.5);
+        assert_eq!(median(vec![3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(vec![7.0]), 7.0);
+        assert_eq!(median(vec![9.0, 1.0]), 5.0);
+        assert!(median(Vec::new()).is_nan());
     }
 
     /// A subject whose calls take 1 µs each, but whose first run stalls for

@@ -423,6 +423,21 @@ pub(crate) fn stderr_line(line: std::fmt::Arguments<'_>) {
     let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
 }
 
+/// The line a failure prints (before it is made terminal-safe) and the exit
+/// code it ends the command with (`EXIT_CODES`).
+pub(crate) fn failure_report(failure: Failure) -> (String, u8) {
+    match failure {
+        Failure::Load(e) => {
+            let code = load_exit_code(&e);
+            (e.to_string(), code)
+        }
+        Failure::Usage(e) => (format!("{e:#}"), 2),
+        Failure::Other(e) if is_config_error(&e) => (format!("{e:#}"), 2),
+        Failure::Other(e) if is_plugin_fault(&e) => (format!("{e:#}"), 3),
+        Failure::Other(e) => (format!("{e:#}"), 1),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -436,16 +451,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(failure) => {
-            let (message, code) = match failure {
-                Failure::Load(e) => {
-                    let code = load_exit_code(&e);
-                    (e.to_string(), code)
-                }
-                Failure::Usage(e) => (format!("{e:#}"), 2),
-                Failure::Other(e) if is_config_error(&e) => (format!("{e:#}"), 2),
-                Failure::Other(e) if is_plugin_fault(&e) => (format!("{e:#}"), 3),
-                Failure::Other(e) => (format!("{e:#}"), 1),
-            };
+            let (message, code) = failure_report(failure);
             note!("session-harness: {}", terminal_safe(&message));
             ExitCode::from(code)
         }
