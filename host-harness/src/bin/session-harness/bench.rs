@@ -474,12 +474,16 @@ mod tests {
     /// refuses and a trap both exited 1.
     #[test]
     fn a_failed_set_up_keeps_the_exit_code_of_its_call() {
+        // Where `make guests` puts them, under $CARGO_TARGET_DIR as the
+        // suites in tests/ look.
+        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+            std::path::PathBuf::from,
+        );
         let guest = |name: &str| {
-            let path = format!(
-                "{}/../target/wasm32-wasip2/release/{name}.wasm",
-                env!("CARGO_MANIFEST_DIR")
-            );
-            std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e} (run `make build`)"))
+            let path = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
+            std::fs::read(&path)
+                .unwrap_or_else(|e| panic!("{}: {e}; run `make guests`", path.display()))
         };
         let harness = Harness::new().unwrap();
         let cases = [
