@@ -52,7 +52,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::extract::rejection::FormRejection;
-use axum::extract::{Form, FromRequest, Request, State};
+use axum::extract::{Extension, Form, FromRequest, Request, State};
 use axum::http::header::COOKIE;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -62,6 +62,7 @@ use host_harness::{Harness, LoadOptions, RedisBackend, SwapOptions, SwappableSto
 use serde::Deserialize;
 
 use crate::console::ShiftedClock;
+use crate::serve::StoreWorkBegun;
 use crate::site::{App, Failure, Reply};
 
 /// The command line.
@@ -94,8 +95,10 @@ struct Args {
     /// is closed after as long).
     #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
     header_timeout_seconds: u64,
-    /// Seconds one request may take once its headers are in, its body read
-    /// included (then 408).
+    /// Seconds one request may take once its headers are in until its
+    /// store calls begin: its body read and its turn at the store (then
+    /// 408). Store calls once begun are answered, each within the store's
+    /// own limits.
     #[arg(long, default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
     request_timeout_seconds: u64,
     /// Seconds sending a reply may wait for the client to take any of it
@@ -138,9 +141,12 @@ fn cookie_header(headers: &HeaderMap) -> String {
 }
 
 /// Runs `serve` off the async workers (a store call may wait on a kv server)
-/// and turns a failure into an error page.
+/// once the request has its turn at the store, marking `begun` then (the
+/// request deadline no longer answers 408), and turns a failure into an
+/// error page.
 async fn blocking(
     app: Arc<App>,
+    begun: StoreWorkBegun,
     serve: impl FnOnce(&App) -> Result<Reply, Failure> + Send + 'static,
 ) -> Reply {
     // Not closed while the server runs.
@@ -150,6 +156,7 @@ async fn blocking(
             format_args!("the server is stopping"),
         ));
     };
+    begun.mark();
     let outcome = tokio::task::spawn_blocking(move || {
         let reply = serve(&app);
         drop(permit);
@@ -191,9 +198,13 @@ where
 }
 
 /// `GET /`.
-async fn get_index(State(app): State<Arc<App>>, headers: HeaderMap) -> Reply {
+async fn get_index(
+    State(app): State<Arc<App>>,
+    Extension(begun): Extension<StoreWorkBegun>,
+    headers: HeaderMap,
+) -> Reply {
     let cookies = cookie_header(&headers);
-    blocking(app, move |app| app.visit(&cookies)).await
+    blocking(app, begun, move |app| app.visit(&cookies)).await
 }
 
 /// The sign-in form.
@@ -209,11 +220,12 @@ struct LoginForm {
 /// `POST /login`.
 async fn post_login(
     State(app): State<Arc<App>>,
+    Extension(begun): Extension<StoreWorkBegun>,
     headers: HeaderMap,
     SiteForm(form): SiteForm<LoginForm>,
 ) -> Reply {
     let cookies = cookie_header(&headers);
-    blocking(app, move |app| {
+    blocking(app, begun, move |app| {
         app.login(&cookies, form.user.trim(), &form.csrf)
     })
     .await
@@ -240,21 +252,26 @@ struct LogoutForm {
 /// `POST /note`.
 async fn post_note(
     State(app): State<Arc<App>>,
+    Extension(begun): Extension<StoreWorkBegun>,
     headers: HeaderMap,
     SiteForm(form): SiteForm<NoteForm>,
 ) -> Reply {
     let cookies = cookie_header(&headers);
-    blocking(app, move |app| app.note(&cookies, form.note, &form.csrf)).await
+    blocking(app, begun, move |app| {
+        app.note(&cookies, form.note, &form.csrf)
+    })
+    .await
 }
 
 /// `POST /logout`.
 async fn post_logout(
     State(app): State<Arc<App>>,
+    Extension(begun): Extension<StoreWorkBegun>,
     headers: HeaderMap,
     SiteForm(form): SiteForm<LogoutForm>,
 ) -> Reply {
     let cookies = cookie_header(&headers);
-    blocking(app, move |app| app.logout(&cookies, &form.csrf)).await
+    blocking(app, begun, move |app| app.logout(&cookies, &form.csrf)).await
 }
 
 /// Loads the first store, starts the console and serves until SIGTERM or

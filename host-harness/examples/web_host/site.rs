@@ -31,8 +31,8 @@ pub(crate) struct App {
     pub(crate) settings: Mutex<BTreeMap<String, String>>,
     /// Requests whose store calls may run at once (as many as connections
     /// are served). A permit is held until the calls end, not until the
-    /// connection does: a request whose client went away, or that was
-    /// answered 408, still runs its calls to the end, and without this a
+    /// connection does: a request whose client went away still runs
+    /// its calls to the end, and without this a
     /// client that sends a request and hangs up, again and again, would
     /// queue store work without bound.
     pub(crate) store_work: Arc<tokio::sync::Semaphore>,
