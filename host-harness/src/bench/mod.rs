@@ -16,6 +16,8 @@ pub mod workload;
 
 use std::time::Duration;
 
+use crate::CallError;
+
 /// The operations compared.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Op {
@@ -58,8 +60,47 @@ pub trait Subject {
     fn run(&mut self, op: Op, iters: u64) -> Result<Duration, BenchError>;
 }
 
+/// Why one call of a timed run did not do its work: a plugin call's own
+/// error (kept whole, so a caller can tell a trap from a session answer)
+/// or a description of anything else (a peer's error, a load that found
+/// nothing).
+#[derive(Debug, thiserror::Error)]
+pub enum Missed {
+    /// A plugin call failed (boxed: a call error is large, and a
+    /// [`Subject::run`] answer is returned on every timed run).
+    #[error(transparent)]
+    Call(Box<CallError>),
+    /// Something else did not do its work.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<CallError> for Missed {
+    fn from(e: CallError) -> Self {
+        Missed::Call(Box::new(e))
+    }
+}
+
+impl From<String> for Missed {
+    fn from(why: String) -> Self {
+        Missed::Other(why)
+    }
+}
+
+impl From<&str> for Missed {
+    fn from(why: &str) -> Self {
+        Missed::Other(why.to_string())
+    }
+}
+
+impl From<tower_sessions_core::session_store::Error> for Missed {
+    fn from(e: tower_sessions_core::session_store::Error) -> Self {
+        Missed::Other(e.to_string())
+    }
+}
+
 /// Calls of a timed run that did not do their work.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, thiserror::Error)]
 #[error("benchmark of {subject}: {failed} of {calls} {op} calls failed; the first: {first}")]
 pub struct BenchError {
     /// The subject's label.
@@ -71,7 +112,7 @@ pub struct BenchError {
     /// Calls made.
     pub calls: u64,
     /// What the first failure was.
-    pub first: String,
+    pub first: Missed,
 }
 
 /// Counts the failed calls of one timed run (cheap enough to sit in the
@@ -79,15 +120,15 @@ pub struct BenchError {
 #[derive(Debug, Default)]
 pub struct Tally {
     failed: u64,
-    first: Option<String>,
+    first: Option<Missed>,
 }
 
 impl Tally {
     /// Records one failed call.
-    pub fn fail(&mut self, why: impl std::fmt::Display) {
+    pub fn fail(&mut self, why: impl Into<Missed>) {
         self.failed += 1;
         if self.first.is_none() {
-            self.first = Some(why.to_string());
+            self.first = Some(why.into());
         }
     }
 
@@ -114,7 +155,7 @@ impl Tally {
     }
 
     /// Records a failure when `result` is an error; passes the value on.
-    pub fn check<T, E: std::fmt::Display>(&mut self, result: Result<T, E>) -> Option<T> {
+    pub fn check<T, E: Into<Missed>>(&mut self, result: Result<T, E>) -> Option<T> {
         result.map_err(|e| self.fail(e)).ok()
     }
 
@@ -156,11 +197,11 @@ pub const NOT_LOADED: &str = "the session loads as none";
 
 /// A plugin's load answer as one outcome: the record, or what went wrong
 /// (an error, or no session).
-pub fn loaded<T, E: std::fmt::Display>(answer: Result<Option<T>, E>) -> Result<T, String> {
+pub fn loaded<T, E: Into<Missed>>(answer: Result<Option<T>, E>) -> Result<T, Missed> {
     match answer {
         Ok(Some(record)) => Ok(record),
-        Ok(None) => Err(NOT_LOADED.to_string()),
-        Err(e) => Err(e.to_string()),
+        Ok(None) => Err(NOT_LOADED.into()),
+        Err(e) => Err(e.into()),
     }
 }
 

@@ -3,7 +3,7 @@
 
 use super::peers::{CookieJarPeer, MemoryStorePeer, PeerFormat, SealedRecord};
 use super::workload::data_map;
-use super::{BenchError, NOT_LOADED, Op, Subject, Tally, loaded};
+use super::{BenchError, Missed, NOT_LOADED, Op, Subject, Tally, loaded};
 use crate::clock::{Clock, SystemClock};
 use crate::error::CallError;
 use crate::plugin::Plugin;
@@ -376,7 +376,7 @@ impl Workers {
     /// `op` says what went wrong when a call did not do its work.
     pub fn new<F>(threads: usize, op: F) -> Self
     where
-        F: Fn() -> Result<(), String> + Clone + Send + 'static,
+        F: Fn() -> Result<(), Missed> + Clone + Send + 'static,
     {
         let n = threads.max(1);
         let start = Arc::new(Barrier::new(n));
@@ -491,10 +491,7 @@ impl Threaded {
                 let id = ids
                     .get(i % ids.len().max(1))
                     .ok_or("no session to update")?;
-                plugin
-                    .update(id, &data, None)
-                    .map(drop)
-                    .map_err(|e| e.to_string())
+                Ok(plugin.update(id, &data, None).map(drop)?)
             }),
             threads: threads.max(1),
             op: Op::Update,

@@ -472,19 +472,20 @@ mod tests {
     /// A store failing bench's set-up create ends it with the exit code of
     /// that failure: it was turned into text, so a configuration the store
     /// refuses and a trap both exited 1.
-    #[test]
-    fn a_failed_set_up_keeps_the_exit_code_of_its_call() {
-        // Where `make guests` puts them, under $CARGO_TARGET_DIR as the
-        // suites in tests/ look.
+    /// The bytes of guest `name`, where `make guests` puts them: under
+    /// $CARGO_TARGET_DIR, as the suites in tests/ look.
+    fn guest(name: &str) -> Vec<u8> {
         let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
             || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
             std::path::PathBuf::from,
         );
-        let guest = |name: &str| {
-            let path = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
-            std::fs::read(&path)
-                .unwrap_or_else(|e| panic!("{}: {e}; run `make guests`", path.display()))
-        };
+        let path = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
+        std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}; run `make guests`", path.display()))
+    }
+
+    #[test]
+    fn a_failed_set_up_keeps_the_exit_code_of_its_call() {
         let harness = Harness::new().unwrap();
         let cases = [
             ("cookie_session", ("cookie.keys", "short"), 2, "config"),
@@ -507,6 +508,37 @@ mod tests {
             assert!(message.starts_with("bench set-up, kv.*.64: "), "{message}");
             assert!(message.contains(says), "{message}");
         }
+    }
+
+    /// A plugin that traps inside a timed run ends bench with exit code 3,
+    /// as one trapping in its set-up does: the run's first failure was kept
+    /// as text, so it exited 1. A session answer stays exit code 1.
+    #[test]
+    fn a_trap_in_a_timed_run_exits_3() {
+        let harness = Harness::new().unwrap();
+        let config = [("hostile.mode", "trap-on-update")];
+        let plugin = load(&harness, &guest("hostile"), "hostile", &config)
+            .unwrap_or_else(|f| panic!("did not load: {}", crate::failure_report(f).0));
+        let mut subject = subject(plugin, "{}", "hostile", "kv.*.64")
+            .unwrap_or_else(|f| panic!("set-up failed: {}", crate::failure_report(f).0));
+        let e = subject.run(Op::Update, 3).expect_err("updates trap");
+        assert_eq!((e.failed, e.calls), (3, 3), "{e}");
+        let (message, exit) = crate::failure_report(Failure::from(e));
+        assert_eq!(exit, 3, "{message}");
+        assert!(
+            message.contains("trapping on a write on purpose"),
+            "{message}"
+        );
+
+        let answer = BenchError {
+            subject: "kv-session".into(),
+            op: "load",
+            failed: 1,
+            calls: 1,
+            first: CallError::Session(SessionError::NotFound).into(),
+        };
+        let (message, exit) = crate::failure_report(Failure::from(answer));
+        assert_eq!(exit, 1, "{message}");
     }
 
     /// An even count's median is the mean of its two middle samples (it was

@@ -26,6 +26,7 @@ mod table;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand};
+use host_harness::bench::{BenchError, Missed};
 use host_harness::kv::redis::RedisSetupError;
 use host_harness::{
     CallError, CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin, RedisBackend,
@@ -246,13 +247,20 @@ fn load_exit_code(e: &LoadError) -> u8 {
     }
 }
 
-/// The call failures in `e`'s chain: a plugin's own, or the one a swap's
-/// check of a plugin met.
+/// The call failures in `e`'s chain: a plugin's own, the one a swap's
+/// check of a plugin met, or the first of a timed bench run's.
 fn call_errors(e: &anyhow::Error) -> impl Iterator<Item = &CallError> {
     e.chain().filter_map(|c| {
         c.downcast_ref::<CallError>()
             .or(match c.downcast_ref::<SwapError>() {
                 Some(SwapError::Check { error, .. }) => Some(error),
+                _ => None,
+            })
+            .or(match c.downcast_ref::<BenchError>() {
+                Some(BenchError {
+                    first: Missed::Call(error),
+                    ..
+                }) => Some(&**error),
                 _ => None,
             })
     })
