@@ -469,9 +469,6 @@ mod tests {
         assert!(ns.is_finite() && ns >= 0.0, "{ns}");
     }
 
-    /// A store failing bench's set-up create ends it with the exit code of
-    /// that failure: it was turned into text, so a configuration the store
-    /// refuses and a trap both exited 1.
     /// The bytes of guest `name`, where `make guests` puts them: under
     /// $CARGO_TARGET_DIR, as the suites in tests/ look.
     fn guest(name: &str) -> Vec<u8> {
@@ -484,6 +481,9 @@ mod tests {
             .unwrap_or_else(|e| panic!("{}: {e}; run `make guests`", path.display()))
     }
 
+    /// A store failing bench's set-up create ends it with the exit code of
+    /// that failure: it was turned into text, so a configuration the store
+    /// refuses and a trap both exited 1.
     #[test]
     fn a_failed_set_up_keeps_the_exit_code_of_its_call() {
         let harness = Harness::new().unwrap();
