@@ -1465,3 +1465,124 @@ fn destroy_by_the_first_id_ends_a_seal_still_open_in_a_retired_cookie_store() {
     assert_session_err!(store.update(&seal, DATA, None), SessionError::NotFound);
     assert_eq!(third.count().unwrap(), 0);
 }
+
+/// A session moved under the same id (kv to kv) keeps being found through
+/// later swaps to stores that never held it: the store it moved to is
+/// asked, not just the newest retired one (which knows nothing of it).
+/// Before, the marker of the move sent the look-up to the newest retired
+/// store only, whose "none" logged the user out while the store the
+/// session had moved to still held it.
+#[test]
+fn a_session_moved_under_its_id_is_found_after_swaps_to_stores_it_never_met() {
+    let (h, _, _) = harness();
+    let stores: Vec<Plugin> = ["a", "b", "c", "d"]
+        .iter()
+        .map(|ns| kv_ns(&h, ns))
+        .collect();
+    let store = swappable(&h, stores[0].clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    store.swap(stores[1].clone());
+    assert_eq!(store.load(&id).unwrap().expect("moved to b").id, id);
+    // The visitor stays away while c is active, then comes back under d.
+    store.swap(stores[2].clone());
+    store.swap(stores[3].clone());
+    let moved = store.load(&id).unwrap().expect("moved on from b");
+    assert_eq!(
+        (
+            moved.id.as_str(),
+            moved.data.as_str(),
+            moved.user_id.as_deref()
+        ),
+        (id.as_str(), DATA, Some("ann"))
+    );
+    assert!(stores[3].load(&id).unwrap().is_some());
+    assert_eq!(stores[1].load(&id).unwrap(), None, "and removed from b");
+}
+
+/// A session moved under its id between two kv stores moves on into a
+/// cookie store at the next swap, as a fresh seal. Before, the record of the
+/// first move (the id to itself) made the move into the cookie store look
+/// like a second move racing the first: its seal was dropped and the move
+/// tried again until the hop limit, and the visitor was logged out.
+#[test]
+fn a_session_moved_under_its_id_moves_on_into_a_cookie_store() {
+    let (h, _, _) = harness();
+    let (a, b) = (kv_ns(&h, "a"), kv_ns(&h, "b"));
+    let store = swappable(&h, a, SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    store.swap(b.clone());
+    assert_eq!(store.load(&id).unwrap().expect("moved to b").id, id);
+    store.swap(cookie(&h));
+    let moved = store.load(&id).unwrap().expect("moved on into a seal");
+    assert_ne!(moved.id, id);
+    assert_eq!(
+        (moved.data.as_str(), moved.user_id.as_deref()),
+        (DATA, Some("ann"))
+    );
+    assert_eq!(b.load(&id).unwrap(), None, "and removed from b");
+    let again = store
+        .load(&id)
+        .unwrap()
+        .expect("the old id leads to the seal");
+    assert_eq!((again.data.as_str(), store.stats().migrated), (DATA, 2));
+    store.destroy(&id).unwrap();
+    assert_eq!(store.load(&id).unwrap(), None, "ended by its old id");
+}
+
+/// A move under the same id that is undone (the old store failed when the
+/// move checked it again) leaves no record behind: at a swap before the
+/// visitor's next request the session still moves from the store that holds
+/// it. Before, the undone move's record sent the look-up to the store whose
+/// copy had been taken back, and the visitor was logged out.
+#[test]
+fn a_move_undone_leaves_the_session_findable_after_another_swap() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let c = kv_ns(&h, "c");
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    store.swap(b.clone());
+    backend.fail_reads_of(Some(("a", &format!("s:{id}"), 1)));
+    assert!(matches!(
+        store.load(&id),
+        Err(CallError::Session(SessionError::Backend(_)))
+    ));
+    backend.fail_reads_of(None);
+    assert_eq!(b.load(&id).unwrap(), None, "the copy was taken back");
+    store.swap(c.clone());
+    let moved = store.load(&id).unwrap().expect("moved from a");
+    assert_eq!(
+        (moved.id.as_str(), moved.user_id.as_deref()),
+        (id.as_str(), Some("ann"))
+    );
+    assert!(c.load(&id).unwrap().is_some());
+    assert_eq!(a.load(&id).unwrap(), None, "and removed from a");
+}
+
+/// A move on under the same id (from the store the session moved to first)
+/// that is undone puts back the record of the first move: after one more
+/// swap the session still moves from that store.
+#[test]
+fn a_move_on_undone_leaves_the_session_where_it_moved_first() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let (c, d) = (kv_ns(&h, "c"), kv_ns(&h, "d"));
+    let store = swappable(&h, a, SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    store.swap(b.clone());
+    assert_eq!(store.load(&id).unwrap().expect("moved to b").id, id);
+    store.swap(c.clone());
+    backend.fail_reads_of(Some(("b", &format!("s:{id}"), 1)));
+    assert!(matches!(
+        store.load(&id),
+        Err(CallError::Session(SessionError::Backend(_)))
+    ));
+    backend.fail_reads_of(None);
+    assert_eq!(c.load(&id).unwrap(), None, "the copy was taken back");
+    store.swap(d.clone());
+    let moved = store.load(&id).unwrap().expect("moved from b");
+    assert_eq!(
+        (moved.id.as_str(), moved.user_id.as_deref()),
+        (id.as_str(), Some("ann"))
+    );
+    assert!(d.load(&id).unwrap().is_some());
+    assert_eq!(b.load(&id).unwrap(), None, "and removed from b");
+}

@@ -22,16 +22,19 @@
 use crate::clock::Clock;
 use crate::error::{CallError, LoadError, SessionError};
 use crate::harness::{Harness, LoadOptions};
-use crate::kv::{KvBackend, KvError, WriteMode};
 use crate::plugin::Plugin;
 use crate::pool;
 use crate::types::{CreateOptions, SessionId, SessionRecord};
 use arc_swap::{ArcSwap, Guard};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod markers;
+
+pub use markers::MARKER_NAMESPACE;
+use markers::{Marker, Markers};
 
 /// Longest wait for calls on a replaced plugin to finish before one of its
 /// sessions is moved or destroyed (the calls waited for are the session
@@ -226,6 +229,17 @@ enum Migration {
     Unknown,
 }
 
+/// The record a move made of itself (`SwappableStore::record_move`), to
+/// take back if the move is undone.
+struct Recorded {
+    /// The marker the move wrote.
+    marker: Marker,
+    /// The marker it replaced: that of an earlier move under the same id.
+    before: Option<Marker>,
+    /// Seconds the marker lasts.
+    ttl: u64,
+}
+
 /// What the retired plugins hold under an id (`SwappableStore::find_retired`).
 enum Found<'g> {
     /// A live session, and the retired plugin that holds it.
@@ -248,77 +262,6 @@ struct Destroyed {
     /// The first retired plugin that failed, if any: it may still hold the
     /// session.
     retired_failed: Option<CallError>,
-}
-
-/// Marker value of an id destroyed while plugins were retired: it must not
-/// migrate afterwards.
-const TOMBSTONE: &str = "";
-
-/// Records of ids that migrated under a new id, in the harness kv backend
-/// (namespace [`MARKER_NAMESPACE`]): an old id presented again (a seal a
-/// stateless store cannot revoke, or a concurrent call) leads to the copy, or
-/// to nothing once the copy is destroyed, never to a second copy. Keys are the
-/// SHA-256 of the old id; each marker expires when the old session would have.
-struct Markers {
-    kv: Arc<dyn KvBackend>,
-}
-
-/// kv namespace of migration markers, under
-/// [`crate::kv::RESERVED_NAMESPACE_PREFIX`], so no plugin can read or plant
-/// markers.
-pub const MARKER_NAMESPACE: &str = "session-harness/migrated";
-
-impl Markers {
-    fn key(id: &str) -> String {
-        crate::cache::hex(&Sha256::digest(id.as_bytes()))
-    }
-
-    fn get(&self, id: &str) -> Result<Option<String>, CallError> {
-        let value = self
-            .kv
-            .get(MARKER_NAMESPACE, &Self::key(id))
-            .map_err(marker_error)?;
-        Ok(value.map(|v| String::from_utf8_lossy(&v).into_owned()))
-    }
-
-    /// Removes the record of `id`'s move to `new_id` (a migration that was
-    /// undone), and only that: a tombstone a destroy wrote over it meanwhile
-    /// stays (the session is over), as does another call's record.
-    fn release(&self, id: &str, new_id: &str) -> Result<(), CallError> {
-        self.kv
-            .delete_if_equals(MARKER_NAMESPACE, &Self::key(id), new_id.as_bytes())
-            .map(drop)
-            .map_err(marker_error)
-    }
-
-    /// Records that `id` must never migrate again, replacing any record of
-    /// a move (the copy was destroyed, but a stateless store still opens its
-    /// id).
-    fn bury(&self, id: &str, ttl: u64) -> Result<(), CallError> {
-        self.put(id, TOMBSTONE, ttl, WriteMode::Always).map(drop)
-    }
-
-    /// Records `id -> new_id`; false when another migration recorded it first.
-    fn claim(&self, id: &str, new_id: &str, ttl: u64) -> Result<bool, CallError> {
-        self.put(id, new_id, ttl, WriteMode::IfAbsent)
-    }
-
-    /// Writes the record of `id` with `mode`; whether it was written.
-    fn put(&self, id: &str, value: &str, ttl: u64, mode: WriteMode) -> Result<bool, CallError> {
-        self.kv
-            .set(
-                MARKER_NAMESPACE,
-                &Self::key(id),
-                value.as_bytes().to_vec(),
-                Some(ttl),
-                mode,
-            )
-            .map_err(marker_error)
-    }
-}
-
-fn marker_error(e: KvError) -> CallError {
-    SessionError::Backend(format!("migration marker: {e}")).into()
 }
 
 /// Counters of a [`SwappableStore`]. More may be added: match on fields,
@@ -413,9 +356,7 @@ impl SwappableStore {
             inner: Arc::new(Inner {
                 harness: harness.clone(),
                 active: ArcSwap::from_pointee(Generation::first(plugin)),
-                markers: Markers {
-                    kv: harness.kv_backend().clone(),
-                },
+                markers: Markers::new(harness.kv_backend().clone()),
                 clock: harness.clock().clone(),
                 options,
                 swaps: AtomicU64::new(0),
@@ -641,16 +582,13 @@ impl SwappableStore {
         until.saturating_sub(now).max(1)
     }
 
-    /// The session a recorded move led to, as `g.current` holds it now.
-    /// When the current plugin does not know the copy's id (the copy was
-    /// made in a plugin that has since been swapped out too), it is looked
-    /// up, and moved on, from the retired plugins: at most one hop per
+    /// The session a recorded move to `new_id` led to, as `g.current` holds
+    /// it now. When the current plugin does not know the copy's id (the copy
+    /// was made in a plugin that has since been swapped out too), it is
+    /// looked up, and moved on, from the retired plugins: at most one hop per
     /// retired plugin (`hops` counts them, [`Self::migrate_from`] stops past
     /// that).
     fn follow(&self, g: &Generation, new_id: &str, hops: usize) -> Migration {
-        if new_id == TOMBSTONE {
-            return Migration::Gone;
-        }
         match Self::in_current(g, new_id) {
             Migration::Gone if hops < g.retired.len() => {
                 match self.migrate_from(g, new_id, hops + 1) {
@@ -672,26 +610,34 @@ impl SwappableStore {
         &self,
         g: &Generation,
         id: &str,
-        record: Result<Option<String>, CallError>,
+        record: Result<Option<Marker>, CallError>,
         hops: usize,
     ) -> Option<Migration> {
         match record {
-            Ok(Some(new_id)) if new_id == id => Some(self.follow_same_id(g, id, hops)),
-            Ok(Some(new_id)) => Some(self.follow(g, &new_id, hops)),
+            Ok(Some(Marker::Tombstone)) => Some(Migration::Gone),
+            Ok(Some(Marker::Moved(new_id))) => Some(self.follow(g, &new_id, hops)),
+            Ok(Some(Marker::Kept(into))) => Some(self.follow_same_id(g, id, into.as_deref(), hops)),
             Ok(None) => None,
             Err(e) => Some(Migration::Failed(e)),
         }
     }
 
-    /// Where a move of `id` under the same id leads: its marker names `id`
-    /// itself because the move left a stale copy behind in an older store.
-    /// The session is in the current store, or in the newest retired store
-    /// that answers for the id (the list is newest first): that one holds its
-    /// latest state, a live session to move on or none (ended since), and
-    /// the older ones, which may hold the stale copy, are not asked. (Before,
-    /// the marker was followed to itself until the hop limit, and a session
-    /// moved so was lost at the next swap.)
-    fn follow_same_id(&self, g: &Generation, id: &str, hops: usize) -> Migration {
+    /// Where a move of `id` under the same id into the store with kv
+    /// namespace `into` leads: the session is in the current store, or in
+    /// `into` if it is still kept; older stores, which may hold a stale copy
+    /// left behind by a move, are not asked, nor are newer ones, which never
+    /// held it. (Before, the newest retired store was asked, so a session
+    /// moved under its id was lost once the visitor stayed away through one
+    /// more swap; and before that, the marker was followed to itself until
+    /// the hop limit.) With no `into` (a marker of an earlier build), the
+    /// newest retired store that answers for the id is taken to hold it.
+    fn follow_same_id(
+        &self,
+        g: &Generation,
+        id: &str,
+        into: Option<&str>,
+        hops: usize,
+    ) -> Migration {
         if hops > g.retired.len() {
             return Migration::Gone;
         }
@@ -699,7 +645,11 @@ impl SwappableStore {
             Migration::Gone => {}
             other => return other,
         }
-        match self.find_retired(g, id, true) {
+        let holders = g
+            .retired
+            .iter()
+            .filter(|r| into.is_none_or(|ns| &**r.plugin.namespace() == ns));
+        match self.find_in(g, holders, id, true) {
             Found::Live(retired, old) => self.copy(g, retired, id, old, hops + 1),
             Found::Failed(e) => Migration::Failed(e),
             Found::Gone | Found::Unknown => Migration::Gone,
@@ -711,8 +661,19 @@ impl SwappableStore {
     /// ends the search when `first_answer` (it holds the latest state),
     /// else the older ones are asked too (`Gone` if none has it).
     fn find_retired<'g>(&self, g: &'g Generation, id: &str, first_answer: bool) -> Found<'g> {
+        self.find_in(g, &g.retired, id, first_answer)
+    }
+
+    /// [`Self::find_retired`] in `stores`, retired plugins of `g`.
+    fn find_in<'g>(
+        &self,
+        g: &Generation,
+        stores: impl IntoIterator<Item = &'g Retired>,
+        id: &str,
+        first_answer: bool,
+    ) -> Found<'g> {
         let mut outcome = Found::Unknown;
-        for retired in &g.retired {
+        for retired in stores {
             if retired.plugin.info().server_side {
                 // A write that started there before the swap lands first.
                 self.wait_for_earlier_calls(g);
@@ -880,28 +841,10 @@ impl SwappableStore {
         // failing) is seen here. Under the same id too: a destroy that reads
         // the marker ends this copy, and one that wrote its tombstone first
         // makes this claim fail.
-        match self.inner.markers.claim(id, &new_id, remaining) {
-            Ok(true) => {}
-            Ok(false) => {
-                let record = self.inner.markers.get(id);
-                // Moved under the same id before (a stale copy was left
-                // behind then): this is the move on from the newest store.
-                let moving_on = new_id == id
-                    && matches!(&record, Ok(Some(recorded)) if recorded.as_str() == id);
-                if !moving_on {
-                    // Another call migrated it first (keep its copy), or a
-                    // destroy left a tombstone (the session is over).
-                    let _ = g.current.destroy(&new_id);
-                    return self
-                        .follow_record(g, id, record, hops)
-                        .unwrap_or(Migration::Gone);
-                }
-            }
-            Err(e) => {
-                let _ = g.current.destroy(&new_id);
-                return Migration::Failed(e);
-            }
-        }
+        let recorded = match self.record_move(g, id, &new_id, remaining, hops) {
+            Ok(recorded) => recorded,
+            Err(answer) => return answer,
+        };
         if retired.plugin.info().server_side {
             match retired.plugin.load(id) {
                 Ok(Some(_)) => {}
@@ -912,7 +855,7 @@ impl SwappableStore {
                 Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {
                     let _ = g.current.destroy(&new_id);
                     if let Err(e) = self.inner.markers.bury(id, self.tombstone_ttl(g)) {
-                        return self.undo_copy(g, id, &new_id, e);
+                        return self.undo_copy(g, id, &new_id, &recorded, e);
                     }
                     return Migration::Gone;
                 }
@@ -922,7 +865,8 @@ impl SwappableStore {
                 // rather than keep a copy that may have been logged out or
                 // answer "gone" for one that was not.
                 Err(e) => {
-                    return self.undo_copy(g, id, &new_id, from_retired(&retired.plugin, e));
+                    let e = from_retired(&retired.plugin, e);
+                    return self.undo_copy(g, id, &new_id, &recorded, e);
                 }
             }
             // The new plugin did not see the id, so the two do not share
@@ -935,15 +879,73 @@ impl SwappableStore {
         Self::in_current(g, &new_id)
     }
 
-    /// Takes back a copy of `id` made as `new_id` (and its marker) after the
-    /// old store failed mid-move, and reports that failure.
-    fn undo_copy(&self, g: &Generation, id: &str, new_id: &str, error: CallError) -> Migration {
+    /// Records the move of `id` to `new_id` (copied into `g.current`), for
+    /// `ttl` seconds. When `id` moved before under the same id, this is the
+    /// move on from the store it went to, and the record now names this one.
+    /// Otherwise a record already there wins: another call moved it first
+    /// (keep its copy) or a destroy left a tombstone (the session is over);
+    /// this copy is then destroyed and the error is where the record leads.
+    fn record_move(
+        &self,
+        g: &Generation,
+        id: &str,
+        new_id: &str,
+        ttl: u64,
+        hops: usize,
+    ) -> Result<Recorded, Migration> {
+        let marker = if new_id == id {
+            Marker::Kept(Some(g.current.namespace().to_string()))
+        } else {
+            Marker::Moved(new_id.to_string())
+        };
+        let markers = &self.inner.markers;
+        // On the way out without a record: the copy goes first, then the
+        // record found is followed.
+        let refused = |record| {
+            let _ = g.current.destroy(new_id);
+            match record {
+                Ok(record) => self.follow_record(g, id, Ok(record), hops),
+                Err(e) => Some(Migration::Failed(e)),
+            }
+            .unwrap_or(Migration::Gone)
+        };
+        let before = match markers.claim(id, &marker, ttl) {
+            Ok(true) => None,
+            Ok(false) => match markers.get(id) {
+                Ok(Some(was @ Marker::Kept(_))) => match markers.replace(id, &was, &marker, ttl) {
+                    Ok(true) => Some(was),
+                    // Changed meanwhile (a destroy's tombstone, another move).
+                    Ok(false) => return Err(refused(markers.get(id))),
+                    Err(e) => return Err(refused(Err(e))),
+                },
+                record => return Err(refused(record)),
+            },
+            Err(e) => return Err(refused(Err(e))),
+        };
+        Ok(Recorded {
+            marker,
+            before,
+            ttl,
+        })
+    }
+
+    /// Takes back a copy of `id` made as `new_id` after the old store failed
+    /// mid-move, puts back the record of `id` as it was before the move
+    /// (unless a destroy has since buried it), and reports that failure.
+    fn undo_copy(
+        &self,
+        g: &Generation,
+        id: &str,
+        new_id: &str,
+        recorded: &Recorded,
+        error: CallError,
+    ) -> Migration {
         let _ = g.current.destroy(new_id);
-        // Under the same id the record stays: it leads to the newest store
-        // that answers for the id.
-        if new_id != id {
-            let _ = self.inner.markers.release(id, new_id);
-        }
+        let markers = &self.inner.markers;
+        let _ = match &recorded.before {
+            None => markers.release(id, &recorded.marker),
+            Some(was) => markers.replace(id, &recorded.marker, was, recorded.ttl),
+        };
         self.inner
             .migration_failures
             .fetch_add(1, Ordering::Relaxed);
@@ -1084,7 +1086,7 @@ impl SwappableStore {
             // store failed and may still hold it: either would let it
             // migrate back to life. Leave a tombstone, for as long as that
             // could happen.
-            if !self.inner.markers.claim(id, TOMBSTONE, ttl)? {
+            if !self.inner.markers.claim(id, &Marker::Tombstone, ttl)? {
                 // A migration recorded its move first: end the copy too.
                 moved = self.inner.markers.get(id)?;
             }
@@ -1094,7 +1096,13 @@ impl SwappableStore {
         // opens a copy's id, so no older id may lead to it any more.
         let mut from = id.to_string();
         let mut hops = 0;
-        while let Some(new_id) = moved.filter(|n| n != TOMBSTONE) {
+        loop {
+            let new_id = match moved {
+                Some(Marker::Moved(new_id)) => new_id,
+                // Moved under the same id: its copy answers to `from` itself.
+                Some(Marker::Kept(_)) => from.clone(),
+                Some(Marker::Tombstone) | None => break,
+            };
             let copy = self.destroy_everywhere(g, &new_id);
             match copy.answer {
                 // No store that is still kept knows the copy's id.
