@@ -163,6 +163,38 @@ fn info_checks_the_configuration_it_is_given() {
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
 }
 
+/// `exercise` checks the configuration before its first table, as `info`
+/// does: a setting a store refuses exits 2 with the store's reason, once,
+/// instead of a table of failed steps that exited 1. A second plugin's
+/// refusal is found before the first is walked.
+#[test]
+fn exercise_refuses_a_configuration_the_store_refuses() {
+    let kv = guest_path("kv_session");
+    let cookie = guest_path("cookie_session");
+    for (args, reason) in [
+        (
+            vec![kv.to_str().unwrap(), "--config", "session.ttl-second=10"],
+            "unknown configuration key \"session.ttl-second\"",
+        ),
+        (
+            vec![kv.to_str().unwrap(), cookie.to_str().unwrap()],
+            "cookie.keys is not set",
+        ),
+    ] {
+        let out = cli(&[&["exercise"], &args[..]].concat());
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        let err = text(&out.stderr);
+        assert!(err.contains(reason), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert_eq!(text(&out.stdout), "", "no table: {args:?}");
+    }
+}
+
 /// The check `info` runs passes at the smallest limits each store accepts
 /// (it once created a 27-byte session, refusing `session.max-data-bytes`
 /// below 27 and `cookie.max-bytes=128`, valid settings both).

@@ -38,6 +38,7 @@ mod output;
 mod plugin;
 mod pool;
 pub mod session_cookie;
+pub mod setting;
 mod state;
 pub mod swap;
 pub mod text;

@@ -578,6 +578,22 @@ for (const store of STORES) {
       await context.close();
     });
 
+    it("refuses a swap that gives a setting twice or a key without its '=', echoing no key", async () => {
+      const { context, page } = await signedIn(host, "ivan");
+      const twice = await host.command(`swap ${wasm(store.stem)} cookie.keys=${NEXT_KEY} cookie.keys=${FIRST_KEY}`);
+      assert.match(twice, /^swap failed, store unchanged: .*"cookie\.keys" is given more than once/);
+      const pasted = await host.command(`swap ${wasm(store.stem)} cookie.keys:${NEXT_KEY}`);
+      assert.match(pasted, /^swap failed, store unchanged: expected key=value, got an argument of \d+ bytes without '='$/);
+      for (const answer of [twice, pasted]) {
+        for (const key of [FIRST_KEY, NEXT_KEY]) {
+          assert.ok(!answer.includes(key.slice(0, 16)), `no key echoed: ${answer}`);
+        }
+      }
+      await page.reload();
+      assert.equal(await user(page), "Signed in as ivan");
+      await context.close();
+    });
+
     if (!store.serverSide) {
       it("rotates keys while serving: the visitor stays signed in, the old key then opens nothing", async () => {
         const { context, page } = await signedIn(host, "ivan");
@@ -780,6 +796,69 @@ function rawExchange(host, text) {
     });
   });
 }
+
+/**
+ * Runs the web host with exactly `args`, expecting it to refuse to start:
+ * resolves with its exit code and what it wrote to stderr.
+ */
+function refusedStart(args) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(WEB_HOST, ["--listen", "127.0.0.1:0", ...args], {
+      cwd: REPO_ROOT,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d) => (stdout += d));
+    child.stderr.on("data", (d) => (stderr += d));
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`the web host started after all: ${stdout}`));
+    }, 30_000);
+    child.on("error", reject);
+    child.on("exit", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stderr, stdout });
+    });
+  });
+}
+
+// A store reads its settings on first use: the host tries them before it
+// listens, so a setting the store refuses stops it with the reason, not a
+// server that answers every visit with a 500.
+describe("the web host refusing settings at start-up", { timeout: 120_000 }, () => {
+  const key = randomBytes(32).toString("hex");
+  const other = randomBytes(32).toString("hex");
+
+  for (const { what, args, reason, code = 1 } of [
+    { what: "a cookie store without keys", args: [wasm("cookie_session")], reason: /cookie\.keys is not set/ },
+    {
+      what: "a misspelt setting",
+      args: ["--config", "session.ttl-second=60", wasm("kv_session")],
+      reason: /unknown configuration key "session\.ttl-second"; did you mean session\.ttl-seconds\?/,
+    },
+    {
+      what: "a key given twice",
+      args: ["--config", `cookie.keys=${key}`, "--config", `cookie.keys=${other}`, wasm("cookie_session")],
+      reason: /"cookie\.keys" is given more than once/,
+    },
+    {
+      what: "a key pasted without its '='",
+      args: ["--config", `cookie.keys:${key}`, wasm("cookie_session")],
+      reason: /got an argument of \d+ bytes without '='/,
+      code: 2,
+    },
+  ]) {
+    it(`stops with one line on stderr for ${what}`, async () => {
+      const run = await refusedStart(args);
+      assert.equal(run.code, code, run.stderr);
+      assert.equal(run.stdout, "", "it never said it listens");
+      assert.match(run.stderr, reason);
+      if (code === 1) assert.match(run.stderr, /^web_host: [^\n]*\n$/);
+      for (const k of [key, other]) assert.ok(!run.stderr.includes(k.slice(0, 16)), run.stderr);
+    });
+  }
+});
 
 // Clients that connect and send slowly, or nothing, must not hold a
 // connection (and its memory) open at will: a deadline for the headers

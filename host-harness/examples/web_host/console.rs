@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use host_harness::setting::parse_setting;
 use host_harness::{Clock, LoadOptions, Plugin, SystemClock};
 
-use crate::parse_setting;
 use crate::site::App;
 
 /// Most the operator can move the clock in one `advance`: a hundred years.
@@ -50,17 +50,22 @@ impl App {
         let mut words = argument.split_whitespace();
         let path = words.next().ok_or("swap takes the path of a .wasm")?;
         let mut settings = self.settings.lock().map_err(|_| "settings poisoned")?;
-        let mut changed = settings.clone();
-        for word in words {
-            let (key, value) = parse_setting(word)?;
-            if key == "cookie.name" {
-                return Err("cookie.name is the server's --cookie-name".into());
-            }
-            changed.insert(key, value);
+        let given = words.map(parse_setting).collect::<Result<Vec<_>, _>>()?;
+        if given.iter().any(|(key, _)| key == "cookie.name") {
+            return Err("cookie.name is the server's --cookie-name".into());
         }
-        let plugin = self
-            .store
-            .swap_file(path, LoadOptions::default().configs(&changed))?;
+        // The active settings the command does not change, then its own as
+        // given: the harness refuses one it names twice.
+        let kept = settings
+            .iter()
+            .filter(|(key, _)| !given.iter().any(|(k, _)| k == *key))
+            .map(|(k, v)| (k.clone(), v.clone()));
+        let options = LoadOptions::default()
+            .configs(kept)
+            .configs(given.iter().cloned());
+        let plugin = self.store.swap_file(path, options)?;
+        let mut changed = settings.clone();
+        changed.extend(given);
         *settings = changed;
         Ok(plugin)
     }

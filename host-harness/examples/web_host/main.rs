@@ -46,6 +46,7 @@ mod serve;
 mod site;
 
 use std::collections::BTreeMap;
+use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -110,17 +111,10 @@ struct Args {
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65536))]
     max_connections: u64,
     /// A store setting, `key=value` (repeatable), e.g. `cookie.keys=<hex>`.
-    #[arg(long = "config", value_parser = parse_setting)]
+    #[arg(long = "config", value_parser = host_harness::setting::SettingParser)]
     settings: Vec<(String, String)>,
     /// The session store to start with.
     store: PathBuf,
-}
-
-/// One `--config key=value`.
-pub(crate) fn parse_setting(text: &str) -> Result<(String, String), String> {
-    text.split_once('=')
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .ok_or_else(|| format!("expected key=value, got {text:?}"))
 }
 
 /// Largest form body taken (axum answers 413 past it): a note as large as
@@ -274,11 +268,23 @@ async fn post_logout(
     blocking(app, begun, move |app| app.logout(&cookies, &form.csrf)).await
 }
 
+/// Serves (see [`serve_site`]); a server that cannot start says why on
+/// stderr, in one line, and exits 1.
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match serve_site(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            let message = host_harness::text::escape_controls(&e.to_string()).into_owned();
+            let _ = writeln!(std::io::stderr(), "web_host: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Loads the first store, starts the console and serves until SIGTERM or
 /// Ctrl-C.
-#[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args = Args::parse();
+async fn serve_site(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let policy = CookiePolicy::builder(args.cookie_name).build()?;
     let clock = Arc::new(ShiftedClock::default());
     let mut builder = Harness::builder().clock(clock.clone());
@@ -291,16 +297,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         builder = builder.kv_backend(Arc::new(redis));
     }
     let harness = builder.build()?;
-    let mut settings = BTreeMap::new();
-    for (key, value) in args.settings {
-        if key == "cookie.name" {
-            return Err("cookie.name is the server's --cookie-name".into());
-        }
-        settings.insert(key, value);
+    let mut given = args.settings;
+    if given.iter().any(|(key, _)| key == "cookie.name") {
+        return Err("cookie.name is the server's --cookie-name".into());
     }
     // cookie-session binds the cookie name into every seal.
-    settings.insert("cookie.name".to_string(), policy.name().to_string());
-    let first = harness.load_file(&args.store, LoadOptions::default().configs(&settings))?;
+    given.push(("cookie.name".to_string(), policy.name().to_string()));
+    // The harness refuses a setting given twice (a second cookie.keys
+    // would otherwise replace the first without a word).
+    let first = harness.load_file(&args.store, LoadOptions::default().configs(given.clone()))?;
+    // A store reads its settings on first use: one it refuses (no
+    // cookie.keys, a misspelt key) stops the server now, not with a 500
+    // on every request.
+    host_harness::swap::check_serves(&first)?;
+    let settings: BTreeMap<String, String> = given.into_iter().collect();
     let swap_options = SwapOptions {
         grace: Duration::from_secs(args.grace_seconds),
         ..SwapOptions::default()

@@ -6,8 +6,9 @@
 //! invocation can be loaded by the next. Stateless stores need neither.
 
 use crate::shown;
-use crate::{ConfigPair, Failure, load};
+use crate::{Failure, load};
 use clap::{Args, Subcommand};
+use host_harness::setting::SettingParser;
 use host_harness::{CreateOptions, HarnessBuilder};
 use std::path::PathBuf;
 
@@ -17,7 +18,7 @@ pub(crate) struct CallArgs {
     /// The plugin's `.wasm` file.
     wasm: PathBuf,
     /// A `wasi:config` setting, `key=value` (repeatable).
-    #[arg(long = "config", value_parser = ConfigPair, global = true)]
+    #[arg(long = "config", value_parser = SettingParser, global = true)]
     config: Vec<(String, String)>,
     #[command(subcommand)]
     op: Op,

@@ -113,7 +113,13 @@ pub(crate) fn run(
     for path in wasm {
         let started = Instant::now();
         let p = load(&harness, path, config)?;
-        loaded.push((path, p, started.elapsed()));
+        let load_time = started.elapsed();
+        // A store reads its configuration on first use: one it refuses (a
+        // misspelt key, no cookie.keys) is the command line's mistake (exit
+        // 2), said once rather than as a table of failed steps. Any other
+        // failure is left for the table to show.
+        crate::refuse_refused_config(&p)?;
+        loaded.push((path, p, load_time));
     }
     // A plugin that fails does not keep the others from being exercised.
     let mut failures = 0;

@@ -28,6 +28,7 @@ use anyhow::Result;
 use clap::{Parser, Subcommand};
 use host_harness::bench::{BenchError, Missed};
 use host_harness::kv::redis::RedisSetupError;
+use host_harness::setting::{QUOTED_BYTES, SettingParser};
 use host_harness::{
     CallError, CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin, RedisBackend,
     SessionError, SwapError,
@@ -92,7 +93,7 @@ enum Command {
         /// The plugin's `.wasm` file.
         wasm: PathBuf,
         /// A `wasi:config` setting for the plugin, `key=value` (repeatable).
-        #[arg(long = "config", value_parser = ConfigPair)]
+        #[arg(long = "config", value_parser = SettingParser)]
         config: Vec<(String, String)>,
     },
     /// Walk plugins through every operation and print what happened.
@@ -101,7 +102,7 @@ enum Command {
         #[arg(required = true)]
         wasm: Vec<PathBuf>,
         /// A `wasi:config` setting, `key=value` (repeatable; every plugin gets all).
-        #[arg(long = "config", value_parser = ConfigPair)]
+        #[arg(long = "config", value_parser = SettingParser)]
         config: Vec<(String, String)>,
     },
     /// Call one operation once and print the result.
@@ -119,35 +120,6 @@ pub(crate) fn setting<'c>(config: &'c [(String, String)], key: &str) -> Option<&
         .iter()
         .find(|(k, _)| k == key)
         .map(|(_, v)| v.as_str())
-}
-
-/// The `--config key=value` parser. clap's own error for a refused value
-/// quotes the value whole; this one says only what [`parse_kv`] says.
-#[derive(Clone, Copy)]
-pub(crate) struct ConfigPair;
-
-impl clap::builder::TypedValueParser for ConfigPair {
-    type Value = (String, String);
-
-    fn parse_ref(
-        &self,
-        cmd: &clap::Command,
-        arg: Option<&clap::Arg>,
-        value: &std::ffi::OsStr,
-    ) -> Result<Self::Value, clap::Error> {
-        let refused = |m: String| {
-            let flag = arg.map_or_else(|| "--config".to_string(), |a| a.to_string());
-            clap::Error::raw(
-                clap::error::ErrorKind::ValueValidation,
-                format!("invalid value for '{flag}': {m}\n"),
-            )
-            .with_cmd(cmd)
-        };
-        let s = value
-            .to_str()
-            .ok_or_else(|| refused("the argument is not UTF-8".to_string()))?;
-        parse_kv(s).map_err(refused)
-    }
 }
 
 /// Reports a command line clap refused, as clap does (help and version go
@@ -176,34 +148,6 @@ fn refused_command_line(e: clap::Error) -> ExitCode {
     }
 }
 
-/// Longest argument an error quotes: a longer one may be a secret (a cookie
-/// key given as `--config cookie.keys <key>`, with a space for the `=`).
-const QUOTED_BYTES: usize = 16;
-
-/// `s` quoted when at most [`QUOTED_BYTES`] long, else only its length.
-fn quoted_if_short(s: &str) -> String {
-    if s.len() <= QUOTED_BYTES {
-        format!("{s:?}")
-    } else {
-        format!("an argument of {} bytes", s.len())
-    }
-}
-
-/// Parses `key=value`. A malformed argument is quoted only when short: a
-/// long one may be a key pasted with the wrong separator
-/// (`cookie.keys:<key>`), and errors never echo secrets.
-fn parse_kv(s: &str) -> Result<(String, String), String> {
-    let shown = || quoted_if_short(s);
-    match s.split_once('=') {
-        None => Err(format!("expected key=value, got {} without '='", shown())),
-        Some((k, _)) if k.trim().is_empty() => Err(format!(
-            "expected key=value, got {} with an empty key",
-            shown()
-        )),
-        Some((k, v)) => Ok((k.trim().to_string(), v.to_string())),
-    }
-}
-
 /// Why the CLI stopped, and with which exit code.
 pub(crate) enum Failure {
     /// The plugin could not be loaded (exit code 2, or as a call's failure
@@ -215,6 +159,22 @@ pub(crate) enum Failure {
     Usage(anyhow::Error),
     /// Anything else (exit code 1).
     Other(anyhow::Error),
+}
+
+/// Ends the run when `plugin` refuses its configuration (a misspelt key,
+/// no cookie.keys): a store reads it on first use, so one throwaway session
+/// shows it. That is the command line's mistake (exit 2); any other failed
+/// check (a trap, say) is left for the run to show.
+pub(crate) fn refuse_refused_config(plugin: &Plugin) -> Result<(), Failure> {
+    match host_harness::swap::check_serves(plugin) {
+        Err(
+            e @ SwapError::Check {
+                error: CallError::Session(SessionError::Config(_)),
+                ..
+            },
+        ) => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Whether `e` is a store refusing the configuration it was given (which on

@@ -9,12 +9,13 @@
 //! ends the run: the workers stop, the line is printed, then the load error
 //! (exit code 2).
 
-use crate::{ConfigPair, Failure, load};
+use crate::{Failure, load};
 use anyhow::anyhow;
 use clap::Args;
+use host_harness::setting::SettingParser;
 use host_harness::{
-    CallError, CreateOptions, EngineSettings, HarnessBuilder, Limits, LoadOptions, SessionError,
-    SessionRecord, SwapError, SwapOptions, SwappableStore,
+    CallError, CreateOptions, EngineSettings, HarnessBuilder, Limits, LoadOptions, SessionRecord,
+    SwapError, SwapOptions, SwappableStore,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -47,7 +48,7 @@ pub(crate) struct SoakArgs {
           value_parser = clap::value_parser!(u64).range(..=MAX_SWAPS))]
     swaps: u64,
     /// A `wasi:config` setting for every plugin, `key=value` (repeatable).
-    #[arg(long = "config", value_parser = ConfigPair)]
+    #[arg(long = "config", value_parser = SettingParser)]
     config: Vec<(String, String)>,
 }
 
@@ -309,15 +310,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         // and ends the soak now (exit 2). Any other failed check (a trap,
         // say) is left for its swap: refusing it under load is what a soak
         // is there to show.
-        if let Err(
-            e @ SwapError::Check {
-                error: CallError::Session(SessionError::Config(_)),
-                ..
-            },
-        ) = host_harness::swap::check_serves(&plugin)
-        {
-            return Err(e.into());
-        }
+        crate::refuse_refused_config(&plugin)?;
     }
     if random_key && stateless {
         note!("soak: no cookie.keys given; using a random key for this run");
@@ -419,6 +412,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
 #[cfg(test)]
 mod tests {
     use super::*;
+    use host_harness::SessionError;
 
     /// With `session.max-lifetime-seconds=1` a correct store's sessions
     /// expired mid-round and the soak failed (intermittently: 2 of 1.5M
