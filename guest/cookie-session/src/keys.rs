@@ -154,6 +154,17 @@ impl KeyRing {
                     entry.len()
                 ));
             }
+            if let Some((odd, first)) = hex_lookalike(entry) {
+                // Most likely a hex key with a character mistyped (an `O`
+                // for a `0`); as base64 it would quietly become a different
+                // key, which the other replicas' seals do not open under.
+                return Err(format!(
+                    "cookie.keys entry {n} looks like hex but has {odd} non-hex character(s) \
+                     among its {} (the first at position {first}); a base64 key that happens \
+                     to look so needs the base64: prefix",
+                    entry.len()
+                ));
+            }
             let mut bytes = decode(entry)
                 .ok_or_else(|| format!("cookie.keys entry {n} is neither hex nor base64"))?;
             let key = Key::derive(&bytes);
@@ -166,6 +177,33 @@ impl KeyRing {
         }
         Ok(KeyRing { keys })
     }
+}
+
+/// Shortest unprefixed entry [`hex_lookalike`] judges: a hex key of
+/// [`MIN_KEY_BYTES`] is 64 digits, and a random base64 key this long has
+/// 53 or more hex digits with odds under 1 in 10^20.
+const HEX_LOOKALIKE_MIN_LEN: usize = 56;
+
+/// Most characters of a hex lookalike that are not hex digits.
+const HEX_LOOKALIKE_MAX_ODD: usize = 3;
+
+/// For an unprefixed entry of at least [`HEX_LOOKALIKE_MIN_LEN`] characters
+/// all but one to [`HEX_LOOKALIKE_MAX_ODD`] of which are hex digits: how
+/// many are not, and the (1-based) position of the first.
+fn hex_lookalike(entry: &str) -> Option<(usize, usize)> {
+    if entry.len() < HEX_LOOKALIKE_MIN_LEN
+        || entry.starts_with("hex:")
+        || entry.starts_with("base64:")
+    {
+        return None;
+    }
+    let mut odd = entry
+        .bytes()
+        .enumerate()
+        .filter(|(_, b)| !b.is_ascii_hexdigit());
+    let first = odd.next()?.0 + 1;
+    let count = 1 + odd.count();
+    (count <= HEX_LOOKALIKE_MAX_ODD).then_some((count, first))
 }
 
 fn engine(alphabet: &alphabet::Alphabet) -> GeneralPurpose {
@@ -261,11 +299,43 @@ mod tests {
                 Some(&format!("{HEX},hex:{HEX}")[..]),
                 "entry 2 repeats entry 1",
             ),
+            // A hex key with an `O` for its last `0`, and one with two
+            // typos: valid base64 (48 bytes) both, once read as such.
+            (
+                Some(&format!("{}O", &HEX[..63])[..]),
+                "entry 1 looks like hex but has 1 non-hex character(s) among its 64 \
+                 (the first at position 64)",
+            ),
+            (
+                Some(&format!("{HEX},{}g{}G", &HEX[..10], &HEX[11..63])[..]),
+                "entry 2 looks like hex but has 2 non-hex character(s) among its 64",
+            ),
+            // `0x` and a typo: the `x` is the first.
+            (
+                Some(&format!("0x{}O", &HEX[..63])[..]),
+                "(the first at position 2)",
+            ),
         ] {
             let err = KeyRing::parse(raw).unwrap_err();
             assert!(err.contains(needle), "{raw:?}: {err}");
             assert!(!err.contains(secret) && !err.contains(HEX), "{err}");
         }
+    }
+
+    #[test]
+    fn long_base64_keys_are_not_taken_for_mistyped_hex() {
+        let standard = base64::engine::general_purpose::STANDARD;
+        for len in [42, 48, 64] {
+            let bytes: Vec<u8> = (0..len).map(|i| (i * 37 + 11) as u8).collect();
+            let key = standard.encode(&bytes);
+            assert!(KeyRing::parse(Some(&key)).is_ok(), "{key}");
+        }
+        // A base64 key that does look like hex with a typo opens with the
+        // prefix, as the key it is.
+        let lookalike = format!("{}O", &HEX[..63]);
+        let bytes = standard.decode(&lookalike).unwrap();
+        let ring = KeyRing::parse(Some(&format!("base64:{lookalike}"))).unwrap();
+        assert_eq!(ring.current(), &Key::derive(&bytes).unwrap());
     }
 
     #[test]
