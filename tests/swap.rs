@@ -1486,17 +1486,7 @@ fn a_session_moved_under_its_id_is_found_after_swaps_to_stores_it_never_met() {
     // The visitor stays away while c is active, then comes back under d.
     store.swap(stores[2].clone());
     store.swap(stores[3].clone());
-    let moved = store.load(&id).unwrap().expect("moved on from b");
-    assert_eq!(
-        (
-            moved.id.as_str(),
-            moved.data.as_str(),
-            moved.user_id.as_deref()
-        ),
-        (id.as_str(), DATA, Some("ann"))
-    );
-    assert!(stores[3].load(&id).unwrap().is_some());
-    assert_eq!(stores[1].load(&id).unwrap(), None, "and removed from b");
+    assert_moves(&store, &id, &stores[1], &stores[3]);
 }
 
 /// A session moved under its id between two kv stores moves on into a
@@ -1529,6 +1519,45 @@ fn a_session_moved_under_its_id_moves_on_into_a_cookie_store() {
     assert_eq!(store.load(&id).unwrap(), None, "ended by its old id");
 }
 
+/// Makes the move of `id` out of the store with namespace `from` fail when
+/// it checks that store again, and shows the move undone: the caller gets
+/// the backend error and `into` keeps no copy.
+fn undo_a_move(
+    store: &SwappableStore,
+    backend: &session_tests::faulty::FaultyBackend,
+    from: &str,
+    into: &Plugin,
+    id: &str,
+) {
+    backend.fail_reads_of(Some((from, &format!("s:{id}"), 1)));
+    assert!(matches!(
+        store.load(id),
+        Err(CallError::Session(SessionError::Backend(_)))
+    ));
+    backend.fail_reads_of(None);
+    assert_eq!(into.load(id).unwrap(), None, "the copy was taken back");
+}
+
+/// Loads `id` (ann's session), which moves under its id from `from` into
+/// `into`.
+fn assert_moves(store: &SwappableStore, id: &str, from: &Plugin, into: &Plugin) {
+    let moved = store.load(id).unwrap().expect("moved");
+    assert_eq!(
+        (
+            moved.id.as_str(),
+            moved.data.as_str(),
+            moved.user_id.as_deref()
+        ),
+        (id, DATA, Some("ann"))
+    );
+    assert!(into.load(id).unwrap().is_some());
+    assert_eq!(
+        from.load(id).unwrap(),
+        None,
+        "and removed from the old store"
+    );
+}
+
 /// A move under the same id that is undone (the old store failed when the
 /// move checked it again) leaves no record behind: at a swap before the
 /// visitor's next request the session still moves from the store that holds
@@ -1541,21 +1570,9 @@ fn a_move_undone_leaves_the_session_findable_after_another_swap() {
     let store = swappable(&h, a.clone(), SwapOptions::default());
     let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
     store.swap(b.clone());
-    backend.fail_reads_of(Some(("a", &format!("s:{id}"), 1)));
-    assert!(matches!(
-        store.load(&id),
-        Err(CallError::Session(SessionError::Backend(_)))
-    ));
-    backend.fail_reads_of(None);
-    assert_eq!(b.load(&id).unwrap(), None, "the copy was taken back");
+    undo_a_move(&store, &backend, "a", &b, &id);
     store.swap(c.clone());
-    let moved = store.load(&id).unwrap().expect("moved from a");
-    assert_eq!(
-        (moved.id.as_str(), moved.user_id.as_deref()),
-        (id.as_str(), Some("ann"))
-    );
-    assert!(c.load(&id).unwrap().is_some());
-    assert_eq!(a.load(&id).unwrap(), None, "and removed from a");
+    assert_moves(&store, &id, &a, &c);
 }
 
 /// A move on under the same id (from the store the session moved to first)
@@ -1570,19 +1587,7 @@ fn a_move_on_undone_leaves_the_session_where_it_moved_first() {
     store.swap(b.clone());
     assert_eq!(store.load(&id).unwrap().expect("moved to b").id, id);
     store.swap(c.clone());
-    backend.fail_reads_of(Some(("b", &format!("s:{id}"), 1)));
-    assert!(matches!(
-        store.load(&id),
-        Err(CallError::Session(SessionError::Backend(_)))
-    ));
-    backend.fail_reads_of(None);
-    assert_eq!(c.load(&id).unwrap(), None, "the copy was taken back");
+    undo_a_move(&store, &backend, "b", &c, &id);
     store.swap(d.clone());
-    let moved = store.load(&id).unwrap().expect("moved from b");
-    assert_eq!(
-        (moved.id.as_str(), moved.user_id.as_deref()),
-        (id.as_str(), Some("ann"))
-    );
-    assert!(d.load(&id).unwrap().is_some());
-    assert_eq!(b.load(&id).unwrap(), None, "and removed from b");
+    assert_moves(&store, &id, &b, &d);
 }
