@@ -649,23 +649,19 @@ impl SwappableStore {
             .retired
             .iter()
             .filter(|r| into.is_none_or(|ns| &**r.plugin.namespace() == ns));
-        match self.find_in(g, holders, id, true) {
+        match self.find_retired(g, holders, id, true) {
             Found::Live(retired, old) => self.copy(g, retired, id, old, hops + 1),
             Found::Failed(e) => Migration::Failed(e),
             Found::Gone | Found::Unknown => Migration::Gone,
         }
     }
 
-    /// The live session under `id` in the retired plugins, newest first,
-    /// with the one that holds it. A plugin with no live session under it
-    /// ends the search when `first_answer` (it holds the latest state),
-    /// else the older ones are asked too (`Gone` if none has it).
-    fn find_retired<'g>(&self, g: &'g Generation, id: &str, first_answer: bool) -> Found<'g> {
-        self.find_in(g, &g.retired, id, first_answer)
-    }
-
-    /// [`Self::find_retired`] in `stores`, retired plugins of `g`.
-    fn find_in<'g>(
+    /// The live session under `id` in `stores` (retired plugins of `g`,
+    /// newest first), with the one that holds it. A plugin with no live
+    /// session under it ends the search when `first_answer` (it holds the
+    /// latest state), else the older ones are asked too (`Gone` if none has
+    /// it).
+    fn find_retired<'g>(
         &self,
         g: &Generation,
         stores: impl IntoIterator<Item = &'g Retired>,
@@ -735,7 +731,7 @@ impl SwappableStore {
         if let Some(found) = self.follow_marker(g, id, hops) {
             return found;
         }
-        match self.find_retired(g, id, false) {
+        match self.find_retired(g, &g.retired, id, false) {
             Found::Live(retired, old) => self.copy(g, retired, id, old, hops),
             Found::Failed(e) => Migration::Failed(e),
             Found::Unknown => Migration::Unknown,
@@ -903,11 +899,8 @@ impl SwappableStore {
         // record found is followed.
         let refused = |record| {
             let _ = g.current.destroy(new_id);
-            match record {
-                Ok(record) => self.follow_record(g, id, Ok(record), hops),
-                Err(e) => Some(Migration::Failed(e)),
-            }
-            .unwrap_or(Migration::Gone)
+            self.follow_record(g, id, record, hops)
+                .unwrap_or(Migration::Gone)
         };
         let before = match markers.claim(id, &marker, ttl) {
             Ok(true) => None,

@@ -9,6 +9,7 @@ use std::time::Duration;
 use host_harness::setting::parse_setting;
 use host_harness::{Clock, LoadOptions, Plugin, SystemClock};
 
+use crate::refuse_cookie_name;
 use crate::site::App;
 
 /// Most the operator can move the clock in one `advance`: a hundred years.
@@ -51,9 +52,7 @@ impl App {
         let path = words.next().ok_or("swap takes the path of a .wasm")?;
         let mut settings = self.settings.lock().map_err(|_| "settings poisoned")?;
         let given = words.map(parse_setting).collect::<Result<Vec<_>, _>>()?;
-        if given.iter().any(|(key, _)| key == "cookie.name") {
-            return Err("cookie.name is the server's --cookie-name".into());
-        }
+        refuse_cookie_name(&given)?;
         // The active settings the command does not change, then its own as
         // given: the harness refuses one it names twice.
         let kept = settings
@@ -64,9 +63,7 @@ impl App {
             .configs(kept)
             .configs(given.iter().cloned());
         let plugin = self.store.swap_file(path, options)?;
-        let mut changed = settings.clone();
-        changed.extend(given);
-        *settings = changed;
+        settings.extend(given);
         Ok(plugin)
     }
 }

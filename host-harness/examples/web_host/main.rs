@@ -117,6 +117,15 @@ struct Args {
     store: PathBuf,
 }
 
+/// Refuses store settings that name `cookie.name`: the server sets it, from
+/// `--cookie-name`.
+pub(crate) fn refuse_cookie_name(settings: &[(String, String)]) -> Result<(), &'static str> {
+    if settings.iter().any(|(key, _)| key == "cookie.name") {
+        return Err("cookie.name is the server's --cookie-name");
+    }
+    Ok(())
+}
+
 /// Largest form body taken (axum answers 413 past it): a note as large as
 /// the default `session.max-data-bytes` (64 KiB), percent-encoded (up to 3
 /// bytes each), still reaches the store, whose own limit then answers.
@@ -298,9 +307,7 @@ async fn serve_site(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let harness = builder.build()?;
     let mut given = args.settings;
-    if given.iter().any(|(key, _)| key == "cookie.name") {
-        return Err("cookie.name is the server's --cookie-name".into());
-    }
+    refuse_cookie_name(&given)?;
     // cookie-session binds the cookie name into every seal.
     given.push(("cookie.name".to_string(), policy.name().to_string()));
     // The harness refuses a setting given twice (a second cookie.keys
