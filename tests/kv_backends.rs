@@ -153,6 +153,56 @@ fn delete_if_equals_deletes_only_the_value_it_was_given(s: Subject) {
     }
 }
 
+/// The harness's compare-and-write (a migration marker that moves on to
+/// another store): it writes only over a live key holding exactly the value
+/// given, with the new ttl, and never creates a key.
+fn replace_if_equals_writes_only_over_the_value_it_was_given(s: Subject) {
+    for ns in ["ns", &format!("{RESERVED_NAMESPACE_PREFIX}markers")] {
+        let bytes = vec![0u8, 255, 10];
+        assert!(s.kv.set(ns, "k", bytes.clone(), Some(2), Always).unwrap());
+        for other in [&b"\0\xff"[..], b"\0\xff\n\0", b"", b"k"] {
+            let wrote = s.kv.replace_if_equals(ns, "k", other, b"x".to_vec(), None);
+            assert!(!wrote.unwrap(), "{other:?}");
+        }
+        assert_eq!(s.kv.get(ns, "k").unwrap(), Some(bytes.clone()), "kept");
+        let wrote =
+            s.kv.replace_if_equals(ns, "k", &bytes, b"new".to_vec(), Some(60));
+        assert!(wrote.unwrap());
+        assert_eq!(s.kv.get(ns, "k").unwrap(), Some(b"new".to_vec()));
+        let again =
+            s.kv.replace_if_equals(ns, "k", &bytes, b"newer".to_vec(), None);
+        assert!(!again.unwrap(), "it holds something else now");
+        let absent =
+            s.kv.replace_if_equals(ns, "never", b"", b"v".to_vec(), None);
+        assert!(!absent.unwrap(), "no key is created");
+        assert_eq!(s.kv.get(ns, "never").unwrap(), None);
+        let zero =
+            s.kv.replace_if_equals(ns, "k", b"new", b"v".to_vec(), Some(0));
+        assert!(matches!(zero, Err(KvError::Backend(_))), "{zero:?}");
+        assert_eq!(
+            s.kv.get(ns, "k").unwrap(),
+            Some(b"new".to_vec()),
+            "a refused ttl writes nothing"
+        );
+        assert!(
+            s.kv.set(ns, "short", b"v".to_vec(), Some(1), Always)
+                .unwrap()
+        );
+    }
+    s.let_pass(3);
+    for ns in ["ns", &format!("{RESERVED_NAMESPACE_PREFIX}markers")] {
+        assert_eq!(
+            s.kv.get(ns, "k").unwrap(),
+            Some(b"new".to_vec()),
+            "the replacement's ttl, not the old one's"
+        );
+        let expired =
+            s.kv.replace_if_equals(ns, "short", b"v", b"w".to_vec(), None);
+        assert!(!expired.unwrap(), "an expired key is not live");
+        assert_eq!(s.kv.get(ns, "short").unwrap(), None);
+    }
+}
+
 fn write_modes_check_and_write_in_one_step(s: Subject) {
     assert!(
         !s.set("k", "x", None, IfPresent),
@@ -568,6 +618,7 @@ macro_rules! backend_suite {
             backend_suite!(@cases $kv;
                 round_trip_and_delete,
                 delete_if_equals_deletes_only_the_value_it_was_given,
+                replace_if_equals_writes_only_over_the_value_it_was_given,
                 write_modes_check_and_write_in_one_step,
                 racing_if_absent_writers_have_one_winner,
                 expired_keys_are_invisible_to_every_operation,
@@ -757,6 +808,23 @@ fn redis_quota_books_return_to_zero() {
         set("a", 2 << 20, None, IfPresent),
         Err(KvError::TooLarge(_))
     ));
+    assert_eq!(bytes(), both);
+    // A compare-and-write charges the new value's cost, or nothing when the
+    // value differs.
+    assert!(
+        !kv.replace_if_equals("ns", "b", &[1; 5], vec![0; 40], None)
+            .unwrap()
+    );
+    assert_eq!(bytes(), both, "a compare-and-write that writes nothing");
+    assert!(
+        kv.replace_if_equals("ns", "b", &[0; 5], vec![0; 40], None)
+            .unwrap()
+    );
+    assert_eq!(bytes(), (cost("a", 3, true) + cost("b", 40, false)) as u64);
+    assert!(
+        kv.replace_if_equals("ns", "b", &[0; 40], vec![0; 5], None)
+            .unwrap()
+    );
     assert_eq!(bytes(), both);
     assert!(!kv.delete_if_equals("ns", "a", &[1; 3]).unwrap());
     assert_eq!(bytes(), both, "a compare-and-delete that deletes nothing");

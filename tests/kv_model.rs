@@ -445,6 +445,14 @@ enum Op {
         key: String,
         expected: Vec<u8>,
     },
+    /// The harness's compare-and-write (by name only, as above).
+    ReplaceIfEquals {
+        ns: usize,
+        key: String,
+        expected: Vec<u8>,
+        value: Vec<u8>,
+        ttl: Option<u64>,
+    },
     List {
         ns: usize,
         bound: bool,
@@ -521,6 +529,8 @@ fn op() -> impl Strategy<Value = Op> {
         // a byte or two, so a compare now and then matches.
         5 => (ns.clone(), key(), prop::collection::vec(any::<u8>(), 0..2))
             .prop_map(|(ns, key, expected)| Op::DeleteIfEquals { ns, key, expected }),
+        5 => (ns.clone(), key(), prop::collection::vec(any::<u8>(), 0..2), prop::collection::vec(any::<u8>(), 0..40), ttl())
+            .prop_map(|(ns, key, expected, value, ttl)| Op::ReplaceIfEquals { ns, key, expected, value, ttl }),
         15 => (ns.clone(), any::<bool>(), prefix(), prop::option::weighted(0.6, key()), 0u32..5)
             .prop_map(|(ns, bound, prefix, cursor, limit)| Op::List { ns, bound, prefix, cursor, limit }),
         5 => (ns.clone(), any::<bool>(), prefix(), 1u32..5)
@@ -555,78 +565,39 @@ fn apply(
             mode,
         } => {
             let got = subject.set(*ns, *bound, key, value.clone(), *ttl, *mode);
-            let model = &mut models[*ns];
-            let before = model.get(key, now).cloned();
-            if *ttl == Some(0) {
-                prop_assert!(
-                    matches!(got, Err(KvError::Backend(_))),
-                    "step {}, {:?}: a ttl of 0 gave {:?}",
-                    step,
-                    op,
-                    got
-                );
-                let now_value = subject
-                    .get(*ns, false, key)
-                    .map_err(|e| fail(e.to_string()))?;
-                prop_assert_eq!(
-                    now_value,
-                    before,
-                    "step {}, {:?}: the ttl-0 write wrote",
-                    step,
-                    op
-                );
-                return Ok(());
-            }
-            if !model.would_write(key, *mode, now) {
-                prop_assert_eq!(got, Ok(false), "step {}, {:?}", step, op);
-                return Ok(());
-            }
-            let cost = entry_cost(key, value.len(), ttl.is_some());
-            let after = model.live_bytes_without(key, now) + cost;
-            let quota = subject.quota;
-            match got {
-                Ok(true) => {
-                    // Held bytes include every live entry, so a write the
-                    // backend accepts leaves the live ones within the quota.
-                    prop_assert!(
-                        after <= quota,
-                        "step {}, {:?}: written, but live bytes are now {} > quota {}",
-                        step,
-                        op,
-                        after,
-                        quota
-                    );
-                    model.put(key, value.clone(), *ttl, now);
-                }
-                Err(KvError::TooLarge(msg)) => {
-                    prop_assert!(
-                        after > quota,
-                        "step {}, {:?}: refused ({}) though the live entries after it would \
-                         hold {} bytes <= quota {}",
-                        step,
-                        op,
-                        msg,
-                        after,
-                        quota
-                    );
-                    let now_value = subject
-                        .get(*ns, true, key)
-                        .map_err(|e| fail(e.to_string()))?;
-                    prop_assert_eq!(
-                        now_value,
-                        before,
-                        "step {}, {:?}: the refused write wrote",
-                        step,
-                        op
-                    );
-                    check_namespace(subject, *ns, model)?;
-                }
-                other => {
-                    return Err(fail(format!(
-                        "the model writes; the backend gave {other:?}"
-                    )));
-                }
-            }
+            let writes = models[*ns].would_write(key, *mode, now);
+            check_write(
+                subject,
+                models,
+                (step, op),
+                (*ns, key, value, *ttl),
+                writes,
+                got,
+            )?;
+        }
+        Op::ReplaceIfEquals {
+            ns,
+            key,
+            expected,
+            value,
+            ttl,
+        } => {
+            let got = subject.backend.replace_if_equals(
+                NAMESPACES[*ns],
+                key,
+                expected,
+                value.clone(),
+                *ttl,
+            );
+            let writes = models[*ns].get(key, now).is_some_and(|v| v == expected);
+            check_write(
+                subject,
+                models,
+                (step, op),
+                (*ns, key, value, *ttl),
+                writes,
+                got,
+            )?;
         }
         Op::Delete { ns, bound, key } => {
             let got = subject.delete(*ns, *bound, key);
@@ -688,6 +659,96 @@ fn apply(
             }
         }
         Op::Advance { millis } => subject.clock.advance(Duration::from_millis(*millis)),
+    }
+    Ok(())
+}
+
+/// Checks what a write (`Set`, or the harness's `ReplaceIfEquals`) that
+/// the model says `writes` or not answered (`got`), and keeps the model in
+/// step: a ttl of 0 is refused and writes nothing, a write past the quota
+/// is `too-large` and writes nothing, any other write the model makes is
+/// made.
+fn check_write(
+    subject: &Subject,
+    models: &mut [Model],
+    (step, op): (usize, &Op),
+    (ns, key, value, ttl): (usize, &str, &[u8], Option<u64>),
+    writes: bool,
+    got: Result<bool, KvError>,
+) -> Result<(), TestCaseError> {
+    let now = subject.now();
+    let fail = |what: String| TestCaseError::fail(format!("step {step}, {op:?}: {what}"));
+    let model = &mut models[ns];
+    let before = model.get(key, now).cloned();
+    if ttl == Some(0) {
+        prop_assert!(
+            matches!(got, Err(KvError::Backend(_))),
+            "step {}, {:?}: a ttl of 0 gave {:?}",
+            step,
+            op,
+            got
+        );
+        let now_value = subject
+            .get(ns, false, key)
+            .map_err(|e| fail(e.to_string()))?;
+        prop_assert_eq!(
+            now_value,
+            before,
+            "step {}, {:?}: the ttl-0 write wrote",
+            step,
+            op
+        );
+        return Ok(());
+    }
+    if !writes {
+        prop_assert_eq!(got, Ok(false), "step {}, {:?}", step, op);
+        return Ok(());
+    }
+    let cost = entry_cost(key, value.len(), ttl.is_some());
+    let after = model.live_bytes_without(key, now) + cost;
+    let quota = subject.quota;
+    match got {
+        Ok(true) => {
+            // Held bytes include every live entry, so a write the
+            // backend accepts leaves the live ones within the quota.
+            prop_assert!(
+                after <= quota,
+                "step {}, {:?}: written, but live bytes are now {} > quota {}",
+                step,
+                op,
+                after,
+                quota
+            );
+            model.put(key, value.to_vec(), ttl, now);
+        }
+        Err(KvError::TooLarge(msg)) => {
+            prop_assert!(
+                after > quota,
+                "step {}, {:?}: refused ({}) though the live entries after it would \
+                 hold {} bytes <= quota {}",
+                step,
+                op,
+                msg,
+                after,
+                quota
+            );
+            let now_value = subject
+                .get(ns, true, key)
+                .map_err(|e| fail(e.to_string()))?;
+            prop_assert_eq!(
+                now_value,
+                before,
+                "step {}, {:?}: the refused write wrote",
+                step,
+                op
+            );
+            check_namespace(subject, ns, model)?;
+        }
+        other => {
+            return Err(fail(format!(
+                "the model writes; the backend gave {other:?}"
+            )));
+        }
     }
     Ok(())
 }

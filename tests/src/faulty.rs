@@ -21,13 +21,15 @@ pub enum KvCall {
     Delete(String),
     /// `delete-if-equals(key, ...)` (the harness's own records).
     DeleteIfEquals(String),
+    /// `replace-if-equals(key, ...)` (the harness's own records).
+    ReplaceIfEquals(String),
     /// `list-keys(prefix, ...)`.
     List(String),
 }
 
 /// A [`MemoryBackend`] whose reads (all, or of one key), or deletes of one
-/// key, can be made to fail or wait, a delete either not running or running with its
-/// reply lost; that can refuse `if-absent` writes or delete a key just before
+/// key, can be made to fail or wait (a delete before or after it ran), a
+/// delete either not running or running with its reply lost; that can refuse `if-absent` writes or delete a key just before
 /// an `if-present` write (another host's destroy landing between a store's
 /// read and its write); and that logs every call.
 pub struct FaultyBackend {
@@ -41,7 +43,8 @@ pub struct FaultyBackend {
     delete_before_if_present: AtomicBool,
     hold: Mutex<Option<HeldWrite>>,
     hold_delete: Mutex<Option<HeldDelete>>,
-    hold_read: Mutex<Option<HeldRead>>,
+    hold_read: Mutex<Option<HeldKeyCall>>,
+    hold_after_delete: Mutex<Option<HeldKeyCall>>,
     delay: Mutex<Option<std::time::Duration>>,
     log: Mutex<Vec<KvCall>>,
 }
@@ -60,9 +63,9 @@ struct HeldDelete {
     gate: Gate,
 }
 
-/// Which read to hold (after how many reads of its key pass), and the
-/// backend's end of [`Held`].
-struct HeldRead {
+/// Which call on a key to hold (a read, or a delete once it ran), after
+/// how many such calls on it pass, and the backend's end of [`Held`].
+struct HeldKeyCall {
     namespace: String,
     key: String,
     after: usize,
@@ -108,7 +111,7 @@ fn hold<W>(slot: &Mutex<Option<W>>, which: impl FnOnce(Gate) -> W) -> Held {
 
 /// The test's end of a held call ([`FaultyBackend::hold_next_if_present`],
 /// [`FaultyBackend::hold_next_write`], [`FaultyBackend::hold_next_delete`],
-/// [`FaultyBackend::hold_read_of`]).
+/// [`FaultyBackend::hold_read_of`], [`FaultyBackend::hold_after_delete_of`]).
 pub struct Held {
     /// Receives once the held call has started.
     pub entered: Receiver<()>,
@@ -172,7 +175,20 @@ impl FaultyBackend {
     /// makes the one after wait, once it has started, until the test
     /// releases it (then it runs, or fails as [`Self::fail_reads_of`] says).
     pub fn hold_read_of(&self, ns: &str, key: &str, after: usize) -> Held {
-        hold(&self.hold_read, |gate| HeldRead {
+        hold(&self.hold_read, |gate| HeldKeyCall {
+            namespace: ns.to_string(),
+            key: key.to_string(),
+            after,
+            gate,
+        })
+    }
+
+    /// Lets the next `after` deletes of `key` in namespace `ns` through,
+    /// then makes the one after wait, once it has deleted, until the test
+    /// releases it (then it answers): a call caught between its delete and
+    /// whatever it does next.
+    pub fn hold_after_delete_of(&self, ns: &str, key: &str, after: usize) -> Held {
+        hold(&self.hold_after_delete, |gate| HeldKeyCall {
             namespace: ns.to_string(),
             key: key.to_string(),
             after,
@@ -255,6 +271,18 @@ impl FaultyBackend {
 
 /// Counts one more call against `after` calls let through: true once they
 /// have all passed (this call and every later one), false while one is left.
+/// The hold in `slot`, taken out of it, when it names `key` in `ns` and the
+/// calls it lets through first have passed (this one counted).
+fn counted_hold(slot: &Mutex<Option<HeldKeyCall>>, ns: &str, key: &str) -> Option<HeldKeyCall> {
+    let mut h = slot.lock().ok()?;
+    let held = h.as_mut().filter(|r| r.namespace == ns && r.key == key)?;
+    if counted_down(&mut held.after) {
+        h.take()
+    } else {
+        None
+    }
+}
+
 fn counted_down(after: &mut usize) -> bool {
     match after.checked_sub(1) {
         Some(left) => {
@@ -291,6 +319,7 @@ pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, Manua
         hold: Mutex::new(None),
         hold_delete: Mutex::new(None),
         hold_read: Mutex::new(None),
+        hold_after_delete: Mutex::new(None),
         delay: Mutex::new(None),
         log: Mutex::new(Vec::new()),
     });
@@ -307,15 +336,7 @@ impl KvBackend for FaultyBackend {
 
     fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.record(KvCall::Get(key.to_string()));
-        let held = self.hold_read.lock().ok().and_then(|mut h| {
-            let r = h.as_mut().filter(|r| r.namespace == ns && r.key == key)?;
-            if counted_down(&mut r.after) {
-                h.take()
-            } else {
-                None
-            }
-        });
-        if let Some(r) = held {
+        if let Some(r) = counted_hold(&self.hold_read, ns, key) {
             r.gate.pass();
         }
         if self.fail_reads.load(Ordering::SeqCst) || self.read_fails(ns, key) {
@@ -388,12 +409,28 @@ impl KvBackend for FaultyBackend {
                 "connection lost before the reply arrived".into(),
             ));
         }
-        self.inner.delete(ns, key)
+        let deleted = self.inner.delete(ns, key);
+        if let Some(h) = counted_hold(&self.hold_after_delete, ns, key) {
+            h.gate.pass();
+        }
+        deleted
     }
 
     fn delete_if_equals(&self, ns: &str, key: &str, expected: &[u8]) -> Result<bool, KvError> {
         self.record(KvCall::DeleteIfEquals(key.to_string()));
         self.inner.delete_if_equals(ns, key, expected)
+    }
+
+    fn replace_if_equals(
+        &self,
+        ns: &str,
+        key: &str,
+        expected: &[u8],
+        value: Vec<u8>,
+        ttl: Option<u64>,
+    ) -> Result<bool, KvError> {
+        self.record(KvCall::ReplaceIfEquals(key.to_string()));
+        self.inner.replace_if_equals(ns, key, expected, value, ttl)
     }
 
     fn list_keys(

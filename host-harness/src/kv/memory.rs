@@ -2,7 +2,7 @@
 //! key so that writes of different keys do not wait for each other, ttls on
 //! the harness clock, expired entries reaped as writes go by.
 
-use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
+use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteIf, WriteMode};
 use crate::clock::Clock;
 use crossbeam_utils::sync::{ShardedLock, ShardedLockReadGuard};
 use foldhash::SharedSeed;
@@ -188,7 +188,7 @@ impl Namespace {
         key: &str,
         value: Vec<u8>,
         ttl_seconds: Option<u64>,
-        mode: WriteMode,
+        condition: WriteIf<'_>,
         now: u64,
         quota: usize,
     ) -> Result<bool, KvError> {
@@ -199,11 +199,12 @@ impl Namespace {
             let mut stripe = self.stripe(key).write().map_err(poisoned)?;
             let reaped = stripe.reap(now, REAP_PER_WRITE);
             self.free(reaped);
-            let exists = stripe.live(key, now).is_some();
-            let write = match mode {
-                WriteMode::Always => true,
-                WriteMode::IfAbsent => !exists,
-                WriteMode::IfPresent => exists,
+            let live = stripe.live(key, now);
+            let write = match condition {
+                WriteIf::Mode(WriteMode::Always) => true,
+                WriteIf::Mode(WriteMode::IfAbsent) => live.is_none(),
+                WriteIf::Mode(WriteMode::IfPresent) => live.is_some(),
+                WriteIf::Holds(expected) => live.is_some_and(|e| e.value == expected),
             };
             if !write {
                 return Ok(false);
@@ -538,6 +539,18 @@ impl KvBackend for MemoryBackend {
         bound.ns.delete(key, bound.clock.now_secs(), Some(expected))
     }
 
+    fn replace_if_equals(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: &[u8],
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+    ) -> Result<bool, KvError> {
+        self.bound(namespace)?
+            .write(key, value, ttl_seconds, WriteIf::Holds(expected))
+    }
+
     fn list_keys(
         &self,
         namespace: &str,
@@ -561,6 +574,28 @@ struct BoundNamespace {
     ns: Arc<Namespace>,
 }
 
+impl BoundNamespace {
+    /// Writes `key` when `condition` holds (a ttl of 0 is refused), then
+    /// now and then reaps another stripe.
+    fn write(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        condition: WriteIf<'_>,
+    ) -> Result<bool, KvError> {
+        if ttl_seconds == Some(0) {
+            return Err(super::zero_ttl());
+        }
+        let now = self.clock.now_secs();
+        let written = self
+            .ns
+            .set(key, value, ttl_seconds, condition, now, self.quota);
+        self.ns.reap_elsewhere(now);
+        written
+    }
+}
+
 impl KvNamespace for BoundNamespace {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
         self.ns.get(key, self.clock.now_secs())
@@ -573,13 +608,7 @@ impl KvNamespace for BoundNamespace {
         ttl_seconds: Option<u64>,
         mode: WriteMode,
     ) -> Result<bool, KvError> {
-        if ttl_seconds == Some(0) {
-            return Err(super::zero_ttl());
-        }
-        let now = self.clock.now_secs();
-        let written = self.ns.set(key, value, ttl_seconds, mode, now, self.quota);
-        self.ns.reap_elsewhere(now);
-        written
+        self.write(key, value, ttl_seconds, WriteIf::Mode(mode))
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {

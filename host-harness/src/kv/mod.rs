@@ -52,6 +52,17 @@ pub enum WriteMode {
     IfPresent,
 }
 
+/// What a backend checks before it writes, in the same atomic step: the
+/// guest's write modes, or (for the harness's own records) that the key
+/// holds a given value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WriteIf<'a> {
+    /// One of the guest's write modes.
+    Mode(WriteMode),
+    /// Only while the live key holds exactly these bytes.
+    Holds(&'a [u8]),
+}
+
 /// One page of keys (mirrors `key-page`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct KeyPage {
@@ -100,6 +111,23 @@ pub trait KvBackend: Send + Sync + 'static {
         namespace: &str,
         key: &str,
         expected: &[u8],
+    ) -> Result<bool, KvError>;
+
+    /// Writes `value` (expiring after `ttl_seconds`, none: never) over a key
+    /// only while its live value is `expected`, the check and the write in
+    /// one atomic step (Redis: a script; SQL: `UPDATE ... WHERE value = ?`);
+    /// true when it wrote. A ttl of 0 is refused (`KvError::Backend`). Not
+    /// part of the guest's `kv` import: the harness changes a record it wrote
+    /// itself with it (a migration marker naming another store) without
+    /// overwriting one written over it meanwhile, and without a moment in
+    /// which the key holds nothing.
+    fn replace_if_equals(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: &[u8],
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
     ) -> Result<bool, KvError>;
 
     /// Lists live keys starting with `prefix`, strictly after `cursor`, at

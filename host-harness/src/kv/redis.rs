@@ -37,7 +37,7 @@
 //! (migration markers, written by the host) have no quota.
 
 use super::memory::DEFAULT_NAMESPACE_QUOTA;
-use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
+use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteIf, WriteMode};
 use redis::{Client, Connection, ConnectionLike, RedisError, Script};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -108,8 +108,9 @@ end
 }
 
 /// Writes `ARGV[1]` to `KEYS[1]` with ttl `ARGV[2]` (seconds; empty: none)
-/// under mode `ARGV[3]` (`NX`, `XX` or empty), charging it `ARGV[7]` bytes
-/// against the namespace's quota `ARGV[8]`.
+/// under mode `ARGV[3]` (`NX`, `XX`, empty, or `EQ`: only while the key
+/// holds exactly `ARGV[10]`), charging it `ARGV[7]` bytes against the
+/// namespace's quota `ARGV[8]`.
 ///
 /// First it reaps: of up to `ARGV[6]` members of the expiry set `KEYS[3]`
 /// that are due, those whose data key (`ARGV[5]` .. member) is gone leave
@@ -152,7 +153,11 @@ local function reap(most)
   end
 end
 reap(tonumber(ARGV[6]))
-if mode ~= '' then
+if mode == 'EQ' then
+  if redis.call('GET', data) ~= ARGV[10] then
+    return {0, held()}
+  end
+elseif mode ~= '' then
   local exists = redis.call('EXISTS', data) == 1
   if (mode == 'NX' and exists) or (mode == 'XX' and not exists) then
     return {0, held()}
@@ -189,6 +194,21 @@ end
 return {1, total}
 "
 );
+
+/// Writes `ARGV[2]` to `KEYS[1]` with ttl `ARGV[3]` (seconds; empty: none)
+/// only while it holds exactly `ARGV[1]`, for a namespace of the harness's
+/// own (not indexed, no quota). Returns 1 when it wrote, else 0.
+const REPLACE_SCRIPT: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then
+  return 0
+end
+if ARGV[3] ~= '' then
+  redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+else
+  redis.call('SET', KEYS[1], ARGV[2])
+end
+return 1
+";
 
 /// Deletes `KEYS[1]` and drops `ARGV[1]` from the index `KEYS[2]`, the
 /// expiry set `KEYS[3]` and the cost hash `KEYS[5]`, taking its cost off the
@@ -506,6 +526,7 @@ impl RedisBackendBuilder {
             namespace_quota: self.namespace_quota,
             scripts: Arc::new(Scripts {
                 set: Script::new(SET_SCRIPT),
+                replace: Script::new(REPLACE_SCRIPT),
                 delete: Script::new(DELETE_SCRIPT),
                 list: Script::new(LIST_SCRIPT),
             }),
@@ -582,6 +603,7 @@ pub fn redact_url(url: &str) -> String {
 
 struct Scripts {
     set: Script,
+    replace: Script,
     delete: Script,
     list: Script,
 }
@@ -718,6 +740,18 @@ impl KvBackend for RedisBackend {
         self.namespace(namespace).delete_where(key, Some(expected))
     }
 
+    fn replace_if_equals(
+        &self,
+        namespace: &str,
+        key: &str,
+        expected: &[u8],
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+    ) -> Result<bool, KvError> {
+        self.namespace(namespace)
+            .write(key, value, ttl_seconds, WriteIf::Holds(expected))
+    }
+
     fn list_keys(
         &self,
         namespace: &str,
@@ -758,6 +792,83 @@ impl RedisNamespace {
         k.push_str(&self.data_prefix);
         k.push_str(key);
         k
+    }
+
+    /// Writes `key` when `condition` holds, in one step on the server (a
+    /// plain `SET` in the harness's own namespaces, which are not indexed;
+    /// else [`SET_SCRIPT`], which keeps the index and the quota's books).
+    fn write(
+        &self,
+        key: &str,
+        value: Vec<u8>,
+        ttl_seconds: Option<u64>,
+        condition: WriteIf<'_>,
+    ) -> Result<bool, KvError> {
+        let ttl = match ttl_seconds {
+            Some(0) => return Err(super::zero_ttl()),
+            Some(t) if t <= MAX_TTL_SECONDS => t.to_string(),
+            _ => String::new(),
+        };
+        let (mode, expected) = match condition {
+            WriteIf::Mode(WriteMode::Always) => ("", None),
+            WriteIf::Mode(WriteMode::IfAbsent) => ("NX", None),
+            WriteIf::Mode(WriteMode::IfPresent) => ("XX", None),
+            WriteIf::Holds(expected) => ("EQ", Some(expected)),
+        };
+        let data_key = self.data_key(key);
+        if !self.indexed {
+            return self.with(|c| match expected {
+                Some(expected) => self
+                    .scripts
+                    .replace
+                    .key(&data_key)
+                    .arg(expected)
+                    .arg(value)
+                    .arg(&ttl)
+                    .invoke::<i64>(c)
+                    .map(|n| n > 0),
+                None => {
+                    let mut cmd = redis::cmd("SET");
+                    cmd.arg(&data_key).arg(value);
+                    if !ttl.is_empty() {
+                        cmd.arg("EX").arg(&ttl);
+                    }
+                    if !mode.is_empty() {
+                        cmd.arg(mode);
+                    }
+                    cmd.query::<Option<String>>(c).map(|ok| ok.is_some())
+                }
+            });
+        }
+        let cost = entry_cost(key, value.len(), !ttl.is_empty());
+        let (status, held): (i64, u64) = self.with(|c| {
+            let mut run = self.scripts.set.key(&data_key);
+            run.key(&self.index)
+                .key(&self.expiry)
+                .key(&self.bytes)
+                .key(&self.costs)
+                .arg(value)
+                .arg(&ttl)
+                .arg(mode)
+                .arg(key)
+                .arg(&self.data_prefix)
+                .arg(REAP_PER_WRITE)
+                .arg(cost)
+                .arg(self.quota)
+                .arg(REAP_OVER_QUOTA);
+            if let Some(expected) = expected {
+                run.arg(expected);
+            }
+            run.invoke(c)
+        })?;
+        match status {
+            1 => Ok(true),
+            0 => Ok(false),
+            _ => Err(KvError::TooLarge(format!(
+                "the namespace holds {held} bytes; writing {cost} more would pass its quota of {}",
+                self.quota
+            ))),
+        }
     }
 
     /// Deletes `key`, or with `expected` only while it holds exactly that
@@ -896,58 +1007,7 @@ impl KvNamespace for RedisNamespace {
         ttl_seconds: Option<u64>,
         mode: WriteMode,
     ) -> Result<bool, KvError> {
-        let ttl = match ttl_seconds {
-            Some(0) => return Err(super::zero_ttl()),
-            Some(t) if t <= MAX_TTL_SECONDS => t.to_string(),
-            _ => String::new(),
-        };
-        let mode = match mode {
-            WriteMode::Always => "",
-            WriteMode::IfAbsent => "NX",
-            WriteMode::IfPresent => "XX",
-        };
-        let data_key = self.data_key(key);
-        if !self.indexed {
-            return self.with(|c| {
-                let mut cmd = redis::cmd("SET");
-                cmd.arg(&data_key).arg(value);
-                if !ttl.is_empty() {
-                    cmd.arg("EX").arg(&ttl);
-                }
-                if !mode.is_empty() {
-                    cmd.arg(mode);
-                }
-                cmd.query::<Option<String>>(c).map(|ok| ok.is_some())
-            });
-        }
-        let cost = entry_cost(key, value.len(), !ttl.is_empty());
-        let (status, held): (i64, u64) = self.with(|c| {
-            self.scripts
-                .set
-                .key(&data_key)
-                .key(&self.index)
-                .key(&self.expiry)
-                .key(&self.bytes)
-                .key(&self.costs)
-                .arg(value)
-                .arg(&ttl)
-                .arg(mode)
-                .arg(key)
-                .arg(&self.data_prefix)
-                .arg(REAP_PER_WRITE)
-                .arg(cost)
-                .arg(self.quota)
-                .arg(REAP_OVER_QUOTA)
-                .invoke(c)
-        })?;
-        match status {
-            1 => Ok(true),
-            0 => Ok(false),
-            _ => Err(KvError::TooLarge(format!(
-                "the namespace holds {held} bytes; writing {cost} more would pass its quota of {}",
-                self.quota
-            ))),
-        }
+        self.write(key, value, ttl_seconds, WriteIf::Mode(mode))
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {

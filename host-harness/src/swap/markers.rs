@@ -113,10 +113,9 @@ impl Markers {
         self.put(id, marker, ttl, WriteMode::IfAbsent)
     }
 
-    /// Replaces `id`'s marker with `marker` only while it is still `was`;
+    /// Replaces `id`'s marker with `marker` only while it is still `was`,
+    /// in one atomic step (so `id` is never without a marker meanwhile);
     /// false when another call changed it (a destroy's tombstone stays).
-    /// Not one atomic step: between the two, `id` has no marker, which a
-    /// move relies on only after its copy is in place (see `copy`).
     pub(super) fn replace(
         &self,
         id: &str,
@@ -124,7 +123,15 @@ impl Markers {
         marker: &Marker,
         ttl: u64,
     ) -> Result<bool, CallError> {
-        Ok(self.release(id, was)? && self.claim(id, marker, ttl)?)
+        self.kv
+            .replace_if_equals(
+                MARKER_NAMESPACE,
+                &Self::key(id),
+                was.value(id).as_bytes(),
+                marker.value(id).into_bytes(),
+                Some(ttl),
+            )
+            .map_err(marker_error)
     }
 
     /// Writes the marker of `id` with `mode`; whether it was written.
