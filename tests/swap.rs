@@ -1591,3 +1591,113 @@ fn a_move_on_undone_leaves_the_session_where_it_moved_first() {
     store.swap(d.clone());
     assert_moves(&store, &id, &b, &d);
 }
+
+/// a -> b (moved under its id), then c: a move on from b into c is caught
+/// writing its copy when the operator swaps on to d, and a request under d
+/// looks the session up meanwhile: it reads the record of the first move
+/// (b), waits for the move on in flight, and then b no longer holds it. It
+/// follows the record the move on left (c), and the session moves into d.
+/// Before, b's "none" logged the visitor out while c held the session.
+#[test]
+fn a_lookup_that_waited_for_a_move_on_follows_where_it_went() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let (a, b, c, d) = (
+        kv_ns(&h, "a"),
+        kv_ns(&h, "b"),
+        kv_ns(&h, "c"),
+        kv_ns(&h, "d"),
+    );
+    let store = swappable(&h, a, SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    store.swap(b.clone());
+    assert_eq!(store.load(&id).unwrap().expect("moved to b").id, id);
+    store.swap(c.clone());
+    let held = backend.hold_next_write(host_harness::WriteMode::IfAbsent, Some("c"));
+    let mover = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.load(id)),
+        "the move on never wrote its copy into c",
+    );
+    store.swap(d.clone());
+    let reader = on_thread(&store, &id, |s, id| s.load(id));
+    waiting_for_earlier_calls(&store, &reader, 1);
+    held.release.send(()).unwrap();
+    let first = mover.join().unwrap().unwrap().expect("moved on into c");
+    assert_eq!(first.id, id);
+    let moved = reader.join().unwrap().unwrap().expect("found, not gone");
+    assert_eq!(
+        (
+            moved.id.as_str(),
+            moved.data.as_str(),
+            moved.user_id.as_deref()
+        ),
+        (id.as_str(), DATA, Some("ann"))
+    );
+    assert!(d.load(&id).unwrap().is_some(), "it moved on into d");
+    assert_eq!(b.load(&id).unwrap(), None, "removed from b");
+    assert_eq!(c.load(&id).unwrap(), None, "removed from c");
+}
+
+/// A move that finds the record of its id taken when it records itself,
+/// and then no record at all (another call's move was undone meanwhile and
+/// took its record back), records itself after all: the visitor keeps the
+/// session. Before, its copy was dropped and the session answered gone.
+#[test]
+fn a_move_whose_record_was_taken_back_meanwhile_records_itself() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let a = kv_ns(&h, "a");
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    store.swap(cookie(&h));
+    // A move into the cookie store makes no kv write but its record.
+    backend.refuse_if_absent(1);
+    let moved = store.load(&id).unwrap().expect("moved, not gone");
+    assert_ne!(moved.id, id);
+    assert_eq!(
+        (moved.data.as_str(), moved.user_id.as_deref()),
+        (DATA, Some("ann"))
+    );
+    assert_eq!(a.load(&id).unwrap(), None, "removed from the old store");
+    let again = store.load(&id).unwrap().expect("the old id leads to it");
+    assert_eq!(again.data, DATA);
+    assert_eq!(store.stats().migrated, 1, "one copy");
+}
+
+/// A sign-out while the session, moved under its id into b, is moved on
+/// into c by another request, b failing to delete: the move on reads b,
+/// then copies into c after the destroy passed c a second time and before
+/// the destroy recorded its tombstone. The destroy answers ok, and no copy
+/// outlives it. Before, the copy was made after the last pass over c and
+/// its record landed before the tombstone, so the session lived on in c.
+#[test]
+fn a_move_on_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let c = kv_ns(&h, "c");
+    let store = swappable(&h, a, SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    assert_eq!(store.load(&id).unwrap().expect("moved to b").id, id);
+    store.swap(c.clone());
+    let key = format!("s:{id}");
+    backend.fail_delete_in(Some(("b", &key)));
+    // The destroy passes every store twice (for the id, then for the copy
+    // its record names): caught after its second delete in c.
+    let held = backend.hold_after_delete_of("c", &key, 1);
+    let logout = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.destroy(id)),
+        "the destroy never passed c twice",
+    );
+    // Another request meanwhile: b still answers for the session.
+    let during = store.load(&id);
+    assert!(during.is_ok(), "{during:?}");
+    held.release.send(()).unwrap();
+    logout.join().unwrap().expect("the session is over: ok");
+    backend.fail_delete_in(None);
+    assert_eq!(c.load(&id).unwrap(), None, "no copy outlives the destroy");
+    assert_eq!(
+        store.load(&id).unwrap(),
+        None,
+        "logged out stays logged out"
+    );
+    assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
+    assert_eq!(c.load(&id).unwrap(), None);
+}

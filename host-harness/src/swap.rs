@@ -43,6 +43,10 @@ use markers::{Marker, Markers};
 /// long it is off the CPU; past this the move or destroy goes ahead).
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
+/// Most times a move tries to record itself while other calls keep changing
+/// the record of its id under it; after that it follows the record there.
+const RECORD_TRIES: usize = 3;
+
 /// Why a swap did not happen. The active plugin is unchanged.
 #[derive(Debug, thiserror::Error)]
 pub enum SwapError {
@@ -652,7 +656,28 @@ impl SwappableStore {
         match self.find_retired(g, holders, id, true) {
             Found::Live(retired, old) => self.copy(g, retired, id, old, hops + 1),
             Found::Failed(e) => Migration::Failed(e),
-            Found::Gone | Found::Unknown => Migration::Gone,
+            Found::Gone | Found::Unknown => self.moved_on_meanwhile(g, id, into, hops),
+        }
+    }
+
+    /// Where `id` is, now that `into`, the store its marker named when this
+    /// call read it, answered none: a move on of it that an earlier call
+    /// was making while this one waited for it ([`Self::find_retired`])
+    /// has since landed and named the store it went to (before, such a
+    /// session was answered gone). The marker unchanged, or another one
+    /// read, is followed as it says.
+    fn moved_on_meanwhile(
+        &self,
+        g: &Generation,
+        id: &str,
+        into: Option<&str>,
+        hops: usize,
+    ) -> Migration {
+        match self.inner.markers.get(id) {
+            Ok(Some(Marker::Kept(now))) if now.as_deref() == into => Migration::Gone,
+            record => self
+                .follow_record(g, id, record, hops + 1)
+                .unwrap_or(Migration::Gone),
         }
     }
 
@@ -902,18 +927,33 @@ impl SwappableStore {
             self.follow_record(g, id, record, hops)
                 .unwrap_or(Migration::Gone)
         };
-        let before = match markers.claim(id, &marker, ttl) {
-            Ok(true) => None,
-            Ok(false) => match markers.get(id) {
-                Ok(Some(was @ Marker::Kept(_))) => match markers.replace(id, &was, &marker, ttl) {
-                    Ok(true) => Some(was),
-                    // Changed meanwhile (a destroy's tombstone, another move).
-                    Ok(false) => return Err(refused(markers.get(id))),
-                    Err(e) => return Err(refused(Err(e))),
+        let mut tries = 0;
+        let before = loop {
+            match markers.claim(id, &marker, ttl) {
+                Ok(true) => break None,
+                Ok(false) => match markers.get(id) {
+                    Ok(Some(was @ Marker::Kept(_))) => {
+                        match markers.replace(id, &was, &marker, ttl) {
+                            Ok(true) => break Some(was),
+                            // Changed meanwhile (a destroy's tombstone,
+                            // another move): look again.
+                            Ok(false) => {}
+                            Err(e) => return Err(refused(Err(e))),
+                        }
+                    }
+                    // Gone meanwhile (another call's move undone, its
+                    // record taken back; or it expired): nothing leads
+                    // anywhere, so this move is the one to record. Before,
+                    // its copy was dropped and the session answered gone.
+                    Ok(None) => {}
+                    record => return Err(refused(record)),
                 },
-                record => return Err(refused(record)),
-            },
-            Err(e) => return Err(refused(Err(e))),
+                Err(e) => return Err(refused(Err(e))),
+            }
+            tries += 1;
+            if tries == RECORD_TRIES {
+                return Err(refused(markers.get(id)));
+            }
         };
         Ok(Recorded {
             marker,
@@ -1090,19 +1130,35 @@ impl SwappableStore {
         let mut from = id.to_string();
         let mut hops = 0;
         loop {
-            let new_id = match moved {
-                Some(Marker::Moved(new_id)) => new_id,
+            let (new_id, kept) = match moved {
+                Some(Marker::Moved(new_id)) => (new_id, false),
                 // Moved under the same id: its copy answers to `from` itself.
-                Some(Marker::Kept(_)) => from.clone(),
+                Some(Marker::Kept(_)) => (from.clone(), true),
                 Some(Marker::Tombstone) | None => break,
             };
+            if kept {
+                // Buried before its copies are ended: a move on of it in
+                // flight (it read a store whose destroy failed above) then
+                // either recorded itself first, so its copy is in a store
+                // the pass below reaches, or meets the tombstone and drops
+                // its copy. Before, a copy made after the pass and recorded
+                // before the tombstone outlived a destroy that answered ok.
+                // (A retry of a failed destroy still reaches the copies:
+                // they answer to `from`, which is `id` itself or was ended
+                // by the pass for the move that led here.)
+                self.inner.markers.bury(&from, self.tombstone_ttl(g))?;
+            }
             let copy = self.destroy_everywhere(g, &new_id);
             match copy.answer {
                 // No store that is still kept knows the copy's id.
                 Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => return Err(e),
             }
-            self.inner.markers.bury(&from, self.tombstone_ttl(g))?;
+            if !kept {
+                // Only now: were the copy's destroy to fail, a retry by the
+                // old id must still lead to it.
+                self.inner.markers.bury(&from, self.tombstone_ttl(g))?;
+            }
             hops += 1;
             moved = self.inner.markers.get(&new_id)?;
             if let Some(ttl) = self.tombstone_needed(g, &copy)
