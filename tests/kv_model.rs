@@ -678,6 +678,12 @@ fn check_write(
 ) -> Result<(), TestCaseError> {
     let now = subject.now();
     let fail = |what: String| TestCaseError::fail(format!("step {step}, {op:?}: {what}"));
+    // The key still holds what it held before the write (`read` now).
+    let unchanged = |before: Option<Vec<u8>>, read: Result<Option<Vec<u8>>, KvError>, what| {
+        let now_value = read.map_err(|e| fail(e.to_string()))?;
+        prop_assert_eq!(now_value, before, "step {}, {:?}: {}", step, op, what);
+        Ok(())
+    };
     let model = &mut models[ns];
     let before = model.get(key, now).cloned();
     if ttl == Some(0) {
@@ -688,17 +694,7 @@ fn check_write(
             op,
             got
         );
-        let now_value = subject
-            .get(ns, false, key)
-            .map_err(|e| fail(e.to_string()))?;
-        prop_assert_eq!(
-            now_value,
-            before,
-            "step {}, {:?}: the ttl-0 write wrote",
-            step,
-            op
-        );
-        return Ok(());
+        return unchanged(before, subject.get(ns, false, key), "the ttl-0 write wrote");
     }
     if !writes {
         prop_assert_eq!(got, Ok(false), "step {}, {:?}", step, op);
@@ -732,16 +728,11 @@ fn check_write(
                 after,
                 quota
             );
-            let now_value = subject
-                .get(ns, true, key)
-                .map_err(|e| fail(e.to_string()))?;
-            prop_assert_eq!(
-                now_value,
+            unchanged(
                 before,
-                "step {}, {:?}: the refused write wrote",
-                step,
-                op
-            );
+                subject.get(ns, true, key),
+                "the refused write wrote",
+            )?;
             check_namespace(subject, ns, model)?;
         }
         other => {
