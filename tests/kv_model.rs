@@ -526,7 +526,7 @@ fn op() -> impl Strategy<Value = Op> {
         15 => (ns.clone(), any::<bool>(), key()).prop_map(|(ns, bound, key)| Op::Get { ns, bound, key }),
         10 => (ns.clone(), any::<bool>(), key()).prop_map(|(ns, bound, key)| Op::Delete { ns, bound, key }),
         // Values are short random bytes: the empty one (a common value) or
-        // a byte or two, so a compare now and then matches.
+        // one byte, so a compare now and then matches.
         5 => (ns.clone(), key(), prop::collection::vec(any::<u8>(), 0..2))
             .prop_map(|(ns, key, expected)| Op::DeleteIfEquals { ns, key, expected }),
         5 => (ns.clone(), key(), prop::collection::vec(any::<u8>(), 0..2), prop::collection::vec(any::<u8>(), 0..40), ttl())

@@ -6,6 +6,7 @@ use host_harness::{
 };
 use session_tests::assert_session_err;
 use session_tests::fixtures::{KEY_A, guest_bytes, guest_path, harness, load_into};
+use sha2::{Digest, Sha256};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -1662,12 +1663,13 @@ fn a_move_whose_record_was_taken_back_meanwhile_records_itself() {
     assert_eq!(store.stats().migrated, 1, "one copy");
 }
 
-/// A sign-out while the session, moved under its id into b, is moved on
-/// into c by another request, b failing to delete: the move on reads b,
-/// then copies into c after the destroy passed c a second time and before
-/// the destroy recorded its tombstone. The destroy answers ok, and no copy
-/// outlives it. Before, the copy was made after the last pass over c and
-/// its record landed before the tombstone, so the session lived on in c.
+/// A sign-out while the session, moved under its id into b, could be moved
+/// on into c by another request, b failing to delete: the destroy buries
+/// the record of the move before it passes the stores for the copies, so a
+/// request that comes between its last pass over c and its answer finds the
+/// session over, and the destroy answers ok with no copy left. Before, the
+/// record was buried after that pass: such a request moved the session on
+/// into c (b still held it), and the copy outlived the destroy.
 #[test]
 fn a_move_on_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
     let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
@@ -1686,9 +1688,8 @@ fn a_move_on_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
         on_thread(&store, &id, |s, id| s.destroy(id)),
         "the destroy never passed c twice",
     );
-    // Another request meanwhile: b still answers for the session.
-    let during = store.load(&id);
-    assert!(during.is_ok(), "{during:?}");
+    // Another request meanwhile, while b still answers for the session.
+    assert_eq!(store.load(&id).unwrap(), None, "the session is over");
     held.release.send(()).unwrap();
     logout.join().unwrap().expect("the session is over: ok");
     backend.fail_delete_in(None);
@@ -1700,4 +1701,96 @@ fn a_move_on_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
     );
     assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
     assert_eq!(c.load(&id).unwrap(), None);
+}
+
+/// The kv key of the migration marker of `id` (in
+/// [`host_harness::swap::MARKER_NAMESPACE`]), for holding a read of it.
+fn marker_key(id: &str) -> String {
+    format!("{:x}", Sha256::digest(id.as_bytes()))
+}
+
+/// A sign-out racing a move on under a new id: the session moved under its
+/// id into b (which then fails to delete), the current store makes its own
+/// ids (it imports none), and a request moves the session on into it after
+/// the destroy read the record of the first move. The destroy meets the
+/// record of the move on where it expected the one it read, follows it and
+/// ends that copy too. Before, it wrote its tombstone over the record of
+/// the move on: the copy lived on, and the request that made it held a live
+/// session after a logout that answered ok.
+#[test]
+fn a_move_on_under_a_new_id_does_not_outlive_a_destroy_racing_it() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let store = swappable(&h, a, SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    assert_eq!(store.load(&id).unwrap().expect("moved to b").id, id);
+    let own_ids = hostile(&h, "trap-on-update");
+    store.swap(own_ids.clone());
+    backend.fail_delete_in(Some(("b", &format!("s:{id}"))));
+    let held =
+        backend.hold_after_read_of(host_harness::swap::MARKER_NAMESPACE, &marker_key(&id), 0);
+    let logout = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.destroy(id)),
+        "the destroy never read the record of the move",
+    );
+    let during = store.load(&id).unwrap().expect("moved on from b");
+    assert_ne!(during.id, id, "under an id of the current store's own");
+    held.release.send(()).unwrap();
+    logout.join().unwrap().expect("the session is over: ok");
+    backend.fail_delete_in(None);
+    assert_eq!(
+        own_ids.load(&during.id).unwrap(),
+        None,
+        "no copy outlives the destroy"
+    );
+    assert_eq!(store.load(&during.id).unwrap(), None);
+    assert_eq!(
+        store.load(&id).unwrap(),
+        None,
+        "logged out stays logged out"
+    );
+}
+
+/// A request under c looks the session up while its first move (a into b)
+/// is still checking a, so it reads the record of that move and waits for
+/// it; the move is then undone (a failed), and its record taken back. The
+/// request finds the session where it was, in a, and moves it into c.
+/// Before, b's "none" and the missing record logged the visitor out.
+#[test]
+fn a_lookup_that_waited_for_a_move_undone_finds_the_session_where_it_was() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let c = kv_ns(&h, "c");
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA).user("ann")).unwrap();
+    store.swap(b.clone());
+    // The move reads the session in a to copy it, then again to check it
+    // is still there: that read waits, then fails (once).
+    let key = format!("s:{id}");
+    let held = backend.hold_read_of("a", &key, 1);
+    backend.fail_one_read_of("a", &key, 1);
+    let mover = held.wait_entered(
+        on_thread(&store, &id, |s, id| s.load(id)),
+        "the move never checked a again",
+    );
+    store.swap(c.clone());
+    let reader = on_thread(&store, &id, |s, id| s.load(id));
+    waiting_for_earlier_calls(&store, &reader, 1);
+    held.release.send(()).unwrap();
+    let undone = mover.join().unwrap();
+    assert!(
+        matches!(&undone, Err(CallError::Session(SessionError::Backend(m))) if m.contains("read timed out")),
+        "the first move reports a's failure: {undone:?}"
+    );
+    let moved = reader.join().unwrap().unwrap().expect("found, not gone");
+    assert_eq!(
+        (
+            moved.id.as_str(),
+            moved.data.as_str(),
+            moved.user_id.as_deref()
+        ),
+        (id.as_str(), DATA, Some("ann"))
+    );
+    assert!(c.load(&id).unwrap().is_some(), "it moved into c");
+    assert_eq!(a.load(&id).unwrap(), None, "removed from a");
+    assert_eq!(b.load(&id).unwrap(), None, "the undone copy stays gone");
 }

@@ -256,6 +256,18 @@ enum Found<'g> {
     Unknown,
 }
 
+/// Where one step of a destroy along the recorded moves
+/// (`SwappableStore::end_record`) led.
+enum Ended {
+    /// Nothing more to end.
+    Done,
+    /// The record changed since it was read: read it again.
+    Changed,
+    /// The copy under a new id `to` was ended and the record buried; `to`
+    /// needs a tombstone for `needed` seconds if it has no record.
+    MovedOn { to: String, needed: Option<u64> },
+}
+
 /// What `SwappableStore::destroy_everywhere` did with an id.
 struct Destroyed {
     /// The current plugin's answer (`ok` when any plugin knew the id).
@@ -664,8 +676,11 @@ impl SwappableStore {
     /// call read it, answered none: a move on of it that an earlier call
     /// was making while this one waited for it ([`Self::find_retired`])
     /// has since landed and named the store it went to (before, such a
-    /// session was answered gone). The marker unchanged, or another one
-    /// read, is followed as it says.
+    /// session was answered gone). With no marker now, the move this call
+    /// followed was the session's first and was undone (the old store
+    /// failed as it checked it again): the session is where it was, and is
+    /// looked up as one that never moved. Another marker is followed as it
+    /// says; the same one means the session is gone.
     fn moved_on_meanwhile(
         &self,
         g: &Generation,
@@ -675,6 +690,10 @@ impl SwappableStore {
     ) -> Migration {
         match self.inner.markers.get(id) {
             Ok(Some(Marker::Kept(now))) if now.as_deref() == into => Migration::Gone,
+            Ok(None) => match self.migrate_from(g, id, hops + 1) {
+                Migration::Unknown => Migration::Gone,
+                other => other,
+            },
             record => self
                 .follow_record(g, id, record, hops + 1)
                 .unwrap_or(Migration::Gone),
@@ -906,6 +925,8 @@ impl SwappableStore {
     /// Otherwise a record already there wins: another call moved it first
     /// (keep its copy) or a destroy left a tombstone (the session is over);
     /// this copy is then destroyed and the error is where the record leads.
+    /// A record that changes or goes while this looks at it (another move
+    /// undone) is looked at again, up to [`RECORD_TRIES`] times.
     fn record_move(
         &self,
         g: &Generation,
@@ -1111,68 +1132,36 @@ impl SwappableStore {
         // Read after the stores forgot `id`: a migration records its move
         // before it checks the old store again, so either the marker is seen
         // here or the migration sees the session gone and drops its copy.
-        let mut moved = self.inner.markers.get(id)?;
-        if let Some(ttl) = self.tombstone_needed(g, &gone)
-            && moved.is_none()
-        {
-            // A retired stateless store still opens this id, or a retired
-            // store failed and may still hold it: either would let it
-            // migrate back to life. Leave a tombstone, for as long as that
-            // could happen.
-            if !self.inner.markers.claim(id, &Marker::Tombstone, ttl)? {
-                // A migration recorded its move first: end the copy too.
-                moved = self.inner.markers.get(id)?;
-            }
-        }
+        let mut record = self.inner.markers.get(id)?;
         // Follow the recorded moves (a session that moved twice has two),
         // ending each copy and burying each record: a stateless store still
         // opens a copy's id, so no older id may lead to it any more.
-        let mut from = id.to_string();
-        let mut hops = 0;
+        let (mut from, mut needed) = (id.to_string(), self.tombstone_needed(g, &gone));
+        let (mut hops, mut changes) = (0, 0);
         loop {
-            let (new_id, kept) = match moved {
-                Some(Marker::Moved(new_id)) => (new_id, false),
-                // Moved under the same id: its copy answers to `from` itself.
-                Some(Marker::Kept(_)) => (from.clone(), true),
-                Some(Marker::Tombstone) | None => break,
-            };
-            if kept {
-                // Buried before its copies are ended: a move on of it in
-                // flight (it read a store whose destroy failed above) then
-                // either recorded itself first, so its copy is in a store
-                // the pass below reaches, or meets the tombstone and drops
-                // its copy. Before, a copy made after the pass and recorded
-                // before the tombstone outlived a destroy that answered ok.
-                // (A retry of a failed destroy still reaches the copies:
-                // they answer to `from`, which is `id` itself or was ended
-                // by the pass for the move that led here.)
-                self.inner.markers.bury(&from, self.tombstone_ttl(g))?;
+            match self.end_record(g, &from, record.as_ref(), needed)? {
+                Ended::Done => break,
+                Ended::Changed => {
+                    changes += 1;
+                    if changes > RECORD_TRIES {
+                        return Err(SessionError::Backend(format!(
+                            "migration marker: moves racing this destroy changed the session's \
+                             record {changes} times; it may still be live, destroy it again"
+                        ))
+                        .into());
+                    }
+                }
+                Ended::MovedOn { to, needed: then } => {
+                    // Each move leaves a retired store: past that many
+                    // something loops.
+                    hops += 1;
+                    if hops > g.retired.len() {
+                        break;
+                    }
+                    (from, needed) = (to, then);
+                }
             }
-            let copy = self.destroy_everywhere(g, &new_id);
-            match copy.answer {
-                // No store that is still kept knows the copy's id.
-                Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => {}
-                Err(e) => return Err(e),
-            }
-            if !kept {
-                // Only now: were the copy's destroy to fail, a retry by the
-                // old id must still lead to it.
-                self.inner.markers.bury(&from, self.tombstone_ttl(g))?;
-            }
-            hops += 1;
-            moved = self.inner.markers.get(&new_id)?;
-            if let Some(ttl) = self.tombstone_needed(g, &copy)
-                && moved.is_none()
-            {
-                // The last copy's own id still opens in a retired stateless
-                // store (or a failed one may hold it): it must not migrate
-                // back to life either.
-                self.inner.markers.bury(&new_id, ttl)?;
-            }
-            if hops > g.retired.len() {
-                break;
-            }
-            from = new_id;
+            record = self.inner.markers.get(&from)?;
         }
         match (gone.answer, gone.retired_failed) {
             // The current store is done with it and the tombstone (or the
@@ -1181,6 +1170,63 @@ impl SwappableStore {
             (Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))), Some(_)) => Ok(()),
             (answer, _) => answer,
         }
+    }
+
+    /// Ends one step of a destroy's way along the recorded moves: `record`
+    /// is the marker of `from` as read. A move under the same id is buried,
+    /// then its copies (which answer to `from` itself) are ended; a move
+    /// under a new id has its copy ended, then is buried (were that destroy
+    /// to fail, a retry by the old id must still lead to the copy); no
+    /// record gets a tombstone when `needed` says `from` could still come
+    /// back (a retired stateless store opens it, or a failed one may hold
+    /// it), for as long as that could happen. Each is written only while the
+    /// record still says what was read: a move on, or a move undone and made
+    /// again, may change it meanwhile, and is then followed (`Changed`)
+    /// rather than written over. Before, the tombstone was written over it,
+    /// and a copy that move made under a new id outlived a destroy that
+    /// answered ok.
+    fn end_record(
+        &self,
+        g: &Generation,
+        from: &str,
+        record: Option<&Marker>,
+        needed: Option<u64>,
+    ) -> Result<Ended, CallError> {
+        let markers = &self.inner.markers;
+        let tombstone = &Marker::Tombstone;
+        let ttl = self.tombstone_ttl(g);
+        let written = match record {
+            Some(Marker::Tombstone) => return Ok(Ended::Done),
+            None => match needed {
+                None => return Ok(Ended::Done),
+                Some(secs) => markers.claim(from, tombstone, secs)?,
+            },
+            Some(was @ Marker::Kept(_)) => {
+                // Buried first: a move on of it in flight (it read a store
+                // whose destroy failed) either recorded itself before, and
+                // this burial fails, or meets the tombstone and drops its
+                // copy; a copy it made under the same id before recording
+                // itself is in a store the pass below reaches.
+                let buried = markers.replace(from, was, tombstone, ttl)?;
+                if buried {
+                    copy_ended(self.destroy_everywhere(g, from).answer)?;
+                }
+                buried
+            }
+            Some(was @ Marker::Moved(new_id)) => {
+                let copy = self.destroy_everywhere(g, new_id);
+                let then = self.tombstone_needed(g, &copy);
+                copy_ended(copy.answer)?;
+                if markers.replace(from, was, tombstone, ttl)? {
+                    return Ok(Ended::MovedOn {
+                        to: new_id.clone(),
+                        needed: then,
+                    });
+                }
+                false
+            }
+        };
+        Ok(if written { Ended::Done } else { Ended::Changed })
     }
 
     /// Destroys `id` in the current and every retired plugin, going on past
@@ -1291,6 +1337,15 @@ impl SwappableStore {
     pub fn count(&self) -> Result<u64, CallError> {
         // Not counted, as `purge_expired`.
         self.generation().current.count()
+    }
+}
+
+/// Whether destroying a copy everywhere ended it: ok, or no store that is
+/// still kept knows its id; else that store's error.
+fn copy_ended(answer: Result<(), CallError>) -> Result<(), CallError> {
+    match answer {
+        Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))) => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

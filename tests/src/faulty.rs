@@ -35,7 +35,8 @@ pub enum KvCall {
 pub struct FaultyBackend {
     inner: MemoryBackend,
     fail_reads: AtomicBool,
-    fail_read_of: Mutex<Option<(String, String, usize)>>,
+    /// Namespace, key, reads to let through, and whether only one fails.
+    fail_read_of: Mutex<Option<(String, String, usize, bool)>>,
     fail_delete_of: Mutex<Option<String>>,
     fail_delete_in: Mutex<Option<(String, String)>>,
     lose_delete_reply_of: Mutex<Option<String>>,
@@ -45,6 +46,7 @@ pub struct FaultyBackend {
     hold_delete: Mutex<Option<HeldDelete>>,
     hold_read: Mutex<Option<HeldKeyCall>>,
     hold_after_delete: Mutex<Option<HeldKeyCall>>,
+    hold_after_read: Mutex<Option<HeldKeyCall>>,
     delay: Mutex<Option<std::time::Duration>>,
     log: Mutex<Vec<KvCall>>,
 }
@@ -111,7 +113,8 @@ fn hold<W>(slot: &Mutex<Option<W>>, which: impl FnOnce(Gate) -> W) -> Held {
 
 /// The test's end of a held call ([`FaultyBackend::hold_next_if_present`],
 /// [`FaultyBackend::hold_next_write`], [`FaultyBackend::hold_next_delete`],
-/// [`FaultyBackend::hold_read_of`], [`FaultyBackend::hold_after_delete_of`]).
+/// [`FaultyBackend::hold_read_of`], [`FaultyBackend::hold_after_read_of`],
+/// [`FaultyBackend::hold_after_delete_of`]).
 pub struct Held {
     /// Receives once the held call has started.
     pub entered: Receiver<()>,
@@ -183,6 +186,19 @@ impl FaultyBackend {
         })
     }
 
+    /// Lets the next `after` reads of `key` in namespace `ns` through, then
+    /// makes the one after wait, once it has read, until the test releases
+    /// it (then it answers what it read): a call caught between its read
+    /// and whatever it does next.
+    pub fn hold_after_read_of(&self, ns: &str, key: &str, after: usize) -> Held {
+        hold(&self.hold_after_read, |gate| HeldKeyCall {
+            namespace: ns.to_string(),
+            key: key.to_string(),
+            after,
+            gate,
+        })
+    }
+
     /// Lets the next `after` deletes of `key` in namespace `ns` through,
     /// then makes the one after wait, once it has deleted, until the test
     /// releases it (then it answers): a call caught between its delete and
@@ -229,7 +245,15 @@ impl FaultyBackend {
     /// makes every read of it fail (none: no failures).
     pub fn fail_reads_of(&self, rule: Option<(&str, &str, usize)>) {
         if let Ok(mut r) = self.fail_read_of.lock() {
-            *r = rule.map(|(ns, key, after)| (ns.to_string(), key.to_string(), after));
+            *r = rule.map(|(ns, key, after)| (ns.to_string(), key.to_string(), after, false));
+        }
+    }
+
+    /// Lets the next `after` reads of `key` in namespace `ns` through, then
+    /// makes the one after fail, and only that one.
+    pub fn fail_one_read_of(&self, ns: &str, key: &str, after: usize) {
+        if let Ok(mut r) = self.fail_read_of.lock() {
+            *r = Some((ns.to_string(), key.to_string(), after, true));
         }
     }
 
@@ -238,10 +262,14 @@ impl FaultyBackend {
         let Ok(mut rule) = self.fail_read_of.lock() else {
             return false;
         };
-        match rule.as_mut() {
-            Some((n, k, after)) if n == ns && k == key => counted_down(after),
+        let fails = match rule.as_mut() {
+            Some((n, k, after, _)) if n == ns && k == key => counted_down(after),
             _ => false,
+        };
+        if fails && rule.as_ref().is_some_and(|r| r.3) {
+            *rule = None;
         }
+        fails
     }
 
     /// Makes deletes of `key` fail without deleting (none: no failures).
@@ -269,8 +297,6 @@ impl FaultyBackend {
     }
 }
 
-/// Counts one more call against `after` calls let through: true once they
-/// have all passed (this call and every later one), false while one is left.
 /// The hold in `slot`, taken out of it, when it names `key` in `ns` and the
 /// calls it lets through first have passed (this one counted).
 fn counted_hold(slot: &Mutex<Option<HeldKeyCall>>, ns: &str, key: &str) -> Option<HeldKeyCall> {
@@ -283,6 +309,8 @@ fn counted_hold(slot: &Mutex<Option<HeldKeyCall>>, ns: &str, key: &str) -> Optio
     }
 }
 
+/// Counts one more call against `after` calls let through: true once they
+/// have all passed (this call and every later one), false while one is left.
 fn counted_down(after: &mut usize) -> bool {
     match after.checked_sub(1) {
         Some(left) => {
@@ -320,6 +348,7 @@ pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, Manua
         hold_delete: Mutex::new(None),
         hold_read: Mutex::new(None),
         hold_after_delete: Mutex::new(None),
+        hold_after_read: Mutex::new(None),
         delay: Mutex::new(None),
         log: Mutex::new(Vec::new()),
     });
@@ -342,7 +371,11 @@ impl KvBackend for FaultyBackend {
         if self.fail_reads.load(Ordering::SeqCst) || self.read_fails(ns, key) {
             return Err(KvError::Backend("read timed out".into()));
         }
-        self.inner.get(ns, key)
+        let read = self.inner.get(ns, key);
+        if let Some(r) = counted_hold(&self.hold_after_read, ns, key) {
+            r.gate.pass();
+        }
+        read
     }
 
     fn set(
