@@ -188,6 +188,13 @@ fn replace_if_equals_writes_only_over_the_value_it_was_given(s: Subject) {
             s.kv.set(ns, "short", b"v".to_vec(), Some(1), Always)
                 .unwrap()
         );
+        assert!(
+            s.kv.set(ns, "kept", b"v".to_vec(), Some(1), Always)
+                .unwrap()
+        );
+        let forever =
+            s.kv.replace_if_equals(ns, "kept", b"v", b"w".to_vec(), None);
+        assert!(forever.unwrap());
     }
     s.let_pass(3);
     for ns in ["ns", &format!("{RESERVED_NAMESPACE_PREFIX}markers")] {
@@ -195,6 +202,11 @@ fn replace_if_equals_writes_only_over_the_value_it_was_given(s: Subject) {
             s.kv.get(ns, "k").unwrap(),
             Some(b"new".to_vec()),
             "the replacement's ttl, not the old one's"
+        );
+        assert_eq!(
+            s.kv.get(ns, "kept").unwrap(),
+            Some(b"w".to_vec()),
+            "no ttl given: the old one is gone too"
         );
         let expired =
             s.kv.replace_if_equals(ns, "short", b"v", b"w".to_vec(), None);
@@ -824,6 +836,17 @@ fn redis_quota_books_return_to_zero() {
     assert!(
         kv.replace_if_equals("ns", "b", &[0; 40], vec![0; 5], None)
             .unwrap()
+    );
+    assert_eq!(bytes(), both);
+    let past_quota = kv.replace_if_equals("ns", "b", &[0; 5], vec![0; 2 << 20], None);
+    assert!(
+        matches!(past_quota, Err(KvError::TooLarge(_))),
+        "{past_quota:?}"
+    );
+    assert_eq!(
+        kv.get("ns", "b").unwrap(),
+        Some(vec![0; 5]),
+        "refused: unchanged"
     );
     assert_eq!(bytes(), both);
     assert!(!kv.delete_if_equals("ns", "a", &[1; 3]).unwrap());
