@@ -1542,7 +1542,18 @@ fn undo_a_move(
 /// Loads `id` (ann's session), which moves under its id from `from` into
 /// `into`.
 fn assert_moves(store: &SwappableStore, id: &str, from: &Plugin, into: &Plugin) {
-    let moved = store.load(id).unwrap().expect("moved");
+    assert_moved(store.load(id), id, from, into);
+}
+
+/// `loaded` is ann's session `id`, moved under its id from `from` into
+/// `into`.
+fn assert_moved(
+    loaded: Result<Option<host_harness::SessionRecord>, CallError>,
+    id: &str,
+    from: &Plugin,
+    into: &Plugin,
+) {
+    let moved = loaded.unwrap().expect("moved, not gone");
     assert_eq!(
         (
             moved.id.as_str(),
@@ -1624,18 +1635,8 @@ fn a_lookup_that_waited_for_a_move_on_follows_where_it_went() {
     held.release.send(()).unwrap();
     let first = mover.join().unwrap().unwrap().expect("moved on into c");
     assert_eq!(first.id, id);
-    let moved = reader.join().unwrap().unwrap().expect("found, not gone");
-    assert_eq!(
-        (
-            moved.id.as_str(),
-            moved.data.as_str(),
-            moved.user_id.as_deref()
-        ),
-        (id.as_str(), DATA, Some("ann"))
-    );
-    assert!(d.load(&id).unwrap().is_some(), "it moved on into d");
+    assert_moved(reader.join().unwrap(), &id, &c, &d);
     assert_eq!(b.load(&id).unwrap(), None, "removed from b");
-    assert_eq!(c.load(&id).unwrap(), None, "removed from c");
 }
 
 /// A move that finds the record of its id taken when it records itself,
@@ -1781,16 +1782,6 @@ fn a_lookup_that_waited_for_a_move_undone_finds_the_session_where_it_was() {
         matches!(&undone, Err(CallError::Session(SessionError::Backend(m))) if m.contains("read timed out")),
         "the first move reports a's failure: {undone:?}"
     );
-    let moved = reader.join().unwrap().unwrap().expect("found, not gone");
-    assert_eq!(
-        (
-            moved.id.as_str(),
-            moved.data.as_str(),
-            moved.user_id.as_deref()
-        ),
-        (id.as_str(), DATA, Some("ann"))
-    );
-    assert!(c.load(&id).unwrap().is_some(), "it moved into c");
-    assert_eq!(a.load(&id).unwrap(), None, "removed from a");
+    assert_moved(reader.join().unwrap(), &id, &a, &c);
     assert_eq!(b.load(&id).unwrap(), None, "the undone copy stays gone");
 }
