@@ -1785,3 +1785,56 @@ fn a_lookup_that_waited_for_a_move_undone_finds_the_session_where_it_was() {
     assert_moved(reader.join().unwrap(), &id, &a, &c);
     assert_eq!(b.load(&id).unwrap(), None, "the undone copy stays gone");
 }
+
+/// A session that moved between a cookie store and a kv store swapped back
+/// and forth (seal -> kv id -> seal, the last seal still in the retired
+/// cookie store): a logout by the first seal follows every record, though
+/// the chain is longer than the retired list (a store swapped back in leaves
+/// it), and the last seal stays logged out. Before, the walk stopped at the
+/// length of the retired list, the last seal got no tombstone, and it moved
+/// back to life at the next request.
+#[test]
+fn a_logout_follows_a_chain_longer_than_the_retired_list() {
+    let (h, _, _) = harness();
+    let (seals, kv_store) = (cookie(&h), kv(&h));
+    let store = swappable(&h, seals.clone(), SwapOptions::default());
+    let first = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(kv_store.clone());
+    let middle = store.load(&first).unwrap().expect("moved to kv").id;
+    store.swap(seals.clone());
+    let last = store.load(&middle).unwrap().expect("moved to a seal").id;
+    store.swap(kv_store.clone());
+    assert_eq!(store.retired(), vec![seals.name().to_string()]);
+    store.destroy(&first).unwrap();
+    for id in [&last, &middle, &first] {
+        assert_eq!(store.load(id).unwrap(), None, "{id}");
+    }
+    assert_eq!(kv_store.count().unwrap(), 0, "nothing moved back");
+}
+
+/// A logout by the old id that fails to end the copy its record leads to
+/// (the current store cannot delete it) is an error, and a retry of it still
+/// reaches the copy. Before, the old id was buried before the copy was
+/// ended, so the retry stopped there and answered ok while the copy lived.
+#[test]
+fn a_logout_retried_after_failing_to_end_a_copy_reaches_the_copy() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let (first, last) = (kv_ns(&h, "first"), kv_ns(&h, "last"));
+    let store = swappable(&h, first, SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(cookie(&h));
+    let seal = store.load(&id).unwrap().expect("moved to a seal").id;
+    store.swap(last.clone());
+    let copy = store.load(&seal).unwrap().expect("moved on into last").id;
+    backend.fail_delete_in(Some(("last", &format!("s:{copy}"))));
+    assert!(matches!(
+        store.destroy(&id),
+        Err(CallError::Session(SessionError::Backend(_)))
+    ));
+    backend.fail_delete_in(None);
+    store.destroy(&id).expect("the retry ends it");
+    assert_eq!(last.load(&copy).unwrap(), None, "the copy was ended");
+    for old in [&id, &seal, &copy] {
+        assert_eq!(store.load(old).unwrap(), None, "{old}");
+    }
+}

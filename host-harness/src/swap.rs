@@ -43,6 +43,13 @@ use markers::{Marker, Markers};
 /// long it is off the CPU; past this the move or destroy goes ahead).
 const DRAIN_LIMIT: Duration = Duration::from_secs(10);
 
+/// Most recorded moves a look-up or a destroy follows from one id. Each
+/// move leaves a store, but a store swapped back in leaves the retired list
+/// and records outlive the plugins dropped since, so a session's chain can
+/// be longer than the retired list (a cookie store and a kv store swapped
+/// back and forth); past this many something loops.
+const MAX_HOPS: usize = 16;
+
 /// Most times a move tries to record itself while other calls keep changing
 /// the record of its id under it; after that it follows the record there.
 const RECORD_TRIES: usize = 3;
@@ -263,9 +270,19 @@ enum Ended {
     Done,
     /// The record changed since it was read: read it again.
     Changed,
-    /// The copy under a new id `to` was ended and the record buried; `to`
-    /// needs a tombstone for `needed` seconds if it has no record.
+    /// The copy under a new id `to` was ended (the record that led there is
+    /// buried later); `to` needs a tombstone for `needed` seconds if it has
+    /// no record.
     MovedOn { to: String, needed: Option<u64> },
+}
+
+/// A record a destroy walked past (`SwappableStore::end`): the id `from`
+/// whose record `was`, and how long `from` needs a tombstone should that
+/// record be gone when the destroy comes back to it.
+struct Walked {
+    from: String,
+    was: Marker,
+    needed: Option<u64>,
 }
 
 /// What `SwappableStore::destroy_everywhere` did with an id.
@@ -601,17 +618,15 @@ impl SwappableStore {
     /// The session a recorded move to `new_id` led to, as `g.current` holds
     /// it now. When the current plugin does not know the copy's id (the copy
     /// was made in a plugin that has since been swapped out too), it is
-    /// looked up, and moved on, from the retired plugins: at most one hop per
-    /// retired plugin (`hops` counts them, [`Self::migrate_from`] stops past
-    /// that).
+    /// looked up, and moved on, from the retired plugins: at most
+    /// [`MAX_HOPS`] hops (`hops` counts them, [`Self::migrate_from`] stops
+    /// past that).
     fn follow(&self, g: &Generation, new_id: &str, hops: usize) -> Migration {
         match Self::in_current(g, new_id) {
-            Migration::Gone if hops < g.retired.len() => {
-                match self.migrate_from(g, new_id, hops + 1) {
-                    Migration::Unknown => Migration::Gone,
-                    other => other,
-                }
-            }
+            Migration::Gone if hops < MAX_HOPS => match self.migrate_from(g, new_id, hops + 1) {
+                Migration::Unknown => Migration::Gone,
+                other => other,
+            },
             other => other,
         }
     }
@@ -654,7 +669,7 @@ impl SwappableStore {
         into: Option<&str>,
         hops: usize,
     ) -> Migration {
-        if hops > g.retired.len() {
+        if hops > MAX_HOPS {
             return Migration::Gone;
         }
         match Self::in_current(g, id) {
@@ -765,9 +780,7 @@ impl SwappableStore {
 
     /// [`Self::migrate`], `hops` markers deep.
     fn migrate_from(&self, g: &Generation, id: &str, hops: usize) -> Migration {
-        // Each hop follows a recorded move to a newer store, so a chain is
-        // never longer than the retired list; past that something loops.
-        if hops > g.retired.len() {
+        if hops > MAX_HOPS {
             return Migration::Gone;
         }
         // Migrated before (by this call's predecessors or a concurrent one):
@@ -892,9 +905,18 @@ impl SwappableStore {
                 // retired stores first): the copy goes too, and so does the
                 // marker's way to it (a stateless copy cannot be destroyed;
                 // the destroy may have read the marker before it was made).
+                // Buried only while the record is still this move's: a later
+                // move on of the copy (by a call that stopped waiting for
+                // this one) recorded where it went, and a destroy must still
+                // find that.
                 Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {
                     let _ = g.current.destroy(&new_id);
-                    if let Err(e) = self.inner.markers.bury(id, self.tombstone_ttl(g)) {
+                    let ttl = self.tombstone_ttl(g);
+                    let buried =
+                        self.inner
+                            .markers
+                            .replace(id, &recorded.marker, &Marker::Tombstone, ttl);
+                    if let Err(e) = buried {
                         return self.undo_copy(g, id, &new_id, &recorded, e);
                     }
                     return Migration::Gone;
@@ -1134,31 +1156,49 @@ impl SwappableStore {
         // here or the migration sees the session gone and drops its copy.
         let mut record = self.inner.markers.get(id)?;
         // Follow the recorded moves (a session that moved twice has two),
-        // ending each copy and burying each record: a stateless store still
-        // opens a copy's id, so no older id may lead to it any more.
+        // ending each copy, then bury each record walked, newest first: a
+        // stateless store still opens a copy's id, so no older id may lead
+        // to it any more. Were ending a copy to fail, every record still
+        // leads to it, so a retry by the old id gets there (before, the ids
+        // walked were buried as it went, and a retry stopped at the first
+        // one and answered ok while the copy lived on).
         let (mut from, mut needed) = (id.to_string(), self.tombstone_needed(g, &gone));
-        let (mut hops, mut changes) = (0, 0);
+        let mut walked: Vec<Walked> = Vec::new();
+        let mut changes = 0;
         loop {
-            match self.end_record(g, &from, record.as_ref(), needed)? {
-                Ended::Done => break,
-                Ended::Changed => {
-                    changes += 1;
-                    if changes > RECORD_TRIES {
+            let changed = match self.end_record(g, &from, record.as_ref(), needed)? {
+                Ended::Done => match self.bury_walked(g, &mut walked)? {
+                    None => break,
+                    // A record changed since it was walked: go on from it.
+                    Some(step) => {
+                        (from, needed) = (step.from, step.needed);
+                        true
+                    }
+                },
+                Ended::Changed => true,
+                Ended::MovedOn { to, needed: then } => {
+                    if walked.len() == MAX_HOPS {
                         return Err(SessionError::Backend(format!(
-                            "migration marker: moves racing this destroy changed the session's \
-                             record {changes} times; it may still be live, destroy it again"
+                            "migration marker: the session's records lead through more than \
+                             {MAX_HOPS} moves; the copies past them may still be live"
                         ))
                         .into());
                     }
-                }
-                Ended::MovedOn { to, needed: then } => {
-                    // Each move leaves a retired store: past that many
-                    // something loops.
-                    hops += 1;
-                    if hops > g.retired.len() {
-                        break;
-                    }
+                    let was = Marker::Moved(to.clone());
+                    let step = Walked { from, was, needed };
+                    walked.push(step);
                     (from, needed) = (to, then);
+                    false
+                }
+            };
+            if changed {
+                changes += 1;
+                if changes > RECORD_TRIES {
+                    return Err(SessionError::Backend(format!(
+                        "migration marker: moves racing this destroy changed the session's \
+                         records {changes} times; it may still be live, destroy it again"
+                    ))
+                    .into());
                 }
             }
             record = self.inner.markers.get(&from)?;
@@ -1175,16 +1215,15 @@ impl SwappableStore {
     /// Ends one step of a destroy's way along the recorded moves: `record`
     /// is the marker of `from` as read. A move under the same id is buried,
     /// then its copies (which answer to `from` itself) are ended; a move
-    /// under a new id has its copy ended, then is buried (were that destroy
-    /// to fail, a retry by the old id must still lead to the copy); no
-    /// record gets a tombstone when `needed` says `from` could still come
-    /// back (a retired stateless store opens it, or a failed one may hold
-    /// it), for as long as that could happen. Each is written only while the
-    /// record still says what was read: a move on, or a move undone and made
-    /// again, may change it meanwhile, and is then followed (`Changed`)
-    /// rather than written over. Before, the tombstone was written over it,
-    /// and a copy that move made under a new id outlived a destroy that
-    /// answered ok.
+    /// under a new id has its copy ended, and is left for the caller to
+    /// bury ([`Self::bury_walked`]); no record gets a tombstone when
+    /// `needed` says `from` could still come back (a retired stateless store
+    /// opens it, or a failed one may hold it), for as long as that could
+    /// happen. Each is written only while the record still says what was
+    /// read: a move on, or a move undone and made again, may change it
+    /// meanwhile, and is then followed (`Changed`) rather than written over.
+    /// Before, the tombstone was written over it, and a copy that move made
+    /// under a new id outlived a destroy that answered ok.
     fn end_record(
         &self,
         g: &Generation,
@@ -1213,20 +1252,42 @@ impl SwappableStore {
                 }
                 buried
             }
-            Some(was @ Marker::Moved(new_id)) => {
+            // Buried by the caller once every copy on the way is ended.
+            Some(Marker::Moved(new_id)) => {
                 let copy = self.destroy_everywhere(g, new_id);
                 let then = self.tombstone_needed(g, &copy);
                 copy_ended(copy.answer)?;
-                if markers.replace(from, was, tombstone, ttl)? {
-                    return Ok(Ended::MovedOn {
-                        to: new_id.clone(),
-                        needed: then,
-                    });
-                }
-                false
+                return Ok(Ended::MovedOn {
+                    to: new_id.clone(),
+                    needed: then,
+                });
             }
         };
         Ok(if written { Ended::Done } else { Ended::Changed })
+    }
+
+    /// Buries the records a destroy walked (their copies are ended), newest
+    /// first, each only while it still says what was read. The first that
+    /// changed since (another call's move undone and made again) is taken
+    /// out and handed back, for the destroy to walk on from; none when all
+    /// are buried.
+    fn bury_walked(
+        &self,
+        g: &Generation,
+        walked: &mut Vec<Walked>,
+    ) -> Result<Option<Walked>, CallError> {
+        let ttl = self.tombstone_ttl(g);
+        while let Some(step) = walked.last() {
+            let buried =
+                self.inner
+                    .markers
+                    .replace(&step.from, &step.was, &Marker::Tombstone, ttl)?;
+            if !buried {
+                return Ok(walked.pop());
+            }
+            walked.pop();
+        }
+        Ok(None)
     }
 
     /// Destroys `id` in the current and every retired plugin, going on past
