@@ -623,10 +623,7 @@ impl SwappableStore {
     /// past that).
     fn follow(&self, g: &Generation, new_id: &str, hops: usize) -> Migration {
         match Self::in_current(g, new_id) {
-            Migration::Gone if hops < MAX_HOPS => match self.migrate_from(g, new_id, hops + 1) {
-                Migration::Unknown => Migration::Gone,
-                other => other,
-            },
+            Migration::Gone if hops < MAX_HOPS => self.migrate_known(g, new_id, hops + 1),
             other => other,
         }
     }
@@ -705,10 +702,7 @@ impl SwappableStore {
     ) -> Migration {
         match self.inner.markers.get(id) {
             Ok(Some(Marker::Kept(now))) if now.as_deref() == into => Migration::Gone,
-            Ok(None) => match self.migrate_from(g, id, hops + 1) {
-                Migration::Unknown => Migration::Gone,
-                other => other,
-            },
+            Ok(None) => self.migrate_known(g, id, hops + 1),
             record => self
                 .follow_record(g, id, record, hops + 1)
                 .unwrap_or(Migration::Gone),
@@ -776,6 +770,15 @@ impl SwappableStore {
     /// Finds `id` in a retired plugin and moves it to `current`.
     fn migrate(&self, g: &Generation, id: &str) -> Migration {
         self.migrate_from(g, id, 0)
+    }
+
+    /// [`Self::migrate_from`] for an id that named a session (a record led
+    /// to it): no store knowing it means the session is gone.
+    fn migrate_known(&self, g: &Generation, id: &str, hops: usize) -> Migration {
+        match self.migrate_from(g, id, hops) {
+            Migration::Unknown => Migration::Gone,
+            other => other,
+        }
     }
 
     /// [`Self::migrate`], `hops` markers deep.
@@ -912,11 +915,7 @@ impl SwappableStore {
                 Ok(None) | Err(CallError::Session(SessionError::InvalidId(_))) => {
                     let _ = g.current.destroy(&new_id);
                     let ttl = self.tombstone_ttl(g);
-                    let buried =
-                        self.inner
-                            .markers
-                            .replace(id, &recorded.marker, &Marker::Tombstone, ttl);
-                    if let Err(e) = buried {
+                    if let Err(e) = self.inner.markers.bury_if(id, &recorded.marker, ttl) {
                         return self.undo_copy(g, id, &new_id, &recorded, e);
                     }
                     return Migration::Gone;
@@ -1232,13 +1231,11 @@ impl SwappableStore {
         needed: Option<u64>,
     ) -> Result<Ended, CallError> {
         let markers = &self.inner.markers;
-        let tombstone = &Marker::Tombstone;
-        let ttl = self.tombstone_ttl(g);
         let written = match record {
             Some(Marker::Tombstone) => return Ok(Ended::Done),
             None => match needed {
                 None => return Ok(Ended::Done),
-                Some(secs) => markers.claim(from, tombstone, secs)?,
+                Some(secs) => markers.claim(from, &Marker::Tombstone, secs)?,
             },
             Some(was @ Marker::Kept(_)) => {
                 // Buried first: a move on of it in flight (it read a store
@@ -1246,7 +1243,7 @@ impl SwappableStore {
                 // this burial fails, or meets the tombstone and drops its
                 // copy; a copy it made under the same id before recording
                 // itself is in a store the pass below reaches.
-                let buried = markers.replace(from, was, tombstone, ttl)?;
+                let buried = markers.bury_if(from, was, self.tombstone_ttl(g))?;
                 if buried {
                     copy_ended(self.destroy_everywhere(g, from).answer)?;
                 }
@@ -1277,15 +1274,10 @@ impl SwappableStore {
         walked: &mut Vec<Walked>,
     ) -> Result<Option<Walked>, CallError> {
         let ttl = self.tombstone_ttl(g);
-        while let Some(step) = walked.last() {
-            let buried =
-                self.inner
-                    .markers
-                    .replace(&step.from, &step.was, &Marker::Tombstone, ttl)?;
-            if !buried {
-                return Ok(walked.pop());
+        while let Some(step) = walked.pop() {
+            if !self.inner.markers.bury_if(&step.from, &step.was, ttl)? {
+                return Ok(Some(step));
             }
-            walked.pop();
         }
         Ok(None)
     }

@@ -28,10 +28,11 @@ pub enum KvCall {
 }
 
 /// A [`MemoryBackend`] whose reads (all, or of one key), or deletes of one
-/// key, can be made to fail or wait (a delete before or after it ran), a
-/// delete either not running or running with its reply lost; that can refuse `if-absent` writes or delete a key just before
-/// an `if-present` write (another host's destroy landing between a store's
-/// read and its write); and that logs every call.
+/// key, can be made to fail or wait (before or after they ran), a delete
+/// either not running or running with its reply lost; that can refuse
+/// `if-absent` writes or delete a key just before an `if-present` write
+/// (another host's destroy landing between a store's read and its write);
+/// and that logs every call.
 pub struct FaultyBackend {
     inner: MemoryBackend,
     fail_reads: AtomicBool,
@@ -178,12 +179,7 @@ impl FaultyBackend {
     /// makes the one after wait, once it has started, until the test
     /// releases it (then it runs, or fails as [`Self::fail_reads_of`] says).
     pub fn hold_read_of(&self, ns: &str, key: &str, after: usize) -> Held {
-        hold(&self.hold_read, |gate| HeldKeyCall {
-            namespace: ns.to_string(),
-            key: key.to_string(),
-            after,
-            gate,
-        })
+        hold_key_call(&self.hold_read, ns, key, after)
     }
 
     /// Lets the next `after` reads of `key` in namespace `ns` through, then
@@ -191,12 +187,7 @@ impl FaultyBackend {
     /// it (then it answers what it read): a call caught between its read
     /// and whatever it does next.
     pub fn hold_after_read_of(&self, ns: &str, key: &str, after: usize) -> Held {
-        hold(&self.hold_after_read, |gate| HeldKeyCall {
-            namespace: ns.to_string(),
-            key: key.to_string(),
-            after,
-            gate,
-        })
+        hold_key_call(&self.hold_after_read, ns, key, after)
     }
 
     /// Lets the next `after` deletes of `key` in namespace `ns` through,
@@ -204,12 +195,7 @@ impl FaultyBackend {
     /// releases it (then it answers): a call caught between its delete and
     /// whatever it does next.
     pub fn hold_after_delete_of(&self, ns: &str, key: &str, after: usize) -> Held {
-        hold(&self.hold_after_delete, |gate| HeldKeyCall {
-            namespace: ns.to_string(),
-            key: key.to_string(),
-            after,
-            gate,
-        })
+        hold_key_call(&self.hold_after_delete, ns, key, after)
     }
 
     /// Takes the calls logged since the last take.
@@ -295,6 +281,17 @@ impl FaultyBackend {
             *k = Some(key.to_string());
         }
     }
+}
+
+/// Puts a hold of the call on `key` in `ns` after `after` such calls pass
+/// in `slot` ([`FaultyBackend::hold_read_of`] and the like).
+fn hold_key_call(slot: &Mutex<Option<HeldKeyCall>>, ns: &str, key: &str, after: usize) -> Held {
+    hold(slot, |gate| HeldKeyCall {
+        namespace: ns.to_string(),
+        key: key.to_string(),
+        after,
+        gate,
+    })
 }
 
 /// The hold in `slot`, taken out of it, when it names `key` in `ns` and the

@@ -108,6 +108,12 @@ impl Markers {
             .map(drop)
     }
 
+    /// [`Self::bury`], only while the marker of `id` is still `was` (in one
+    /// atomic step); false when another call changed it meanwhile.
+    pub(super) fn bury_if(&self, id: &str, was: &Marker, ttl: u64) -> Result<bool, CallError> {
+        self.replace(id, was, &Marker::Tombstone, ttl)
+    }
+
     /// Records `marker` for `id`; false when another call recorded one first.
     pub(super) fn claim(&self, id: &str, marker: &Marker, ttl: u64) -> Result<bool, CallError> {
         self.put(id, marker, ttl, WriteMode::IfAbsent)
