@@ -2,7 +2,7 @@
 //! stripes each namespace over key-hashed stripes, counts a byte quota
 //! across them and merges them in byte order for listings.
 //!
-//! The reference model is one `BTreeMap<key, (value, expires_at)>` per
+//! The reference model is one `BTreeMap<key, (value, expires_at in ms)>` per
 //! namespace, on the same `ManualClock` as the backend. Every operation is
 //! run on both and the results compared: the kv contract (DESIGN.md,
 //! "Semantics of the `kv` import"), plus the quota as seen from outside
@@ -119,7 +119,7 @@ impl Model {
 
     fn put(&mut self, key: &str, value: Vec<u8>, ttl: Option<u64>, now: u64) {
         self.entries
-            .insert(key.to_string(), (value, ttl.map(|t| now + t)));
+            .insert(key.to_string(), (value, ttl.map(|t| now + t * 1000)));
     }
 
     fn delete(&mut self, key: &str, now: u64) -> bool {
@@ -172,8 +172,10 @@ impl Subject {
         }
     }
 
+    /// Now in Unix milliseconds: a ttl runs from the millisecond of the
+    /// write, as on Redis.
     fn now(&self) -> u64 {
-        self.clock.now_secs()
+        u64::try_from(self.clock.now().as_millis()).unwrap()
     }
 
     fn get(&self, ns: usize, via_bound: bool, key: &str) -> Result<Option<Vec<u8>>, KvError> {

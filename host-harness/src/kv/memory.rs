@@ -1,6 +1,8 @@
 //! The embedded in-memory backend: ordered maps per namespace, striped by
 //! key so that writes of different keys do not wait for each other, ttls on
-//! the harness clock, expired entries reaped as writes go by.
+//! the harness clock to the millisecond (a key written at 1000.9 s with a
+//! ttl of 1 s lives until 1001.9, as on Redis), expired entries reaped as
+//! writes go by, in the namespace written and now and then in another.
 
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteIf, WriteMode};
 use crate::clock::Clock;
@@ -24,7 +26,8 @@ const REAP_PER_WRITE: usize = 16;
 /// draw on the same one) also reaps a stripe drawn at random, when no one
 /// holds it, so expired entries in stripes nobody writes (a few hot
 /// sessions updated, the rest left to expire) are reaped too, not kept
-/// until the quota is reached.
+/// until the quota is reached; and, drawn apart, a stripe of a namespace
+/// drawn at random, so are those of namespaces nobody writes.
 const REAP_ELSEWHERE_EVERY: u32 = 16;
 
 /// Entries one listing examines at most (live or expired), so one call never
@@ -58,7 +61,7 @@ pub fn entry_cost(key: &str, value_len: usize, has_ttl: bool) -> usize {
 #[derive(Debug)]
 struct Entry {
     value: Vec<u8>,
-    /// Unix second at which the key disappears.
+    /// Unix millisecond at which the key disappears.
     expires_at: Option<u64>,
 }
 
@@ -182,7 +185,7 @@ impl Namespace {
     }
 
     /// Writes `key` in its stripe, reaping there as it goes (the caller
-    /// now and then reaps another stripe: [`Namespace::reap_elsewhere`]).
+    /// now and then reaps another stripe: [`Namespace::reap_a_stripe`]).
     fn set(
         &self,
         key: &str,
@@ -193,7 +196,7 @@ impl Namespace {
         quota: usize,
     ) -> Result<bool, KvError> {
         let cost = entry_cost(key, value.len(), ttl_seconds.is_some());
-        let expires_at = ttl_seconds.map(|t| now.saturating_add(t));
+        let expires_at = ttl_seconds.map(|t| now.saturating_add(t.saturating_mul(1000)));
         let mut reaped_all = false;
         loop {
             let mut stripe = self.stripe(key).write().map_err(poisoned)?;
@@ -297,13 +300,9 @@ impl Namespace {
         Ok(())
     }
 
-    /// One time in [`REAP_ELSEWHERE_EVERY`] (the thread's own generator),
-    /// reaps up to [`REAP_PER_WRITE`] entries in a stripe drawn at random,
-    /// unless someone holds it.
-    fn reap_elsewhere(&self, now: u64) {
-        if fastrand::u32(..REAP_ELSEWHERE_EVERY) != 0 {
-            return;
-        }
+    /// Reaps up to [`REAP_PER_WRITE`] entries in a stripe drawn at random
+    /// (the thread's own generator), unless someone holds it.
+    fn reap_a_stripe(&self, now: u64) {
         let stripe = &self.stripes[fastrand::usize(..STRIPES)];
         // Looked at under the thread's own shard first: the write lock
         // takes every shard's cache line from the cores reading them.
@@ -421,7 +420,15 @@ pub struct MemoryBackend {
     quota: usize,
     /// Seeds the stripes' hash when set (tests); random otherwise.
     stripe_seed: Option<u64>,
-    namespaces: RwLock<HashMap<String, Arc<Namespace>>>,
+    registry: Arc<RwLock<Registry>>,
+}
+
+/// The namespaces of a [`MemoryBackend`], by name and in a list (to draw
+/// one at random). A namespace, once made, stays for the backend's life.
+#[derive(Default)]
+struct Registry {
+    by_name: HashMap<String, Arc<Namespace>>,
+    all: Vec<Arc<Namespace>>,
 }
 
 impl std::fmt::Debug for MemoryBackend {
@@ -438,23 +445,26 @@ impl MemoryBackend {
             clock,
             quota: DEFAULT_NAMESPACE_QUOTA,
             stripe_seed: None,
-            namespaces: RwLock::new(HashMap::new()),
+            registry: Arc::default(),
         }
     }
 
     fn namespace(&self, name: &str) -> Result<Arc<Namespace>, KvError> {
-        if let Some(ns) = self.namespaces.read().map_err(poisoned)?.get(name) {
+        if let Some(ns) = self.registry.read().map_err(poisoned)?.by_name.get(name) {
             return Ok(ns.clone());
         }
-        let mut all = self.namespaces.write().map_err(poisoned)?;
+        let mut registry = self.registry.write().map_err(poisoned)?;
+        if let Some(ns) = registry.by_name.get(name) {
+            return Ok(ns.clone());
+        }
         let hasher = match self.stripe_seed {
             Some(seed) => SeedableRandomState::with_seed(seed, SharedSeed::global_fixed()),
             None => SeedableRandomState::random(),
         };
-        let ns = all
-            .entry(name.to_string())
-            .or_insert_with(|| Arc::new(Namespace::new(hasher)));
-        Ok(ns.clone())
+        let ns = Arc::new(Namespace::new(hasher));
+        registry.by_name.insert(name.to_string(), ns.clone());
+        registry.all.push(ns.clone());
+        Ok(ns)
     }
 
     /// Spreads keys over the stripes by a hash with this seed instead of a
@@ -489,6 +499,7 @@ impl MemoryBackend {
             clock: self.clock.clone(),
             quota,
             ns: self.namespace(name)?,
+            registry: self.registry.clone(),
         })
     }
 
@@ -536,7 +547,7 @@ impl KvBackend for MemoryBackend {
         expected: &[u8],
     ) -> Result<bool, KvError> {
         let bound = self.bound(namespace)?;
-        bound.ns.delete(key, bound.clock.now_secs(), Some(expected))
+        bound.ns.delete(key, bound.now(), Some(expected))
     }
 
     fn replace_if_equals(
@@ -572,11 +583,13 @@ struct BoundNamespace {
     clock: Arc<dyn Clock>,
     quota: usize,
     ns: Arc<Namespace>,
+    /// Every namespace of the backend, for reaping in one nobody writes.
+    registry: Arc<RwLock<Registry>>,
 }
 
 impl BoundNamespace {
     /// Writes `key` when `condition` holds (a ttl of 0 is refused), then
-    /// now and then reaps another stripe.
+    /// now and then reaps another stripe, of this namespace or another.
     fn write(
         &self,
         key: &str,
@@ -587,18 +600,58 @@ impl BoundNamespace {
         if ttl_seconds == Some(0) {
             return Err(super::zero_ttl());
         }
-        let now = self.clock.now_secs();
+        let now = self.now();
         let written = self
             .ns
             .set(key, value, ttl_seconds, condition, now, self.quota);
-        self.ns.reap_elsewhere(now);
+        if drawn() {
+            self.ns.reap_a_stripe(now);
+        }
+        if drawn() {
+            self.reap_another_namespace(now);
+        }
         written
     }
+
+    /// Reaps a random stripe of a namespace drawn at random from every one
+    /// the backend holds: a namespace nobody writes any more (a plugin
+    /// swapped out, its sessions left to expire) would otherwise keep its
+    /// expired entries, up to its quota, for the life of the process.
+    /// Skipped when a namespace is being added (its lock held).
+    fn reap_another_namespace(&self, now: u64) {
+        let Ok(registry) = self.registry.try_read() else {
+            return;
+        };
+        let Some(ns) = registry
+            .all
+            .get(fastrand::usize(..registry.all.len().max(1)))
+        else {
+            return;
+        };
+        let ns = ns.clone();
+        drop(registry);
+        ns.reap_a_stripe(now);
+    }
+
+    /// Now on the backend's clock, in Unix milliseconds.
+    fn now(&self) -> u64 {
+        millis(&*self.clock)
+    }
+}
+
+/// One draw in [`REAP_ELSEWHERE_EVERY`] (the thread's own generator).
+fn drawn() -> bool {
+    fastrand::u32(..REAP_ELSEWHERE_EVERY) == 0
+}
+
+/// `clock`'s time in Unix milliseconds, the unit entries expire in.
+fn millis(clock: &dyn Clock) -> u64 {
+    u64::try_from(clock.now().as_millis()).unwrap_or(u64::MAX)
 }
 
 impl KvNamespace for BoundNamespace {
     fn get(&self, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        self.ns.get(key, self.clock.now_secs())
+        self.ns.get(key, self.now())
     }
 
     fn set(
@@ -612,7 +665,7 @@ impl KvNamespace for BoundNamespace {
     }
 
     fn delete(&self, key: &str) -> Result<bool, KvError> {
-        self.ns.delete(key, self.clock.now_secs(), None)
+        self.ns.delete(key, self.now(), None)
     }
 
     fn list_keys(
@@ -624,8 +677,7 @@ impl KvNamespace for BoundNamespace {
         if limit == 0 {
             return Err(super::zero_limit());
         }
-        self.ns
-            .list_keys(prefix, cursor, limit, self.clock.now_secs())
+        self.ns.list_keys(prefix, cursor, limit, self.now())
     }
 }
 
@@ -805,10 +857,10 @@ mod tests {
         let set = |v: &[u8], ttl| b.set("n", "k", v.to_vec(), ttl, WriteMode::Always);
         set(b"1", Some(5)).unwrap();
         set(b"22", Some(5)).unwrap(); // same expiry: the index is untouched
-        assert_eq!(index(&b), vec![(1_005, "k".to_string())]);
+        assert_eq!(index(&b), vec![(1_005_000, "k".to_string())]);
         assert_eq!(bytes(&b), entry_cost("k", 2, true));
         set(b"3", Some(50)).unwrap();
-        assert_eq!(index(&b), vec![(1_050, "k".to_string())]);
+        assert_eq!(index(&b), vec![(1_050_000, "k".to_string())]);
         assert_eq!(bytes(&b), entry_cost("k", 1, true));
         set(b"4444", None).unwrap();
         assert_eq!(index(&b), vec![]);
@@ -816,7 +868,7 @@ mod tests {
         clock.advance(Duration::from_secs(100));
         assert_eq!(b.get("n", "k").unwrap(), Some(b"4444".to_vec()));
         set(b"5", Some(10)).unwrap();
-        assert_eq!(index(&b), vec![(1_110, "k".to_string())]);
+        assert_eq!(index(&b), vec![(1_110_000, "k".to_string())]);
         assert_eq!(bytes(&b), entry_cost("k", 1, true));
         clock.advance(Duration::from_secs(10));
         assert_eq!(b.get("n", "k").unwrap(), None);
@@ -858,8 +910,8 @@ mod tests {
         );
         let (index, bytes) = books(&b, "n");
         assert_eq!(b.get("n", "k").unwrap(), Some(b"new".to_vec()));
-        assert!(index.contains(&(1_017, "k".to_string())), "{index:?}");
-        assert!(!index.contains(&(1_005, "k".to_string())), "{index:?}");
+        assert!(index.contains(&(1_017_000, "k".to_string())), "{index:?}");
+        assert!(!index.contains(&(1_005_000, "k".to_string())), "{index:?}");
         // Four expired entries are left to reap, and the new "k".
         assert_eq!(index.len(), 5, "{index:?}");
         assert_eq!(
@@ -974,7 +1026,7 @@ mod tests {
         assert_eq!(calls, expired.div_ceil(LIST_SCAN_BUDGET));
         // With a budget of 3 entries: three expired ones, then a cursor.
         let ns = b.bound("n").unwrap().ns;
-        let now = clock.now_secs();
+        let now = millis(&clock);
         let page = ns.list_keys_within("", None, 1, now, 3).unwrap();
         assert_eq!(page.keys, Vec::<String>::new());
         assert_eq!(page.cursor.as_deref(), Some("e:00002"));
@@ -1152,6 +1204,67 @@ mod tests {
             );
             assert_eq!(books(&b, name).1, entry_cost("hot", 8, true));
         }
+    }
+
+    /// A namespace nobody writes any more (its plugin swapped out, its
+    /// sessions left to expire) is reaped by writes to other namespaces.
+    #[test]
+    fn writes_elsewhere_reap_a_namespace_nobody_writes() {
+        fastrand::seed(11);
+        let (b, clock) = backend();
+        for i in 0..200 {
+            b.set(
+                "left",
+                &format!("s{i}"),
+                vec![0; 10],
+                Some(5),
+                WriteMode::Always,
+            )
+            .unwrap();
+        }
+        b.set("left", "kept", vec![0; 4], None, WriteMode::Always)
+            .unwrap();
+        clock.advance(Duration::from_secs(5));
+        for i in 0u64..20_000 {
+            b.set(
+                "busy",
+                "hot",
+                i.to_le_bytes().to_vec(),
+                Some(60),
+                WriteMode::Always,
+            )
+            .unwrap();
+        }
+        assert_eq!(b.stored_entries("left"), 1, "only the key without a ttl");
+        assert_eq!(books(&b, "left"), (vec![], entry_cost("kept", 4, false)));
+        assert_eq!(b.get("left", "kept").unwrap(), Some(vec![0; 4]));
+    }
+
+    /// A ttl counts from the millisecond of the write, as on Redis: a key
+    /// written late in a second does not expire at the start of the next.
+    #[test]
+    fn a_ttl_runs_from_the_millisecond_of_the_write() {
+        let clock = ManualClock::new(Duration::from_millis(1_000_900));
+        let b = MemoryBackend::new(Arc::new(clock.clone()));
+        b.set("n", "k", b"v".to_vec(), Some(1), WriteMode::Always)
+            .unwrap();
+        clock.advance(Duration::from_millis(200)); // 1001.1 s
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"v".to_vec()));
+        assert_eq!(b.list_keys("n", "", None, 10).unwrap().keys, ["k"]);
+        assert!(
+            !b.set("n", "k", b"w".to_vec(), Some(1), WriteMode::IfAbsent)
+                .unwrap(),
+            "still present"
+        );
+        clock.advance(Duration::from_millis(799)); // 1001.899 s
+        assert_eq!(b.get("n", "k").unwrap(), Some(b"v".to_vec()));
+        clock.advance(Duration::from_millis(1)); // 1001.9 s: one second on
+        assert_eq!(b.get("n", "k").unwrap(), None);
+        assert!(b.list_keys("n", "", None, 10).unwrap().keys.is_empty());
+        assert!(
+            b.set("n", "k", b"w".to_vec(), Some(1), WriteMode::IfAbsent)
+                .unwrap()
+        );
     }
 
     #[test]
