@@ -58,8 +58,13 @@ impl CompileCache {
             source,
         };
         create_private_dir(&dir).map_err(err)?;
-        let owner = check_private_dir(&dir).map_err(err)?;
-        Ok(Self { dir, owner })
+        let (owner, resolved) = check_private_dir(&dir).map_err(err)?;
+        // Entries are opened under the path checked: through a symlink met
+        // on the way, `dir` could lead elsewhere later.
+        Ok(Self {
+            dir: resolved,
+            owner,
+        })
     }
 
     /// `$SESSION_HARNESS_CACHE_DIR`, else `$XDG_CACHE_HOME/session-harness`,
@@ -82,20 +87,25 @@ impl CompileCache {
     }
 
     /// Reads an entry that is a regular file of this user's that no one else
-    /// can write (checked on the open file, not the path).
+    /// can write (checked on the open file, not the path; and whether it is
+    /// a regular file also before opening it, as opening a FIFO waits for a
+    /// writer that may never come).
     fn read_entry(&self, path: &Path) -> std::io::Result<Vec<u8>> {
         use std::io::Read;
+        let refuse = |why: &str| {
+            Err(std::io::Error::new(
+                std::io::ErrorKind::PermissionDenied,
+                format!("the entry {why}"),
+            ))
+        };
+        if !std::fs::metadata(path)?.is_file() {
+            return refuse("is not a regular file");
+        }
         let mut f = std::fs::File::open(path)?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
             let meta = f.metadata()?;
-            let refuse = |why: &str| {
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::PermissionDenied,
-                    format!("the entry {why}"),
-                ))
-            };
             if !meta.is_file() {
                 return refuse("is not a regular file");
             }
@@ -184,30 +194,27 @@ fn verified_payload<'a>(key: &str, bytes: &'a [u8]) -> Option<&'a [u8]> {
     (entry_digest(key, payload).as_slice() == digest).then_some(payload)
 }
 
-/// Creates `dir` and its parents; the last component with mode 0700.
+/// Creates `dir` and the parents it lacks, each with mode 0700 whatever
+/// the umask (a parent made group-writable under umask 002 would have the
+/// cache refused by [`check_private_dir`], on every run).
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
     if dir.is_dir() {
         return Ok(());
     }
-    if let Some(parent) = dir.parent() {
-        std::fs::create_dir_all(parent)?;
-    }
     let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
     #[cfg(unix)]
     std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
-    match builder.create(dir) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
-        _ => Ok(()),
-    }
+    builder.create(dir)
 }
 
 /// Refuses a cache directory that someone else owns or could write to, or
-/// could swap out through a parent; returns the owning uid.
-fn check_private_dir(dir: &Path) -> std::io::Result<u32> {
+/// could swap out through a parent; returns the owning uid and the path
+/// with every symlink resolved, the one whose parents were checked.
+fn check_private_dir(dir: &Path) -> std::io::Result<(u32, PathBuf)> {
     #[cfg(not(unix))]
     {
-        let _ = dir;
-        Ok(0)
+        Ok((0, std::fs::canonicalize(dir)?))
     }
     #[cfg(unix)]
     {
@@ -233,7 +240,8 @@ fn check_private_dir(dir: &Path) -> std::io::Result<u32> {
         if meta.uid() != mine {
             return Err(insecure("owned by another user"));
         }
-        for parent in std::fs::canonicalize(dir)?.ancestors().skip(1) {
+        let resolved = std::fs::canonicalize(dir)?;
+        for parent in resolved.ancestors().skip(1) {
             let p = std::fs::metadata(parent)?;
             let sticky = p.mode() & 0o1000 != 0;
             if p.uid() != mine && p.uid() != 0 {
@@ -249,7 +257,7 @@ fn check_private_dir(dir: &Path) -> std::io::Result<u32> {
                 )));
             }
         }
-        Ok(mine)
+        Ok((mine, resolved))
     }
 }
 
@@ -271,13 +279,18 @@ fn write_entry(path: &Path, key: &str, payload: &[u8]) -> std::io::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut f = options.open(&tmp)?;
-    f.write_all(&entry_digest(key, payload))?;
-    f.write_all(payload)?;
-    f.sync_all()?;
+    let written = f
+        .write_all(&entry_digest(key, payload))
+        .and_then(|()| f.write_all(payload))
+        .and_then(|()| f.sync_all());
     drop(f);
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    // Nothing half written is left behind (a full disk would otherwise
+    // gain a partial entry on every load that missed).
+    written
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .inspect_err(|_| {
+            let _ = std::fs::remove_file(&tmp);
+        })
 }
 
 /// Lower-case hex of `bytes`.
@@ -346,6 +359,65 @@ mod tests {
         let err = other.read_entry(&entry).unwrap_err().to_string();
         assert!(err.contains("owned by another user"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// An entry that is a FIFO is refused at once: opening it to read would
+    /// wait for a writer, and the load with it, for good.
+    #[cfg(unix)]
+    #[test]
+    fn an_entry_that_is_a_fifo_is_refused_without_waiting() {
+        let dir = std::env::temp_dir().join(format!("cache-fifo-test-{}", random_suffix()));
+        let cache = CompileCache::new(&dir).unwrap();
+        let entry = cache.dir().join("e.cwasm");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&entry)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success());
+        let (done, answer) = std::sync::mpsc::channel();
+        let reader = cache.clone();
+        std::thread::spawn(move || {
+            let _ = done.send(reader.read_entry(&entry).map_err(|e| e.to_string()));
+        });
+        let read = answer
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("reading a FIFO entry answers instead of waiting for a writer");
+        let err = read.unwrap_err();
+        assert!(err.contains("not a regular file"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A cache directory named through a symlink is used under the path
+    /// whose parents were checked, not the symlink that could be repointed.
+    #[cfg(unix)]
+    #[test]
+    fn a_directory_named_through_a_symlink_is_used_where_it_resolved() {
+        let root = std::env::temp_dir().join(format!("cache-link-test-{}", random_suffix()));
+        let real = root.join("real");
+        std::fs::create_dir_all(&real).unwrap();
+        std::os::unix::fs::symlink(&real, root.join("link")).unwrap();
+        let cache = CompileCache::new(root.join("link").join("cache")).unwrap();
+        let resolved = std::fs::canonicalize(real.join("cache")).unwrap();
+        assert_eq!(cache.dir(), resolved);
+        let (_, entry) = cache.entry_path(&Engine::default(), b"wasm");
+        assert!(entry.starts_with(&resolved), "{}", entry.display());
+        std::fs::remove_dir_all(&root).unwrap();
+    }
+
+    /// Missing parents are made private too, whatever the umask: made
+    /// group-writable (umask 002), they had the new cache refused.
+    #[cfg(unix)]
+    #[test]
+    fn missing_parents_are_made_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let root = std::env::temp_dir().join(format!("cache-parents-test-{}", random_suffix()));
+        let dir = root.join("a").join("b").join("cache");
+        CompileCache::new(&dir).unwrap();
+        for made in [root.join("a"), root.join("a").join("b"), dir] {
+            let mode = std::fs::metadata(&made).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700, "{}", made.display());
+        }
+        std::fs::remove_dir_all(&root).unwrap();
     }
 
     /// An entry is keyed by the wasm and the engine's settings: a change of
