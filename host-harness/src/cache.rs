@@ -198,9 +198,6 @@ fn verified_payload<'a>(key: &str, bytes: &'a [u8]) -> Option<&'a [u8]> {
 /// the umask (a parent made group-writable under umask 002 would have the
 /// cache refused by [`check_private_dir`], on every run).
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    if dir.is_dir() {
-        return Ok(());
-    }
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]
@@ -302,11 +299,16 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// A directory under the temp dir not used before, named after `what`.
+    fn scratch(what: &str) -> PathBuf {
+        std::env::temp_dir().join(format!("{what}-{}", random_suffix()))
+    }
+
     #[cfg(unix)]
     #[test]
     fn a_directory_others_can_write_is_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("cache-perm-test-{}", random_suffix()));
+        let dir = scratch("cache-perm-test");
         let cache = CompileCache::new(&dir).unwrap();
         let mode = std::fs::metadata(cache.dir()).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o700);
@@ -320,7 +322,7 @@ mod tests {
     #[test]
     fn a_directory_under_one_others_can_write_is_refused() {
         use std::os::unix::fs::PermissionsExt;
-        let open = std::env::temp_dir().join(format!("cache-open-parent-{}", random_suffix()));
+        let open = scratch("cache-open-parent");
         std::fs::create_dir(&open).unwrap();
         std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
         let err = CompileCache::new(open.join("cache"))
@@ -340,7 +342,7 @@ mod tests {
     #[test]
     fn entries_others_could_have_written_are_not_loaded() {
         use std::os::unix::fs::PermissionsExt;
-        let dir = std::env::temp_dir().join(format!("cache-entry-test-{}", random_suffix()));
+        let dir = scratch("cache-entry-test");
         let cache = CompileCache::new(&dir).unwrap();
         let entry = dir.join("e.cwasm");
         let mut bytes = Sha256::digest(b"payload").to_vec();
@@ -366,7 +368,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn an_entry_that_is_a_fifo_is_refused_without_waiting() {
-        let dir = std::env::temp_dir().join(format!("cache-fifo-test-{}", random_suffix()));
+        let dir = scratch("cache-fifo-test");
         let cache = CompileCache::new(&dir).unwrap();
         let entry = cache.dir().join("e.cwasm");
         let made = std::process::Command::new("mkfifo")
@@ -392,7 +394,7 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_directory_named_through_a_symlink_is_used_where_it_resolved() {
-        let root = std::env::temp_dir().join(format!("cache-link-test-{}", random_suffix()));
+        let root = scratch("cache-link-test");
         let real = root.join("real");
         std::fs::create_dir_all(&real).unwrap();
         std::os::unix::fs::symlink(&real, root.join("link")).unwrap();
@@ -410,7 +412,7 @@ mod tests {
     #[test]
     fn missing_parents_are_made_private() {
         use std::os::unix::fs::PermissionsExt;
-        let root = std::env::temp_dir().join(format!("cache-parents-test-{}", random_suffix()));
+        let root = scratch("cache-parents-test");
         let dir = root.join("a").join("b").join("cache");
         CompileCache::new(&dir).unwrap();
         for made in [root.join("a"), root.join("a").join("b"), dir] {
@@ -424,7 +426,7 @@ mod tests {
     /// either (here the optimisation level) is another entry, never this one.
     #[test]
     fn entries_are_keyed_by_the_wasm_and_the_engine_settings() {
-        let dir = std::env::temp_dir().join(format!("cache-key-test-{}", random_suffix()));
+        let dir = scratch("cache-key-test");
         let cache = CompileCache::new(&dir).unwrap();
         let engine = |level| {
             let mut config = wasmtime::Config::new();

@@ -26,8 +26,8 @@ const REAP_PER_WRITE: usize = 16;
 /// draw on the same one) also reaps a stripe drawn at random, when no one
 /// holds it, so expired entries in stripes nobody writes (a few hot
 /// sessions updated, the rest left to expire) are reaped too, not kept
-/// until the quota is reached; and, drawn apart, a stripe of a namespace
-/// drawn at random, so are those of namespaces nobody writes.
+/// until the quota is reached; and one other in this many a stripe of a
+/// namespace drawn at random, so are those of namespaces nobody writes.
 const REAP_ELSEWHERE_EVERY: u32 = 16;
 
 /// Entries one listing examines at most (live or expired), so one call never
@@ -604,11 +604,11 @@ impl BoundNamespace {
         let written = self
             .ns
             .set(key, value, ttl_seconds, condition, now, self.quota);
-        if drawn() {
-            self.ns.reap_a_stripe(now);
-        }
-        if drawn() {
-            self.reap_another_namespace(now);
+        // One draw (the thread's own generator) for both.
+        match fastrand::u32(..REAP_ELSEWHERE_EVERY) {
+            0 => self.ns.reap_a_stripe(now),
+            1 => self.reap_another_namespace(now),
+            _ => {}
         }
         written
     }
@@ -637,11 +637,6 @@ impl BoundNamespace {
     fn now(&self) -> u64 {
         millis(&*self.clock)
     }
-}
-
-/// One draw in [`REAP_ELSEWHERE_EVERY`] (the thread's own generator).
-fn drawn() -> bool {
-    fastrand::u32(..REAP_ELSEWHERE_EVERY) == 0
 }
 
 /// `clock`'s time in Unix milliseconds, the unit entries expire in.
