@@ -1,6 +1,8 @@
-//! Model-based tests of the in-memory kv backend (`MemoryBackend`), which
-//! stripes each namespace over key-hashed stripes, counts a byte quota
-//! across them and merges them in byte order for listings.
+//! Model-based tests of the kv backends: the in-memory one (`MemoryBackend`),
+//! which stripes each namespace over key-hashed stripes, counts a byte quota
+//! across them and merges them in byte order for listings, and the Redis one
+//! (`RedisBackend`), whose writes, listings and quota books are Lua scripts
+//! over a key index.
 //!
 //! The reference model is one `BTreeMap<key, (value, expires_at in ms)>` per
 //! namespace, on the same `ManualClock` as the backend. Every operation is
@@ -8,12 +10,20 @@
 //! "Semantics of the `kv` import"), plus the quota as seen from outside
 //! (a write that fits the quota counting live entries only must succeed; a
 //! write that passes it is refused and changes nothing).
+//!
+//! Redis expires keys on its own clock, which the test cannot move, so its
+//! runs have no clock steps and ttls of hours: nothing expires during a run,
+//! and the test checks everything but expiry (which `kv_backends.rs` checks
+//! on a real clock).
 
 use host_harness::kv::memory::{DEFAULT_NAMESPACE_QUOTA, entry_cost};
+use host_harness::kv::redis;
 use host_harness::{
-    Clock, KeyPage, KvBackend, KvError, KvNamespace, ManualClock, MemoryBackend, WriteMode,
+    Clock, KeyPage, KvBackend, KvError, KvNamespace, ManualClock, MemoryBackend, RedisBackend,
+    WriteMode,
 };
 use proptest::prelude::*;
+use session_tests::fixtures;
 use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::sync::{Arc, Barrier};
@@ -94,17 +104,19 @@ impl Model {
         self.live(now).count()
     }
 
-    /// Quota bytes of the live entries other than `key`.
-    fn live_bytes_without(&self, key: &str, now: u64) -> usize {
+    /// Quota bytes, as `cost` charges them, of the live entries other than
+    /// `key`.
+    fn live_bytes_without(&self, key: &str, now: u64, cost: Cost) -> usize {
         self.live(now)
             .filter(|(k, _)| k.as_str() != key)
-            .map(|(k, (v, t))| entry_cost(k, v.len(), t.is_some()))
+            .map(|(k, (v, t))| cost(k, v.len(), t.is_some()))
             .sum()
     }
 
-    fn live_bytes(&self, now: u64) -> usize {
+    /// Quota bytes, as `cost` charges them, of the live entries.
+    fn live_bytes(&self, now: u64, cost: Cost) -> usize {
         self.live(now)
-            .map(|(k, (v, t))| entry_cost(k, v.len(), t.is_some()))
+            .map(|(k, (v, t))| cost(k, v.len(), t.is_some()))
             .sum()
     }
 
@@ -142,16 +154,26 @@ impl Model {
 // The subject: by-name calls or a bound namespace, chosen per op
 // ---------------------------------------------------------------------------
 
+/// What a backend charges an entry against its namespace's quota:
+/// `cost(key, value length, has a ttl)`.
+type Cost = fn(&str, usize, bool) -> usize;
+
+/// The backend under test.
+enum Backend {
+    Memory(MemoryBackend),
+    Redis(RedisBackend),
+}
+
 struct Subject {
-    backend: MemoryBackend,
+    backend: Backend,
     clock: ManualClock,
     bound: Vec<Arc<dyn KvNamespace>>,
     quota: usize,
 }
 
 impl Subject {
-    /// A backend with `quota` whose stripes are laid out by `seed`, and
-    /// whose random reaping of other stripes draws from `seed` on this
+    /// A memory backend with `quota` whose stripes are laid out by `seed`,
+    /// and whose random reaping of other stripes draws from `seed` on this
     /// thread: a failure replays with the same layout and the same draws.
     fn new(quota: Option<usize>, namespaces: &[&str], seed: u64) -> Self {
         fastrand::seed(seed);
@@ -160,15 +182,82 @@ impl Subject {
         if let Some(q) = quota {
             backend = backend.with_namespace_quota(q);
         }
-        let bound = namespaces
-            .iter()
-            .map(|ns| backend.bind(ns).expect("the memory backend binds"))
-            .collect();
-        Self {
+        Self::with(Backend::Memory(backend), clock, quota, namespaces)
+    }
+
+    /// A Redis backend with `quota` on the test server, under a key prefix
+    /// of its own (so no other test, nor an earlier case, shares its keys).
+    fn on_redis(quota: Option<usize>, namespaces: &[&str]) -> Self {
+        let backend = fixtures::redis_backend_with(
+            &fixtures::redis_url(),
+            &fixtures::unique_redis_prefix(),
+            |b| match quota {
+                Some(q) => b.namespace_quota(q),
+                None => b,
+            },
+        );
+        Self::with(
+            Backend::Redis(backend),
+            ManualClock::new(T0),
+            quota,
+            namespaces,
+        )
+    }
+
+    fn with(
+        backend: Backend,
+        clock: ManualClock,
+        quota: Option<usize>,
+        namespaces: &[&str],
+    ) -> Self {
+        let mut subject = Self {
             backend,
             clock,
-            bound,
+            bound: Vec::new(),
             quota: quota.unwrap_or(DEFAULT_NAMESPACE_QUOTA),
+        };
+        subject.bound = namespaces
+            .iter()
+            .map(|ns| subject.kv().bind(ns).expect("the backend binds"))
+            .collect();
+        subject
+    }
+
+    fn kv(&self) -> &dyn KvBackend {
+        match &self.backend {
+            Backend::Memory(b) => b,
+            Backend::Redis(b) => b,
+        }
+    }
+
+    /// What this backend charges an entry against the quota.
+    fn cost(&self) -> Cost {
+        match self.backend {
+            Backend::Memory(_) => entry_cost,
+            Backend::Redis(_) => redis::entry_cost,
+        }
+    }
+
+    /// Entries the backend holds in `namespace`, live or expired and not yet
+    /// reaped (on Redis: members of its key index).
+    fn stored_entries(&self, namespace: &str) -> usize {
+        match &self.backend {
+            Backend::Memory(b) => b.stored_entries(namespace),
+            Backend::Redis(b) => {
+                let n = b.indexed_keys(namespace).expect("the index is readable");
+                usize::try_from(n).unwrap()
+            }
+        }
+    }
+
+    /// Whether a listing of `namespace` must be exactly one ordered map's
+    /// page. The memory backend examines at most [`SCAN_BUDGET`] entries;
+    /// on Redis nothing expires during a run, so no listing meets an
+    /// expired member and every page is whole.
+    fn lists_exactly(&self, namespace: &str) -> bool {
+        match self.backend {
+            Backend::Memory(_) => self.stored_entries(namespace) < SCAN_BUDGET,
+            Backend::Redis(_) => true,
         }
     }
 
@@ -182,7 +271,7 @@ impl Subject {
         if via_bound {
             self.bound[ns].get(key)
         } else {
-            self.backend.get(NAMESPACES[ns], key)
+            self.kv().get(NAMESPACES[ns], key)
         }
     }
 
@@ -198,7 +287,7 @@ impl Subject {
         if via_bound {
             self.bound[ns].set(key, value, ttl, mode)
         } else {
-            self.backend.set(NAMESPACES[ns], key, value, ttl, mode)
+            self.kv().set(NAMESPACES[ns], key, value, ttl, mode)
         }
     }
 
@@ -206,7 +295,7 @@ impl Subject {
         if via_bound {
             self.bound[ns].delete(key)
         } else {
-            self.backend.delete(NAMESPACES[ns], key)
+            self.kv().delete(NAMESPACES[ns], key)
         }
     }
 
@@ -221,8 +310,7 @@ impl Subject {
         if via_bound {
             self.bound[ns].list_keys(prefix, cursor, limit)
         } else {
-            self.backend
-                .list_keys(NAMESPACES[ns], prefix, cursor, limit)
+            self.kv().list_keys(NAMESPACES[ns], prefix, cursor, limit)
         }
     }
 }
@@ -319,8 +407,8 @@ fn page_to_the_end(
     limit: u32,
 ) -> Result<Vec<String>, TestCaseError> {
     let now = subject.now();
-    let stored = subject.backend.stored_entries(NAMESPACES[ns]);
-    let exact = stored < SCAN_BUDGET;
+    let stored = subject.stored_entries(NAMESPACES[ns]);
+    let exact = subject.lists_exactly(NAMESPACES[ns]);
     let want = model.live_keys(prefix, now);
     // Pages needed: one per `limit` live keys, one per budget of entries
     // examined, and the last.
@@ -368,7 +456,7 @@ fn check_namespace(subject: &Subject, ns: usize, model: &Model) -> Result<(), Te
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         prop_assert_eq!(got.as_ref(), model.get(key, now), "get({:?})", key);
     }
-    let stored = subject.backend.stored_entries(NAMESPACES[ns]);
+    let stored = subject.stored_entries(NAMESPACES[ns]);
     let live = model.live_count(now);
     prop_assert!(
         stored >= live,
@@ -385,7 +473,7 @@ fn check_namespace(subject: &Subject, ns: usize, model: &Model) -> Result<(), Te
 fn check_books_empty(subject: &Subject, ns: usize) -> Result<(), TestCaseError> {
     let q = subject.quota;
     let key = "books";
-    let base = entry_cost(key, 0, false);
+    let base = (subject.cost())(key, 0, false);
     prop_assert!(q >= base);
     let fill = vec![7u8; q - base];
     let set = subject.set(ns, false, key, fill.clone(), None, WriteMode::Always);
@@ -584,13 +672,10 @@ fn apply(
             value,
             ttl,
         } => {
-            let got = subject.backend.replace_if_equals(
-                NAMESPACES[*ns],
-                key,
-                expected,
-                value.clone(),
-                *ttl,
-            );
+            let got =
+                subject
+                    .kv()
+                    .replace_if_equals(NAMESPACES[*ns], key, expected, value.clone(), *ttl);
             let writes = models[*ns].get(key, now).is_some_and(|v| v == expected);
             check_write(
                 subject,
@@ -608,7 +693,7 @@ fn apply(
         }
         Op::DeleteIfEquals { ns, key, expected } => {
             let got = subject
-                .backend
+                .kv()
                 .delete_if_equals(NAMESPACES[*ns], key, expected);
             let want = Ok(models[*ns].delete_if_equals(key, expected, now));
             prop_assert_eq!(got, want, "step {}, {:?}", step, op);
@@ -626,7 +711,7 @@ fn apply(
                 return check_zero_limit(answer).map_err(|e| fail(e.to_string()));
             }
             let page = answer.map_err(|e| fail(e.to_string()))?;
-            let exact = subject.backend.stored_entries(NAMESPACES[*ns]) < SCAN_BUDGET;
+            let exact = subject.lists_exactly(NAMESPACES[*ns]);
             check_page(
                 &models[*ns],
                 now,
@@ -702,8 +787,8 @@ fn check_write(
         prop_assert_eq!(got, Ok(false), "step {}, {:?}", step, op);
         return Ok(());
     }
-    let cost = entry_cost(key, value.len(), ttl.is_some());
-    let after = model.live_bytes_without(key, now) + cost;
+    let cost = (subject.cost())(key, value.len(), ttl.is_some());
+    let after = model.live_bytes_without(key, now, subject.cost()) + cost;
     let quota = subject.quota;
     match got {
         Ok(true) => {
@@ -746,15 +831,24 @@ fn check_write(
     Ok(())
 }
 
-/// Runs `ops` on a backend with `quota` and stripes laid out by `seed`, and
-/// on the model, comparing every result.
+/// Runs `ops` on a memory backend with `quota` and stripes laid out by
+/// `seed`, and on the model, comparing every result.
 fn run_ops(quota: Option<usize>, seed: u64, ops: &[Op]) -> Result<(), TestCaseError> {
-    let subject = Subject::new(quota, &NAMESPACES, seed);
+    run_ops_on(
+        &Subject::new(quota, &NAMESPACES, seed),
+        quota.is_some(),
+        ops,
+    )
+}
+
+/// Runs `ops` on `subject` (fresh, on [`NAMESPACES`]) and on the model,
+/// comparing every result; then, when its quota was set for the run
+/// (`tight_quota`), empties it and checks the quota's books.
+fn run_ops_on(subject: &Subject, tight_quota: bool, ops: &[Op]) -> Result<(), TestCaseError> {
     let mut models = vec![Model::default(); NAMESPACES.len()];
     for (step, op) in ops.iter().enumerate() {
-        apply(&subject, &mut models, step, op)?;
-        let stored = subject.backend.stored_entries(NAMESPACES[0])
-            + subject.backend.stored_entries(NAMESPACES[1]);
+        apply(subject, &mut models, step, op)?;
+        let stored = subject.stored_entries(NAMESPACES[0]) + subject.stored_entries(NAMESPACES[1]);
         let live = models
             .iter()
             .map(|m| m.live_count(subject.now()))
@@ -768,8 +862,8 @@ fn run_ops(quota: Option<usize>, seed: u64, ops: &[Op]) -> Result<(), TestCaseEr
         );
     }
     for (ns, model) in models.iter().enumerate() {
-        check_namespace(&subject, ns, model)?;
-        let live_bytes = model.live_bytes(subject.now());
+        check_namespace(subject, ns, model)?;
+        let live_bytes = model.live_bytes(subject.now(), subject.cost());
         prop_assert!(
             live_bytes <= subject.quota,
             "{} live bytes > quota {}",
@@ -779,7 +873,7 @@ fn run_ops(quota: Option<usize>, seed: u64, ops: &[Op]) -> Result<(), TestCaseEr
     }
     // Empty both namespaces (delete what is live, let every ttl run out): the
     // quota's books must come back to nothing, in each namespace on its own.
-    if quota.is_some() {
+    if tight_quota {
         let now = subject.now();
         for (ns, model) in models.iter().enumerate() {
             for key in model.live_keys("", now) {
@@ -788,21 +882,21 @@ fn run_ops(quota: Option<usize>, seed: u64, ops: &[Op]) -> Result<(), TestCaseEr
         }
         subject.clock.advance(Duration::from_secs(6));
         for ns in 0..NAMESPACES.len() {
-            check_namespace(&subject, ns, &Model::default())?;
+            check_namespace(subject, ns, &Model::default())?;
         }
         // Fill the first to the quota, then the second: quotas are separate.
         let first = subject.set(
             0,
             false,
             "full",
-            vec![0; subject.quota - entry_cost("full", 0, false)],
+            vec![0; subject.quota - (subject.cost())("full", 0, false)],
             None,
             WriteMode::Always,
         );
         prop_assert_eq!(first, Ok(true));
-        check_books_empty(&subject, 1)?;
+        check_books_empty(subject, 1)?;
         prop_assert_eq!(subject.delete(0, true, "full"), Ok(true));
-        check_books_empty(&subject, 0)?;
+        check_books_empty(subject, 0)?;
     }
     Ok(())
 }
@@ -827,6 +921,72 @@ proptest! {
         ops in prop::collection::vec(op(), 1..=200),
     ) {
         run_ops(quota, seed, &ops)?;
+    }
+}
+
+/// `ops` as a Redis run takes them: no clock steps (Redis expires keys on
+/// its own clock) and every ttl in hours rather than seconds, so nothing
+/// expires during the run; a ttl of 0 stays 0 (refused).
+fn without_expiry(ops: Vec<Op>) -> Vec<Op> {
+    let lasting = |ttl: Option<u64>| ttl.map(|t| t * 3600);
+    ops.into_iter()
+        .filter_map(|op| match op {
+            Op::Advance { .. } => None,
+            Op::Set {
+                ns,
+                bound,
+                key,
+                value,
+                ttl,
+                mode,
+            } => Some(Op::Set {
+                ns,
+                bound,
+                key,
+                value,
+                ttl: lasting(ttl),
+                mode,
+            }),
+            Op::ReplaceIfEquals {
+                ns,
+                key,
+                expected,
+                value,
+                ttl,
+            } => Some(Op::ReplaceIfEquals {
+                ns,
+                key,
+                expected,
+                value,
+                ttl: lasting(ttl),
+            }),
+            Op::Fill { ns, count, ttl } => Some(Op::Fill {
+                ns,
+                count,
+                ttl: ttl * 3600,
+            }),
+            other => Some(other),
+        })
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 64,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// The same op sequences, without expiry ([`without_expiry`]), on the
+    /// Redis backend: modes, compare-and-write, compare-and-delete, paging
+    /// with prefixes and cursors, bound and by-name calls, and the quota's
+    /// books (its Lua scripts) match the model op for op.
+    #[test]
+    fn redis_backend_matches_the_model(
+        quota in prop_oneof![1 => Just(None), 3 => (600usize..4000).prop_map(Some)],
+        ops in prop::collection::vec(op(), 1..=200).prop_map(without_expiry),
+    ) {
+        run_ops_on(&Subject::on_redis(quota, &NAMESPACES), quota.is_some(), &ops)?;
     }
 }
 
@@ -951,7 +1111,7 @@ fn paging_past_the_scan_budget_matches_the_model() {
         subject.clock.advance(Duration::from_secs(1));
         if step == 0 {
             // Nothing reaped yet: a listing of "" runs out of budget twice.
-            assert!(subject.backend.stored_entries(NAMESPACES[0]) > 2 * SCAN_BUDGET);
+            assert!(subject.stored_entries(NAMESPACES[0]) > 2 * SCAN_BUDGET);
         }
         for prefix in ["", "e:", "e:0", "e:05", "e:live", "f"] {
             for limit in [1, 7, 1000] {
@@ -1214,11 +1374,11 @@ fn concurrent_threads(quota: Option<usize>) {
         }
     }
     check_namespace(&subject, 0, &union).unwrap();
-    let stored = subject.backend.stored_entries(NAMESPACES[0]);
+    let stored = subject.stored_entries(NAMESPACES[0]);
     assert!(stored >= union.live_count(now), "{stored} stored");
     assert!(union.live_count(now) > 0, "something is left to check");
     if quota.is_some() {
-        assert!(union.live_bytes(now) <= subject.quota);
+        assert!(union.live_bytes(now, subject.cost()) <= subject.quota);
         // Delete everything, let the ttls run out: the books that many
         // threads kept must come back to nothing.
         for key in union.live_keys("", now) {
