@@ -140,6 +140,46 @@ fn a_key_after_a_space_is_refused_without_echoing_it() {
     assert!(text(&out.stderr).contains("'--colour'"));
 }
 
+/// `exercise` takes any number of plugins, so the second key of
+/// `--config cookie.keys=K1 K2` is one more plugin path to clap: a path
+/// that names no file and has no `/` or `.` is not quoted when it fails to
+/// load. Before, the key was printed whole (`cannot read plugin <key>`). A
+/// missing file that looks like a path still is.
+#[test]
+fn a_second_key_after_a_space_is_not_echoed_as_a_plugin_path() {
+    let cookie = guest_path("cookie_session");
+    let (first, second) = (
+        session_tests::fixtures::KEY_A,
+        session_tests::fixtures::KEY_B,
+    );
+    let keys = format!("cookie.keys={first}");
+    let out = cli(&[
+        "exercise",
+        cookie.to_str().unwrap(),
+        "--config",
+        &keys,
+        second,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(!err.contains(second), "{err}");
+    assert!(err.contains("no file at a path of 64 bytes"), "{err}");
+    assert!(err.contains("--config cookie.keys=<key>,<key>"), "{err}");
+    let out = cli(&[
+        "exercise",
+        cookie.to_str().unwrap(),
+        "--config",
+        &keys,
+        "no/such/plugin.wasm",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out.stderr).contains("no/such/plugin.wasm"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
 /// `info` with settings checks them (a store reads its configuration on
 /// first use, which `info` alone never reaches); a configuration the store
 /// refuses, like an unknown backend, is a usage error: exit code 2.
@@ -192,6 +232,49 @@ fn exercise_refuses_a_configuration_the_store_refuses() {
         assert!(err.contains(reason), "{err}");
         assert_eq!(err.lines().count(), 1, "{err}");
         assert_eq!(text(&out.stdout), "", "no table: {args:?}");
+    }
+}
+
+/// Limits set below the largest session `exercise` or `soak` writes (a
+/// data limit of 16 bytes; a cookie of 128 bytes, too small for a seal of
+/// their data) are refused up front as the command line's mistake: a correct
+/// store's `too-large` answers were reported as its failures (exit 1, a
+/// table of UNEXPECTED steps, every soak operation failed).
+#[test]
+fn limits_below_what_a_command_writes_are_refused_up_front() {
+    let kv = guest_path("kv_session");
+    let cookie = guest_path("cookie_session");
+    let key = cookie_keys_arg();
+    let small_data = ["--config", "session.max-data-bytes=16"];
+    let small_cookie = ["--config", &key, "--config", "cookie.max-bytes=128"];
+    for (store, limit, name) in [
+        (&kv, &small_data[..], "kv-session"),
+        (&cookie, &small_cookie[..], "cookie-session"),
+    ] {
+        let path = store.to_str().unwrap();
+        let exercised = cli(&[&["exercise", path][..], limit].concat());
+        let soaked = soak(
+            &[store],
+            &[
+                &["--threads", "1", "--seconds", "1", "--swaps", "0"][..],
+                limit,
+            ]
+            .concat(),
+        );
+        for (command, out) in [("exercise", exercised), ("soak", soaked)] {
+            let err = text(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{command} {name}: {err}");
+            assert!(
+                err.contains(&format!("{name} refuses a session of the"))
+                    && err.contains(&format!("data {command} writes")),
+                "{command} {name}: {err}"
+            );
+            assert!(
+                !text(&out.stdout).contains("UNEXPECTED"),
+                "{command} {name}"
+            );
+            assert!(!text(&out.stdout).contains("ops="), "{command} {name}: ran");
+        }
     }
 }
 
@@ -449,6 +532,32 @@ fn exercise_goes_on_past_a_failing_plugin() {
     let stdout = text(&out.stdout);
     assert!(!stdout.contains('\u{1b}'), "{stdout}");
     assert!(!stdout.lines().any(|l| l.starts_with("forged")), "{stdout}");
+}
+
+/// A `regenerate` that answers the id it was given breaks the contract
+/// ("same data, new id") and `exercise` says so, on a stateless store too,
+/// where the old id still loading proves nothing. Before, any `ok` passed.
+#[test]
+fn exercise_expects_regenerate_to_give_a_new_id() {
+    let bad = guest_path("hostile");
+    let out = cli(&[
+        "exercise",
+        bad.to_str().unwrap(),
+        "--config",
+        "hostile.mode=same-id",
+    ]);
+    let stdout = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    let row = |op: &str| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(op))
+            .unwrap_or_else(|| panic!("no {op} row: {stdout}"))
+            .trim_end()
+    };
+    assert!(row("regenerate").ends_with("UNEXPECTED"), "{stdout}");
+    // The store works otherwise: its update is checked and passes.
+    assert!(row("update").ends_with("ok"), "{stdout}");
 }
 
 /// A plugin failing on the host's side (a trap here) exits 3, apart from a
@@ -800,6 +909,23 @@ fn bench_refuses_a_store_of_the_wrong_kind() {
             "{flag}: timed before refusing"
         );
     }
+}
+
+/// `--kv` (the other commands' kv backend) naming a component, meant as
+/// `--kv-wasm`, is refused: `bench` ignored it and measured the default
+/// kv-session under that name, while `--cookie` (an alias then) was taken.
+/// The two component flags are spelt alike now: `--cookie` is no flag.
+#[test]
+fn bench_refuses_a_component_given_as_the_kv_backend() {
+    let (kv, cookie) = (guest_path("kv_session"), guest_path("cookie_session"));
+    let out = bench_from_the_repo_root(&["bench", "--quick", "--kv", kv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+    let err = text(&out.stderr);
+    assert!(err.contains("--kv-wasm"), "{err}");
+    assert!(text(&out.stdout).is_empty(), "timed before refusing");
+    let out = bench_from_the_repo_root(&["bench", "--quick", "--cookie", cookie.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2), "no --cookie flag");
+    assert!(text(&out.stdout).is_empty(), "timed before refusing");
 }
 
 #[test]

@@ -23,6 +23,7 @@
 //! | `loud` | answers a backend error with a 10 MB message |
 //! | `random` | asks `wasi:random` for `hostile.random-bytes` bytes (default 1 MiB) in one `get-random-bytes` call |
 //! | `trap-on-update` | a working store for create, load and destroy (so it passes a swap's check), over the kv; update, touch, regenerate, purge-expired and count trap |
+//! | `same-id` | says it is stateless (`server-side` false) and works as the `trap-on-update` store does, user ids kept, except that `regenerate` answers the id it was given and `destroy` deletes nothing (as a seal); purge-expired and count as the harmless default |
 //! | `trap-on-load` | `load` traps, but answers `invalid-id` for ids starting `foreign-` (another store's ids); `destroy` answers ok for any id; the rest as the harmless default |
 //! | anything else | behaves: every call answers `unsupported` (saying `hostile.message` when set) |
 #![deny(missing_docs)]
@@ -217,7 +218,7 @@ impl Guest for Hostile {
         PluginInfo {
             name,
             version: "0.0.0".to_string(),
-            server_side: true,
+            server_side: mode() != "same-id",
         }
     }
 
@@ -228,7 +229,7 @@ impl Guest for Hostile {
             "trap-on-update" if options.id.is_some() => Err(SessionError::Unsupported(
                 "this store does not import ids".to_string(),
             )),
-            "trap-on-update" => working::create(&options.data),
+            "trap-on-update" | "same-id" => working::create(&options.data),
             _ => misbehave().map(|()| String::new()),
         }
     }
@@ -243,7 +244,7 @@ impl Guest for Hostile {
         };
         match mode().as_str() {
             "huge" => Ok(Some(record(huge(), u64::MAX))),
-            "trap-on-update" => working::load(id),
+            "trap-on-update" | "same-id" => working::load(id),
             "trap-on-load" if id.starts_with("foreign-") => {
                 Err(SessionError::InvalidId("not this store's id".to_string()))
             }
@@ -262,31 +263,41 @@ impl Guest for Hostile {
     }
 
     fn update(
-        _id: SessionId,
-        _data: String,
-        _user_id: Option<String>,
+        id: SessionId,
+        data: String,
+        user_id: Option<String>,
     ) -> Result<SessionId, SessionError> {
         match mode().as_str() {
             "liar" => Ok("line\nbreak".to_string()),
+            "same-id" => working::update(id, &data, user_id.as_deref()),
             _ => misbehave().map(|()| String::new()),
         }
     }
 
-    fn touch(_id: SessionId, _ttl_seconds: Option<u64>) -> Result<SessionId, SessionError> {
+    fn touch(id: SessionId, _ttl_seconds: Option<u64>) -> Result<SessionId, SessionError> {
         match mode().as_str() {
             "liar" => Ok("x".repeat(10 * 1024)),
+            "same-id" => working::load(id.clone())?
+                .map(|_| id)
+                .ok_or(SessionError::NotFound),
             _ => misbehave().map(|()| String::new()),
         }
     }
 
-    fn regenerate(_id: SessionId) -> Result<SessionId, SessionError> {
-        misbehave().map(|()| String::new())
+    fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
+        match mode().as_str() {
+            // The contract's "new id" broken: the one it was given.
+            "same-id" => working::load(id.clone())?
+                .map(|_| id)
+                .ok_or(SessionError::NotFound),
+            _ => misbehave().map(|()| String::new()),
+        }
     }
 
     fn destroy(id: SessionId) -> Result<(), SessionError> {
         match mode().as_str() {
             "trap-on-update" => working::destroy(&id),
-            "trap-on-load" => Ok(()),
+            "trap-on-load" | "same-id" => Ok(()),
             _ => misbehave(),
         }
     }
@@ -300,8 +311,9 @@ impl Guest for Hostile {
     }
 }
 
-/// The honest part of `trap-on-update`: sessions as kv entries `s:<id>`
-/// holding the data, ids `h<hex>` allocated with `if-absent` writes.
+/// The honest part of `trap-on-update` and `same-id`: sessions as kv
+/// entries `s:<id>` holding the data (and `u:<id>` the user id, once an
+/// update names one), ids `h<hex>` allocated with `if-absent` writes.
 mod working {
     use super::kv::{self, WriteMode};
     use super::{SessionError, SessionId, SessionRecord};
@@ -351,9 +363,12 @@ mod working {
         let data = String::from_utf8(bytes)
             .map_err(|_| SessionError::Backend("stored data is not UTF-8".to_string()))?;
         let now = now();
+        let user_id = kv::get(&format!("u:{id}"))
+            .map_err(backend)?
+            .map(|u| String::from_utf8_lossy(&u).into_owned());
         Ok(Some(SessionRecord {
             id,
-            user_id: None,
+            user_id,
             data,
             created_at: now,
             expires_at: now + TTL,
@@ -362,7 +377,32 @@ mod working {
 
     pub fn destroy(id: &str) -> Result<(), SessionError> {
         kv::delete(&format!("s:{id}")).map_err(backend)?;
+        kv::delete(&format!("u:{id}")).map_err(backend)?;
         Ok(())
+    }
+
+    /// Replaces a live session's data and user id; `not-found` when none.
+    pub fn update(
+        id: SessionId,
+        data: &str,
+        user_id: Option<&str>,
+    ) -> Result<SessionId, SessionError> {
+        let key = format!("s:{id}");
+        let written = kv::set(&key, data.as_bytes(), Some(TTL), WriteMode::IfPresent)
+            .map_err(backend)?;
+        if !written {
+            return Err(SessionError::NotFound);
+        }
+        let user = format!("u:{id}");
+        match user_id {
+            Some(u) => {
+                kv::set(&user, u.as_bytes(), Some(TTL), WriteMode::Always).map_err(backend)?;
+            }
+            None => {
+                kv::delete(&user).map_err(backend)?;
+            }
+        }
+        Ok(id)
     }
 }
 

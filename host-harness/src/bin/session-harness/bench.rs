@@ -38,7 +38,6 @@ pub(crate) struct BenchArgs {
     #[arg(
         long = "cookie-wasm",
         id = "cookie_wasm",
-        alias = "cookie",
         value_name = "WASM",
         default_value = "target/wasm32-wasip2/release/cookie_session.wasm"
     )]

@@ -119,6 +119,8 @@ pub(crate) fn run(
         // 2), said once rather than as a table of failed steps. Any other
         // failure is left for the table to show.
         crate::refuse_refused_config(&p)?;
+        let [created, _] = walk_data();
+        crate::refuse_limits_below(&p, "exercise", &created, WALK_USER)?;
         loaded.push((path, p, load_time));
     }
     // A plugin that fails does not keep the others from being exercised.
@@ -182,6 +184,18 @@ const TOUCH_TTL: u64 = 600;
 /// The clock stands still until the expiry steps, so expiries are exact:
 /// after `touch`, `now + 600` (or the absolute cap, when `max_lifetime` is
 /// configured and comes first).
+/// The user id the walk's `update` logs in.
+const WALK_USER: &str = "alice";
+
+/// The session data the walk writes: at `create` (the longest), then at
+/// `update` (besides `{}`).
+fn walk_data() -> [String; 2] {
+    [
+        encode_data_map([("cart", "3 items"), ("theme", "dark")]),
+        encode_data_map([("cart", "4 items")]),
+    ]
+}
+
 fn walk(
     p: &Plugin,
     clock: &ManualClock,
@@ -198,7 +212,7 @@ fn walk(
         |i| format!("{} {}", i.name, i.version),
         ok,
     );
-    let data = encode_data_map([("cart", "3 items"), ("theme", "dark")]);
+    let [data, logged_in] = walk_data();
     let id = s.step(
         "create",
         "anonymous session",
@@ -213,11 +227,10 @@ fn walk(
         record,
         |r| matches!(r, Ok(Some(rec)) if rec.data == data),
     );
-    let logged_in = encode_data_map([("cart", "4 items")]);
     let id = s.step(
         "update",
         "log alice in, new data",
-        || p.update(&id, &logged_in, Some("alice")),
+        || p.update(&id, &logged_in, Some(WALK_USER)),
         id_of,
         ok,
     )?;
@@ -226,7 +239,7 @@ fn walk(
         "after update",
         || p.load(&id),
         record,
-        |r| matches!(r, Ok(Some(rec)) if rec.user_id.as_deref() == Some("alice")),
+        |r| matches!(r, Ok(Some(rec)) if rec.user_id.as_deref() == Some(WALK_USER)),
     );
     let id = s.step(
         "touch",
@@ -250,7 +263,8 @@ fn walk(
         "new id, same data",
         || p.regenerate(&id),
         id_of,
-        ok,
+        // A new id, on a stateless store too (a fresh seal).
+        |r| matches!(r, Ok(n) if *n != id),
     )?;
     let server_side = p.info().server_side;
     let _ = s.step(
@@ -304,7 +318,7 @@ fn walk(
             Some(first) => format!("{} and {} more", short_id(first), ids.len() - 1),
             None => "none".to_string(),
         },
-        ok,
+        |r| matches!(r, Ok(ids) if ids.iter().collect::<std::collections::BTreeSet<_>>().len() == ids.len()),
     )?;
     let long = s.step(
         "create",

@@ -30,8 +30,8 @@ use host_harness::bench::{BenchError, Missed};
 use host_harness::kv::redis::RedisSetupError;
 use host_harness::setting::{QUOTED_BYTES, SettingParser};
 use host_harness::{
-    CallError, CompileCache, Harness, HarnessBuilder, LoadError, LoadOptions, Plugin, RedisBackend,
-    SessionError, SwapError,
+    CallError, CompileCache, CreateOptions, Harness, HarnessBuilder, LoadError, LoadOptions,
+    Plugin, RedisBackend, SessionError, SwapError,
 };
 use shown::terminal_safe;
 use std::path::{Path, PathBuf};
@@ -174,6 +174,41 @@ pub(crate) fn refuse_refused_config(plugin: &Plugin) -> Result<(), Failure> {
             },
         ) => Err(e.into()),
         _ => Ok(()),
+    }
+}
+
+/// Ends the run when `plugin` refuses, as `too-large`, one throwaway
+/// session of the largest data and user id `command` writes: its limits
+/// (`session.max-data-bytes`, a cookie store's `cookie.max-bytes`) are set
+/// below what the command needs, and a correct store's refusals would
+/// count as the run's failures. That is the command line's mistake (exit
+/// 2); any other failure is left for the run to show.
+pub(crate) fn refuse_limits_below(
+    plugin: &Plugin,
+    command: &str,
+    data: &str,
+    user_id: &str,
+) -> Result<(), Failure> {
+    let probe = CreateOptions {
+        data: data.to_string(),
+        user_id: Some(user_id.to_string()),
+        ttl_seconds: Some(60),
+        id: None,
+    };
+    match plugin.create(probe) {
+        Ok(id) => {
+            let _ = plugin.destroy(&id);
+            Ok(())
+        }
+        Err(CallError::Session(SessionError::TooLarge(why))) => {
+            Err(Failure::Usage(anyhow::anyhow!(
+                "{} refuses a session of the {} bytes of data {command} writes ({why}): raise \
+             session.max-data-bytes (or a cookie store's cookie.max-bytes)",
+                plugin.name(),
+                data.len()
+            )))
+        }
+        Err(_) => Ok(()),
     }
 }
 
@@ -320,6 +355,14 @@ fn run(cli: Cli) -> Result<Option<String>, Failure> {
     // the disk cache (which it measures separately): the global kv and cache
     // flags do not apply to it, so they are not even looked at.
     let hosted = !matches!(cli.command, Command::Bench(_));
+    // Except for a `--kv` that names a component: meant as `--kv-wasm`, it
+    // would be ignored and the default kv-session measured under its name.
+    if !hosted && cli.kv.ends_with(".wasm") {
+        return Err(Failure::Usage(anyhow::anyhow!(
+            "--kv names the kv backend of the other commands (bench always runs on the \
+             in-memory kv); name the kv-session component to benchmark with --kv-wasm"
+        )));
+    }
     let (mut builder, mut cache_note) = (Harness::builder(), None);
     if hosted {
         (builder, cache_note) = with_cache(builder, &cli.cache_dir, cli.no_cache);
@@ -391,13 +434,36 @@ pub(crate) fn stderr_line(line: std::fmt::Arguments<'_>) {
     let _ = err.write_fmt(line).and_then(|()| err.write_all(b"\n"));
 }
 
+/// What a plugin that could not be loaded prints. A path that names no file
+/// and does not look like a path at all (longer than [`QUOTED_BYTES`], with
+/// no `/` and no `.`) is not quoted: the usual one is the second cookie key
+/// of `--config cookie.keys=K1 K2`, written with a space, which `exercise`
+/// takes for one more plugin.
+fn load_failure_line(e: &LoadError) -> String {
+    match e {
+        LoadError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
+            let text = path.to_string_lossy();
+            if text.len() > QUOTED_BYTES && !text.contains(['/', '.']) {
+                return format!(
+                    "cannot read plugin: no file at a path of {} bytes (not shown: with no \
+                     '/' or '.' it may be a secret; --config takes one key=value, e.g. \
+                     --config cookie.keys=<key>,<key>)",
+                    text.len()
+                );
+            }
+            e.to_string()
+        }
+        _ => e.to_string(),
+    }
+}
+
 /// The line a failure prints (before it is made terminal-safe) and the exit
 /// code it ends the command with (`EXIT_CODES`).
 pub(crate) fn failure_report(failure: Failure) -> (String, u8) {
     match failure {
         Failure::Load(e) => {
             let code = load_exit_code(&e);
-            (e.to_string(), code)
+            (load_failure_line(&e), code)
         }
         Failure::Usage(e) => (format!("{e:#}"), 2),
         Failure::Other(e) if is_config_error(&e) => (format!("{e:#}"), 2),

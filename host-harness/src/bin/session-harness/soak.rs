@@ -14,8 +14,8 @@ use anyhow::anyhow;
 use clap::Args;
 use host_harness::setting::SettingParser;
 use host_harness::{
-    CallError, CreateOptions, EngineSettings, HarnessBuilder, Limits, LoadOptions, SessionRecord,
-    SwapError, SwapOptions, SwappableStore,
+    CallError, CreateOptions, EngineSettings, HarnessBuilder, Limits, LoadOptions, Plugin,
+    SessionRecord, SwapError, SwapOptions, SwappableStore,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -186,12 +186,30 @@ fn ended(
     }
 }
 
+/// The session data of `worker`'s round `n`, and what its `update` writes:
+/// other data, so a store that kept the old is seen.
+fn round_data(worker: usize, n: u64) -> (String, String) {
+    (
+        format!(r#"{{"worker":{worker},"round":{n}}}"#),
+        format!(r#"{{"worker":{worker},"round":{n},"updated":true}}"#),
+    )
+}
+
+/// Every plugin must hold the largest session a round writes ([`round_data`]
+/// of the largest worker and round numbers there can be, the user id
+/// `update` sets).
+fn refuse_limits_below(plugin: &Plugin) -> Result<(), Failure> {
+    let (_, longest) = round_data(usize::MAX, u64::MAX);
+    crate::refuse_limits_below(plugin, "soak", &longest, ROUND_USER)
+}
+
+/// The user id a round's `update` sets.
+const ROUND_USER: &str = "soak";
+
 /// One round of the session life cycle; every step is one op, and the first
 /// failure is recorded and ends the round.
 fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failures: &Failures) {
-    let data = format!(r#"{{"worker":{worker},"round":{n}}}"#);
-    // What `update` writes: other data, so a store that kept the old is seen.
-    let updated = format!(r#"{{"worker":{worker},"round":{n},"updated":true}}"#);
+    let (data, updated) = round_data(worker, n);
     let step = |what: &str, outcome: Result<String, String>| {
         ops.fetch_add(1, Ordering::Relaxed);
         outcome
@@ -214,13 +232,13 @@ fn round(store: &SwappableStore, worker: usize, n: u64, ops: &AtomicU64, failure
         let id = step("load", live(store.load(&id), &data, None))?;
         let id = step(
             "update",
-            store.update(&id, &updated, Some("soak")).map_err(text),
+            store.update(&id, &updated, Some(ROUND_USER)).map_err(text),
         )?;
         let old = id;
         let id = step("regenerate", store.regenerate(&old).map_err(text))?;
         let id = step(
             "load after regenerate",
-            live(store.load(&id), &updated, Some("soak")),
+            live(store.load(&id), &updated, Some(ROUND_USER)),
         )?;
         let answer = store.load(&old);
         step(
@@ -311,6 +329,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         // say) is left for its swap: refusing it under load is what a soak
         // is there to show.
         crate::refuse_refused_config(&plugin)?;
+        refuse_limits_below(&plugin)?;
     }
     if random_key && stateless {
         note!("soak: no cookie.keys given; using a random key for this run");
@@ -319,6 +338,7 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
     // configuration, say) ends the run now, not after every operation of it
     // failed.
     host_harness::swap::check_serves(&first)?;
+    refuse_limits_below(&first)?;
     let store = SwappableStore::new(&harness, first, SwapOptions::default());
     let ops = Arc::new(AtomicU64::new(0));
     let failures = Arc::new(Failures::default());
