@@ -9,7 +9,7 @@ use std::time::Duration;
 use host_harness::setting::parse_setting;
 use host_harness::{Clock, LoadOptions, Plugin, SystemClock};
 
-use crate::refuse_cookie_name;
+use crate::refuse_server_settings;
 use crate::site::App;
 
 /// Most the operator can move the clock in one `advance`: a hundred years.
@@ -52,7 +52,7 @@ impl App {
         let path = words.next().ok_or("swap takes the path of a .wasm")?;
         let mut settings = self.settings.lock().map_err(|_| "settings poisoned")?;
         let given = words.map(parse_setting).collect::<Result<Vec<_>, _>>()?;
-        refuse_cookie_name(&given)?;
+        refuse_server_settings(&given, &self.policy)?;
         // The active settings the command does not change, then its own as
         // given: the harness refuses one it names twice.
         let kept = settings

@@ -117,11 +117,30 @@ struct Args {
     store: PathBuf,
 }
 
-/// Refuses store settings that name `cookie.name`: the server sets it, from
-/// `--cookie-name`.
-pub(crate) fn refuse_cookie_name(settings: &[(String, String)]) -> Result<(), &'static str> {
+/// Refuses store settings this server decides or cannot serve: one that
+/// names `cookie.name` (the server sets it, from `--cookie-name`), and a
+/// `cookie.max-bytes` past what one cookie of that name carries. This server
+/// sends each session in one cookie, so a seal that grew past it had no
+/// cookie: every page of that session failed (a visit only adds a digit),
+/// and the visitor had no page left to shorten the note or sign out from.
+/// A value that is not a number is left for the store to refuse.
+pub(crate) fn refuse_server_settings(
+    settings: &[(String, String)],
+    policy: &CookiePolicy,
+) -> Result<(), String> {
     if settings.iter().any(|(key, _)| key == "cookie.name") {
-        return Err("cookie.name is the server's --cookie-name");
+        return Err("cookie.name is the server's --cookie-name".to_string());
+    }
+    let max = policy.max_value_bytes();
+    for (_, value) in settings.iter().filter(|(key, _)| key == "cookie.max-bytes") {
+        if value.trim().parse::<u64>().is_ok_and(|v| v > max as u64) {
+            return Err(format!(
+                "cookie.max-bytes={} is more than one {} cookie carries ({max} bytes), and \
+                 this server sends each session in one cookie",
+                value.trim(),
+                policy.name()
+            ));
+        }
     }
     Ok(())
 }
@@ -307,7 +326,7 @@ async fn serve_site(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     }
     let harness = builder.build()?;
     let mut given = args.settings;
-    refuse_cookie_name(&given)?;
+    refuse_server_settings(&given, &policy)?;
     // cookie-session binds the cookie name into every seal.
     given.push(("cookie.name".to_string(), policy.name().to_string()));
     // The harness refuses a setting given twice (a second cookie.keys

@@ -226,11 +226,15 @@ impl App {
         Ok(None)
     }
 
-    /// Applies `change` to the session `record` and writes it back. With no
-    /// session, or one that ended since it was loaded (a sign-out in another
-    /// tab), `change` starts a new anonymous session instead: an ended
-    /// session is never written again under a new id. Returns the session
-    /// as stored now and its cookie.
+    /// Applies `change` to the session `record` and writes it back; with no
+    /// session, `change` starts a new anonymous one instead. Returns the
+    /// session as stored now and its cookie. One that ended since it was
+    /// loaded is a 409 with no cookie, and nothing is written: an ended
+    /// session is never written again under a new id, and the browser keeps
+    /// the cookie another tab's answer set meanwhile. (A new anonymous
+    /// session here, once, replaced the one a sign-in in another tab had
+    /// just issued under a new id: the visitor was signed out without a
+    /// word.)
     pub(crate) fn change(
         &self,
         record: Option<&SessionRecord>,
@@ -246,9 +250,10 @@ impl App {
             let updated = self
                 .store
                 .update(&r.id, &visit.to_data(), r.user_id.as_deref());
-            if !ended(&updated) {
-                return self.issue(&updated?);
+            if ended(&updated) {
+                return Err(ended_meanwhile());
             }
+            return self.issue(&updated?);
         }
         let mut visit = SessionData {
             csrf: new_csrf_token()?,
@@ -280,6 +285,13 @@ impl App {
             .map_err(|e| match e {
                 // It expired since it was loaded (its last second ran out).
                 CookieError::Expired { .. } => ended_meanwhile(),
+                // More than a cookie carries (the settings refused at start
+                // and swap keep a seal within it; this is the fallback): as
+                // a store's `too-large`, so the pages that fall back to the
+                // session as it was still answer.
+                e @ CookieError::TooLong { .. } => {
+                    Failure::internal(StatusCode::PAYLOAD_TOO_LARGE, format_args!("{e}"))
+                }
                 e => Failure::internal(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     format_args!("no cookie for the session: {e}"),
@@ -495,5 +507,113 @@ pub(crate) fn redirect(set_cookie: Option<String>) -> Reply {
         status: StatusCode::SEE_OTHER,
         set_cookie,
         body: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use host_harness::{Harness, LoadOptions, SwapOptions};
+    use std::path::PathBuf;
+
+    /// The site on kv-session, in memory, with its default cookie.
+    fn app() -> App {
+        let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/wasm32-wasip2/release/kv_session.wasm");
+        assert!(
+            wasm.is_file(),
+            "{} is missing: run `make guests`",
+            wasm.display()
+        );
+        let clock = Arc::new(ShiftedClock::default());
+        let harness = Harness::builder()
+            .clock(clock.clone())
+            .build()
+            .expect("a harness");
+        let plugin = harness
+            .load_file(&wasm, LoadOptions::default())
+            .expect("kv-session loads");
+        App {
+            store: SwappableStore::new(&harness, plugin, SwapOptions::default()),
+            policy: CookiePolicy::builder("__Host-sid")
+                .build()
+                .expect("a policy"),
+            clock,
+            settings: Mutex::new(BTreeMap::new()),
+            store_work: Arc::new(tokio::sync::Semaphore::new(4)),
+        }
+    }
+
+    /// A request that loaded a session which a sign-in in another tab then
+    /// regenerated (its id is gone, the session lives on under a new one)
+    /// answers 409 with no cookie and writes nothing. Before, it started a
+    /// new anonymous session and sent its cookie, which replaced the one
+    /// the sign-in had just set: the visitor was signed out without a word.
+    #[test]
+    fn a_session_regenerated_meanwhile_is_a_conflict_not_a_new_session() {
+        let app = app();
+        let Ok((loaded, _)) = app.change(None, |v| v.visits += 1) else {
+            panic!("no session")
+        };
+        let signed_in = app.store.regenerate(&loaded.id).expect("regenerated");
+        let before = app.store.count().expect("counted");
+        let answer = app.change(Some(&loaded), |v| v.visits += 1);
+        assert!(
+            matches!(&answer, Err(f) if f.status == StatusCode::CONFLICT),
+            "{:?}",
+            answer
+                .as_ref()
+                .map(|(r, c)| (&r.id, c))
+                .map_err(|f| f.status)
+        );
+        assert_eq!(
+            app.store.count().expect("counted"),
+            before,
+            "a session was made"
+        );
+        let kept = app
+            .store
+            .load(&signed_in)
+            .expect("loads")
+            .expect("still live");
+        assert_eq!(SessionData::from_data(&kept.data).visits, 1);
+    }
+
+    /// An id longer than a cookie carries is answered as a store's
+    /// `too-large` (413), which the pages fall back from, not a 500.
+    #[test]
+    fn an_id_no_cookie_carries_is_too_large() {
+        let app = app();
+        let long = "a".repeat(app.policy.max_value_bytes() + 1);
+        let answer = app.cookie_until(&long, app.clock.now_secs() + 60);
+        assert!(
+            matches!(&answer, Err(f) if f.status == StatusCode::PAYLOAD_TOO_LARGE),
+            "{:?}",
+            answer.map_err(|f| f.status)
+        );
+    }
+
+    /// `cookie.max-bytes` past one cookie of the server's name is refused
+    /// at start and swap (a seal that grew past it had no cookie: a 500 on
+    /// every page of that session); up to it, or not a number (the store's
+    /// to refuse), it is not.
+    #[test]
+    fn a_cookie_limit_past_one_cookie_is_refused() {
+        let policy = CookiePolicy::builder("__Host-sid")
+            .build()
+            .expect("a policy");
+        let max = policy.max_value_bytes();
+        let with = |v: String| vec![("cookie.max-bytes".to_string(), v)];
+        let refused = crate::refuse_server_settings(&with((max + 1).to_string()), &policy);
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|e| e.contains(&format!("({max} bytes)"))),
+            "{refused:?}"
+        );
+        assert!(crate::refuse_server_settings(&with(max.to_string()), &policy).is_ok());
+        assert!(crate::refuse_server_settings(&with("many".to_string()), &policy).is_ok());
+        let named = vec![("cookie.name".to_string(), "sid".to_string())];
+        assert!(crate::refuse_server_settings(&named, &policy).is_err());
     }
 }
