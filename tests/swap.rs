@@ -727,13 +727,13 @@ fn destroys_that_meet_a_failing_retired_store_quarantine_it() {
     let store = swappable(&h, trapping(&h), SwapOptions::default());
     store.swap(kv_ns(&h, "current"));
     for i in 0..50 {
-        // Ok while the trapping store is kept (it may hold the id: a
-        // tombstone keeps it from migrating), then invalid-id.
+        // Its trap while the trapping store is kept (it may hold the id:
+        // a tombstone keeps it from migrating), then invalid-id.
         let answer = store.destroy(&format!("made-up-{i}"));
         assert!(
             matches!(
                 answer,
-                Ok(()) | Err(CallError::Session(SessionError::InvalidId(_)))
+                Err(CallError::Trap { .. } | CallError::Session(SessionError::InvalidId(_)))
             ),
             "{answer:?}"
         );
@@ -1069,15 +1069,16 @@ fn a_session_moved_beside_a_stale_copy_moves_on_at_the_next_swap() {
 }
 
 /// A sign-out while a move of the session is in flight, under the same id,
-/// and the old store cannot delete its copy: the destroy answers `ok` (its
-/// tombstone keeps the old copy from migrating), and the move, which read
+/// and the old store cannot delete its copy: the destroy says so (an error:
+/// destroy again) and its tombstone keeps the old copy from migrating, and
+/// the move, which read
 /// the session before the destroy and writes its copy after it, finds the
 /// tombstone and drops the copy. Before, a move under the same id recorded
 /// nothing unless its own delete failed (here the old store answers again
 /// by then), so its copy lived on in the current store after a logout that
 /// had answered `ok`.
 #[test]
-fn a_move_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
+fn a_move_in_flight_does_not_outlive_a_destroy() {
     let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
     let store = swappable(&h, a.clone(), SwapOptions::default());
     let id = store.create(CreateOptions::new(DATA)).unwrap();
@@ -1090,7 +1091,7 @@ fn a_move_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
         "the move never wrote its copy",
     );
     backend.fail_delete_in(Some(("a", &format!("s:{id}"))));
-    store.destroy(&id).expect("the session is over: ok");
+    assert_retired_copy_survived(store.destroy(&id));
     // The old store answers again by the time the move deletes its copy.
     backend.fail_delete_in(None);
     held.release.send(()).unwrap();
@@ -1107,7 +1108,8 @@ fn a_move_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
 
 /// A sign-out while a move of the session into a cookie store (under a new
 /// id) checks the old store again, the old store failing throughout: the
-/// destroy answers `ok` and writes its tombstone over the move's record;
+/// destroy says the old copy survived (an error: destroy again) and writes
+/// its tombstone over the move's record;
 /// the move, undone because the old store failed, takes back only its own
 /// record. Before, it deleted whatever was recorded under the old id, the
 /// tombstone too, and the next call migrated the logged-out session back.
@@ -1128,7 +1130,7 @@ fn a_move_undone_after_a_logout_does_not_bring_the_session_back() {
         "the move never checked the old store again",
     );
     backend.fail_delete_in(Some(("a", &key)));
-    store.destroy(&id).expect("the session is over: ok");
+    assert_retired_copy_survived(store.destroy(&id));
     held.release.send(()).unwrap();
     let moved = mover.join().unwrap();
     assert!(
@@ -1147,7 +1149,11 @@ fn a_move_undone_after_a_logout_does_not_bring_the_session_back() {
 }
 
 /// Logging out while a retired store is broken: the session ends in the
-/// current store, and the broken one's copy can never migrate back.
+/// current store, and the broken one's copy can never migrate back. The
+/// destroy reports the broken store's failure (it may still hold the
+/// session, and would serve it again were it swapped back in: a logout
+/// that answered ok was undone by a swap back), until the broken store is
+/// quarantined and dropped: a retry then answers ok.
 #[test]
 fn destroy_ends_the_session_even_when_a_retired_store_fails() {
     let (h, _, _) = harness();
@@ -1156,11 +1162,49 @@ fn destroy_ends_the_session_even_when_a_retired_store_fails() {
     let b = kv(&h);
     store.swap(b.clone());
     let id = store.create(CreateOptions::new(DATA)).unwrap();
-    store.destroy(&id).unwrap();
+    let first = store.destroy(&id);
+    assert!(
+        matches!(&first, Err(CallError::Trap { .. })),
+        "the broken store's copy may live: {first:?}"
+    );
     assert_eq!(b.load(&id).unwrap(), None, "the current store forgot it");
+    let mut tries = 1;
+    while store.destroy(&id).is_err() {
+        tries += 1;
+        assert!(tries <= 3, "the broken store was never dropped");
+    }
+    assert!(store.retired().is_empty(), "dropped, after {tries} tries");
     // The broken store is never asked again for this id: it is tombstoned.
     assert_eq!(store.load(&id).unwrap(), None);
     assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
+}
+
+/// A logout while the retired server-side store cannot delete its copy is
+/// reported, not answered ok: swapped back in (a rollback), that store
+/// would serve the copy again, the logged-out session and all. Meanwhile
+/// the tombstone keeps it from migrating; a retry once the store answers
+/// ends it there too, and the swap back finds nothing.
+#[test]
+fn a_logout_a_retired_store_could_not_finish_is_reported_and_survives_a_swap_back() {
+    let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
+    let store = swappable(&h, a.clone(), SwapOptions::default());
+    let id = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(b.clone());
+    backend.fail_delete_in(Some(("a", &format!("s:{id}"))));
+    assert_retired_copy_survived(store.destroy(&id));
+    assert!(
+        a.load(&id).unwrap().is_some(),
+        "the copy a swap back would serve"
+    );
+    assert_eq!(store.load(&id).unwrap(), None, "no migration meanwhile");
+    backend.fail_delete_in(None);
+    store.destroy(&id).expect("the retry ends it everywhere");
+    store.swap(a.clone());
+    assert_eq!(
+        store.load(&id).unwrap(),
+        None,
+        "logged out stays logged out"
+    );
 }
 
 /// Purging goes on past a retired store that fails, and reports it.
@@ -1668,11 +1712,12 @@ fn a_move_whose_record_was_taken_back_meanwhile_records_itself() {
 /// on into c by another request, b failing to delete: the destroy buries
 /// the record of the move before it passes the stores for the copies, so a
 /// request that comes between its last pass over c and its answer finds the
-/// session over, and the destroy answers ok with no copy left. Before, the
+/// session over, and the destroy leaves no copy but b's (which it reports,
+/// to be destroyed again) and no way to it. Before, the
 /// record was buried after that pass: such a request moved the session on
 /// into c (b still held it), and the copy outlived the destroy.
 #[test]
-fn a_move_on_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
+fn a_move_on_in_flight_does_not_outlive_a_destroy() {
     let (h, backend, a, b) = two_kv_stores_on_a_faulty_backend();
     let c = kv_ns(&h, "c");
     let store = swappable(&h, a, SwapOptions::default());
@@ -1692,7 +1737,7 @@ fn a_move_on_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
     // Another request meanwhile, while b still answers for the session.
     assert_eq!(store.load(&id).unwrap(), None, "the session is over");
     held.release.send(()).unwrap();
-    logout.join().unwrap().expect("the session is over: ok");
+    assert_retired_copy_survived(logout.join().unwrap());
     backend.fail_delete_in(None);
     assert_eq!(c.load(&id).unwrap(), None, "no copy outlives the destroy");
     assert_eq!(
@@ -1702,6 +1747,18 @@ fn a_move_on_in_flight_does_not_outlive_a_destroy_that_answered_ok() {
     );
     assert_session_err!(store.update(&id, DATA, None), SessionError::NotFound);
     assert_eq!(c.load(&id).unwrap(), None);
+}
+
+/// Checks the answer of a destroy that met a retired server-side store
+/// failing to delete its copy: the logout is not done (that store would
+/// serve the copy again were it swapped back in), and the error says which
+/// store and to destroy again. Before, it answered ok.
+fn assert_retired_copy_survived(answer: Result<(), CallError>) {
+    assert!(
+        matches!(&answer, Err(CallError::Session(SessionError::Backend(m)))
+            if m.starts_with("retired plugin ") && m.contains("destroy it again")),
+        "{answer:?}"
+    );
 }
 
 /// The kv key of the migration marker of `id` (in
@@ -1737,7 +1794,7 @@ fn a_move_on_under_a_new_id_does_not_outlive_a_destroy_racing_it() {
     let during = store.load(&id).unwrap().expect("moved on from b");
     assert_ne!(during.id, id, "under an id of the current store's own");
     held.release.send(()).unwrap();
-    logout.join().unwrap().expect("the session is over: ok");
+    assert_retired_copy_survived(logout.join().unwrap());
     backend.fail_delete_in(None);
     assert_eq!(
         own_ids.load(&during.id).unwrap(),

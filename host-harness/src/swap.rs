@@ -293,8 +293,13 @@ struct Destroyed {
     /// (which cannot forget it), if it is one there.
     stateless_live_for: Option<u64>,
     /// The first retired plugin that failed, if any: it may still hold the
-    /// session.
+    /// session. The first server-side one's failure when `holder_failed`.
     retired_failed: Option<CallError>,
+    /// Whether a retired server-side plugin's destroy failed: it may still
+    /// hold a copy, which the tombstone keeps from migrating but which it
+    /// would serve again were it swapped back in (or a new build in its
+    /// namespace).
+    holder_failed: bool,
 }
 
 /// Counters of a [`SwappableStore`]. More may be added: match on fields,
@@ -1007,6 +1012,11 @@ impl SwappableStore {
     /// Takes back a copy of `id` made as `new_id` after the old store failed
     /// mid-move, puts back the record of `id` as it was before the move
     /// (unless a destroy has since buried it), and reports that failure.
+    /// Should putting the record back fail too (the kv failing with the old
+    /// store), the copy still goes and the record is left leading to it:
+    /// the session then answers as gone until the record expires. Keeping
+    /// the copy instead could keep a session a logout ended meanwhile, the
+    /// worse of the two.
     fn undo_copy(
         &self,
         g: &Generation,
@@ -1202,12 +1212,20 @@ impl SwappableStore {
             }
             record = self.inner.markers.get(&from)?;
         }
-        match (gone.answer, gone.retired_failed) {
+        match (gone.answer, gone.retired_failed, gone.holder_failed) {
+            // A retired server-side store could not destroy its copy: the
+            // tombstone keeps it from migrating, but that store would serve
+            // it again were it swapped back, so the logout is not done and
+            // the caller hears so (and retries; a store that keeps failing
+            // is soon quarantined and dropped). Before, this answered ok.
+            (Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))), Some(e), true) => Err(e),
             // The current store is done with it and the tombstone (or the
-            // marker of its move) keeps the failed retired store's copy from
-            // ever coming back: the session is over.
-            (Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))), Some(_)) => Ok(()),
-            (answer, _) => answer,
+            // marker of its move) keeps the failed retired stateless store's
+            // seal from ever coming back: the session is over.
+            (Ok(()) | Err(CallError::Session(SessionError::InvalidId(_))), Some(_), false) => {
+                Ok(())
+            }
+            (answer, _, _) => answer,
         }
     }
 
@@ -1294,6 +1312,7 @@ impl SwappableStore {
         let mut known_somewhere = false;
         let mut stateless_live_for = None;
         let mut retired_failed = None;
+        let mut holder_failed = false;
         for r in g.retired.iter().rev() {
             // A good answer here does not reset the count: it counts faults
             // in a row while migrating, and a store that breaks on `load`
@@ -1321,7 +1340,12 @@ impl SwappableStore {
                 Err(CallError::Session(SessionError::InvalidId(_))) => {}
                 Err(e) => {
                     self.quarantine(r, fault_points(&e));
-                    retired_failed.get_or_insert(e);
+                    if r.plugin.info().server_side && !holder_failed {
+                        holder_failed = true;
+                        retired_failed = Some(destroying_in_retired(&r.plugin, e));
+                    } else {
+                        retired_failed.get_or_insert(e);
+                    }
                 }
             }
         }
@@ -1335,6 +1359,7 @@ impl SwappableStore {
             answer,
             stateless_live_for,
             retired_failed,
+            holder_failed,
         }
     }
 
@@ -1416,6 +1441,18 @@ fn fault_points(e: &CallError) -> u32 {
         CallError::Trap { .. } | CallError::Contract { .. } => FAULT_POINTS,
         CallError::Timeout { .. } => TIMEOUT_POINTS,
         _ => 0,
+    }
+}
+
+/// A retired plugin's failure to destroy its copy of a session, as the
+/// caller of `destroy` gets it (a session answer names the plugin).
+fn destroying_in_retired(plugin: &Plugin, e: CallError) -> CallError {
+    match e {
+        CallError::Session(s) => CallError::Session(s.prefixed(&format!(
+            "retired plugin {} (which may still hold the session; destroy it again): ",
+            plugin.name()
+        ))),
+        other => other,
     }
 }
 
