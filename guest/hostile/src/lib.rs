@@ -388,8 +388,8 @@ mod working {
         user_id: Option<&str>,
     ) -> Result<SessionId, SessionError> {
         let key = format!("s:{id}");
-        let written = kv::set(&key, data.as_bytes(), Some(TTL), WriteMode::IfPresent)
-            .map_err(backend)?;
+        let written =
+            kv::set(&key, data.as_bytes(), Some(TTL), WriteMode::IfPresent).map_err(backend)?;
         if !written {
             return Err(SessionError::NotFound);
         }
