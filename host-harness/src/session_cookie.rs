@@ -92,11 +92,13 @@ pub enum CookiePolicyError {
     /// `SameSite=None` without `Secure`.
     #[error("SameSite=None needs Secure: browsers reject it otherwise")]
     SameSiteNoneInsecure,
-    /// A path that does not start with `/`, or holds `;` or a byte outside
+    /// A path that does not start with `/`, holds `;` or a byte outside
     /// printable ASCII (browsers read a raw non-ASCII path inconsistently:
-    /// percent-encode it).
+    /// percent-encode it), or is longer than the 1024 bytes browsers take
+    /// of an attribute (past it they ignore the `Path`, and the cookie gets
+    /// the path of the request that set it).
     #[error(
-        "cookie path {0:?} must start with '/' and hold only printable ASCII without ';' (percent-encode other characters)"
+        "cookie path {0:?} must start with '/', be at most 1024 bytes and hold only printable ASCII without ';' (percent-encode other characters)"
     )]
     Path(String),
     /// A domain that is empty or holds characters a domain cannot.
@@ -312,7 +314,10 @@ impl CookiePolicyBuilder {
     }
 
     /// `Domain`, to share the cookie with subdomains (default: none, so only
-    /// the host that set it gets it back, which OWASP prefers).
+    /// the host that set it gets it back, which OWASP prefers). It must be
+    /// a host name; whether it is a public suffix (`co.uk`, `github.io`),
+    /// which browsers refuse as a `Domain`, is not checked: name the site's
+    /// own registrable domain.
     pub fn domain(mut self, domain: impl Into<String>) -> Self {
         self.policy.domain = Some(domain.into());
         self
@@ -369,6 +374,7 @@ impl CookiePolicyBuilder {
             return Err(CookiePolicyError::SameSiteNoneInsecure);
         }
         if !p.path.starts_with('/')
+            || p.path.len() > MAX_ATTRIBUTE_BYTES
             || p.path
                 .bytes()
                 .any(|b| b == b';' || !(0x20..0x7f).contains(&b))
@@ -383,6 +389,10 @@ impl CookiePolicyBuilder {
         Ok(p)
     }
 }
+
+/// Longest attribute value browsers keep (RFC 6265bis, section 5.6: a
+/// longer one is ignored).
+const MAX_ATTRIBUTE_BYTES: usize = 1024;
 
 /// A DNS host name as a cookie's `Domain` (one leading `.` allowed, which
 /// browsers ignore): at most 253 bytes of dot-separated labels, each 1 to 63
@@ -664,7 +674,8 @@ mod tests {
                 .build(),
             Err(CookiePolicyError::SameSiteNoneInsecure)
         );
-        for bad in ["app", "/a;b", "/a\tb", "/\u{e9}", "/a\u{7f}"] {
+        let too_long = format!("/{}", "a".repeat(MAX_ATTRIBUTE_BYTES));
+        for bad in ["app", "/a;b", "/a\tb", "/\u{e9}", "/a\u{7f}", &too_long] {
             assert!(
                 matches!(
                     CookiePolicy::builder("id").path(bad).build(),
@@ -673,6 +684,8 @@ mod tests {
                 "{bad:?}"
             );
         }
+        let longest = format!("/{}", "a".repeat(MAX_ATTRIBUTE_BYTES - 1));
+        assert!(CookiePolicy::builder("id").path(longest).build().is_ok());
         assert!(
             CookiePolicy::builder("id")
                 .path("/caf%C3%A9 x")

@@ -107,9 +107,13 @@ export class MemoryKv {
    * @param {boolean} [o.nativeExpiry] false: keep expired keys visible, breaking
    *   the contract on purpose to stand in for a backend without native expiry
    *   (what `purge-expired` exists for)
-   * @param {number} [o.maxPage] return at most this many keys per page (a host may return fewer)
+   * @param {number} [o.maxPage] return at most this many keys per page (a host may return fewer);
+   *   at least 1: a page of none with no cursor would say no keys are left
    */
   constructor({ clock, nativeExpiry = true, maxPage = Infinity }) {
+    if (!(maxPage >= 1)) {
+      throw new RangeError(`maxPage must be at least 1, not ${maxPage}`);
+    }
     this.clock = clock;
     this.nativeExpiry = nativeExpiry;
     this.maxPage = maxPage;
@@ -611,12 +615,17 @@ function provide(imports, name, version, value) {
  * @param {object} [o.settings] wasi:config key -> value
  * @param {string | {message: string, calls: number}} [o.configFailure] make
  *   wasi:config fail with `upstream(...)`: always, or the first `calls` times
- * @param {MovableClock} [o.clock] default: a new clock at T0
+ * @param {MovableClock} [o.clock] default: the clock of `o.kv`, else a new clock at T0
  * @param {MemoryKv} [o.kv] default: a new MemoryKv on the clock (for the components that import kv)
  */
 export async function instantiateStore(store, o = {}) {
+  // The guest and its kv on one clock: a kv given alone brings its own, or
+  // moving the store's clock would expire sessions the kv still holds.
+  if (o.clock && o.kv && o.kv.clock !== o.clock) {
+    throw new Error("o.clock and o.kv run on different clocks");
+  }
   const instantiate = await instantiator(store);
-  const clock = o.clock ?? new MovableClock(T0);
+  const clock = o.clock ?? o.kv?.clock ?? new MovableClock(T0);
   const settings = o.settings ?? {};
   const kv = o.kv ?? new MemoryKv({ clock });
   const log = new GuestLog();

@@ -217,6 +217,27 @@ describe("MemoryKv", () => {
     assert.deepEqual(short.listKeys("p", undefined, 100), { keys: ORDERED.slice(0, 2), cursor: "pa" });
   });
 
+  it("a maxPage under 1 is refused: a page of none with no cursor would say no keys are left", () => {
+    const clock = new MovableClock(T0);
+    for (const maxPage of [0, -1, NaN]) {
+      assert.throws(() => new MemoryKv({ clock, maxPage }), /maxPage must be at least 1/);
+    }
+  });
+
+  it("a store given only a kv runs on the kv's clock; two different clocks are refused", async () => {
+    const kv = new MemoryKv({ clock: new MovableClock(T0) });
+    const { plugin, clock } = await instantiateStore("kv_session", { kv });
+    assert.equal(clock, kv.clock, "one clock for the guest and its kv");
+    const id = plugin.create({ data: "{}", ttlSeconds: 10n });
+    clock.advance(10);
+    assert.equal(plugin.load(id), undefined, "expired for the guest");
+    assert.equal(kv.listKeys("", undefined, 10).keys.length, 0, "and in the kv");
+    await assert.rejects(
+      instantiateStore("kv_session", { kv, clock: new MovableClock(T0) }),
+      /different clocks/,
+    );
+  });
+
   it("nativeExpiry: false breaks the contract on purpose: expired keys stay visible until deleted", () => {
     const clock = new MovableClock(T0);
     const kv = new MemoryKv({ clock, nativeExpiry: false });

@@ -223,10 +223,13 @@ for (const [store, open, expectedInfo] of [
       settings["session.max-lifetime-seconds"] = "100";
       const { plugin, clock } = await instantiateStore(store, { settings });
       let id = plugin.create({ data: "{}", ttlSeconds: 60n });
-      clock.advance(50);
-      id = plugin.touch(id, undefined);
-      assert.equal(plugin.load(id).expiresAt, T0 + 100n);
-      clock.advance(50);
+      // Touched every 10 s, past the cap: expiry slides only up to it.
+      for (let t = 10; t < 100; t += 10) {
+        clock.advance(10);
+        id = plugin.touch(id, undefined);
+        assert.equal(plugin.load(id).expiresAt, T0 + BigInt(Math.min(t + 60, 100)), `at ${t} s`);
+      }
+      clock.advance(10);
       assert.equal(plugin.load(id), undefined);
       assertErr(() => plugin.touch(id, undefined), "not-found");
     });
@@ -328,6 +331,7 @@ describe("kv_session under jco", () => {
     assert.equal(plugin.count(), 0n);
     for (let i = 0; i < 3; i++) plugin.create({ data: "{}", ttlSeconds: 60n });
     const keep = [plugin.create({ data: "{}", ttlSeconds: 3600n }), plugin.create({ data: "{}", ttlSeconds: 3600n })];
+    kv.calls.length = 0;
     assert.equal(plugin.count(), 5n);
     assert.ok(kv.calls.filter(([op]) => op === "list-keys").length >= 3, "count walked several pages");
     clock.advance(60);
@@ -381,6 +385,10 @@ describe("cookie_session under jco", () => {
       const { plugin } = await cookieStore(settings);
       assertErr(() => plugin.create({ data: "{}" }), "config", /cookie\.keys/);
       assertErr(() => plugin.load("v1.p.AAAA"), "config", /cookie\.keys/);
+      assertErr(() => plugin.update("v1.p.AAAA", "{}", undefined), "config", /cookie\.keys/);
+      assertErr(() => plugin.touch("v1.p.AAAA", undefined), "config", /cookie\.keys/);
+      assertErr(() => plugin.regenerate("v1.p.AAAA"), "config", /cookie\.keys/);
+      assertErr(() => plugin.destroy("v1.p.AAAA"), "config", /cookie\.keys/);
     }
   });
 
