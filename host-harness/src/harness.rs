@@ -305,6 +305,16 @@ impl Harness {
 
     fn compile(&self, name: &str, wasm: &[u8]) -> Result<(Component, CacheOutcome), LoadError> {
         check_header(name, wasm)?;
+        if let Some(encoding) = crate::string_encoding::non_utf8_encoding(wasm) {
+            return Err(LoadError::Invalid {
+                plugin: name.to_string(),
+                message: format!(
+                    "it passes strings as {encoding} (a canonical lift or lower with \
+                     string-encoding={encoding}); this host takes UTF-8 strings only, which it \
+                     can check for size before copying them"
+                ),
+            });
+        }
         let compiled = match &self.shared.cache {
             Some(cache) => cache.load_or_compile(&self.shared.engine, wasm),
             None => Component::new(&self.shared.engine, wasm).map(|c| (c, CacheOutcome::Disabled)),

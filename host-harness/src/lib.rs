@@ -40,6 +40,7 @@ mod pool;
 pub mod session_cookie;
 pub mod setting;
 mod state;
+mod string_encoding;
 pub mod swap;
 pub mod text;
 pub mod types;

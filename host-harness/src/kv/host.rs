@@ -2,7 +2,9 @@
 //! [`KvBackend`], bound once at load, with the host's limits on every
 //! guest-controlled argument checked before the backend is touched, and the
 //! sizes of strings and lists checked before they are copied out of the
-//! guest (`add_to_linker`).
+//! guest (`add_to_linker`). In place, that is: the harness loads only
+//! components that pass strings as UTF-8 (`string_encoding`), which
+//! wasmtime reads without converting.
 
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use crate::bindings::kv_api::{self, Host as _};
