@@ -901,14 +901,23 @@ fn run_ops_on(subject: &Subject, tight_quota: bool, ops: &[Op]) -> Result<(), Te
     Ok(())
 }
 
-proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 128,
-        // No regressions file in the working tree; a failure prints its
-        // minimal op sequence instead.
+/// `cases` random cases, with no regressions file in the working tree: a
+/// failure prints its minimal op sequence instead.
+fn model_config(cases: u32) -> ProptestConfig {
+    ProptestConfig {
+        cases,
         failure_persistence: None,
         ..ProptestConfig::default()
-    })]
+    }
+}
+
+/// A quota tight enough to refuse writes, or (one run in four) the default.
+fn quota() -> impl Strategy<Value = Option<usize>> {
+    prop_oneof![1 => Just(None), 3 => (600usize..4000).prop_map(Some)]
+}
+
+proptest! {
+    #![proptest_config(model_config(128))]
 
     /// Random op sequences (up to 200, about 100 on average; short ones
     /// too, so a failure shrinks to a few ops) over two namespaces, with a
@@ -916,7 +925,7 @@ proptest! {
     /// model op for op.
     #[test]
     fn memory_backend_matches_the_model(
-        quota in prop_oneof![1 => Just(None), 3 => (600usize..4000).prop_map(Some)],
+        quota in quota(),
         seed in any::<u64>(),
         ops in prop::collection::vec(op(), 1..=200),
     ) {
@@ -971,11 +980,7 @@ fn without_expiry(ops: Vec<Op>) -> Vec<Op> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig {
-        cases: 64,
-        failure_persistence: None,
-        ..ProptestConfig::default()
-    })]
+    #![proptest_config(model_config(64))]
 
     /// The same op sequences, without expiry ([`without_expiry`]), on the
     /// Redis backend: modes, compare-and-write, compare-and-delete, paging
@@ -983,7 +988,7 @@ proptest! {
     /// books (its Lua scripts) match the model op for op.
     #[test]
     fn redis_backend_matches_the_model(
-        quota in prop_oneof![1 => Just(None), 3 => (600usize..4000).prop_map(Some)],
+        quota in quota(),
         ops in prop::collection::vec(op(), 1..=200).prop_map(without_expiry),
     ) {
         run_ops_on(&Subject::on_redis(quota, &NAMESPACES), quota.is_some(), &ops)?;
