@@ -388,25 +388,64 @@ fn a_100_mb_output_is_refused() {
         bad.create(CreateOptions::new("{}")),
         Err(CallError::MemoryLimit { .. })
     ));
-    // With room to build it, the output limit refuses it.
+    // With room to build it, it is more than one call may hand the host:
+    // refused before it is copied.
     let roomy = Limits {
         memory_bytes: 512 * 1024 * 1024,
-        // Building 100 MB takes the guest a while; the point here is the output.
+        // Building 300 MB takes the guest a while; the point here is the output.
         call_deadline: std::time::Duration::from_secs(10),
         ..Limits::default()
     };
-    let bad = hostile_with(&h, "huge", &[], roomy);
+    let copy_limit = roomy.copy_limit_bytes();
+    assert_eq!(
+        copy_limit,
+        (16 << 20) + 1024 + (64 << 10),
+        "the kv's value and key lead"
+    );
+    let bad = hostile_with(&h, "huge", &[], roomy.clone());
+    for (op, answer) in [
+        ("create", bad.create(CreateOptions::new("{}")).map(drop)),
+        ("load", bad.load("x").map(drop)),
+    ] {
+        let e = answer.expect_err(op);
+        assert!(
+            matches!(&e, CallError::CopyLimit { op: seen, limit_bytes, .. }
+                if *seen == op && *limit_bytes == copy_limit),
+            "{op}: expected the copy limit, got {e:?}"
+        );
+        let said = format!("more than {copy_limit} bytes to the host at once");
+        assert!(e.to_string().contains(&said), "{e}");
+    }
+    assert_eq!(bad.stats().idle, 0, "bloated instances are not pooled");
+    // Within it, the output limits say what was too large, and by how much.
+    let six_mib = (6 << 20).to_string();
+    let bad = hostile_with(&h, "huge", &[("hostile.bytes", &six_mib)], roomy.clone());
     match bad.create(CreateOptions::new("{}")) {
         Err(e @ CallError::OutputTooLarge { what: "id", .. }) => {
-            assert!(e.to_string().contains("104857600 bytes"), "{e}");
+            assert!(e.to_string().contains("6291456 bytes"), "{e}");
         }
         other => panic!("expected output-too-large, got {other:?}"),
     }
+    // Three 6 MiB strings in one record are 18 MiB together: the limit
+    // counts everything one call returns.
     assert!(matches!(
         bad.load("x"),
-        Err(CallError::OutputTooLarge { what: "data", .. })
+        Err(CallError::CopyLimit { op: "load", .. })
     ));
-    assert_eq!(bad.stats().idle, 0, "bloated instances are not pooled");
+    // A host that lets its plugins return more lets them hand over more:
+    // the same record passes the copy limit and is judged on its content.
+    let generous = Limits {
+        max_output_bytes: 32 << 20,
+        max_id_bytes: 32 << 20,
+        ..roomy
+    };
+    let bad = hostile_with(&h, "huge", &[("hostile.bytes", &six_mib)], generous);
+    match bad.load("x") {
+        Err(e @ CallError::Contract { .. }) => {
+            assert!(e.to_string().contains("not a JSON object"), "{e}")
+        }
+        other => panic!("expected the record's content to be judged, got {other:?}"),
+    }
     still_serving(&good);
 }
 

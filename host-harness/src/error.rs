@@ -173,6 +173,20 @@ pub enum CallError {
         /// The limit in force.
         limit: usize,
     },
+    /// The guest tried to carry more than [`crate::Limits::copy_limit_bytes`]
+    /// into the host in one crossing: in what one call returned, or in the
+    /// arguments of one host call it made. Stopped before more was copied.
+    #[error(
+        "plugin {plugin}: {op} tried to pass more than {limit_bytes} bytes to the host at once (in what it returned, or in one host call's arguments) and was stopped"
+    )]
+    CopyLimit {
+        /// Plugin name.
+        plugin: String,
+        /// Operation name.
+        op: &'static str,
+        /// The limit in force.
+        limit_bytes: usize,
+    },
     /// The guest returned something the contract forbids.
     #[error("plugin {plugin}: {op} broke the session-plugin contract: {reason}")]
     Contract {

@@ -29,6 +29,36 @@ pub struct Limits {
     pub max_idle_instances: usize,
 }
 
+/// Room in [`Limits::copy_limit_bytes`] over the largest crossing a correct
+/// plugin makes, for the short strings around it (error messages, the name
+/// and version `info` returns, a `list-keys` cursor).
+const COPY_SLACK_BYTES: usize = 64 * 1024;
+
+impl Limits {
+    /// Most bytes of strings and lists one crossing of the component boundary
+    /// may carry from the guest into the host: everything one call returns,
+    /// together, or the arguments of one host call the guest makes
+    /// (wasmtime's hostcall fuel). Past it the call fails with
+    /// [`crate::CallError::CopyLimit`] and no more is copied, so a plugin
+    /// returning three 20 MB strings costs the host no 60 MB before the
+    /// output limits refuse them.
+    ///
+    /// Not a separate knob: the larger of what a `load` may return (an id,
+    /// data and a user id at their limits) and what a `kv` `set` may pass
+    /// (a key and a value at the kv import's limits), plus 64 KiB, so a
+    /// correct plugin never meets it and an answer or argument just over its
+    /// own limit still gets that limit's error.
+    pub fn copy_limit_bytes(&self) -> usize {
+        use crate::kv::host::{MAX_KEY_BYTES, MAX_VALUE_BYTES};
+        let returned = self
+            .max_id_bytes
+            .saturating_add(self.max_output_bytes.saturating_mul(2));
+        returned
+            .max(MAX_KEY_BYTES + MAX_VALUE_BYTES)
+            .saturating_add(COPY_SLACK_BYTES)
+    }
+}
+
 impl Default for Limits {
     fn default() -> Self {
         Self {
@@ -219,6 +249,25 @@ mod tests {
     use wasmtime::ResourceLimiter;
 
     const MIB: usize = 1 << 20;
+
+    #[test]
+    fn the_copy_limit_covers_the_largest_crossing_a_correct_plugin_makes() {
+        // By default a kv write of a key and a value at their limits leads.
+        let kv = crate::kv::host::MAX_KEY_BYTES + crate::kv::host::MAX_VALUE_BYTES;
+        assert_eq!(Limits::default().copy_limit_bytes(), kv + COPY_SLACK_BYTES);
+        // Raised output limits raise it: a record at them still fits.
+        let generous = Limits {
+            max_output_bytes: 32 * MIB,
+            max_id_bytes: MIB,
+            ..Limits::default()
+        };
+        assert_eq!(generous.copy_limit_bytes(), 65 * MIB + COPY_SLACK_BYTES);
+        let silly = Limits {
+            max_output_bytes: usize::MAX,
+            ..Limits::default()
+        };
+        assert_eq!(silly.copy_limit_bytes(), usize::MAX);
+    }
 
     #[test]
     fn the_limit_covers_all_memories_of_an_instance_together() {

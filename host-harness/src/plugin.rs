@@ -28,6 +28,11 @@ use wasmtime_wasi_config::WasiConfigVariables;
 /// so a call that ends within a tick (nearly every call) reads none.
 const FIRST_LOOK_TICKS: u64 = 1;
 
+/// What wasmtime 48 (`runtime/component/func/options.rs`) reports when a
+/// lift runs out of hostcall fuel ([`Limits::copy_limit_bytes`]); its error
+/// type is private, so the text is matched (the sandbox tests pin it).
+const HOSTCALL_FUEL_EXHAUSTED: &str = "too much data is being copied between the host and the guest: fuel allocated for hostcalls has been exhausted";
+
 /// Counters of one plugin's instance pool. More may be added: match on
 /// fields, not on the whole struct.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -191,6 +196,7 @@ impl Plugin {
         };
         let mut store = Store::new(&inner.shared.engine, state);
         store.limiter(|s| &mut s.limiter);
+        store.set_hostcall_fuel(inner.limits.copy_limit_bytes());
         // Every call is first looked at on its first epoch tick, then when
         // what it has left runs out in wall time (`CallClock`): the deadline
         // is for the CPU time of the guest's own work, so a thread kept off
@@ -290,6 +296,13 @@ impl Plugin {
                 plugin,
                 op,
                 limit_bytes: self.inner.limits.memory_bytes,
+            };
+        }
+        if e.chain().any(|c| c.to_string() == HOSTCALL_FUEL_EXHAUSTED) {
+            return CallError::CopyLimit {
+                plugin,
+                op,
+                limit_bytes: self.inner.limits.copy_limit_bytes(),
             };
         }
         let mut message = if let Some(trap) = e.downcast_ref::<Trap>() {

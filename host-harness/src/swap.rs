@@ -740,7 +740,10 @@ impl SwappableStore {
             // until the grace period ends. An answer, not a fault: one
             // user's big session must not get the store, and every session
             // not yet moved, dropped.
-            if matches!(answer, Err(CallError::OutputTooLarge { .. })) {
+            if matches!(
+                answer,
+                Err(CallError::OutputTooLarge { .. } | CallError::CopyLimit { .. })
+            ) {
                 self.inner.unmovable.fetch_add(1, Ordering::Relaxed);
             }
             match answer {
@@ -748,7 +751,7 @@ impl SwappableStore {
                     retired.faults.store(0, Ordering::Relaxed);
                     return Found::Live(retired, old);
                 }
-                Ok(None) | Err(CallError::OutputTooLarge { .. }) => {
+                Ok(None) | Err(CallError::OutputTooLarge { .. } | CallError::CopyLimit { .. }) => {
                     retired.faults.store(0, Ordering::Relaxed);
                     if first_answer {
                         return Found::Gone;

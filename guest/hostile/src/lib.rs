@@ -11,7 +11,9 @@
 //! | `kv-loop` | reads the kv without end (a loop that spends its time waiting on the host) |
 //! | `alloc` | allocates memory without end |
 //! | `trap` | panics (with `hostile.message` when set) |
-//! | `huge` | returns a 100 MB id (`create`) or data (`load`) |
+//! | `huge` | returns an id (`create`) or a record whose id, data and user id (`load`) are each `hostile.bytes` bytes (default 100 MiB) |
+//! | `huge-kv` | passes each `kv` call a key, prefix, cursor (8 MiB) or value (16 MiB + 1) just over the kv import's limits and reports the answers |
+//! | `flood-kv` | passes `kv` `set` a 24 MiB value, more than one host call may carry |
 //! | `liar` | returns ids and records that break the contract |
 //! | `fs` | tries to read files; reports what happened as a backend error |
 //! | `env` | tries to read environment variables and arguments |
@@ -171,16 +173,24 @@ fn misbehave() -> Result<(), SessionError> {
             )))
         }
         "huge-kv" => {
-            // 24 MiB keys and a 24 MiB value: far over the host's limits.
-            let big = "k".repeat(24 << 20);
+            // 8 MiB keys and a value one byte over the 16 MiB the kv takes:
+            // over the kv import's limits, within what one host call may
+            // carry (`Limits::copy_limit_bytes`).
+            let big = "k".repeat(8 << 20);
+            let value = vec![b'v'; (16 << 20) + 1];
             let get = kv::get(&big).map(|v| v.is_some());
-            let set = kv::set("small", big.as_bytes(), None, kv::WriteMode::Always);
+            let set = kv::set("small", &value, None, kv::WriteMode::Always);
             let delete = kv::delete(&big);
             let list = kv::list_keys(&big, None, 10).map(|p| p.keys.len());
             let cursor = kv::list_keys("", Some(&big), 10).map(|p| p.keys.len());
             Err(report(format!(
                 "get: {get:?}; set: {set:?}; delete: {delete:?}; list: {list:?}; cursor: {cursor:?}"
             )))
+        }
+        "flood-kv" => {
+            let value = vec![b'v'; 24 << 20];
+            let set = kv::set("small", &value, None, kv::WriteMode::Always);
+            Err(report(format!("set: {set:?}")))
         }
         "exit" => std::process::exit(0),
         "loud" => Err(report("é".repeat(5 * 1024 * 1024))),
@@ -200,8 +210,10 @@ fn misbehave() -> Result<(), SessionError> {
     }
 }
 
+/// A string of `hostile.bytes` bytes (default 100 MiB).
 fn huge() -> String {
-    "a".repeat(100 * 1024 * 1024)
+    let len = setting("hostile.bytes").parse().unwrap_or(100 << 20);
+    "a".repeat(len)
 }
 
 fn mode() -> String {
@@ -243,7 +255,14 @@ impl Guest for Hostile {
             expires_at,
         };
         match mode().as_str() {
-            "huge" => Ok(Some(record(huge(), u64::MAX))),
+            "huge" => {
+                let big = huge();
+                Ok(Some(SessionRecord {
+                    id: big.clone(),
+                    user_id: Some(big.clone()),
+                    ..record(big, u64::MAX)
+                }))
+            }
             "trap-on-update" | "same-id" => working::load(id),
             "trap-on-load" if id.starts_with("foreign-") => {
                 Err(SessionError::InvalidId("not this store's id".to_string()))

@@ -4,7 +4,9 @@
 //! sizes of strings and lists checked before they are copied out of the
 //! guest (`add_to_linker`). In place, that is: the harness loads only
 //! components that pass strings as UTF-8 (`string_encoding`), which
-//! wasmtime reads without converting.
+//! wasmtime reads without converting. Arguments past
+//! [`crate::Limits::copy_limit_bytes`] together never get here: wasmtime
+//! stops the call as it lifts them (`CallError::CopyLimit`).
 
 use super::{KeyPage, KvBackend, KvError, KvNamespace, WriteMode};
 use crate::bindings::kv_api::{self, Host as _};
