@@ -885,6 +885,14 @@ fn key_problems_are_config_errors_that_never_echo_the_key() {
         let msg = e.to_string();
         assert!(msg.contains(needle), "{msg}");
         assert!(!msg.contains(short) && !msg.contains(KEY_A), "{msg}");
+        // The maintenance calls too: a store that cannot open a seal is not
+        // reported healthy by a host's periodic purge.
+        for e in [
+            assert_session_err!(p.purge_expired(), SessionError::Config(_)),
+            assert_session_err!(p.count(), SessionError::Config(_)),
+        ] {
+            assert!(e.to_string().contains(needle), "{e}");
+        }
     }
 }
 

@@ -389,6 +389,8 @@ describe("cookie_session under jco", () => {
       assertErr(() => plugin.touch("v1.p.AAAA", undefined), "config", /cookie\.keys/);
       assertErr(() => plugin.regenerate("v1.p.AAAA"), "config", /cookie\.keys/);
       assertErr(() => plugin.destroy("v1.p.AAAA"), "config", /cookie\.keys/);
+      assertErr(() => plugin.purgeExpired(), "config", /cookie\.keys/);
+      assertErr(() => plugin.count(), "config", /cookie\.keys/);
     }
   });
 

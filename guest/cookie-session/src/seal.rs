@@ -94,6 +94,19 @@ impl std::fmt::Debug for Sealer {
     }
 }
 
+/// Why a seal did not open.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// Malformed, tampered with, or not made by this store's keys, name and
+    /// mode: the id presented is at fault (`invalid-id`).
+    Invalid(String),
+    /// Authentic (one of this store's keys made it) but its payload does not
+    /// decode: a build sealing another layout under the same keys and
+    /// version, or a bug. The store is at fault, not the caller
+    /// (`backend`: a stored record found corrupt).
+    Corrupt(String),
+}
+
 /// A seal that was opened: its payload and which key opened it.
 #[derive(Debug)]
 pub struct Opened {
@@ -171,14 +184,15 @@ impl Sealer {
     /// mode (only what the format uses is drawn). The error (a failing random
     /// source or cipher) is for `session-error.backend`.
     pub fn seal(&self, payload: &Payload) -> Result<String, String> {
+        let plain = Plain::Payload(payload);
         match &self.keyed {
             Keyed::Private(ciphers) => {
                 let nonce: [u8; PRIVATE_NONCE] = random()?;
-                seal_private(&ciphers[0], &self.context, &self.prefix(), payload, &nonce)
+                seal_private(&ciphers[0], &self.context, &self.prefix(), plain, &nonce)
             }
             Keyed::Signed(macs) => {
                 let nonce: [u8; SIGNED_NONCE] = random()?;
-                Ok(seal_signed(&macs[0], &self.prefix(), payload, &nonce))
+                Ok(seal_signed(&macs[0], &self.prefix(), plain, &nonce))
             }
         }
     }
@@ -192,14 +206,34 @@ impl Sealer {
         payload: &Payload,
         nonce: &[u8; PRIVATE_NONCE],
     ) -> Result<String, String> {
+        self.seal_plain_with_nonce(Plain::Payload(payload), nonce)
+    }
+
+    /// Seals bytes that need not be a payload, as a build with another
+    /// layout under the same keys would (tests only).
+    #[cfg(test)]
+    pub(crate) fn seal_raw_with_nonce(
+        &self,
+        raw: &[u8],
+        nonce: &[u8; PRIVATE_NONCE],
+    ) -> Result<String, String> {
+        self.seal_plain_with_nonce(Plain::Raw(raw), nonce)
+    }
+
+    #[cfg(test)]
+    fn seal_plain_with_nonce(
+        &self,
+        plain: Plain<'_>,
+        nonce: &[u8; PRIVATE_NONCE],
+    ) -> Result<String, String> {
         match &self.keyed {
             Keyed::Private(ciphers) => {
-                seal_private(&ciphers[0], &self.context, &self.prefix(), payload, nonce)
+                seal_private(&ciphers[0], &self.context, &self.prefix(), plain, nonce)
             }
             Keyed::Signed(macs) => {
                 let mut short = [0u8; SIGNED_NONCE];
                 short.copy_from_slice(&nonce[..SIGNED_NONCE]);
-                Ok(seal_signed(&macs[0], &self.prefix(), payload, &short))
+                Ok(seal_signed(&macs[0], &self.prefix(), plain, &short))
             }
         }
     }
@@ -207,7 +241,15 @@ impl Sealer {
     /// Opens a seal: checks size and version before any crypto, then tries
     /// every configured key. The error says what was wrong without echoing
     /// the input.
-    pub fn open(&self, seal: &str) -> Result<Opened, String> {
+    pub fn open(&self, seal: &str) -> Result<Opened, OpenError> {
+        let (raw, start, key_index) = self.authenticate(seal).map_err(OpenError::Invalid)?;
+        let payload = Payload::decode_from(raw, start).map_err(OpenError::Corrupt)?;
+        Ok(Opened { payload, key_index })
+    }
+
+    /// The authenticated payload bytes of `seal` (at `start` in the buffer)
+    /// and the index of the key that made it.
+    fn authenticate(&self, seal: &str) -> Result<(Vec<u8>, usize, usize), String> {
         if seal.len() > self.max_bytes {
             return Err(format!(
                 "seal is {} bytes, over cookie.max-bytes ({})",
@@ -231,12 +273,10 @@ impl Sealer {
                 self.mode.name()
             ));
         }
-        let (raw, start, key_index) = match &self.keyed {
-            Keyed::Private(ciphers) => open_private(ciphers, &self.context, body)?,
-            Keyed::Signed(macs) => open_signed(macs, body)?,
-        };
-        let payload = Payload::decode_from(raw, start)?;
-        Ok(Opened { payload, key_index })
+        match &self.keyed {
+            Keyed::Private(ciphers) => open_private(ciphers, &self.context, body),
+            Keyed::Signed(macs) => open_signed(macs, body),
+        }
     }
 }
 
@@ -247,17 +287,44 @@ fn random<const N: usize>() -> Result<[u8; N], String> {
     Ok(bytes)
 }
 
+/// What a seal carries: a payload, encoded straight into the seal's buffer,
+/// or (in tests) bytes that need not be one.
+#[derive(Clone, Copy)]
+enum Plain<'a> {
+    Payload(&'a Payload),
+    #[cfg(test)]
+    Raw(&'a [u8]),
+}
+
+impl Plain<'_> {
+    fn len(self) -> usize {
+        match self {
+            Plain::Payload(p) => p.encoded_len(),
+            #[cfg(test)]
+            Plain::Raw(r) => r.len(),
+        }
+    }
+
+    fn write(self, out: &mut Vec<u8>) {
+        match self {
+            Plain::Payload(p) => p.encode_into(out),
+            #[cfg(test)]
+            Plain::Raw(r) => out.extend_from_slice(r),
+        }
+    }
+}
+
 /// `prefix | b64url( nonce | ciphertext | tag )`, encrypted in place.
 fn seal_private(
     cipher: &XChaCha20Poly1305,
     context: &[u8],
     prefix: &str,
-    payload: &Payload,
+    plain: Plain<'_>,
     nonce: &[u8; PRIVATE_NONCE],
 ) -> Result<String, String> {
-    let mut body = Vec::with_capacity(PRIVATE_NONCE + payload.encoded_len() + AEAD_TAG);
+    let mut body = Vec::with_capacity(PRIVATE_NONCE + plain.len() + AEAD_TAG);
     body.extend_from_slice(nonce);
-    payload.encode_into(&mut body);
+    plain.write(&mut body);
     // Only fails for messages over 256 GiB; reported rather than assumed.
     let tag = cipher
         .encrypt_in_place_detached(
@@ -277,12 +344,12 @@ fn seal_private(
 fn seal_signed(
     keyed: &Hmac<Sha256>,
     prefix: &str,
-    payload: &Payload,
+    plain: Plain<'_>,
     nonce: &[u8; SIGNED_NONCE],
 ) -> String {
-    let mut body = Vec::with_capacity(SIGNED_NONCE + payload.encoded_len());
+    let mut body = Vec::with_capacity(SIGNED_NONCE + plain.len());
     body.extend_from_slice(nonce);
-    payload.encode_into(&mut body);
+    plain.write(&mut body);
     let mut mac = keyed.clone();
     mac.update(&body);
     let tag = mac.finalize().into_bytes();
@@ -463,6 +530,37 @@ mod tests {
                     s.seal(&p).unwrap().len(),
                     "{mode:?} {n}"
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn an_authentic_seal_that_does_not_decode_is_corrupt_not_invalid() {
+        let nonce = [7u8; PRIVATE_NONCE];
+        let mut header = vec![0u8; 24];
+        // A user id of 9 bytes where the payload holds 2; then data that is
+        // not UTF-8.
+        let user_past_end = [header.clone(), vec![9, 0, b'a', b'b']].concat();
+        header.extend_from_slice(&u16::MAX.to_le_bytes()); // no user id
+        let bad_data = [header, vec![0xFF, b'{']].concat();
+        for mode in [Mode::Private, Mode::Signed] {
+            let s = sealer(KEY_A, mode, "id");
+            for (raw, says) in [
+                (&[1u8, 2, 3][..], "shorter than its header"),
+                (&user_past_end[..], "runs past"),
+                (&bad_data[..], "not UTF-8"),
+            ] {
+                let seal = s.seal_raw_with_nonce(raw, &nonce).unwrap();
+                match s.open(&seal) {
+                    Err(OpenError::Corrupt(m)) => assert!(m.contains(says), "{m}"),
+                    other => panic!("{mode:?} {says}: {other:?}"),
+                }
+                // The same bytes under another key are not this store's.
+                let foreign = sealer(KEY_B, mode, "id").seal_raw_with_nonce(raw, &nonce);
+                assert!(matches!(
+                    s.open(&foreign.unwrap()),
+                    Err(OpenError::Invalid(_))
+                ));
             }
         }
     }

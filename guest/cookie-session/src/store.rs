@@ -7,6 +7,7 @@ use crate::bindings::session::plugin::types::{
 };
 use crate::config::{self, Settings};
 use crate::payload::Payload;
+use crate::seal::OpenError;
 use session_guest_support::clock::now_unix;
 use session_guest_support::data::{validate_data, validate_user_id};
 use session_guest_support::lifetime::{
@@ -60,7 +61,7 @@ fn open_live(
     id: &str,
     now: u64,
 ) -> Result<Option<(Payload, bool)>, SessionError> {
-    let mut opened = settings.sealer.open(id).map_err(SessionError::InvalidId)?;
+    let mut opened = settings.sealer.open(id).map_err(unopened)?;
     let p = &mut opened.payload;
     let late = now.saturating_add(CLOCK_SKEW_TOLERANCE_SECONDS);
     // Created more than the skew replicas' clocks have ahead of this clock:
@@ -197,21 +198,38 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
     seal(settings, &payload)
 }
 
+/// The session error for a seal that did not open: the caller's fault
+/// (`invalid-id`) unless this store's own keys made it (`backend`).
+fn unopened(e: OpenError) -> SessionError {
+    match e {
+        OpenError::Invalid(m) => SessionError::InvalidId(m),
+        OpenError::Corrupt(m) => {
+            SessionError::Backend(format!("authentic seal with a corrupt payload: {m}"))
+        }
+    }
+}
+
 /// `destroy`: nothing is stored, so nothing to delete; a forged id is still
 /// reported as `invalid-id`.
 pub fn destroy(id: SessionId) -> Result<(), SessionError> {
     let settings = config::settings()?;
-    settings.sealer.open(&id).map_err(SessionError::InvalidId)?;
+    settings.sealer.open(&id).map_err(unopened)?;
     Ok(())
 }
 
-/// `purge-expired`: a stateless store holds nothing to purge.
+/// `purge-expired`: a stateless store holds nothing to purge. A store
+/// without usable settings says so, as every other operation does, so a
+/// host's periodic purge does not report a store that cannot open a seal
+/// as healthy.
 pub fn purge_expired() -> Result<u64, SessionError> {
+    config::settings()?;
     Ok(0)
 }
 
-/// `count`: a stateless store cannot count what it does not keep.
+/// `count`: a stateless store cannot count what it does not keep (a `config`
+/// error first when its settings are unusable, as for `purge-expired`).
 pub fn count() -> Result<u64, SessionError> {
+    config::settings()?;
     Err(SessionError::Unsupported(
         "cookie-session is stateless: no sessions are kept on the server to count".to_string(),
     ))
