@@ -299,6 +299,20 @@ impl App {
             })
     }
 
+    /// The session `current` as it is, its expiry slid (`touch`): a request
+    /// that could write nothing (the session is full) is still activity,
+    /// and without this a visitor active all along was signed out one ttl
+    /// after the last write that fitted. A touch the store refuses as too
+    /// large (a seal re-made a little longer) leaves it as it was.
+    fn touched(&self, current: &SessionRecord) -> Result<SessionRecord, Failure> {
+        match self.store.touch(&current.id, None) {
+            Ok(id) => self.store.load(&id)?.ok_or_else(ended_meanwhile),
+            Err(CallError::Session(SessionError::NotFound)) => Err(ended_meanwhile()),
+            Err(CallError::Session(SessionError::TooLarge(_))) => Ok(current.clone()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// The page of the session `current` as it is, nothing written, with
     /// `message`; a cookie only when the store re-issued the id the browser
     /// sent (a seal re-made with the current key, a migration).
@@ -329,7 +343,8 @@ impl App {
             // whose way back is this page again would lock them out).
             (Err(f), Some(current)) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
                 let message = format!("This visit was not counted: {}", f.message);
-                self.unchanged_page(cookie_header, StatusCode::OK, current, &message)
+                let current = self.touched(current)?;
+                self.unchanged_page(cookie_header, StatusCode::OK, &current, &message)
             }
             (Err(f), _) => Err(f),
         }
@@ -409,9 +424,22 @@ impl App {
                 Err(e) if !matches!(e, CallError::Session(SessionError::NotFound)) => {
                     // Still anonymous, under its new id: hand that one out.
                     let failure = Failure::from(e);
-                    let (record, cookie) = self.issue(&id)?;
                     let message = format!("Not signed in: {}", failure.message);
-                    return Ok(self.page(failure.status, &record, Some(cookie), Some(&message)));
+                    return match self.issue(&id) {
+                        Ok((record, cookie)) => {
+                            Ok(self.page(failure.status, &record, Some(cookie), Some(&message)))
+                        }
+                        // Reading it back failed too (the backend went
+                        // down): the error page, but with the cookie, as
+                        // after a sign-in below, or the visitor, whose old
+                        // id is gone, would lose the session.
+                        Err(f) if f.status != StatusCode::CONFLICT => {
+                            let mut reply = crate::page::error(&failure);
+                            reply.set_cookie = Some(self.cookie_until(&id, record.expires_at)?);
+                            Ok(reply)
+                        }
+                        Err(f) => Err(f),
+                    };
                 }
                 signed_in => signed_in,
             },
@@ -460,7 +488,9 @@ impl App {
             // it sent (a seal re-made with the current key, a migration).
             Err(f) if f.status == StatusCode::PAYLOAD_TOO_LARGE => {
                 // The session as it is now; one that ended meanwhile gets
-                // the error page, not a page that shows it live.
+                // the error page, not a page that shows it live. (Its
+                // expiry is not slid: nothing is written, and the page
+                // view that follows does it.)
                 let Some(current) = self.store.load(&record.id)? else {
                     return Err(f);
                 };
@@ -518,6 +548,18 @@ mod tests {
 
     /// The site on kv-session, in memory, with its default cookie.
     fn app() -> App {
+        let clock = Arc::new(ShiftedClock::default());
+        let kv = Arc::new(host_harness::MemoryBackend::new(clock.clone()));
+        app_on(clock, kv, &[])
+    }
+
+    /// The site on kv-session over `kv` with `settings`, and its default
+    /// cookie.
+    fn app_on(
+        clock: Arc<ShiftedClock>,
+        kv: Arc<dyn host_harness::KvBackend>,
+        settings: &[(&str, &str)],
+    ) -> App {
         let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .join("../target/wasm32-wasip2/release/kv_session.wasm");
         assert!(
@@ -525,13 +567,16 @@ mod tests {
             "{} is missing: run `make guests`",
             wasm.display()
         );
-        let clock = Arc::new(ShiftedClock::default());
         let harness = Harness::builder()
             .clock(clock.clone())
+            .kv_backend(kv)
             .build()
             .expect("a harness");
         let plugin = harness
-            .load_file(&wasm, LoadOptions::default())
+            .load_file(
+                &wasm,
+                LoadOptions::default().configs(settings.iter().copied()),
+            )
             .expect("kv-session loads");
         App {
             store: SwappableStore::new(&harness, plugin, SwapOptions::default()),
@@ -577,6 +622,170 @@ mod tests {
             .expect("loads")
             .expect("still live");
         assert_eq!(SessionData::from_data(&kept.data).visits, 1);
+    }
+
+    /// A kv backend that goes down (every read and write of the site's
+    /// sessions fails) right after the first delete once armed: for a
+    /// sign-in, just after `regenerate` moved the session to its new id.
+    struct DownAfterDelete {
+        memory: host_harness::MemoryBackend,
+        armed: std::sync::atomic::AtomicBool,
+        down: std::sync::atomic::AtomicBool,
+    }
+
+    impl DownAfterDelete {
+        fn check(&self, namespace: &str) -> Result<(), host_harness::KvError> {
+            let sessions = !namespace.starts_with("session-harness/");
+            match sessions && self.down.load(std::sync::atomic::Ordering::SeqCst) {
+                true => Err(host_harness::KvError::Backend("down".to_string())),
+                false => Ok(()),
+            }
+        }
+    }
+
+    impl host_harness::KvBackend for DownAfterDelete {
+        fn name(&self) -> &str {
+            "down-after-delete"
+        }
+
+        fn get(&self, ns: &str, key: &str) -> Result<Option<Vec<u8>>, host_harness::KvError> {
+            self.check(ns)?;
+            self.memory.get(ns, key)
+        }
+
+        fn set(
+            &self,
+            ns: &str,
+            key: &str,
+            value: Vec<u8>,
+            ttl: Option<u64>,
+            mode: host_harness::WriteMode,
+        ) -> Result<bool, host_harness::KvError> {
+            self.check(ns)?;
+            self.memory.set(ns, key, value, ttl, mode)
+        }
+
+        fn delete(&self, ns: &str, key: &str) -> Result<bool, host_harness::KvError> {
+            self.check(ns)?;
+            let deleted = self.memory.delete(ns, key);
+            if self.armed.load(std::sync::atomic::Ordering::SeqCst) {
+                self.down.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+            deleted
+        }
+
+        fn delete_if_equals(
+            &self,
+            ns: &str,
+            key: &str,
+            expected: &[u8],
+        ) -> Result<bool, host_harness::KvError> {
+            self.check(ns)?;
+            self.memory.delete_if_equals(ns, key, expected)
+        }
+
+        fn replace_if_equals(
+            &self,
+            ns: &str,
+            key: &str,
+            expected: &[u8],
+            value: Vec<u8>,
+            ttl: Option<u64>,
+        ) -> Result<bool, host_harness::KvError> {
+            self.check(ns)?;
+            self.memory.replace_if_equals(ns, key, expected, value, ttl)
+        }
+
+        fn list_keys(
+            &self,
+            ns: &str,
+            prefix: &str,
+            cursor: Option<&str>,
+            limit: u32,
+        ) -> Result<host_harness::KeyPage, host_harness::KvError> {
+            self.check(ns)?;
+            self.memory.list_keys(ns, prefix, cursor, limit)
+        }
+    }
+
+    /// A sign-in whose last step fails, and whose read-back fails too (the
+    /// backend went down after `regenerate` moved the session): the error
+    /// page still carries the new id's cookie. It had none, so the browser
+    /// kept the old id, which regenerate had ended: the visitor lost the
+    /// session.
+    #[test]
+    fn a_sign_in_cut_short_by_the_backend_still_hands_out_the_new_id() {
+        let clock = Arc::new(ShiftedClock::default());
+        let kv = Arc::new(DownAfterDelete {
+            memory: host_harness::MemoryBackend::new(clock.clone()),
+            armed: false.into(),
+            down: false.into(),
+        });
+        let app = app_on(clock, kv.clone(), &[]);
+        let Ok((anonymous, _)) = app.change(None, |v| v.visits += 1) else {
+            panic!("no session")
+        };
+        let csrf = SessionData::from_data(&anonymous.data).csrf;
+        kv.armed.store(true, std::sync::atomic::Ordering::SeqCst);
+        let sent = format!("__Host-sid={}", anonymous.id);
+        let reply = match app.login(&sent, "alice", &csrf) {
+            Ok(reply) => reply,
+            Err(f) => panic!("an error page without a cookie: {} {}", f.status, f.message),
+        };
+        assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
+        let cookie = reply.set_cookie.expect("the new id's cookie");
+        kv.down.store(false, std::sync::atomic::Ordering::SeqCst);
+        let handed_out = app
+            .policy
+            .find_ids(&cookie)
+            .next()
+            .expect("an id")
+            .to_string();
+        assert_ne!(handed_out, anonymous.id);
+        let kept = app.store.load(&handed_out).expect("loads").expect("live");
+        assert_eq!(
+            (kept.user_id, SessionData::from_data(&kept.data).visits),
+            (None, 1)
+        );
+        assert_eq!(app.store.load(&anonymous.id).expect("loads"), None);
+    }
+
+    /// A session too full to count one more visit still has its expiry slid
+    /// by each page view: a visitor active all along was signed out one ttl
+    /// after the last write that fitted.
+    #[test]
+    fn a_full_session_stays_alive_while_it_is_used() {
+        let clock = Arc::new(ShiftedClock::default());
+        let kv = Arc::new(host_harness::MemoryBackend::new(clock.clone()));
+        let settings = [
+            ("session.max-data-bytes", "200"),
+            ("session.ttl-seconds", "100"),
+        ];
+        let app = app_on(clock.clone(), kv, &settings);
+        let mut full = SessionData {
+            visits: 9,
+            csrf: new_csrf_token().ok().expect("a token"),
+            ..SessionData::default()
+        };
+        full.note = "x".repeat(200 - full.to_data().len());
+        assert_eq!(full.to_data().len(), 200, "one more visit does not fit");
+        let id = app
+            .store
+            .create(CreateOptions::new(full.to_data()))
+            .expect("created");
+        let sent = format!("__Host-sid={id}");
+        for _ in 0..3 {
+            clock.advance(60);
+            let reply = app.visit(&sent).ok().expect("a page");
+            assert_eq!(reply.status, StatusCode::OK);
+            assert!(
+                reply.body.expect("a page").contains("not counted"),
+                "the visit did not fit"
+            );
+        }
+        // 180 s after the last write, of a 100 s ttl: alive, as it was used.
+        let kept = app.store.load(&id).expect("loads").expect("still live");
+        assert_eq!(SessionData::from_data(&kept.data).visits, 9);
     }
 
     /// An id longer than a cookie carries is answered as a store's
