@@ -160,7 +160,8 @@ pub fn update(
     let settings = config::settings()?;
     validate_data(&data, settings.max_data_bytes)?;
     validate_user_id(user_id.as_deref())?;
-    // New data replaces a corrupt record's, which is how one is repaired.
+    // New data replaces corrupt data, which is how such a record is repaired
+    // (one whose header or user id does not decode is refused by `live`).
     rewrite(&id, settings, |r| {
         r.replace_body(user_id.as_deref(), &data);
         Ok(())
