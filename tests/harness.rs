@@ -1,8 +1,10 @@
 //! The harness as a host author uses it: loading errors that say what is
 //! wrong, the disk cache, a handle shared across threads.
 
+use host_harness::ManualClock;
 use host_harness::{CacheOutcome, CreateOptions, Harness, LoadError, LoadOptions, Plugin};
-use session_tests::fixtures::{guest_bytes, guest_path, harness};
+use session_tests::faulty::FaultyBackend;
+use session_tests::fixtures::{T0, guest_bytes, guest_path, harness};
 use std::sync::Arc;
 
 #[test]
@@ -195,37 +197,57 @@ fn a_plugin_that_traps_while_instantiated_is_at_fault() {
     assert!(good.count().is_ok());
 }
 
-/// With every pooled instance slot taken (one slot here, held by the first
-/// plugin's idle instance), a new instance is `Instantiate`: the host's
+/// With every instance slot taken (one slot here), an instance another
+/// plugin holds idle gives way: idle instances once kept a plugin with
+/// calls to serve from being served, however long they sat unused. One in
+/// a call does not: a new instance is then `Instantiate`, the host's
 /// capacity, not a fault of the plugin.
 #[test]
-fn no_free_instance_slot_is_the_hosts_capacity() {
+fn idle_instances_give_their_slot_way_and_busy_ones_do_not() {
+    let clock = ManualClock::new(T0);
+    let kv = Arc::new(FaultyBackend::new(&clock));
     let h = Harness::builder()
+        .clock(Arc::new(clock))
+        .kv_backend(kv.clone())
         .engine_settings(host_harness::EngineSettings {
             max_instances: 1,
             ..host_harness::EngineSettings::default()
         })
         .build()
         .unwrap();
-    let first = h
-        .load_bytes(&guest_bytes("kv_session"), LoadOptions::default())
-        .unwrap();
-    let e = h
-        .load_bytes(
+    let load = |name: &str| {
+        h.load_bytes(
             &guest_bytes("kv_session"),
-            LoadOptions::default().name("second"),
+            LoadOptions::default().name(name),
         )
-        .map(|_| ())
-        .unwrap_err();
-    let LoadError::Probe { source, .. } = &e else {
-        panic!("expected a probe error, got {e:?}");
+        .unwrap_or_else(|e| panic!("{name}: {e}"))
     };
+    let idle = |p: &Plugin| p.stats().idle;
+    let first = load("first");
+    assert_eq!(idle(&first), 1, "its probe's instance, kept");
+    // The second's probe takes the slot of the first's idle instance.
+    let second = load("second");
+    assert_eq!((idle(&first), idle(&second)), (0, 1));
+    let id = first.create(CreateOptions::new("{}")).unwrap();
+    assert_eq!((idle(&first), idle(&second)), (1, 0));
+    // The first's instance in a call (held in the kv): nothing to give way.
+    let held = kv.hold_next_if_present();
+    let call = {
+        let (first, id) = (first.clone(), id.clone());
+        std::thread::spawn(move || first.update(&id, "{\"a\":1}", None))
+    };
+    let call = held.wait_entered(call, "update");
+    let e = second.count().unwrap_err();
     assert!(
-        matches!(**source, host_harness::CallError::Instantiate { .. }),
-        "{source:?}"
+        matches!(e, host_harness::CallError::Instantiate { .. }),
+        "{e:?}"
     );
-    assert!(!source.to_string().is_empty());
-    assert!(first.count().is_ok(), "the first plugin serves on");
+    assert!(!e.to_string().is_empty());
+    drop(held.release);
+    call.join().unwrap().expect("the held call ends well");
+    // Once it is idle again, it gives way.
+    assert_eq!(second.count().unwrap(), 0, "its own namespace holds none");
+    assert_eq!(first.load(&id).unwrap().unwrap().data, "{\"a\":1}");
 }
 
 /// What wasmtime says of a component it refuses can quote names the file

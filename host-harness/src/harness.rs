@@ -11,10 +11,11 @@ use crate::kv::KvBackend;
 use crate::kv::memory::MemoryBackend;
 use crate::limits::Limits;
 use crate::plugin::Plugin;
+use crate::pool::InstancePool;
 use crate::state::HostState;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant};
 use wasmtime::Engine;
 use wasmtime::component::{Component, Linker};
@@ -28,7 +29,34 @@ pub(crate) struct Shared {
     pub(crate) kv: Arc<dyn KvBackend>,
     pub(crate) limits: Limits,
     pub(crate) cache: Option<CompileCache>,
+    /// The instance pools of every plugin loaded (and not yet dropped), so
+    /// a plugin that finds no instance slot free can take one another
+    /// plugin holds idle.
+    pools: Mutex<Vec<Weak<InstancePool>>>,
     _ticker: EpochTicker,
+}
+
+impl Shared {
+    /// Keeps `pool` among those [`Shared::evict_idle_instance`] draws on.
+    pub(crate) fn register_pool(&self, pool: &Arc<InstancePool>) {
+        if let Ok(mut pools) = self.pools.lock() {
+            pools.retain(|p| p.strong_count() > 0);
+            pools.push(Arc::downgrade(pool));
+        }
+    }
+
+    /// Drops one idle instance of whichever plugin holds the most, so its
+    /// instance slot can be used by a plugin that found none free; false
+    /// when no plugin holds one idle.
+    pub(crate) fn evict_idle_instance(&self) -> bool {
+        let fullest = self.pools.lock().ok().and_then(|pools| {
+            pools
+                .iter()
+                .filter_map(Weak::upgrade)
+                .max_by_key(|p| p.idle())
+        });
+        fullest.is_some_and(|p| p.evict_one())
+    }
 }
 
 /// Loads session plugins and runs them in a sandbox. Cheap to clone.
@@ -110,6 +138,7 @@ impl HarnessBuilder {
                 kv,
                 limits: self.limits,
                 cache,
+                pools: Mutex::new(Vec::new()),
                 _ticker: ticker,
             }),
         })

@@ -28,6 +28,10 @@ use wasmtime_wasi_config::WasiConfigVariables;
 /// so a call that ends within a tick (nearly every call) reads none.
 const FIRST_LOOK_TICKS: u64 = 1;
 
+/// Idle instances one checkout drops, at most, to find a slot (each frees
+/// one; another thread may take it first).
+const MAX_EVICTIONS: usize = 8;
+
 /// What wasmtime 48 (`runtime/component/func/options.rs`) reports when a
 /// lift runs out of hostcall fuel ([`Limits::copy_limit_bytes`]); its error
 /// type is private, so the text is matched (the sandbox tests pin it).
@@ -50,7 +54,7 @@ pub(crate) struct PluginInner {
     pub(crate) name: String,
     pub(crate) info: PluginInfo,
     pre: SessionHostPre<HostState>,
-    pool: InstancePool,
+    pool: Arc<InstancePool>,
     shared: Arc<Shared>,
     config: Arc<WasiConfigVariables>,
     kv: KvView,
@@ -94,6 +98,8 @@ impl Plugin {
         limits: Limits,
     ) -> Result<Self, CallError> {
         let kv = KvView::new(shared.kv.clone(), namespace.clone());
+        let pool = Arc::new(InstancePool::new(limits.max_idle_instances));
+        shared.register_pool(&pool);
         let mut plugin = Plugin {
             inner: Arc::new(PluginInner {
                 info: PluginInfo {
@@ -103,7 +109,7 @@ impl Plugin {
                 },
                 name,
                 pre,
-                pool: InstancePool::new(limits.max_idle_instances),
+                pool,
                 shared,
                 config: Arc::new(config),
                 kv,
@@ -214,10 +220,25 @@ impl Plugin {
         }
     }
 
+    /// An idle instance, or a new one. With no instance slot free (or no
+    /// memory for one), an instance another plugin (or this one) holds idle
+    /// is dropped to make room, a few times over, before the host's
+    /// capacity is the answer: idle instances must not keep a plugin that
+    /// has calls to serve from being served.
     fn checkout(&self) -> Result<Instance, CallError> {
-        match self.inner.pool.take() {
-            Some(i) => Ok(i),
-            None => self.instantiate(),
+        let mut evictions = 0;
+        loop {
+            if let Some(i) = self.inner.pool.take() {
+                return Ok(i);
+            }
+            match self.instantiate() {
+                Err(CallError::Instantiate { .. })
+                    if evictions < MAX_EVICTIONS && self.inner.shared.evict_idle_instance() =>
+                {
+                    evictions += 1;
+                }
+                made => return made,
+            }
         }
     }
 

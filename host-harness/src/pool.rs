@@ -81,6 +81,18 @@ impl InstancePool {
         drop(rejected);
     }
 
+    /// Drops one idle instance (the one idle longest in the first shard
+    /// holding any), freeing its instance slot for another plugin; false
+    /// when none is idle.
+    pub(crate) fn evict_one(&self) -> bool {
+        let evicted = self.shards.iter().find_map(|s| {
+            let mut idle = s.0.lock().ok()?;
+            (!idle.is_empty()).then(|| idle.remove(0))
+        });
+        // Dropped here, outside the lock.
+        evicted.is_some()
+    }
+
     /// Idle instances right now.
     pub(crate) fn idle(&self) -> usize {
         self.shards

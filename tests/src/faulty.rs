@@ -329,26 +329,34 @@ pub fn harness_with_faulty_kv() -> (Harness, Arc<FaultyBackend>) {
     (harness, backend)
 }
 
+impl FaultyBackend {
+    /// A backend over a fresh memory kv on `clock`, behaving until told
+    /// otherwise.
+    pub fn new(clock: &ManualClock) -> FaultyBackend {
+        FaultyBackend {
+            inner: MemoryBackend::new(Arc::new(clock.clone())),
+            fail_reads: AtomicBool::new(false),
+            fail_read_of: Mutex::new(None),
+            fail_delete_of: Mutex::new(None),
+            fail_delete_in: Mutex::new(None),
+            lose_delete_reply_of: Mutex::new(None),
+            refuse_if_absent: AtomicUsize::new(0),
+            delete_before_if_present: AtomicBool::new(false),
+            hold: Mutex::new(None),
+            hold_delete: Mutex::new(None),
+            hold_read: Mutex::new(None),
+            hold_after_delete: Mutex::new(None),
+            hold_after_read: Mutex::new(None),
+            delay: Mutex::new(None),
+            log: Mutex::new(Vec::new()),
+        }
+    }
+}
+
 /// [`harness_with_faulty_kv`], with the clock.
 pub fn harness_with_faulty_kv_and_clock() -> (Harness, Arc<FaultyBackend>, ManualClock) {
     let clock = ManualClock::new(crate::fixtures::T0);
-    let backend = Arc::new(FaultyBackend {
-        inner: MemoryBackend::new(Arc::new(clock.clone())),
-        fail_reads: AtomicBool::new(false),
-        fail_read_of: Mutex::new(None),
-        fail_delete_of: Mutex::new(None),
-        fail_delete_in: Mutex::new(None),
-        lose_delete_reply_of: Mutex::new(None),
-        refuse_if_absent: AtomicUsize::new(0),
-        delete_before_if_present: AtomicBool::new(false),
-        hold: Mutex::new(None),
-        hold_delete: Mutex::new(None),
-        hold_read: Mutex::new(None),
-        hold_after_delete: Mutex::new(None),
-        hold_after_read: Mutex::new(None),
-        delay: Mutex::new(None),
-        log: Mutex::new(Vec::new()),
-    });
+    let backend = Arc::new(FaultyBackend::new(&clock));
     // The shared test harness (with the test compile cache, so each test
     // does not compile the guests again).
     let harness = crate::fixtures::harness_on(backend.clone(), &clock);
