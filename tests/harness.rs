@@ -215,12 +215,16 @@ fn idle_instances_give_their_slot_way_and_busy_ones_do_not() {
         })
         .build()
         .unwrap();
+    // A held call may be kept waiting well past the 1.25 s of wall time the
+    // default deadline allows, on a loaded machine.
+    let patient = host_harness::Limits {
+        call_deadline: std::time::Duration::from_secs(10),
+        ..host_harness::Limits::default()
+    };
     let load = |name: &str| {
-        h.load_bytes(
-            &guest_bytes("kv_session"),
-            LoadOptions::default().name(name),
-        )
-        .unwrap_or_else(|e| panic!("{name}: {e}"))
+        let options = LoadOptions::default().name(name).limits(patient.clone());
+        h.load_bytes(&guest_bytes("kv_session"), options)
+            .unwrap_or_else(|e| panic!("{name}: {e}"))
     };
     let idle = |p: &Plugin| p.stats().idle;
     let first = load("first");

@@ -45,17 +45,23 @@ impl Shared {
         }
     }
 
-    /// Drops one idle instance of whichever plugin holds the most, so its
-    /// instance slot can be used by a plugin that found none free; false
-    /// when no plugin holds one idle.
-    pub(crate) fn evict_idle_instance(&self) -> bool {
-        let fullest = self.pools.lock().ok().and_then(|pools| {
-            pools
+    /// Drops one idle instance of another plugin than `asking`'s (the one
+    /// holding the most first; if its callers took them all meanwhile, the
+    /// next), so its instance slot can be used by `asking`, which found
+    /// none free; false when no other plugin holds one idle.
+    pub(crate) fn evict_idle_instance(&self, asking: &Arc<InstancePool>) -> bool {
+        let mut others: Vec<(usize, Arc<InstancePool>)> = match self.pools.lock() {
+            Ok(pools) => pools
                 .iter()
                 .filter_map(Weak::upgrade)
-                .max_by_key(|p| p.idle())
-        });
-        fullest.is_some_and(|p| p.evict_one())
+                .filter(|p| !Arc::ptr_eq(p, asking))
+                .map(|p| (p.idle(), p))
+                .filter(|(idle, _)| *idle > 0)
+                .collect(),
+            Err(_) => return false,
+        };
+        others.sort_by_key(|(idle, _)| std::cmp::Reverse(*idle));
+        others.iter().any(|(_, p)| p.evict_one())
     }
 }
 

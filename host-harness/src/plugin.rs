@@ -221,10 +221,11 @@ impl Plugin {
     }
 
     /// An idle instance, or a new one. With no instance slot free (or no
-    /// memory for one), an instance another plugin (or this one) holds idle
-    /// is dropped to make room, a few times over, before the host's
-    /// capacity is the answer: idle instances must not keep a plugin that
-    /// has calls to serve from being served.
+    /// memory for one), an instance another plugin holds idle is dropped to
+    /// make room, a few times over, before the host's capacity is the
+    /// answer: idle instances must not keep a plugin that has calls to
+    /// serve from being served. (This plugin's own, returned meanwhile, are
+    /// taken, not dropped.)
     fn checkout(&self) -> Result<Instance, CallError> {
         let mut evictions = 0;
         loop {
@@ -233,7 +234,8 @@ impl Plugin {
             }
             match self.instantiate() {
                 Err(CallError::Instantiate { .. })
-                    if evictions < MAX_EVICTIONS && self.inner.shared.evict_idle_instance() =>
+                    if evictions < MAX_EVICTIONS
+                        && self.inner.shared.evict_idle_instance(&self.inner.pool) =>
                 {
                     evictions += 1;
                 }
@@ -312,18 +314,20 @@ impl Plugin {
                 wall_time: store.data().call.stopped_by_wall_time(),
             };
         }
-        if store.data().limiter.hit {
-            return CallError::MemoryLimit {
-                plugin,
-                op,
-                limit_bytes: self.inner.limits.memory_bytes,
-            };
-        }
+        // Before the memory limit: a guest that met it, carried on, then
+        // handed over too much is stopped by the copy limit.
         if e.chain().any(|c| c.to_string() == HOSTCALL_FUEL_EXHAUSTED) {
             return CallError::CopyLimit {
                 plugin,
                 op,
                 limit_bytes: self.inner.limits.copy_limit_bytes(),
+            };
+        }
+        if store.data().limiter.hit {
+            return CallError::MemoryLimit {
+                plugin,
+                op,
+                limit_bytes: self.inner.limits.memory_bytes,
             };
         }
         let mut message = if let Some(trap) = e.downcast_ref::<Trap>() {

@@ -740,10 +740,7 @@ impl SwappableStore {
             // until the grace period ends. An answer, not a fault: one
             // user's big session must not get the store, and every session
             // not yet moved, dropped.
-            if matches!(
-                answer,
-                Err(CallError::OutputTooLarge { .. } | CallError::CopyLimit { .. })
-            ) {
+            if matches!(answer, Err(CallError::OutputTooLarge { .. })) {
                 self.inner.unmovable.fetch_add(1, Ordering::Relaxed);
             }
             match answer {
@@ -751,7 +748,7 @@ impl SwappableStore {
                     retired.faults.store(0, Ordering::Relaxed);
                     return Found::Live(retired, old);
                 }
-                Ok(None) | Err(CallError::OutputTooLarge { .. } | CallError::CopyLimit { .. }) => {
+                Ok(None) | Err(CallError::OutputTooLarge { .. }) => {
                     retired.faults.store(0, Ordering::Relaxed);
                     if first_answer {
                         return Found::Gone;
