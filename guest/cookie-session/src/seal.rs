@@ -102,8 +102,7 @@ pub enum OpenError {
     Invalid(String),
     /// Authentic (one of this store's keys made it) but its payload does not
     /// decode: a build sealing another layout under the same keys and
-    /// version, or a bug. The store is at fault, not the caller
-    /// (`backend`: a stored record found corrupt).
+    /// version, or a bug. Still `invalid-id` to the caller, saying so.
     Corrupt(String),
 }
 

@@ -198,14 +198,19 @@ pub fn regenerate(id: SessionId) -> Result<SessionId, SessionError> {
     seal(settings, &payload)
 }
 
-/// The session error for a seal that did not open: the caller's fault
-/// (`invalid-id`) unless this store's own keys made it (`backend`).
+/// The session error for a seal that did not open: `invalid-id`, saying
+/// whether it is not this store's or is one its keys made that this build
+/// cannot read (another build's layout under the same keys and version).
+/// Not `backend`: a seal of another build is foreign to this one, and as
+/// `invalid-id` a host's swap still asks the build swapped out, which reads
+/// it, and a web host answers it as no session instead of failing every
+/// page of that visitor until the cookie goes.
 fn unopened(e: OpenError) -> SessionError {
     match e {
         OpenError::Invalid(m) => SessionError::InvalidId(m),
-        OpenError::Corrupt(m) => {
-            SessionError::Backend(format!("authentic seal with a corrupt payload: {m}"))
-        }
+        OpenError::Corrupt(m) => SessionError::InvalidId(format!(
+            "seal made with this store's key in a layout this build cannot read: {m}"
+        )),
     }
 }
 
