@@ -165,6 +165,19 @@ fn a_second_key_after_a_space_is_not_echoed_as_a_plugin_path() {
     assert!(!err.contains(second), "{err}");
     assert!(err.contains("no file at a path of 64 bytes"), "{err}");
     assert!(err.contains("--config cookie.keys=<key>,<key>"), "{err}");
+    // A standard base64 key often holds a '/': not shown either.
+    let base64_key = "q83vASNFZ4mrze8BI0VniavN7wEjRWeJq83vASN/Z4k=";
+    let out = cli(&[
+        "exercise",
+        cookie.to_str().unwrap(),
+        "--config",
+        &keys,
+        base64_key,
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    assert!(!err.contains(base64_key), "{err}");
+    assert!(err.contains("no file at a path of 44 bytes"), "{err}");
     let out = cli(&[
         "exercise",
         cookie.to_str().unwrap(),

@@ -123,14 +123,17 @@ fn instances(c: &mut Criterion) {
 
 fn loading(c: &mut Criterion) {
     let wasm = guest("kv_session");
-    let dir = std::env::temp_dir().join(format!("session-bench-cache-{}", std::process::id()));
+    let dir = host_harness::bench::scratch_cache_dir("session-bench-cache").expect("random");
+    // Named, as a host loading a file names it (unnamed bytes are named by
+    // one more hash of the component).
+    let named = || LoadOptions::default().name("kv-session");
     let uncached = Harness::new().expect("harness");
     let cached = Harness::builder().cache_dir(&dir).build().expect("harness");
     // Every "cached" load must be a cache hit, or the figure is a compile
     // (a full or read-only temp directory leaves the entry unstored).
     let from_cache = || {
         let (plugin, report) = cached
-            .load_bytes_with_report(&wasm, LoadOptions::default())
+            .load_bytes_with_report(&wasm, named())
             .expect("loads");
         match report.cache {
             CacheOutcome::Hit => plugin,
@@ -141,7 +144,7 @@ fn loading(c: &mut Criterion) {
         }
     };
     cached
-        .load_bytes_with_report(&wasm, LoadOptions::default())
+        .load_bytes_with_report(&wasm, named())
         .expect("warms the cache");
     drop(from_cache());
     let mut g = c.benchmark_group("load");
@@ -149,7 +152,7 @@ fn loading(c: &mut Criterion) {
     // The harnesses exist already; only the load call is timed (the plugin is
     // dropped outside the timing), as in `session-harness bench`.
     g.bench_function("cold-compile", |b| {
-        b.iter_with_large_drop(|| uncached.load_bytes(&wasm, LoadOptions::default()).unwrap())
+        b.iter_with_large_drop(|| uncached.load_bytes(&wasm, named()).unwrap())
     });
     g.bench_function("cached", |b| b.iter_with_large_drop(from_cache));
     g.finish();

@@ -207,3 +207,17 @@ pub fn loaded<T, E: Into<Missed>>(answer: Result<Option<T>, E>) -> Result<T, Mis
 
 /// Session data sizes compared: label and bytes.
 pub const SIZES: [(&str, usize); 3] = [("64", 64), ("1k", 1024), ("3k", 3072)];
+
+/// A compile-cache directory for one benchmark run that nobody can have
+/// made first: `<temp>/<label>-<pid>-<128 random bits in hex>`. It is not
+/// created here (the cache makes it, private to the user); remove it when
+/// done. A name made of the process id alone could be taken beforehand by
+/// another user of the machine, which failed the run or wrote cache
+/// entries where a planted symlink pointed.
+pub fn scratch_cache_dir(label: &str) -> Result<std::path::PathBuf, getrandom::Error> {
+    let mut bits = [0u8; 16];
+    getrandom::fill(&mut bits)?;
+    let hex: String = bits.iter().map(|b| format!("{b:02x}")).collect();
+    let name = format!("{label}-{}-{hex}", std::process::id());
+    Ok(std::env::temp_dir().join(name))
+}

@@ -321,7 +321,10 @@ fn method_note(budget: &Budget) -> String {
 fn timed_load(harness: &Harness, wasm: &[u8]) -> Result<(f64, CacheOutcome), Failure> {
     let started = Instant::now();
     let (plugin, report) = harness
-        .load_bytes_with_report(wasm, LoadOptions::default())
+        // Named, as a host loading a file names it: a plugin loaded
+        // without a name is named by a hash of its bytes, one more hash of
+        // the component than a load pays.
+        .load_bytes_with_report(wasm, LoadOptions::default().name("kv-session"))
         .map_err(Failure::Load)?;
     let ms = started.elapsed().as_secs_f64() * 1e3;
     drop(plugin);
@@ -382,7 +385,8 @@ fn figures(
         .map(|_| timed_load(&uncached, kv_wasm).map(|(ms, _)| ms))
         .collect::<Result<Vec<_>, _>>()?;
     report.figure("cold_compile", median(compiles), "ms");
-    let dir = std::env::temp_dir().join(format!("session-harness-bench-{}", std::process::id()));
+    let dir = host_harness::bench::scratch_cache_dir("session-harness-bench")
+        .map_err(|e| anyhow!("no random source for a cache directory name: {e}"))?;
     let cached = Harness::builder().cache_dir(&dir).build()?;
     let measured = (|| {
         timed_load(&cached, kv_wasm)?;

@@ -435,18 +435,23 @@ pub(crate) fn stderr_line(line: std::fmt::Arguments<'_>) {
 }
 
 /// What a plugin that could not be loaded prints. A path that names no file
-/// and does not look like a path at all (longer than [`QUOTED_BYTES`], with
-/// no `/` and no `.`) is not quoted: the usual one is the second cookie key
-/// of `--config cookie.keys=K1 K2`, written with a space, which `exercise`
-/// takes for one more plugin.
+/// and could be a key (longer than [`QUOTED_BYTES`], no `.`, nothing but
+/// the characters of hex and base64 keys and their prefixes: letters,
+/// digits, `+ / = - _ :`) is not quoted: the usual one is the second cookie
+/// key of `--config cookie.keys=K1 K2`, written with a space, which
+/// `exercise` takes for one more plugin (a standard base64 key holds a `/`
+/// as often as not).
 fn load_failure_line(e: &LoadError) -> String {
     match e {
         LoadError::Io { path, source } if source.kind() == std::io::ErrorKind::NotFound => {
             let text = path.to_string_lossy();
-            if text.len() > QUOTED_BYTES && !text.contains(['/', '.']) {
+            let key_like = text
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+/=-_:".contains(c));
+            if text.len() > QUOTED_BYTES && key_like {
                 return format!(
                     "cannot read plugin: no file at a path of {} bytes (not shown: with no \
-                     '/' or '.' it may be a secret; --config takes one key=value, e.g. \
+                     '.' it may be a secret; --config takes one key=value, e.g. \
                      --config cookie.keys=<key>,<key>)",
                     text.len()
                 );

@@ -15,7 +15,7 @@ use clap::Args;
 use host_harness::setting::SettingParser;
 use host_harness::{
     CallError, CreateOptions, EngineSettings, HarnessBuilder, Limits, LoadOptions, Plugin,
-    SessionRecord, SwapError, SwapOptions, SwappableStore,
+    SessionError, SessionRecord, SwapError, SwapOptions, SwappableStore,
 };
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -154,16 +154,14 @@ impl Failures {
 }
 
 /// A load's answer as a step outcome: the id to hold when the session is
-/// live with the expected data (and user, when given).
+/// live with the expected data and user (none: anonymous).
 fn live(
     answer: Result<Option<SessionRecord>, CallError>,
     data: &str,
     user: Option<&str>,
 ) -> Result<String, String> {
     match answer {
-        Ok(Some(r)) if r.data == data && (user.is_none() || r.user_id.as_deref() == user) => {
-            Ok(r.id)
-        }
+        Ok(Some(r)) if r.data == data && r.user_id.as_deref() == user => Ok(r.id),
         other => Err(format!("{other:?}")),
     }
 }
@@ -174,15 +172,21 @@ fn live(
 /// still serves after the load. A stateless store cannot end a seal, and
 /// after a swap another store may answer (a kv id is `invalid-id` to a
 /// cookie store, a seal moved into a kv store lives on under a new id), so
-/// then any answer passes.
+/// then a session or `invalid-id` passes too. A fault (a trap, a deadline,
+/// a backend error, a retired store failing) never does.
 fn ended(
     answer: Result<Option<SessionRecord>, CallError>,
     checkable: bool,
 ) -> Result<String, String> {
     match answer {
         Ok(None) => Ok(String::new()),
-        _ if !checkable => Ok(String::new()),
-        other => Err(format!("still answers {other:?}")),
+        Ok(Some(_)) | Err(CallError::Session(SessionError::InvalidId(_))) if !checkable => {
+            Ok(String::new())
+        }
+        other @ (Ok(Some(_)) | Err(CallError::Session(SessionError::InvalidId(_)))) => {
+            Err(format!("still answers {other:?}"))
+        }
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -403,8 +407,12 @@ pub(crate) fn run(builder: HarnessBuilder, args: SoakArgs) -> Result<(), Failure
         }
     }
     stop.store(true, Ordering::Relaxed);
-    for w in workers {
-        w.join().map_err(|_| anyhow!("a soak worker panicked"))?;
+    // Every worker is joined, and one that panicked is a failure like any
+    // other: the summary line still comes.
+    for (n, w) in workers.into_iter().enumerate() {
+        if w.join().is_err() {
+            failures.record(format!("worker {n} panicked"));
+        }
     }
     let stats = store.stats();
     let failed = failures.count.load(Ordering::Relaxed);
@@ -481,6 +489,38 @@ mod tests {
         assert!(ended(invalid(), true).is_err());
         assert!(ended(Ok(Some(record)), false).is_ok());
         assert!(ended(invalid(), false).is_ok());
+        // A fault is one whether or not the answer can be checked.
+        for checkable in [true, false] {
+            let trap = Err(CallError::Trap {
+                plugin: "p".into(),
+                op: "load",
+                message: "unreachable".into(),
+            });
+            let why = ended(trap, checkable).unwrap_err();
+            assert!(why.contains("trapped"), "{why}");
+            let backend = Err(CallError::Session(SessionError::Backend("down".into())));
+            assert!(ended(backend, checkable).is_err());
+        }
+    }
+
+    /// The first load of a round's anonymous session must find it
+    /// anonymous: a store that gave it a user passed.
+    #[test]
+    fn a_live_session_must_have_the_user_asked_for_or_none() {
+        let record = |user: Option<&str>| {
+            Ok(Some(SessionRecord {
+                id: "id".into(),
+                user_id: user.map(str::to_string),
+                data: "{}".into(),
+                created_at: 0,
+                expires_at: 3600,
+            }))
+        };
+        assert!(live(record(None), "{}", None).is_ok());
+        assert!(live(record(Some("soak")), "{}", None).is_err());
+        assert!(live(record(Some("soak")), "{}", Some("soak")).is_ok());
+        assert!(live(record(None), "{}", Some("soak")).is_err());
+        assert!(live(record(None), "{\"a\":1}", None).is_err());
     }
 
     #[test]
