@@ -1809,6 +1809,69 @@ fn a_move_on_under_a_new_id_does_not_outlive_a_destroy_racing_it() {
     );
 }
 
+/// A logout that began before a swap, by a seal that a retired stateless
+/// store opens, is not outrun by a lookup after the swap: the lookup waits
+/// for it, then finds the session ended. Before, only lookups in
+/// server-side stores waited: the lookup moved the seal into the new kv
+/// store while the destroy, which looks for copies only in the stores of
+/// its own generation, answered ok and left that copy live.
+#[test]
+fn a_logout_begun_before_a_swap_ends_the_copy_a_lookup_after_it_would_make() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let cookie_with = |name: &str, key: &str| {
+        let options = LoadOptions::default().name(name).config("cookie.keys", key);
+        h.load_file(guest_path("cookie_session"), options).unwrap()
+    };
+    let store = swappable(&h, cookie_with("a", KEY_A), SwapOptions::default());
+    let seal = store.create(CreateOptions::new(DATA)).unwrap();
+    store.swap(cookie_with("b", session_tests::fixtures::KEY_B));
+    let held = backend.hold_read_of(host_harness::swap::MARKER_NAMESPACE, &marker_key(&seal), 0);
+    let logout = held.wait_entered(
+        on_thread(&store, &seal, |s, id| s.destroy(id)),
+        "the destroy never read the seal's marker",
+    );
+    let c = kv_ns(&h, "c");
+    store.swap(c.clone());
+    let lookup = on_thread(&store, &seal, |s, id| s.load(id));
+    waiting_for_earlier_calls(&store, &lookup, 1);
+    held.release.send(()).unwrap();
+    logout.join().unwrap().expect("logged out");
+    assert_eq!(lookup.join().unwrap().unwrap(), None, "the session ended");
+    assert_eq!(store.load(&seal).unwrap(), None);
+    assert_eq!(c.count().unwrap(), 0, "no copy in the new store");
+}
+
+/// A logout by a seal whose session moved into b under a new id, b since
+/// retired and failing to delete that copy: the destroy says so (destroy it
+/// again), and the retry reaches the copy. Before, it answered ok and
+/// buried the way to the copy, so b served the logged-out session once
+/// swapped back.
+#[test]
+fn a_copy_a_retired_store_could_not_end_is_reported_and_reached_by_the_retry() {
+    let (h, backend) = session_tests::faulty::harness_with_faulty_kv();
+    let store = swappable(&h, cookie(&h), SwapOptions::default());
+    let seal = store.create(CreateOptions::new(DATA)).unwrap();
+    let b = kv_ns(&h, "b");
+    store.swap(b.clone());
+    let moved = store.load(&seal).unwrap().expect("moved into b").id;
+    assert_ne!(moved, seal, "under b's own id");
+    store.swap(kv_ns(&h, "c"));
+    backend.fail_delete_in(Some(("b", &format!("s:{moved}"))));
+    assert_retired_copy_survived(store.destroy(&seal));
+    assert!(b.load(&moved).unwrap().is_some(), "b still holds it");
+    assert_eq!(store.load(&seal).unwrap(), None, "but it does not migrate");
+    backend.fail_delete_in(None);
+    store.destroy(&seal).expect("the retry ends it");
+    assert_eq!(b.load(&moved).unwrap(), None, "the retry reached b");
+    store.swap(b);
+    assert_eq!(
+        store.load(&moved).unwrap(),
+        None,
+        "logged out stays logged out"
+    );
+    assert_eq!(store.load(&seal).unwrap(), None);
+}
+
 /// A request under c looks the session up while its first move (a into b)
 /// is still checking a, so it reads the record of that move and waits for
 /// it; the move is then undone (a failed), and its record taken back. The

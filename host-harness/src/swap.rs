@@ -727,9 +727,15 @@ impl SwappableStore {
         first_answer: bool,
     ) -> Found<'g> {
         let mut outcome = Found::Unknown;
+        let mut waited = false;
         for retired in stores {
-            if retired.plugin.info().server_side {
-                // A write that started there before the swap lands first.
+            // Calls begun before the swap land first: a write to a
+            // server-side store, and, whatever the store, a destroy or a
+            // move of this id under way (a logout by a seal a stateless
+            // store opens would otherwise look for copies only in its own
+            // generation's stores, and miss the one this lookup makes).
+            if !waited {
+                waited = true;
                 self.wait_for_earlier_calls(g);
             }
             let answer = retired.plugin.load(id);
@@ -1174,16 +1180,28 @@ impl SwappableStore {
         let (mut from, mut needed) = (id.to_string(), self.tombstone_needed(g, &gone));
         let mut walked: Vec<Walked> = Vec::new();
         let mut changes = 0;
+        // A retired server-side store that failed to destroy a copy on the
+        // way: that copy has its tombstone, but the records that lead to it
+        // stay unburied, so the retry the caller is told to make gets there
+        // again (buried, the retry stopped at the first record and answered
+        // ok, and the store served the copy were it swapped back).
+        let mut copy_kept = None;
         loop {
-            let changed = match self.end_record(g, &from, record.as_ref(), needed)? {
-                Ended::Done => match self.bury_walked(g, &mut walked)? {
-                    None => break,
-                    // A record changed since it was walked: go on from it.
-                    Some(step) => {
-                        (from, needed) = (step.from, step.needed);
-                        true
+            let ended = self.end_record(g, &from, record.as_ref(), needed, &mut copy_kept)?;
+            let changed = match ended {
+                Ended::Done => {
+                    if let Some(e) = copy_kept.take() {
+                        return Err(e);
                     }
-                },
+                    match self.bury_walked(g, &mut walked)? {
+                        None => break,
+                        // A record changed since it was walked: go on from it.
+                        Some(step) => {
+                            (from, needed) = (step.from, step.needed);
+                            true
+                        }
+                    }
+                }
                 Ended::Changed => true,
                 Ended::MovedOn { to, needed: then } => {
                     if walked.len() == MAX_HOPS {
@@ -1241,13 +1259,25 @@ impl SwappableStore {
     /// meanwhile, and is then followed (`Changed`) rather than written over.
     /// Before, the tombstone was written over it, and a copy that move made
     /// under a new id outlived a destroy that answered ok.
+    ///
+    /// A retired server-side store that fails to destroy a copy leaves its
+    /// error in `copy_kept` (the first such one).
     fn end_record(
         &self,
         g: &Generation,
         from: &str,
         record: Option<&Marker>,
         needed: Option<u64>,
+        copy_kept: &mut Option<CallError>,
     ) -> Result<Ended, CallError> {
+        let mut end_copy = |copy: Destroyed| {
+            if copy.holder_failed
+                && let Some(e) = copy.retired_failed
+            {
+                copy_kept.get_or_insert(e);
+            }
+            copy_ended(copy.answer)
+        };
         let markers = &self.inner.markers;
         let written = match record {
             Some(Marker::Tombstone) => return Ok(Ended::Done),
@@ -1263,7 +1293,7 @@ impl SwappableStore {
                 // itself is in a store the pass below reaches.
                 let buried = markers.bury_if(from, was, self.tombstone_ttl(g))?;
                 if buried {
-                    copy_ended(self.destroy_everywhere(g, from).answer)?;
+                    end_copy(self.destroy_everywhere(g, from))?;
                 }
                 buried
             }
@@ -1271,7 +1301,7 @@ impl SwappableStore {
             Some(Marker::Moved(new_id)) => {
                 let copy = self.destroy_everywhere(g, new_id);
                 let then = self.tombstone_needed(g, &copy);
-                copy_ended(copy.answer)?;
+                end_copy(copy)?;
                 return Ok(Ended::MovedOn {
                     to: new_id.clone(),
                     needed: then,
