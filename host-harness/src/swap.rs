@@ -311,7 +311,12 @@ pub struct SwapStats {
     pub swaps: u64,
     /// Sessions moved from a replaced plugin to the current one.
     pub migrated: u64,
-    /// Migrations that failed (the caller got the current plugin's answer).
+    /// Migrations in which the current plugin's `create` of the copy failed
+    /// (the caller got that error), or that were undone after the copy was
+    /// made (the caller got the error that undid it). A retired plugin
+    /// failing its first look, or the marker kv failing before a copy is
+    /// made, is the caller's error too but not counted here
+    /// (`retired_dropped` counts retired plugins dropped for their faults).
     pub migration_failures: u64,
     /// Migration attempts the current plugin refused because it can never
     /// hold the session (`too-large` or `invalid-data` from its `create`:
