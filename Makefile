@@ -68,7 +68,11 @@ test-guests: setup
 
 # The test Redis is stopped however the run ends: pass, fail or Ctrl-C (the
 # exit code is the tests'). No $(MAKE) here, so `make -n` runs nothing.
-HOST_TESTS = SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace
+# Then the criterion suite once, in criterion's test mode (each benchmark
+# run once, no statistics), so a benchmark that no longer runs fails here
+# and not only at `make bench`.
+HOST_TESTS = SESSION_TEST_REDIS_URL=$(REDIS_URL) $(CARGO) test --release --workspace && \
+	$(CARGO) test --release -p host-harness --benches
 test-host: build redis-up
 	@echo "$(HOST_TESTS)"
 	@trap 'rc=$$?; $(REDIS_STOP); exit $$rc' EXIT; \

@@ -84,16 +84,16 @@ fn an_endless_loop_times_out_and_the_host_moves_on() {
     let bad = hostile_with(&h, "loop", &[], limits);
     for _ in 0..2 {
         match bad.create(CreateOptions::new("{}")) {
-            Err(
-                e @ CallError::Timeout {
-                    wall_time: false, ..
-                },
-            ) => {
+            // The CPU deadline, or on a machine so loaded that the loop got
+            // under a fifth of a core, the wall-time cap (which of the two
+            // stops a call is shown by `state.rs`'s tests and starved.rs).
+            Err(e @ CallError::Timeout { wall_time, .. }) => {
                 let msg = e.to_string();
-                assert!(
-                    msg.contains("hostile-loop") && msg.contains("used its 250ms CPU deadline"),
-                    "{msg}"
-                );
+                let cause = match wall_time {
+                    false => "used its 250ms CPU deadline",
+                    true => "of wall time",
+                };
+                assert!(msg.contains("hostile-loop") && msg.contains(cause), "{msg}");
             }
             other => panic!("expected a timeout, got {other:?}"),
         }

@@ -930,11 +930,17 @@ fn a_replaced_plugin_configured_to_pool_nothing_pools_nothing() {
         )
         .unwrap();
     let store = swappable(&h, a.clone(), SwapOptions::default());
+    let old = store.create(CreateOptions::new(DATA)).unwrap();
     store.swap(kv_ns(&h, "new"));
+    let before = a.stats().instantiations;
     for _ in 0..3 {
         let id = store.create(CreateOptions::new(DATA)).unwrap();
         store.destroy(&id).unwrap();
     }
+    // Each destroy reached the retired plugin, each on a fresh instance.
+    assert!(a.stats().instantiations >= before + 3, "{:?}", a.stats());
+    store.destroy(&old).unwrap();
+    assert_eq!(a.load(&old).unwrap(), None, "ended in the retired plugin");
     assert_eq!(a.stats().idle, 0, "{:?}", a.stats());
 }
 
@@ -1097,8 +1103,8 @@ fn a_move_in_flight_does_not_outlive_a_destroy() {
     held.release.send(()).unwrap();
     let moved = mover.join().unwrap();
     assert!(
-        matches!(moved, Ok(None) | Err(_)),
-        "the move must not hand out the session: {moved:?}"
+        matches!(moved, Ok(None) | Err(CallError::Session(_))),
+        "the move must not hand out the session, nor fail as a fault: {moved:?}"
     );
     assert_eq!(b.load(&id).unwrap(), None, "no copy outlives the destroy");
     assert_eq!(store.load(&id).unwrap(), None);

@@ -73,6 +73,15 @@ pub(crate) fn build_engine(settings: &EngineSettings) -> Result<Engine, SetupErr
             .max_memories_per_component(MAX_MEMORIES_PER_COMPONENT)
             .max_core_instances_per_component(MAX_CORE_INSTANCES_PER_COMPONENT)
             .max_tables_per_component(MAX_TABLES_PER_COMPONENT)
+            // And as much in one core module as in the whole component,
+            // and a table as large as the limiter lets a store's tables be
+            // together: the pool's own defaults (one memory and one table
+            // per module, 20,000 elements a table) refused components that
+            // load, and ran, with pooling off. A table slot reserves its
+            // 800 KB of address space, committed only as the table grows.
+            .max_memories_per_module(MAX_MEMORIES_PER_COMPONENT)
+            .max_tables_per_module(MAX_TABLES_PER_COMPONENT)
+            .table_elements(crate::limits::MAX_TABLE_ELEMENTS)
             .max_memory_size(settings.max_memory_bytes)
             // Keep the first pages of a recycled memory resident and reset them
             // with memset instead of madvise: cheaper reinstantiation.
@@ -197,5 +206,29 @@ mod tests {
             .instantiate(&mut store, &other)
             .expect("the last slot is usable");
         drop(held);
+    }
+
+    /// A core module may define as many memories and tables as a whole
+    /// component, and a table as large as the limiter allows, with pooling
+    /// as without: the pool's defaults (one of each per module, 20,000
+    /// elements a table) refused at load what loads with pooling off.
+    #[test]
+    fn pooling_takes_what_the_limits_allow_without_it() {
+        let module = "(component (core module \
+             (memory 1) (memory 1) (memory 1) (memory 1) \
+             (table 100000 funcref) (table 1 funcref)))";
+        for pooling in [true, false] {
+            let engine = build_engine(&EngineSettings {
+                pooling,
+                max_instances: 2,
+                max_memory_bytes: 1 << 20,
+                ..EngineSettings::default()
+            })
+            .unwrap();
+            let text = wat::parse_str(module).unwrap();
+            let component = Component::new(&engine, text)
+                .unwrap_or_else(|e| panic!("pooling {pooling}: {e:?}"));
+            drop(component);
+        }
     }
 }

@@ -161,7 +161,7 @@ impl Budget {
 /// Table elements the tables of an instance may hold together (Rust guests
 /// need a few hundred): host memory outside [`Limits::memory_bytes`], at
 /// most 800 KB of 8-byte references, whatever number of tables it makes.
-const MAX_TABLE_ELEMENTS: usize = 100_000;
+pub(crate) const MAX_TABLE_ELEMENTS: usize = 100_000;
 
 /// Core module instances one store (one plugin instance) may create: the
 /// pooling allocator's per-component cap, applied without it too.
