@@ -222,7 +222,6 @@ mod tests {
                 pooling,
                 max_instances: 2,
                 max_memory_bytes: 1 << 20,
-                ..EngineSettings::default()
             })
             .unwrap();
             let text = wat::parse_str(module).unwrap();
