@@ -44,13 +44,13 @@ const NEXT_KEY = randomBytes(32).toString("hex");
 
 const wasm = (stem) => join(WASM_DIR, `${stem}.wasm`);
 
-for (const [what, path] of [
-  ["the web host", WEB_HOST],
-  ["kv_session.wasm", wasm("kv_session")],
-  ["cookie_session.wasm", wasm("cookie_session")],
+for (const [what, path, make] of [
+  ["the web host", WEB_HOST, "make build"],
+  ["kv_session.wasm", wasm("kv_session"), "make guests"],
+  ["cookie_session.wasm", wasm("cookie_session"), "make guests"],
 ]) {
   if (!existsSync(path)) {
-    throw new Error(`${what} is missing at ${path}: run \`make build\` first`);
+    throw new Error(`${what} is missing at ${path}: run \`${make}\` first`);
   }
 }
 if (!existsSync(CHROMIUM)) {

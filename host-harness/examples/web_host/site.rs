@@ -560,8 +560,10 @@ mod tests {
         kv: Arc<dyn host_harness::KvBackend>,
         settings: &[(&str, &str)],
     ) -> App {
-        let wasm = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/wasm32-wasip2/release/kv_session.wasm");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
+        let wasm = target.join("wasm32-wasip2/release/kv_session.wasm");
         assert!(
             wasm.is_file(),
             "{} is missing: run `make guests`",
