@@ -676,7 +676,15 @@ pub fn regenerate_keeps_data_and_handles_the_old_id(s: &StoreUnderTest) {
     if s.caps.invalidates_ids {
         sub.gone(&old);
         assert_session_err!(sub.plugin.update(&old, "{}", None), SessionError::NotFound);
+        assert_session_err!(sub.plugin.touch(&old, None), SessionError::NotFound);
         assert_session_err!(sub.plugin.regenerate(&old), SessionError::NotFound);
+        if s.caps.counts {
+            assert_eq!(
+                sub.plugin.count().unwrap(),
+                1,
+                "no record left under the old id"
+            );
+        }
     } else {
         sub.live(&old);
     }
@@ -726,6 +734,14 @@ pub fn import_of_an_id_and_conflict(s: &StoreUnderTest) {
         r#"{"imported":true}"#,
         "conflict changed nothing"
     );
+    // An id the store issued itself is taken just the same.
+    let issued = sub.create(CreateOptions::new(r#"{"issued":true}"#));
+    assert_session_err!(
+        sub.plugin
+            .create(CreateOptions::new("{}").with_id(issued.clone())),
+        SessionError::Conflict
+    );
+    assert_eq!(sub.live(&issued).data, r#"{"issued":true}"#);
     assert_session_err!(
         sub.plugin
             .create(CreateOptions::new("{}").with_id("not an id")),
@@ -852,10 +868,10 @@ pub fn bad_config_is_a_config_error(s: &StoreUnderTest) {
                 other => panic!("{key}: {op}: expected a config error, got {other:?}"),
             }
         }
-        if s.caps.invalidates_ids {
-            assert_session_err!(sub.plugin.destroy(&id), SessionError::Config(_));
-            assert_session_err!(sub.plugin.purge_expired(), SessionError::Config(_));
-        }
+        // Every store, stateless ones too (a destroy still authenticates
+        // the seal, and a purge says the store cannot work).
+        assert_session_err!(sub.plugin.destroy(&id), SessionError::Config(_));
+        assert_session_err!(sub.plugin.purge_expired(), SessionError::Config(_));
         if s.caps.counts {
             assert_session_err!(sub.plugin.count(), SessionError::Config(_));
         }

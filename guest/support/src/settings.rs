@@ -267,6 +267,26 @@ mod tests {
         assert_eq!(s.ttl_seconds, 60);
     }
 
+    /// The ranges the README documents, at both ends: 1 to 3153600000 for
+    /// the two lifetimes, 2 to 67108864 for the data.
+    #[test]
+    fn the_documented_ranges_hold_at_their_ends() {
+        let read = |k: &str, v: &str| map(&[(k, v)]).session_settings();
+        for key in ["session.ttl-seconds", "session.max-lifetime-seconds"] {
+            for v in ["1", "3153600000"] {
+                assert!(read(key, v).is_ok(), "{key}={v}");
+            }
+            for v in ["0", "3153600001"] {
+                assert!(read(key, v).is_err(), "{key}={v}");
+            }
+        }
+        let data = |v: &str| read("session.max-data-bytes", v).map(|s| s.max_data_bytes);
+        assert_eq!(data("2"), Ok(2));
+        assert_eq!(data("67108864"), Ok(67_108_864));
+        assert!(data("1").is_err());
+        assert!(data("67108865").is_err());
+    }
+
     #[test]
     fn bad_values_name_the_key() {
         let Err(Invalid::Config(msg)) = map(&[("session.ttl-seconds", "soon")]).session_settings()
