@@ -88,9 +88,9 @@ const MAX_THREADS_PER_CPU: usize = 16;
 /// defaults. Busy slots are counted twice, for headroom, and never fewer
 /// than the default are asked for. A slot costs address space, not memory:
 /// the pooling allocator reserves (unbacked, `PROT_NONE`) 4 GiB plus a
-/// 32 MiB guard per linear-memory slot, so 256 workers (626 slots) reserve
-/// about 2.5 TiB of the 128 TiB a 64-bit Linux process has, against about
-/// 1 TiB for the default 256.
+/// 32 MiB guard per linear-memory slot, 4 per instance slot, so 256 workers
+/// (626 slots) reserve about 10 TiB of the 128 TiB a 64-bit Linux process
+/// has, against about 4 TiB for the default 256.
 fn instance_slots(threads: u16) -> u32 {
     /// The instance pool's shards (see `Limits::max_idle_instances`).
     const SHARDS: u32 = 8;
