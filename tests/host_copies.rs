@@ -44,6 +44,12 @@ static ALLOCATOR: Largest = Largest;
 /// Held by each test, so one's allocations are not counted in another's.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// The test's turn: held until it ends (a test that failed before does not
+/// keep the others from theirs).
+fn one_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// The largest single allocation while `f` runs.
 fn largest_allocation_in<T>(f: impl FnOnce() -> T) -> (T, usize) {
     LARGEST.store(0, Ordering::Relaxed);
@@ -63,7 +69,7 @@ fn still_serving(h: &Harness) {
 
 #[test]
 fn oversized_kv_arguments_are_refused_without_copying_them() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     let (h, _, _) = harness();
     let bad = load_into(&h, "hostile", &[("hostile.mode", "huge-kv")]);
     // Warm up (instantiation and the first call allocate what they need).
@@ -107,7 +113,7 @@ fn oversized_kv_arguments_are_refused_without_copying_them() {
 /// the call before they are copied, saying so.
 #[test]
 fn a_host_call_past_the_copy_limit_stops_the_call_uncopied() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     let (h, _, _) = harness();
     let bad = load_into(&h, "hostile", &[("hostile.mode", "flood-kv")]);
     still_serving(&h);
@@ -129,7 +135,7 @@ fn a_host_call_past_the_copy_limit_stops_the_call_uncopied() {
 /// let a 100 MB id cost the host 100 MB first.
 #[test]
 fn an_answer_past_the_copy_limit_is_refused_uncopied() {
-    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let _one = one_at_a_time();
     let (h, _, _) = harness();
     let roomy = Limits {
         memory_bytes: 512 << 20,

@@ -732,17 +732,16 @@ impl SwappableStore {
         first_answer: bool,
     ) -> Found<'g> {
         let mut outcome = Found::Unknown;
-        let mut waited = false;
+        let mut stores = stores.into_iter().peekable();
+        // Calls begun before the swap land first: a write to a server-side
+        // store, and, whatever the store, a destroy or a move of this id
+        // under way (a logout by a seal a stateless store opens would
+        // otherwise look for copies only in its own generation's stores, and
+        // miss the one this lookup makes).
+        if stores.peek().is_some() {
+            self.wait_for_earlier_calls(g);
+        }
         for retired in stores {
-            // Calls begun before the swap land first: a write to a
-            // server-side store, and, whatever the store, a destroy or a
-            // move of this id under way (a logout by a seal a stateless
-            // store opens would otherwise look for copies only in its own
-            // generation's stores, and miss the one this lookup makes).
-            if !waited {
-                waited = true;
-                self.wait_for_earlier_calls(g);
-            }
             let answer = retired.plugin.load(id);
             // It holds more under this id than the host takes (its limits
             // were lowered since, or the store broke): the session can never

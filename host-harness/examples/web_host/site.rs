@@ -544,7 +544,6 @@ pub(crate) fn redirect(set_cookie: Option<String>) -> Reply {
 mod tests {
     use super::*;
     use host_harness::{Harness, LoadOptions, SwapOptions};
-    use std::path::PathBuf;
 
     /// The site on kv-session, in memory, with its default cookie.
     fn app() -> App {
@@ -560,10 +559,7 @@ mod tests {
         kv: Arc<dyn host_harness::KvBackend>,
         settings: &[(&str, &str)],
     ) -> App {
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"));
-        let wasm = target.join("wasm32-wasip2/release/kv_session.wasm");
+        let wasm = host_harness::bench::guest_path("kv_session");
         assert!(
             wasm.is_file(),
             "{} is missing: run `make guests`",

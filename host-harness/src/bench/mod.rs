@@ -208,6 +208,17 @@ pub fn loaded<T, E: Into<Missed>>(answer: Result<Option<T>, E>) -> Result<T, Mis
 /// Session data sizes compared: label and bytes.
 pub const SIZES: [(&str, usize); 3] = [("64", 64), ("1k", 1024), ("3k", 3072)];
 
+/// Where `make guests` puts guest `stem`'s component: under
+/// `$CARGO_TARGET_DIR`, else the workspace's `target/`, as the suites in
+/// `tests/` look (for this crate's own tests and examples).
+pub fn guest_path(stem: &str) -> std::path::PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
+        || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
+        std::path::PathBuf::from,
+    );
+    target.join(format!("wasm32-wasip2/release/{stem}.wasm"))
+}
+
 /// A compile-cache directory for one benchmark run that nobody can have
 /// made first: `<temp>/<label>-<pid>-<128 random bits in hex>`. It is not
 /// created here (the cache makes it, private to the user); remove it when

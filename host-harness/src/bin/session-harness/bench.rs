@@ -472,14 +472,9 @@ mod tests {
         assert!(ns.is_finite() && ns >= 0.0, "{ns}");
     }
 
-    /// The bytes of guest `name`, where `make guests` puts them: under
-    /// $CARGO_TARGET_DIR, as the suites in tests/ look.
+    /// The bytes of guest `name`, where `make guests` puts them.
     fn guest(name: &str) -> Vec<u8> {
-        let target = std::env::var_os("CARGO_TARGET_DIR").map_or_else(
-            || std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target"),
-            std::path::PathBuf::from,
-        );
-        let path = target.join(format!("wasm32-wasip2/release/{name}.wasm"));
+        let path = host_harness::bench::guest_path(name);
         std::fs::read(&path)
             .unwrap_or_else(|e| panic!("{}: {e}; run `make guests`", path.display()))
     }

@@ -180,13 +180,11 @@ fn ended(
 ) -> Result<String, String> {
     match answer {
         Ok(None) => Ok(String::new()),
-        Ok(Some(_)) | Err(CallError::Session(SessionError::InvalidId(_))) if !checkable => {
-            Ok(String::new())
+        Err(e) if !matches!(e, CallError::Session(SessionError::InvalidId(_))) => {
+            Err(e.to_string())
         }
-        other @ (Ok(Some(_)) | Err(CallError::Session(SessionError::InvalidId(_)))) => {
-            Err(format!("still answers {other:?}"))
-        }
-        Err(e) => Err(e.to_string()),
+        _ if !checkable => Ok(String::new()),
+        other => Err(format!("still answers {other:?}")),
     }
 }
 
